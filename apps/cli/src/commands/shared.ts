@@ -1,0 +1,33 @@
+import { type Config, ConfigError, loadConfig } from "@reef/config";
+import { createLogger } from "@reef/server";
+import type { Command } from "commander";
+import type { Logger } from "pino";
+
+/** Exit status for a configuration error (sysexits EX_CONFIG). */
+export const EXIT_CONFIG = 78;
+
+/** Loads config from the environment (and `--config`), or exits naming the bad setting. */
+export async function configFor(command: Command): Promise<Config> {
+  const file = command.optsWithGlobals<{ config?: string }>().config;
+  try {
+    return await loadConfig({ env: process.env, ...(file ? { file } : {}) });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`reef: ${err.message}\n`);
+      process.exit(EXIT_CONFIG);
+    }
+    throw err;
+  }
+}
+
+export function loggerFor(config: Config, overrides: { level?: string } = {}): Logger {
+  return createLogger({ level: overrides.level ?? config.logLevel, format: config.logFormat });
+}
+
+/** Prints an error without a stack (unless debugging) and exits non-zero. */
+export function fail(err: unknown): never {
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`reef: ${message}\n`);
+  if (process.env.REEF_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  process.exit(1);
+}

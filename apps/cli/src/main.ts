@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+import { REEF_VERSION } from "@reef/server";
+import { Command } from "commander";
+import { migrateCommand } from "./commands/migrate-command.ts";
+import { startCommand } from "./commands/start-command.ts";
+import { statusCommand } from "./commands/status-command.ts";
+
+const program = new Command()
+  .name("reef")
+  .description("Reef: a self-hostable multi-tenant platform for OpenClaw agents.")
+  .version(REEF_VERSION)
+  .option("-c, --config <file>", "JSON config file (camelCase keys); environment variables take precedence")
+  .showHelpAfterError();
+
+program.addCommand(startCommand());
+program.addCommand(migrateCommand());
+program.addCommand(statusCommand());
+
+await program.parseAsync(process.argv);

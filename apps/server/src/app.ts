@@ -1,0 +1,81 @@
+import { randomUUID } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import helmet from "@fastify/helmet";
+import type { Config } from "@reef/config";
+import { createSystemService } from "@reef/core";
+import type { Database } from "@reef/db";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
+import type { Logger } from "pino";
+import { registerErrorHandler } from "./plugins/error-handler.ts";
+import { registerMetrics } from "./plugins/metrics.ts";
+import { registerOpenApi } from "./plugins/openapi.ts";
+import { registerWebApp } from "./plugins/web-app.ts";
+import { recordRoutes } from "./route-table.ts";
+import { healthRoutes } from "./routes/health-routes.ts";
+import { REEF_VERSION } from "./version.ts";
+
+/** Where `npm run build:web` puts the single-page app. */
+export const DEFAULT_WEB_DIST = fileURLToPath(new URL("../../web/dist", import.meta.url));
+
+export interface AppDeps {
+  config: Pick<Config, "bodyLimitBytes" | "trustProxy" | "publicUrl">;
+  database: Database;
+  logger: Logger;
+  webDistDir?: string;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * The composition root: builds services from their dependencies and mounts
+ * routes, which only parse, authorise and call services. Nothing here listens
+ * on a port, so tests drive it with `app.inject()`.
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: deps.config.bodyLimitBytes,
+    trustProxy: deps.config.trustProxy,
+    // A proxy's request id is kept so one id follows a request across hops.
+    genReqId: (req) => {
+      const incoming = req.headers["x-request-id"];
+      return typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    return503OnClosing: true,
+    forceCloseConnections: "idle",
+  }).withTypeProvider<ZodTypeProvider>();
+  recordRoutes(app);
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  app.addHook("onRequest", async (request, reply) => {
+    reply.header("x-request-id", request.id);
+  });
+  registerErrorHandler(app);
+  // HSTS and upgrade-insecure-requests only make sense when users reach Reef
+  // over https; on a plain-http LAN address they would break the app.
+  const https = deps.config.publicUrl.startsWith("https:");
+  await app.register(helmet, {
+    strictTransportSecurity: https,
+    contentSecurityPolicy: {
+      directives: {
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "upgrade-insecure-requests": https ? [] : null,
+      },
+    },
+  });
+  registerMetrics(app);
+  await registerOpenApi(app, REEF_VERSION);
+
+  const system = createSystemService({
+    database: deps.database,
+    onCheckFailed: (check, err) => app.log.warn({ err, check }, "readiness check failed"),
+  });
+  await app.register(healthRoutes({ system, version: REEF_VERSION }));
+
+  await registerWebApp(app, deps.webDistDir ?? DEFAULT_WEB_DIST);
+  return app;
+}

@@ -1,0 +1,71 @@
+import { z } from "zod";
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+const port = z.coerce.number().int().min(0).max(65_535);
+const postgresUrl = z
+  .string()
+  .url()
+  .refine((v) => /^postgres(ql)?:\/\//.test(v), "must be a postgres:// or postgresql:// URL");
+
+/**
+ * The root secret: 32 random bytes, as base64 (44 characters) or hex (64).
+ * Every other secret (database role password, vault data keys) is derived from
+ * or wrapped by it.
+ */
+export const secretKeySchema = z
+  .string()
+  .trim()
+  .transform((v, ctx) => {
+    const bytes = /^[0-9a-f]{64}$/i.test(v) ? Buffer.from(v, "hex") : Buffer.from(v, "base64");
+    if (bytes.length !== 32 || (!/^[0-9a-f]{64}$/i.test(v) && bytes.toString("base64") !== v)) {
+      ctx.addIssue({ code: "custom", message: "must be 32 bytes encoded as base64 (44 characters) or hex (64)" });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+
+/** Every setting Reef reads, with its default. Parsed once at boot. */
+export const configSchema = z.object({
+  port: port.default(7420),
+  host: z.string().min(1).default("127.0.0.1"),
+  dataDir: z.string().min(1).default("./.reef"),
+  publicUrl: z.string().url().optional(),
+  databaseUrl: postgresUrl.optional(),
+  databaseAppUrl: postgresUrl.optional(),
+  databasePoolSize: z.coerce.number().int().min(1).max(500).default(10),
+  embeddedPostgresPort: port.default(0),
+  secretKey: secretKeySchema.optional(),
+  logLevel: z.enum(LOG_LEVELS).default("info"),
+  logFormat: z.enum(["auto", "json", "pretty"]).default("auto"),
+  bodyLimitBytes: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(100 * 1024 * 1024)
+    .default(1024 * 1024),
+  shutdownTimeoutMs: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  trustProxy: z.union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")]).default(false),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+/** Parsed config before the secret key is resolved. */
+export type ParsedConfig = z.output<typeof configSchema>;
+
+/** Environment variable for each setting; the config file uses the camelCase keys. */
+export const ENV_NAMES: Record<keyof ParsedConfig, string> = {
+  port: "REEF_PORT",
+  host: "REEF_HOST",
+  dataDir: "REEF_DATA_DIR",
+  publicUrl: "REEF_PUBLIC_URL",
+  databaseUrl: "DATABASE_URL",
+  databaseAppUrl: "REEF_DATABASE_APP_URL",
+  databasePoolSize: "REEF_DATABASE_POOL_SIZE",
+  embeddedPostgresPort: "REEF_EMBEDDED_POSTGRES_PORT",
+  secretKey: "REEF_SECRET_KEY",
+  logLevel: "REEF_LOG_LEVEL",
+  logFormat: "REEF_LOG_FORMAT",
+  bodyLimitBytes: "REEF_BODY_LIMIT_BYTES",
+  shutdownTimeoutMs: "REEF_SHUTDOWN_TIMEOUT_MS",
+  trustProxy: "REEF_TRUST_PROXY",
+};

@@ -1,0 +1,10 @@
+export { type ConfigInput, configSchema, ENV_NAMES, type ParsedConfig, secretKeySchema } from "./config-schema.ts";
+export {
+  type Config,
+  ConfigError,
+  describeConfig,
+  ensureSecretKey,
+  type LoadConfigOptions,
+  loadConfig,
+  parseConfig,
+} from "./load-config.ts";

@@ -1,0 +1,68 @@
+import { ERROR_CODES, type ErrorCode } from "./error-codes.ts";
+
+/**
+ * The one error family services throw. The HTTP layer renders it as
+ * `{ requestId, code, message, details }` with the code's status; anything that
+ * is not an AppError is an internal error and is never shown to the client.
+ */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: unknown;
+
+  constructor(code: ErrorCode, message: string, opts: { details?: unknown; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = "AppError";
+    this.code = code;
+    this.status = ERROR_CODES[code];
+    this.details = opts.details;
+  }
+}
+
+export class BadRequestError extends AppError {
+  constructor(message: string, details?: unknown, code: "BAD_REQUEST" | "VALIDATION_FAILED" = "BAD_REQUEST") {
+    super(code, message, { details });
+  }
+}
+
+export class UnauthorizedError extends AppError {
+  constructor(message = "Sign in to continue.") {
+    super("UNAUTHORIZED", message);
+  }
+}
+
+export class ForbiddenError extends AppError {
+  constructor(message = "You are not allowed to do this.") {
+    super("FORBIDDEN", message);
+  }
+}
+
+/** Also used for another workspace's resources, so ids never reveal existence. */
+export class NotFoundError extends AppError {
+  constructor(message = "Not found.") {
+    super("NOT_FOUND", message);
+  }
+}
+
+export class ConflictError extends AppError {
+  constructor(message: string, details?: unknown) {
+    super("CONFLICT", message, { details });
+  }
+}
+
+export class RateLimitedError extends AppError {
+  /** Seconds until a retry may succeed; sent as `Retry-After`. */
+  readonly retryAfter: number;
+  constructor(retryAfter: number, message = "Too many requests. Try again later.") {
+    super("RATE_LIMITED", message, { details: { retryAfter } });
+    this.retryAfter = Math.max(1, Math.ceil(retryAfter));
+  }
+}
+
+export class UnavailableError extends AppError {
+  readonly retryable: boolean;
+  constructor(message: string, opts: { retryable?: boolean; cause?: unknown } = {}) {
+    super("UNAVAILABLE", message, { details: { retryable: opts.retryable ?? true }, cause: opts.cause });
+    this.retryable = opts.retryable ?? true;
+  }
+}

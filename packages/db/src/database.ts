@@ -1,0 +1,170 @@
+import { drizzle } from "drizzle-orm/node-postgres";
+import pg from "pg";
+import { APP_LOGIN_ROLE, ensureAppLogin } from "./app-role.ts";
+import { EmbeddedPostgres } from "./embedded/embedded-postgres.ts";
+import { type MigrationStatus, migrationStatus, runMigrations } from "./migrate.ts";
+import * as schema from "./schema/index.ts";
+import type { Db } from "./with-workspace.ts";
+
+/** What the database layer reports about itself. Messages never carry secrets. */
+export interface DbLogger {
+  info(msg: string): void;
+  warn(msg: string): void;
+  debug(msg: string): void;
+}
+
+export interface OpenDatabaseOptions {
+  /** An existing Postgres (owner credentials). Without it, the embedded server is used. */
+  databaseUrl?: string | undefined;
+  /** Connect the app with this URL instead of creating its login role. */
+  appDatabaseUrl?: string | undefined;
+  /** Where the embedded cluster lives; required without `databaseUrl`. */
+  embedded?: { dir: string; port: number; osUser?: string | undefined } | undefined;
+  /**
+   * Use an embedded cluster another Reef process is already running from the
+   * same directory, if there is one, instead of requiring exclusive use.
+   */
+  attachToRunning?: boolean;
+  /** Password of the app login role, derived from the root secret. */
+  appRolePassword: string;
+  /** Apply pending migrations before returning. */
+  migrate: boolean;
+  poolSize?: number;
+  logger?: DbLogger;
+}
+
+/** The application's handle on Postgres: connected as a role that RLS applies to. */
+export interface Database {
+  readonly db: Db;
+  readonly pool: pg.Pool;
+  /** Which migrations this database lacks (readiness). */
+  migrationStatus(): Promise<MigrationStatus>;
+  /** Cheap round trip (readiness). */
+  ping(): Promise<void>;
+  /** True when Reef started (and will stop) the embedded server. */
+  readonly embedded: boolean;
+  close(): Promise<void>;
+}
+
+const EMBEDDED_DB = "reef";
+const silent: DbLogger = { info() {}, warn() {}, debug() {} };
+
+/**
+ * Brings the database up for the app: starts or attaches to the embedded server
+ * when no DATABASE_URL is given, applies migrations and ensures the app's login
+ * role as the owner, then opens the app pool as that non-superuser role.
+ */
+export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
+  const log = opts.logger ?? silent;
+  let server: EmbeddedPostgres | undefined;
+  let ownerUrl: string;
+  if (opts.databaseUrl) {
+    ownerUrl = opts.databaseUrl;
+  } else {
+    if (!opts.embedded) throw new Error("either DATABASE_URL or an embedded database directory is required");
+    const embedded = new EmbeddedPostgres({
+      ...opts.embedded,
+      onLog: (line, level) => log[level](`postgres: ${line}`),
+    });
+    let conn = opts.attachToRunning ? await embedded.attach() : undefined;
+    if (conn) {
+      log.info(`using the embedded database already running on port ${conn.port}`);
+    } else {
+      const { created } = await embedded.start();
+      conn = embedded.connection;
+      server = embedded;
+      log.info(
+        created
+          ? `initialised a new embedded database in ${embedded.dataDir}`
+          : `started the embedded database from ${embedded.dataDir}`,
+      );
+      await ensureDatabase(conn, EMBEDDED_DB);
+    }
+    ownerUrl = connectionUrl(conn.user, conn.password, conn.host, conn.port, EMBEDDED_DB);
+  }
+
+  let pool: pg.Pool | undefined;
+  try {
+    const owner = new pg.Client({ connectionString: ownerUrl });
+    try {
+      await owner.connect();
+      if (opts.migrate) {
+        const applied = await runMigrations(owner);
+        if (applied.length) log.info(`applied migrations: ${applied.join(", ")}`);
+      }
+      let appUrl = opts.appDatabaseUrl;
+      if (!appUrl) {
+        const dbName = (await owner.query<{ db: string }>("select current_database() as db")).rows[0]?.db ?? "";
+        await ensureAppLogin(owner, opts.appRolePassword, dbName);
+        appUrl = withCredentials(ownerUrl, APP_LOGIN_ROLE, opts.appRolePassword);
+      }
+      pool = new pg.Pool({ connectionString: appUrl, max: opts.poolSize ?? 10 });
+    } finally {
+      await owner.end().catch(() => {});
+    }
+    pool.on("error", (err) => log.warn(`idle database connection failed: ${err.message}`));
+    await assertRlsApplies(pool);
+  } catch (err) {
+    await pool?.end().catch(() => {});
+    await server?.stop();
+    throw err;
+  }
+
+  const appPool = pool;
+  return {
+    db: drizzle(appPool, { schema, casing: "snake_case" }),
+    pool: appPool,
+    embedded: server !== undefined,
+    migrationStatus: () => migrationStatus(appPool),
+    async ping() {
+      await appPool.query("select 1");
+    },
+    async close() {
+      await appPool.end().catch((err: Error) => log.warn(`closing the pool failed: ${err.message}`));
+      if (server) {
+        await server.stop();
+        log.info("stopped the embedded database");
+      }
+    },
+  };
+}
+
+async function assertRlsApplies(pool: pg.Pool): Promise<void> {
+  const res = await pool.query<{ name: string; rolsuper: boolean; rolbypassrls: boolean }>(
+    "select rolname as name, rolsuper, rolbypassrls from pg_roles where rolname = current_user",
+  );
+  const role = res.rows[0];
+  if (!role || role.rolsuper || role.rolbypassrls) {
+    throw new Error(
+      `the application database role ${role?.name ?? "?"} is a superuser or bypasses row-level security; Reef refuses to run with it`,
+    );
+  }
+}
+
+async function ensureDatabase(conn: { host: string; port: number; user: string; password: string }, name: string) {
+  const client = new pg.Client({ ...conn, database: "postgres" });
+  await client.connect();
+  try {
+    const found = await client.query("select 1 from pg_database where datname = $1", [name]);
+    if (found.rowCount === 0) await client.query(`create database ${client.escapeIdentifier(name)}`);
+  } finally {
+    await client.end();
+  }
+}
+
+function connectionUrl(user: string, password: string, host: string, port: number, database: string): string {
+  const url = new URL("postgres://localhost");
+  url.username = encodeURIComponent(user);
+  url.password = encodeURIComponent(password);
+  url.hostname = host;
+  url.port = String(port);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+function withCredentials(base: string, user: string, password: string): string {
+  const url = new URL(base);
+  url.username = encodeURIComponent(user);
+  url.password = encodeURIComponent(password);
+  return url.toString();
+}

@@ -1,0 +1,40 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+export interface OsUser {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+async function lookup(name: string): Promise<OsUser | undefined> {
+  try {
+    const uid = Number((await run("id", ["-u", name])).stdout.trim());
+    const gid = Number((await run("id", ["-g", name])).stdout.trim());
+    return { name, uid, gid };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Returns the unprivileged OS user the embedded server runs as when Reef runs as
+ * root, creating it (system user, no home, no login shell) if it does not exist.
+ */
+export async function ensureOsUser(name: string): Promise<OsUser> {
+  const found = await lookup(name);
+  if (found) return found;
+  try {
+    await run("groupadd", ["--system", name]).catch(() => {});
+    await run("useradd", ["--system", "--gid", name, "--no-create-home", "--shell", "/usr/sbin/nologin", name]);
+  } catch (err) {
+    throw new Error(
+      `Reef runs as root, so the embedded Postgres must run as an unprivileged OS user, and creating user "${name}" failed: ${(err as Error).message}`,
+    );
+  }
+  const created = await lookup(name);
+  if (!created) throw new Error(`OS user "${name}" was created but cannot be looked up`);
+  return created;
+}
