@@ -1,2 +1,4 @@
+export * from "./audit.ts";
 export * from "./roles.ts";
+export * from "./users.ts";
 export * from "./workspaces.ts";

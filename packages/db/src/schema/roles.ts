@@ -10,3 +10,17 @@ export const appRole = pgRole("reef_app").existing();
 
 /** The workspace the current transaction is scoped to (see `withWorkspace`), or NULL. */
 export const currentWorkspaceId = sql`reef_current_workspace_id()`;
+/** The signed-in user the current transaction acts for (see `withUser`), or NULL. */
+export const currentUserId = sql`reef_current_user_id()`;
+/** True inside `withPlatformScope`: operator views of platform metadata, never tenant content. */
+export const platformScope = sql`reef_platform_scope()`;
+
+/**
+ * The secret a request presented (a session token hash, an API key hash, an
+ * invite token hash, or a sign-in email), set by `withLookup`. Policies let
+ * exactly the row it names be read, so finding "the session for this cookie"
+ * needs no cross-tenant read access.
+ */
+export function lookup(kind: "session" | "api_key" | "invite" | "email") {
+  return sql.raw(`reef_lookup('${kind}')`);
+}

@@ -1,0 +1,185 @@
+import { type Db, schema, type Tx, withScope } from "@reef/db";
+import { and, desc, eq, gte, isNull, lt, lte, sql } from "drizzle-orm";
+import type { RequestContext } from "../shared/context.ts";
+import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
+import { type ChainedFields, chainHash, chainKey } from "./audit-chain.ts";
+
+const { auditLog, auditChainHeads } = schema;
+
+/** What a service says happened; the actor and request facts come from the context. */
+export interface AuditEvent {
+  workspaceId: string | null;
+  action: string;
+  targetType?: string;
+  targetId?: string;
+  outcome?: "success" | "failure" | "denied";
+  details?: Record<string, unknown>;
+}
+
+export interface AuditEntry {
+  id: number;
+  workspaceId: string | null;
+  occurredAt: string;
+  actorType: string;
+  actorId: string | null;
+  action: string;
+  targetType: string | null;
+  targetId: string | null;
+  outcome: string;
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+  details: Record<string, unknown> | null;
+}
+
+function actorOf(ctx: RequestContext): { actorType: ChainedFields["actorType"]; actorId: string | null } {
+  switch (ctx.actor.kind) {
+    case "user":
+      return { actorType: "user", actorId: ctx.actor.userId };
+    case "api_key":
+      return { actorType: "api_key", actorId: ctx.actor.keyId };
+    default:
+      return { actorType: "anonymous", actorId: null };
+  }
+}
+
+/**
+ * Appends one entry inside the caller's transaction, so the change and its audit
+ * record commit or roll back together. Locks the chain's head row: appends to one
+ * chain are serialised, other chains are not blocked.
+ */
+export async function appendAudit(tx: Tx, ctx: RequestContext, event: AuditEvent): Promise<void> {
+  const key = chainKey(event.workspaceId);
+  const [head] = await tx
+    .insert(auditChainHeads)
+    .values({ chain: key, lastHash: null })
+    .onConflictDoUpdate({ target: auditChainHeads.chain, set: { chain: sql`excluded.chain` } })
+    .returning({ lastHash: auditChainHeads.lastHash });
+  const prevHash = head?.lastHash ?? null;
+  const fields: ChainedFields = {
+    workspaceId: event.workspaceId,
+    occurredAt: new Date().toISOString(),
+    ...actorOf(ctx),
+    action: event.action,
+    targetType: event.targetType ?? null,
+    targetId: event.targetId ?? null,
+    outcome: event.outcome ?? "success",
+    ip: ctx.ip ?? null,
+    userAgent: ctx.userAgent?.slice(0, 512) ?? null,
+    requestId: ctx.requestId ?? null,
+    details: event.details ?? null,
+  };
+  const hash = chainHash(prevHash, fields);
+  await tx.insert(auditLog).values({ ...fields, occurredAt: new Date(fields.occurredAt), prevHash, hash });
+  await tx.update(auditChainHeads).set({ lastHash: hash }).where(eq(auditChainHeads.chain, key));
+}
+
+export interface AuditQuery {
+  action?: string | undefined;
+  actor?: string | undefined;
+  after?: Date | undefined;
+  before?: Date | undefined;
+  cursor?: string | undefined;
+  limit?: number | undefined;
+}
+
+type Row = typeof auditLog.$inferSelect;
+
+export function toAuditEntry(row: Row): AuditEntry {
+  return {
+    id: row.id,
+    workspaceId: row.workspaceId,
+    occurredAt: row.occurredAt.toISOString(),
+    actorType: row.actorType,
+    actorId: row.actorId,
+    action: row.action,
+    targetType: row.targetType,
+    targetId: row.targetId,
+    outcome: row.outcome,
+    ip: row.ip,
+    userAgent: row.userAgent,
+    requestId: row.requestId,
+    details: row.details ?? null,
+  };
+}
+
+/** Newest first, keyset-paginated on the entry id. */
+export async function queryAudit(tx: Tx, workspaceId: string | null, q: AuditQuery): Promise<Page<AuditEntry>> {
+  const limit = clampLimit(q.limit);
+  const cursor = decodeCursor(q.cursor, ["id"] as const);
+  const conditions = [
+    workspaceId === null ? isNull(auditLog.workspaceId) : eq(auditLog.workspaceId, workspaceId),
+    q.action ? eq(auditLog.action, q.action) : undefined,
+    q.actor ? eq(auditLog.actorId, q.actor) : undefined,
+    q.after ? gte(auditLog.occurredAt, q.after) : undefined,
+    q.before ? lte(auditLog.occurredAt, q.before) : undefined,
+    cursor ? lt(auditLog.id, Number(cursor.id)) : undefined,
+  ];
+  const rows = await tx
+    .select()
+    .from(auditLog)
+    .where(and(...conditions))
+    .orderBy(desc(auditLog.id))
+    .limit(limit + 1);
+  return toPage(rows, limit, toAuditEntry, (r) => ({ id: r.id }));
+}
+
+/** A break found by {@link verifyAuditChains}. */
+export interface ChainBreak {
+  chain: string;
+  entryId: number;
+  reason: string;
+}
+
+/**
+ * Recomputes every chain from the start and reports entries whose hash or link
+ * does not match, and chains whose head does not match their last entry (a
+ * deleted tail). Runs with the owner's view of the data (the CLI passes an
+ * owner connection).
+ */
+export async function verifyAuditChains(db: Db): Promise<{ entries: number; chains: number; breaks: ChainBreak[] }> {
+  const breaks: ChainBreak[] = [];
+  const last = new Map<string, { hash: string; id: number }>();
+  let entries = 0;
+  let afterId = 0;
+  for (;;) {
+    const rows = await db.select().from(auditLog).where(sql`${auditLog.id} > ${afterId}`).orderBy(auditLog.id).limit(5000);
+    if (rows.length === 0) break;
+    for (const row of rows) {
+      entries++;
+      const key = chainKey(row.workspaceId);
+      const expectedPrev = last.get(key)?.hash ?? null;
+      if (row.prevHash !== expectedPrev) {
+        breaks.push({ chain: key, entryId: row.id, reason: "previous hash does not match the preceding entry (an entry was removed or reordered)" });
+      }
+      const entry = toAuditEntry(row);
+      const { id: _id, ...fields } = entry;
+      const recomputed = chainHash(row.prevHash, fields);
+      if (recomputed !== row.hash) breaks.push({ chain: key, entryId: row.id, reason: "entry content does not match its hash (it was edited)" });
+      last.set(key, { hash: row.hash, id: row.id });
+    }
+    afterId = rows.at(-1)?.id ?? afterId;
+  }
+  const heads = await db.select().from(auditChainHeads);
+  for (const head of heads) {
+    const tail = last.get(head.chain);
+    if (head.lastHash && head.lastHash !== tail?.hash) {
+      breaks.push({ chain: head.chain, entryId: tail?.id ?? 0, reason: "the chain's newest entries are missing (head does not match)" });
+    }
+  }
+  return { entries, chains: last.size, breaks };
+}
+
+export interface AuditService {
+  /** Writes a security event in a transaction of its own (denials, failed sign-ins). */
+  recordEvent(ctx: RequestContext, event: AuditEvent): Promise<void>;
+}
+
+export function createAuditService(deps: { db: Db }): AuditService {
+  return {
+    recordEvent(ctx, event) {
+      const scope = event.workspaceId ? { workspaceId: event.workspaceId } : {};
+      return withScope(deps.db, scope, (tx) => appendAudit(tx, ctx, event));
+    },
+  };
+}
