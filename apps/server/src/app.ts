@@ -2,24 +2,45 @@ import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import helmet from "@fastify/helmet";
 import type { Config } from "@reef/config";
-import { createSystemService } from "@reef/core";
 import type { Database } from "@reef/db";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Logger } from "pino";
+import { registerAuth } from "./plugins/auth.ts";
 import { registerErrorHandler } from "./plugins/error-handler.ts";
 import { registerMetrics } from "./plugins/metrics.ts";
 import { registerOpenApi } from "./plugins/openapi.ts";
 import { registerWebApp } from "./plugins/web-app.ts";
 import { recordRoutes } from "./route-table.ts";
+import { apiKeyRoutes } from "./routes/api-key-routes.ts";
+import { auditAndAdminRoutes } from "./routes/audit-routes.ts";
+import { authRoutes } from "./routes/auth-routes.ts";
 import { healthRoutes } from "./routes/health-routes.ts";
+import { workspaceRoutes } from "./routes/workspace-routes.ts";
+import { createServices } from "./services.ts";
 import { REEF_VERSION } from "./version.ts";
 
 /** Where `npm run build:web` puts the single-page app. */
 export const DEFAULT_WEB_DIST = fileURLToPath(new URL("../../web/dist", import.meta.url));
 
+/** The settings the app itself uses (a subset of {@link Config}). */
+export type AppConfig = Pick<
+  Config,
+  | "bodyLimitBytes"
+  | "trustProxy"
+  | "publicUrl"
+  | "sessionTtlHours"
+  | "inviteTtlHours"
+  | "rateLimitSignupIp"
+  | "rateLimitLoginIp"
+  | "rateLimitLoginAccount"
+  | "rateLimitInviteAccept"
+  | "rateLimitApiRead"
+  | "rateLimitApiWrite"
+>;
+
 export interface AppDeps {
-  config: Pick<Config, "bodyLimitBytes" | "trustProxy" | "publicUrl">;
+  config: AppConfig;
   database: Database;
   logger: Logger;
   webDistDir?: string;
@@ -70,11 +91,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerMetrics(app);
   await registerOpenApi(app, REEF_VERSION);
 
-  const system = createSystemService({
-    database: deps.database,
-    onCheckFailed: (check, err) => app.log.warn({ err, check }, "readiness check failed"),
-  });
-  await app.register(healthRoutes({ system, version: REEF_VERSION }));
+  const services = createServices(deps, app.log);
+  await app.register(registerAuth, { identity: services.identity, apiKeys: services.apiKeys, secureCookies: https });
+  await app.register(healthRoutes({ system: services.system, version: REEF_VERSION }));
+  await app.register(authRoutes({ identity: services.identity, secureCookies: https }));
+  await app.register(workspaceRoutes(services));
+  await app.register(apiKeyRoutes(services));
+  await app.register(auditAndAdminRoutes(services));
 
   await registerWebApp(app, deps.webDistDir ?? DEFAULT_WEB_DIST);
   return app;

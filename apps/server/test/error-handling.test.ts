@@ -1,6 +1,6 @@
 import { ConflictError, NotFoundError, RateLimitedError } from "@reef/contracts";
 import { buildApp, routeTable } from "@reef/server";
-import { buildTestApp, silentLogger, type TestApp } from "@reef/testing";
+import { buildTestApp, silentLogger, type TestApp, testAppConfig } from "@reef/testing";
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,7 +10,7 @@ let t: TestApp;
 const BODY_LIMIT = 4096;
 
 beforeAll(async () => {
-  t = await buildTestApp({ bodyLimitBytes: BODY_LIMIT });
+  t = await buildTestApp({ config: { bodyLimitBytes: BODY_LIMIT } });
 });
 afterAll(() => t.close());
 
@@ -21,7 +21,7 @@ afterAll(() => t.close());
  */
 async function buildProbeApp(): Promise<FastifyInstance> {
   const app = await buildApp({
-    config: { bodyLimitBytes: BODY_LIMIT, trustProxy: false, publicUrl: "http://127.0.0.1:7420" },
+    config: testAppConfig({ bodyLimitBytes: BODY_LIMIT }),
     database: t.db.database,
     logger: silentLogger,
   });
@@ -143,13 +143,15 @@ describe("no route answers 500 to bad input", () => {
           const res = await t.app.inject({ method: method as "POST", url, payload: bad.payload, headers: bad.headers });
           cases++;
           const label = `${method} ${url} with ${bad.name}`;
-          expect(res.statusCode, label).toBeGreaterThanOrEqual(400);
+          // Routes that take no body may ignore it; none may fail with a 5xx.
           expect(res.statusCode, label).toBeLessThan(500);
-          expect(res.json(), label).toMatchObject({
-            requestId: expect.any(String),
-            code: expect.any(String),
-            message: expect.any(String),
-          });
+          if (res.statusCode >= 400) {
+            expect(res.json(), label).toMatchObject({
+              requestId: expect.any(String),
+              code: expect.any(String),
+              message: expect.any(String),
+            });
+          }
         }
       }
     }

@@ -62,7 +62,7 @@ describe("request plumbing", () => {
     expect(
       (await t.app.inject({ method: "GET", url: "/healthz" })).headers["strict-transport-security"],
     ).toBeUndefined();
-    const secure = await buildTestApp({ publicUrl: "https://reef.example.org" });
+    const secure = await buildTestApp({ config: { publicUrl: "https://reef.example.org" } });
     const res = await secure.app.inject({ method: "GET", url: "/healthz" });
     expect(res.headers["strict-transport-security"]).toMatch(/max-age=\d+/);
     expect(res.headers["content-security-policy"]).toContain("upgrade-insecure-requests");

@@ -25,6 +25,20 @@ export const secretKeySchema = z
     return bytes;
   });
 
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
+
+/** A rate limit written as `<points>/<window>`, e.g. `10/15m` (window units s, m, h, d). */
+export const rateLimitSchema = z
+  .string()
+  .trim()
+  .regex(/^\d+\/\d+[smhd]$/, "must look like 10/15m: points per window (s, m, h or d)")
+  .transform((v) => {
+    const [points, window] = v.split("/") as [string, string];
+    const unit = window.slice(-1) as keyof typeof UNIT_SECONDS;
+    return { points: Number(points), durationSec: Number(window.slice(0, -1)) * UNIT_SECONDS[unit] };
+  })
+  .refine((v) => v.points >= 1 && v.durationSec >= 1, "points and window must be at least 1");
+
 /** Every setting Reef reads, with its default. Parsed once at boot. */
 export const configSchema = z.object({
   port: port.default(7420),
@@ -45,6 +59,24 @@ export const configSchema = z.object({
     .max(100 * 1024 * 1024)
     .default(1024 * 1024),
   shutdownTimeoutMs: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  sessionTtlHours: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 366)
+    .default(24 * 14),
+  inviteTtlHours: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 90)
+    .default(24 * 7),
+  rateLimitSignupIp: rateLimitSchema.prefault("10/1h"),
+  rateLimitLoginIp: rateLimitSchema.prefault("30/15m"),
+  rateLimitLoginAccount: rateLimitSchema.prefault("10/15m"),
+  rateLimitInviteAccept: rateLimitSchema.prefault("20/15m"),
+  rateLimitApiRead: rateLimitSchema.prefault("1200/1m"),
+  rateLimitApiWrite: rateLimitSchema.prefault("300/1m"),
   trustProxy: z.union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")]).default(false),
 });
 
@@ -68,4 +100,12 @@ export const ENV_NAMES: Record<keyof ParsedConfig, string> = {
   bodyLimitBytes: "REEF_BODY_LIMIT_BYTES",
   shutdownTimeoutMs: "REEF_SHUTDOWN_TIMEOUT_MS",
   trustProxy: "REEF_TRUST_PROXY",
+  sessionTtlHours: "REEF_SESSION_TTL_HOURS",
+  inviteTtlHours: "REEF_INVITE_TTL_HOURS",
+  rateLimitSignupIp: "REEF_RATE_LIMIT_SIGNUP_IP",
+  rateLimitLoginIp: "REEF_RATE_LIMIT_LOGIN_IP",
+  rateLimitLoginAccount: "REEF_RATE_LIMIT_LOGIN_ACCOUNT",
+  rateLimitInviteAccept: "REEF_RATE_LIMIT_INVITE_ACCEPT",
+  rateLimitApiRead: "REEF_RATE_LIMIT_API_READ",
+  rateLimitApiWrite: "REEF_RATE_LIMIT_API_WRITE",
 };

@@ -1,3 +1,4 @@
+export * from "./admin.ts";
 export {
   AppError,
   BadRequestError,
@@ -8,5 +9,9 @@ export {
   UnauthorizedError,
   UnavailableError,
 } from "./app-error.ts";
+export * from "./audit.ts";
+export * from "./common.ts";
 export { ERROR_CODES, type ErrorBody, type ErrorCode, errorBodySchema } from "./error-codes.ts";
 export { type HealthBody, healthBodySchema, type ReadinessBody, readinessBodySchema } from "./health.ts";
+export * from "./identity.ts";
+export * from "./workspaces.ts";

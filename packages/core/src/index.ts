@@ -1,1 +1,18 @@
+export { type AdminService, createAdminService } from "./admin/admin-service.ts";
+export { type ApiKeyService, createApiKeyService } from "./api-keys/api-key-service.ts";
+export { type AuditQueryService, createAuditQueryService } from "./audit/audit-query-service.ts";
+export { type AuditEntry, type AuditService, createAuditService, verifyAuditChains } from "./audit/audit-service.ts";
+export { type Action, createPermissions, type Permissions } from "./authz/permissions.ts";
+export { createIdentityService, type IdentityService } from "./identity/identity-service.ts";
+export {
+  createRateLimits,
+  type RateLimitClass,
+  type RateLimitSettings,
+  type RateLimits,
+} from "./rate-limit/rate-limits.ts";
+export type { Actor, RequestContext, UserActor } from "./shared/context.ts";
+export type { Page } from "./shared/pagination.ts";
 export { createSystemService, type SystemService } from "./system/system-service.ts";
+export { createInviteService, type InviteService } from "./workspace/invite-service.ts";
+export { createWorkspaceGate, type WorkspaceGate } from "./workspace/workspace-access.ts";
+export { createWorkspaceService, type WorkspaceService } from "./workspace/workspace-service.ts";

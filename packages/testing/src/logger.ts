@@ -1,4 +1,4 @@
 import pino from "pino";
 
-/** A logger that drops everything; tests assert on responses, not log lines. */
-export const silentLogger = pino({ level: "silent" });
+/** Drops everything unless REEF_TEST_LOG names a level: tests assert on responses, not log lines. */
+export const silentLogger = pino({ level: process.env.REEF_TEST_LOG ?? "silent" });

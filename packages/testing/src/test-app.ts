@@ -1,7 +1,30 @@
-import { buildApp } from "@reef/server";
+import { configSchema } from "@reef/config";
+import { type AppConfig, buildApp } from "@reef/server";
 import type { FastifyInstance } from "fastify";
 import { silentLogger } from "./logger.ts";
 import { createTestDatabase, type TestDatabase } from "./test-postgres.ts";
+
+const GENEROUS = { points: 100_000, durationSec: 60 };
+
+/**
+ * The app's settings at their shipped defaults, with `overrides` applied. Rate
+ * limits are generous (every test signs up from 127.0.0.1); tests of the limits
+ * set their own.
+ */
+export function testAppConfig(overrides: Partial<AppConfig> = {}): AppConfig {
+  const defaults = configSchema.parse({});
+  return {
+    ...defaults,
+    publicUrl: "http://127.0.0.1:7420",
+    rateLimitSignupIp: GENEROUS,
+    rateLimitLoginIp: GENEROUS,
+    rateLimitLoginAccount: GENEROUS,
+    rateLimitInviteAccept: GENEROUS,
+    rateLimitApiRead: GENEROUS,
+    rateLimitApiWrite: GENEROUS,
+    ...overrides,
+  };
+}
 
 export interface TestApp {
   app: FastifyInstance;
@@ -10,16 +33,10 @@ export interface TestApp {
 }
 
 /** The real app on a fresh database, driven with `app.inject()`. */
-export async function buildTestApp(
-  opts: { bodyLimitBytes?: number; webDistDir?: string; publicUrl?: string } = {},
-): Promise<TestApp> {
+export async function buildTestApp(opts: { config?: Partial<AppConfig>; webDistDir?: string } = {}): Promise<TestApp> {
   const db = await createTestDatabase();
   const app = await buildApp({
-    config: {
-      bodyLimitBytes: opts.bodyLimitBytes ?? 1024 * 1024,
-      trustProxy: false,
-      publicUrl: opts.publicUrl ?? "http://127.0.0.1:7420",
-    },
+    config: testAppConfig(opts.config),
     database: db.database,
     logger: silentLogger,
     ...(opts.webDistDir ? { webDistDir: opts.webDistDir } : {}),

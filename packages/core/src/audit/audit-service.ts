@@ -70,7 +70,9 @@ export async function appendAudit(tx: Tx, ctx: RequestContext, event: AuditEvent
     details: event.details ?? null,
   };
   const hash = chainHash(prevHash, fields);
-  await tx.insert(auditLog).values({ ...fields, occurredAt: new Date(fields.occurredAt), prevHash, hash });
+  const { occurredAt, ...rest } = fields;
+  const row = { ...rest, occurredAt: new Date(occurredAt), prevHash, hash } as typeof auditLog.$inferInsert;
+  await tx.insert(auditLog).values(row);
   await tx.update(auditChainHeads).set({ lastHash: hash }).where(eq(auditChainHeads.chain, key));
 }
 
@@ -143,19 +145,29 @@ export async function verifyAuditChains(db: Db): Promise<{ entries: number; chai
   let entries = 0;
   let afterId = 0;
   for (;;) {
-    const rows = await db.select().from(auditLog).where(sql`${auditLog.id} > ${afterId}`).orderBy(auditLog.id).limit(5000);
+    const rows = await db
+      .select()
+      .from(auditLog)
+      .where(sql`${auditLog.id} > ${afterId}`)
+      .orderBy(auditLog.id)
+      .limit(5000);
     if (rows.length === 0) break;
     for (const row of rows) {
       entries++;
       const key = chainKey(row.workspaceId);
       const expectedPrev = last.get(key)?.hash ?? null;
       if (row.prevHash !== expectedPrev) {
-        breaks.push({ chain: key, entryId: row.id, reason: "previous hash does not match the preceding entry (an entry was removed or reordered)" });
+        breaks.push({
+          chain: key,
+          entryId: row.id,
+          reason: "previous hash does not match the preceding entry (an entry was removed or reordered)",
+        });
       }
       const entry = toAuditEntry(row);
       const { id: _id, ...fields } = entry;
       const recomputed = chainHash(row.prevHash, fields);
-      if (recomputed !== row.hash) breaks.push({ chain: key, entryId: row.id, reason: "entry content does not match its hash (it was edited)" });
+      if (recomputed !== row.hash)
+        breaks.push({ chain: key, entryId: row.id, reason: "entry content does not match its hash (it was edited)" });
       last.set(key, { hash: row.hash, id: row.id });
     }
     afterId = rows.at(-1)?.id ?? afterId;
@@ -164,7 +176,11 @@ export async function verifyAuditChains(db: Db): Promise<{ entries: number; chai
   for (const head of heads) {
     const tail = last.get(head.chain);
     if (head.lastHash && head.lastHash !== tail?.hash) {
-      breaks.push({ chain: head.chain, entryId: tail?.id ?? 0, reason: "the chain's newest entries are missing (head does not match)" });
+      breaks.push({
+        chain: head.chain,
+        entryId: tail?.id ?? 0,
+        reason: "the chain's newest entries are missing (head does not match)",
+      });
     }
   }
   return { entries, chains: last.size, breaks };

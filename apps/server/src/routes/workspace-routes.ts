@@ -1,0 +1,189 @@
+import {
+  acceptInviteResponseSchema,
+  createInviteBodySchema,
+  createInviteResponseSchema,
+  createWorkspaceBodySchema,
+  deleteWorkspaceBodySchema,
+  inviteSchema,
+  memberSchema,
+  pageOf,
+  pageQuerySchema,
+  renameWorkspaceBodySchema,
+  updateMemberBodySchema,
+  workspaceSchema,
+} from "@reef/contracts";
+import type { InviteService, WorkspaceService } from "@reef/core";
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { requireActor, requireUser } from "../plugins/auth.ts";
+
+const wid = z.object({ wid: z.uuid() });
+
+/** Workspaces, their members and invites. */
+export function workspaceRoutes(deps: { workspaces: WorkspaceService; invites: InviteService }): FastifyPluginAsyncZod {
+  const { workspaces, invites } = deps;
+  return async (app) => {
+    app.get(
+      "/api/v1/workspaces",
+      {
+        schema: {
+          tags: ["workspaces"],
+          summary: "Your workspaces",
+          querystring: pageQuerySchema,
+          response: { 200: pageOf(workspaceSchema) },
+        },
+      },
+      async (request) => workspaces.list(requireActor(request), request.query),
+    );
+    app.post(
+      "/api/v1/workspaces",
+      {
+        schema: {
+          tags: ["workspaces"],
+          summary: "Create a workspace you own",
+          body: createWorkspaceBodySchema,
+          response: { 201: workspaceSchema },
+        },
+      },
+      async (request, reply) => reply.status(201).send(await workspaces.create(requireUser(request), request.body)),
+    );
+    app.get(
+      "/api/v1/workspaces/:wid",
+      { schema: { tags: ["workspaces"], params: wid, response: { 200: workspaceSchema } } },
+      async (request) => workspaces.get(requireActor(request), request.params.wid),
+    );
+    app.patch(
+      "/api/v1/workspaces/:wid",
+      {
+        schema: {
+          tags: ["workspaces"],
+          summary: "Rename",
+          params: wid,
+          body: renameWorkspaceBodySchema,
+          response: { 200: workspaceSchema },
+        },
+      },
+      async (request) => workspaces.rename(requireActor(request), request.params.wid, request.body),
+    );
+    app.delete(
+      "/api/v1/workspaces/:wid",
+      {
+        schema: {
+          tags: ["workspaces"],
+          summary: "Delete with everything in it (owners; confirm with the name)",
+          params: wid,
+          body: deleteWorkspaceBodySchema,
+          response: { 204: z.null() },
+        },
+      },
+      async (request, reply) => {
+        await workspaces.delete(requireActor(request), request.params.wid, request.body);
+        return reply.status(204).send(null);
+      },
+    );
+
+    app.get(
+      "/api/v1/workspaces/:wid/members",
+      {
+        schema: {
+          tags: ["members"],
+          params: wid,
+          querystring: pageQuerySchema,
+          response: { 200: pageOf(memberSchema) },
+        },
+      },
+      async (request) => workspaces.listMembers(requireActor(request), request.params.wid, request.query),
+    );
+    const member = wid.extend({ userId: z.uuid() });
+    app.patch(
+      "/api/v1/workspaces/:wid/members/:userId",
+      {
+        schema: {
+          tags: ["members"],
+          summary: "Change a member's role",
+          params: member,
+          body: updateMemberBodySchema,
+          response: { 200: memberSchema },
+        },
+      },
+      async (request) =>
+        workspaces.updateMember(requireActor(request), request.params.wid, request.params.userId, request.body),
+    );
+    app.delete(
+      "/api/v1/workspaces/:wid/members/:userId",
+      {
+        schema: {
+          tags: ["members"],
+          summary: "Remove a member (or leave)",
+          params: member,
+          response: { 204: z.null() },
+        },
+      },
+      async (request, reply) => {
+        await workspaces.removeMember(requireActor(request), request.params.wid, request.params.userId);
+        return reply.status(204).send(null);
+      },
+    );
+
+    app.post(
+      "/api/v1/workspaces/:wid/invites",
+      {
+        schema: {
+          tags: ["members"],
+          summary: "Invite someone by email",
+          params: wid,
+          body: createInviteBodySchema,
+          response: { 201: createInviteResponseSchema },
+        },
+      },
+      async (request, reply) => {
+        const result = await invites.create(requireActor(request), request.params.wid, request.body);
+        // No SMTP yet: the link goes back to the inviter; the log never holds the token.
+        request.log.info(
+          { inviteId: result.invite.id, workspaceId: request.params.wid },
+          "invite created; link returned to the inviter",
+        );
+        return reply.status(201).send(result);
+      },
+    );
+    app.get(
+      "/api/v1/workspaces/:wid/invites",
+      {
+        schema: {
+          tags: ["members"],
+          params: wid,
+          querystring: pageQuerySchema,
+          response: { 200: pageOf(inviteSchema) },
+        },
+      },
+      async (request) => invites.list(requireActor(request), request.params.wid, request.query),
+    );
+    app.delete(
+      "/api/v1/workspaces/:wid/invites/:inviteId",
+      {
+        schema: {
+          tags: ["members"],
+          summary: "Revoke a pending invite",
+          params: wid.extend({ inviteId: z.uuid() }),
+          response: { 204: z.null() },
+        },
+      },
+      async (request, reply) => {
+        await invites.revoke(requireActor(request), request.params.wid, request.params.inviteId);
+        return reply.status(204).send(null);
+      },
+    );
+    app.post(
+      "/api/v1/invites/:token/accept",
+      {
+        schema: {
+          tags: ["members"],
+          summary: "Accept an invite as the signed-in invitee",
+          params: z.object({ token: z.string().min(10).max(100) }),
+          response: { 200: acceptInviteResponseSchema },
+        },
+      },
+      async (request) => invites.accept(requireUser(request), request.params.token),
+    );
+  };
+}

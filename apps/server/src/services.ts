@@ -1,0 +1,56 @@
+import {
+  createAdminService,
+  createApiKeyService,
+  createAuditQueryService,
+  createAuditService,
+  createIdentityService,
+  createInviteService,
+  createPermissions,
+  createRateLimits,
+  createSystemService,
+  createWorkspaceGate,
+  createWorkspaceService,
+} from "@reef/core";
+import type { FastifyBaseLogger } from "fastify";
+import type { AppConfig, AppDeps } from "./app.ts";
+
+const HOUR_MS = 3_600_000;
+
+/** Builds every service from its dependencies: the one place that wires the core together. */
+export function createServices(deps: Pick<AppDeps, "database"> & { config: AppConfig }, log: FastifyBaseLogger) {
+  const { config } = deps;
+  const db = deps.database.db;
+  const audit = createAuditService({ db });
+  const rateLimits = createRateLimits({
+    pool: deps.database.pool,
+    audit,
+    settings: {
+      signup_ip: config.rateLimitSignupIp,
+      login_ip: config.rateLimitLoginIp,
+      login_account: config.rateLimitLoginAccount,
+      invite_accept: config.rateLimitInviteAccept,
+      api_read: config.rateLimitApiRead,
+      api_write: config.rateLimitApiWrite,
+    },
+  });
+  const permissions = createPermissions({ db });
+  const gate = createWorkspaceGate({ db, permissions, audit, rateLimits });
+  return {
+    system: createSystemService({
+      database: deps.database,
+      onCheckFailed: (check, err) => log.warn({ err, check }, "readiness check failed"),
+    }),
+    identity: createIdentityService({ db, audit, rateLimits, sessionTtlMs: config.sessionTtlHours * HOUR_MS }),
+    workspaces: createWorkspaceService({ db, gate }),
+    invites: createInviteService({
+      db,
+      gate,
+      rateLimits,
+      publicUrl: config.publicUrl,
+      ttlMs: config.inviteTtlHours * HOUR_MS,
+    }),
+    apiKeys: createApiKeyService({ db, gate }),
+    auditQuery: createAuditQueryService({ gate }),
+    admin: createAdminService({ db }),
+  };
+}

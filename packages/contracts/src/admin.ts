@@ -1,0 +1,25 @@
+import { z } from "zod";
+import { pageQuerySchema } from "./common.ts";
+
+export const adminUserSchema = z.object({
+  id: z.uuid(),
+  email: z.string(),
+  name: z.string(),
+  platformRole: z.enum(["super_admin", "user"]),
+  deactivated: z.boolean(),
+  createdAt: z.string(),
+  workspaceCount: z.number().int().optional(),
+});
+export const adminUserQuerySchema = pageQuerySchema.extend({ q: z.string().max(100).optional() });
+export const adminUpdateUserBodySchema = z
+  .object({ role: z.enum(["super_admin", "user"]).optional(), deactivated: z.boolean().optional() })
+  .refine((v) => v.role !== undefined || v.deactivated !== undefined, "give role and/or deactivated");
+
+export const adminWorkspaceSchema = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  personal: z.boolean(),
+  createdAt: z.string(),
+  memberCount: z.number().int(),
+  owners: z.array(z.object({ userId: z.uuid(), email: z.string() })),
+});

@@ -1,0 +1,55 @@
+import { z } from "zod";
+import { emailSchema, nameSchema, roleSchema } from "./common.ts";
+
+export const workspaceSchema = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  personal: z.boolean(),
+  role: roleSchema,
+  createdAt: z.string(),
+});
+export const createWorkspaceBodySchema = z.object({ name: nameSchema });
+export const renameWorkspaceBodySchema = z.object({ name: nameSchema });
+export const deleteWorkspaceBodySchema = z.object({ confirmName: z.string().min(1).max(200) });
+
+export const memberSchema = z.object({
+  userId: z.uuid(),
+  email: z.string(),
+  name: z.string(),
+  role: roleSchema,
+  joinedAt: z.string(),
+});
+export const updateMemberBodySchema = z.object({ role: roleSchema });
+
+export const inviteSchema = z.object({
+  id: z.uuid(),
+  workspaceId: z.uuid(),
+  email: z.string(),
+  role: roleSchema,
+  status: z.enum(["pending", "accepted", "revoked", "expired"]),
+  expiresAt: z.string(),
+  createdAt: z.string(),
+});
+export const createInviteBodySchema = z.object({ email: emailSchema, role: roleSchema });
+export const createInviteResponseSchema = z.object({ invite: inviteSchema, token: z.string(), url: z.string() });
+export const acceptInviteResponseSchema = z.object({
+  workspace: z.object({ id: z.uuid(), name: z.string(), role: roleSchema }),
+});
+
+export const apiKeySchema = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  role: roleSchema,
+  prefix: z.string(),
+  createdBy: z.string().nullable(),
+  expiresAt: z.string().nullable(),
+  lastUsedAt: z.string().nullable(),
+  revokedAt: z.string().nullable(),
+  createdAt: z.string(),
+});
+export const createApiKeyBodySchema = z.object({
+  name: nameSchema,
+  role: roleSchema,
+  expiresAt: z.iso.datetime({ offset: true }).optional(),
+});
+export const createApiKeyResponseSchema = z.object({ apiKey: apiKeySchema, key: z.string() });

@@ -1,0 +1,163 @@
+import { ForbiddenError, NotFoundError } from "@reef/contracts";
+import { type Db, extendScope, schema, type WorkspaceRole, withScope } from "@reef/db";
+import { and, desc, eq, isNull, lt, or } from "drizzle-orm";
+import { appendAudit } from "../audit/audit-service.ts";
+import { roleAtMost } from "../authz/permissions.ts";
+import type { Actor, RequestContext } from "../shared/context.ts";
+import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
+import { hashToken, newToken } from "../shared/tokens.ts";
+import type { WorkspaceGate } from "../workspace/workspace-access.ts";
+
+const { apiKeys, users } = schema;
+const KEY_PREFIX = "reef_";
+const TOUCH_EVERY_MS = 60_000;
+
+export interface ApiKeyView {
+  id: string;
+  name: string;
+  role: WorkspaceRole;
+  /** The key's first characters, to tell keys apart; never the key. */
+  prefix: string;
+  createdBy: string | null;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+  createdAt: string;
+}
+
+function toView(k: typeof apiKeys.$inferSelect): ApiKeyView {
+  return {
+    id: k.id,
+    name: k.name,
+    role: k.role,
+    prefix: k.prefix,
+    createdBy: k.createdBy,
+    expiresAt: k.expiresAt?.toISOString() ?? null,
+    lastUsedAt: k.lastUsedAt?.toISOString() ?? null,
+    revokedAt: k.revokedAt?.toISOString() ?? null,
+    createdAt: k.createdAt.toISOString(),
+  };
+}
+
+export function createApiKeyService(deps: { db: Db; gate: WorkspaceGate }) {
+  const { db, gate } = deps;
+  return {
+    /** Creates a key with a role no higher than its creator's; the secret is returned only here. */
+    create(
+      ctx: RequestContext,
+      workspaceId: string,
+      input: { name: string; role: WorkspaceRole; expiresAt?: Date | undefined },
+    ) {
+      return gate.run(ctx, workspaceId, "api_keys:create", async (tx, access) => {
+        if (!access.userId) throw new ForbiddenError("API keys cannot create API keys; sign in as a person.");
+        if (!roleAtMost(input.role, access.role))
+          throw new ForbiddenError(
+            `You cannot create a ${input.role} key: it is above your own role (${access.role}).`,
+          );
+        if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) {
+          throw new ForbiddenError("The expiry date must be in the future.");
+        }
+        const key = newToken(KEY_PREFIX);
+        const [row] = await tx
+          .insert(apiKeys)
+          .values({
+            workspaceId,
+            name: input.name.trim(),
+            role: input.role,
+            prefix: key.slice(0, KEY_PREFIX.length + 6),
+            keyHash: hashToken(key),
+            createdBy: access.userId,
+            expiresAt: input.expiresAt ?? null,
+          })
+          .returning();
+        if (!row) throw new Error("api key insert returned nothing");
+        await appendAudit(tx, ctx, {
+          workspaceId,
+          action: "api_key.create",
+          targetType: "api_key",
+          targetId: row.id,
+          details: { name: row.name, role: row.role },
+        });
+        return { apiKey: toView(row), key };
+      });
+    },
+
+    list(
+      ctx: RequestContext,
+      workspaceId: string,
+      q: { cursor?: string | undefined; limit?: number | undefined },
+    ): Promise<Page<ApiKeyView>> {
+      const limit = clampLimit(q.limit);
+      const cursor = decodeCursor(q.cursor, ["createdAt", "id"] as const);
+      return gate.run(ctx, workspaceId, "api_keys:read", async (tx) => {
+        const rows = await tx
+          .select()
+          .from(apiKeys)
+          .where(
+            and(
+              eq(apiKeys.workspaceId, workspaceId),
+              cursor
+                ? or(
+                    lt(apiKeys.createdAt, new Date(cursor.createdAt)),
+                    and(eq(apiKeys.createdAt, new Date(cursor.createdAt)), lt(apiKeys.id, cursor.id)),
+                  )
+                : undefined,
+            ),
+          )
+          .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id))
+          .limit(limit + 1);
+        return toPage(rows, limit, toView, (r) => ({ createdAt: r.createdAt.toISOString(), id: r.id }));
+      });
+    },
+
+    revoke(ctx: RequestContext, workspaceId: string, keyId: string): Promise<void> {
+      return gate.run(ctx, workspaceId, "api_keys:revoke", async (tx) => {
+        const done = await tx
+          .update(apiKeys)
+          .set({ revokedAt: new Date() })
+          .where(and(eq(apiKeys.id, keyId), eq(apiKeys.workspaceId, workspaceId), isNull(apiKeys.revokedAt)))
+          .returning({ id: apiKeys.id });
+        if (done.length === 0) throw new NotFoundError("No such active API key.");
+        await appendAudit(tx, ctx, { workspaceId, action: "api_key.revoke", targetType: "api_key", targetId: keyId });
+      });
+    },
+
+    /**
+     * Resolves a bearer key to an actor, or undefined when it is unknown, revoked,
+     * expired, or its creator has been deactivated. Records first use in the audit log.
+     */
+    async authenticate(
+      key: string,
+      ctx: Omit<RequestContext, "actor">,
+    ): Promise<Extract<Actor, { kind: "api_key" }> | undefined> {
+      if (!key.startsWith(KEY_PREFIX) || key.length > 100) return undefined;
+      const keyHash = hashToken(key);
+      return withScope(db, { lookup: { api_key: keyHash } }, async (tx) => {
+        const [row] = await tx.select().from(apiKeys).where(eq(apiKeys.keyHash, keyHash));
+        if (!row || row.revokedAt || (row.expiresAt && row.expiresAt.getTime() <= Date.now())) return undefined;
+        await extendScope(tx, { workspaceId: row.workspaceId, ...(row.createdBy ? { userId: row.createdBy } : {}) });
+        if (row.createdBy) {
+          const [creator] = await tx
+            .select({ deactivatedAt: users.deactivatedAt })
+            .from(users)
+            .where(eq(users.id, row.createdBy));
+          if (!creator || creator.deactivatedAt) return undefined;
+        }
+        const actor = { kind: "api_key" as const, keyId: row.id, workspaceId: row.workspaceId, role: row.role };
+        if (!row.lastUsedAt || Date.now() - row.lastUsedAt.getTime() > TOUCH_EVERY_MS) {
+          await tx.update(apiKeys).set({ lastUsedAt: new Date() }).where(eq(apiKeys.id, row.id));
+          if (!row.lastUsedAt) {
+            await appendAudit(
+              tx,
+              { ...ctx, actor },
+              { workspaceId: row.workspaceId, action: "api_key.first_use", targetType: "api_key", targetId: row.id },
+            );
+          }
+        }
+        return actor;
+      });
+    },
+  };
+}
+
+export type ApiKeyService = ReturnType<typeof createApiKeyService>;

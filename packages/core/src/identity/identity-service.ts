@@ -1,0 +1,318 @@
+import { ConflictError, NotFoundError, UnauthorizedError } from "@reef/contracts";
+import { type Db, extendScope, schema, withScope } from "@reef/db";
+import { and, desc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
+import { type AuditService, appendAudit } from "../audit/audit-service.ts";
+import type { RateLimits } from "../rate-limit/rate-limits.ts";
+import type { RequestContext, UserActor } from "../shared/context.ts";
+import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
+import { hashToken, newToken } from "../shared/tokens.ts";
+import { checkPasswordPolicy, hashPassword, verifyPassword } from "./passwords.ts";
+
+const { users, sessions, platformState, workspaces, workspaceMembers } = schema;
+
+export interface PublicUser {
+  id: string;
+  email: string;
+  name: string;
+  platformRole: "super_admin" | "user";
+  createdAt: string;
+}
+
+export interface SessionInfo {
+  id: string;
+  createdAt: string;
+  lastSeenAt: string;
+  expiresAt: string;
+  ip: string | null;
+  userAgent: string | null;
+  current: boolean;
+}
+
+/** A session token for the cookie; shown to the client once and stored only as a hash. */
+export interface IssuedSession {
+  token: string;
+  expiresAt: Date;
+}
+
+export interface IdentityServiceDeps {
+  db: Db;
+  audit: AuditService;
+  rateLimits: RateLimits;
+  sessionTtlMs: number;
+}
+
+const TOUCH_EVERY_MS = 60_000;
+
+function toPublicUser(u: typeof users.$inferSelect): PublicUser {
+  return { id: u.id, email: u.email, name: u.name, platformRole: u.platformRole, createdAt: u.createdAt.toISOString() };
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: string } }).cause;
+  return (err as { code?: string }).code === "23505" || cause?.code === "23505";
+}
+
+export function createIdentityService(deps: IdentityServiceDeps) {
+  const { db, audit, rateLimits } = deps;
+
+  async function issueSession(
+    tx: Parameters<Parameters<Db["transaction"]>[0]>[0],
+    userId: string,
+    ctx: RequestContext,
+  ): Promise<IssuedSession & { id: string }> {
+    const token = newToken("rs_");
+    const expiresAt = new Date(Date.now() + deps.sessionTtlMs);
+    const [row] = await tx
+      .insert(sessions)
+      .values({
+        userId,
+        tokenHash: hashToken(token),
+        ip: ctx.ip ?? null,
+        userAgent: ctx.userAgent?.slice(0, 512) ?? null,
+        expiresAt,
+      })
+      .returning({ id: sessions.id });
+    if (!row) throw new Error("session insert returned nothing");
+    return { token, expiresAt, id: row.id };
+  }
+
+  return {
+    /**
+     * Creates an account with a personal workspace it owns, and signs it in. The
+     * very first account on the platform becomes its super_admin.
+     */
+    async signup(ctx: RequestContext, input: { email: string; password: string; name: string }) {
+      await rateLimits.consume("signup_ip", ctx.ip ?? "unknown", ctx);
+      const email = input.email.trim();
+      checkPasswordPolicy(input.password, email);
+      const passwordHash = await hashPassword(input.password);
+      const userId = crypto.randomUUID();
+      const workspaceId = crypto.randomUUID();
+      try {
+        return await withScope(db, { userId, workspaceId, lookup: { email: email.toLowerCase() } }, async (tx) => {
+          const [taken] = await tx
+            .select({ id: users.id })
+            .from(users)
+            .where(sql`lower(${users.email}) = ${email.toLowerCase()}`);
+          if (taken) throw new ConflictError("An account with this email already exists. Sign in instead.");
+          const [inserted] = await tx
+            .insert(users)
+            .values({ id: userId, email, name: input.name.trim(), passwordHash, platformRole: "user" })
+            .returning();
+          if (!inserted) throw new Error("user insert returned nothing");
+          // Claimed with a conditional update, so of two simultaneous first signups only one wins.
+          const [first] = await tx
+            .update(platformState)
+            .set({ firstUserId: userId })
+            .where(and(eq(platformState.id, 1), isNull(platformState.firstUserId)))
+            .returning({ id: platformState.id });
+          const platformRole = first ? ("super_admin" as const) : ("user" as const);
+          const user = first
+            ? (await tx.update(users).set({ platformRole }).where(eq(users.id, userId)).returning())[0]
+            : inserted;
+          if (!user) throw new Error("user update returned nothing");
+          const [workspace] = await tx
+            .insert(workspaces)
+            .values({ id: workspaceId, name: `${user.name}'s workspace`, personal: true })
+            .returning();
+          if (!workspace) throw new Error("workspace insert returned nothing");
+          await tx.insert(workspaceMembers).values({ workspaceId, userId, role: "owner" });
+          const session = await issueSession(tx, userId, ctx);
+          const asUser: RequestContext = {
+            ...ctx,
+            actor: { kind: "user", userId, platformRole, sessionId: session.id },
+          };
+          await appendAudit(tx, asUser, {
+            workspaceId: null,
+            action: "user.signup",
+            targetType: "user",
+            targetId: userId,
+            details: { platformRole },
+          });
+          await appendAudit(tx, asUser, {
+            workspaceId,
+            action: "workspace.create",
+            targetType: "workspace",
+            targetId: workspaceId,
+            details: { personal: true },
+          });
+          return {
+            user: toPublicUser(user),
+            workspace: { id: workspace.id, name: workspace.name, role: "owner" as const },
+            session,
+          };
+        });
+      } catch (err) {
+        if (isUniqueViolation(err))
+          throw new ConflictError("An account with this email already exists. Sign in instead.");
+        throw err;
+      }
+    },
+
+    /** Signs in with email and password. Failures are audited and rate-limited per IP and per account. */
+    async login(ctx: RequestContext, input: { email: string; password: string }) {
+      const email = input.email.trim().toLowerCase();
+      await rateLimits.consume("login_ip", ctx.ip ?? "unknown", ctx);
+      await rateLimits.check("login_account", email);
+      const user = await withScope(db, { lookup: { email } }, async (tx) => {
+        const [row] = await tx.select().from(users).where(sql`lower(${users.email}) = ${email}`);
+        return row;
+      });
+      const ok = await verifyPassword(user?.passwordHash, input.password);
+      if (!user || !ok) {
+        await audit.recordEvent(ctx, {
+          workspaceId: null,
+          action: "auth.login",
+          outcome: "failure",
+          targetType: "user",
+          ...(user ? { targetId: user.id } : {}),
+          details: { email, reason: user ? "wrong_password" : "unknown_email" },
+        });
+        await rateLimits.penalise("login_account", email, ctx);
+        throw new UnauthorizedError("Email or password is incorrect.");
+      }
+      if (user.deactivatedAt) {
+        await audit.recordEvent(ctx, {
+          workspaceId: null,
+          action: "auth.login",
+          outcome: "denied",
+          targetType: "user",
+          targetId: user.id,
+          details: { reason: "deactivated" },
+        });
+        throw new UnauthorizedError("This account has been deactivated. Ask an administrator.");
+      }
+      await rateLimits.reset("login_account", email);
+      return withScope(db, { userId: user.id }, async (tx) => {
+        const session = await issueSession(tx, user.id, ctx);
+        const asUser: RequestContext = {
+          ...ctx,
+          actor: { kind: "user", userId: user.id, platformRole: user.platformRole, sessionId: session.id },
+        };
+        await appendAudit(tx, asUser, {
+          workspaceId: null,
+          action: "auth.login",
+          targetType: "user",
+          targetId: user.id,
+        });
+        return { user: toPublicUser(user), session };
+      });
+    },
+
+    /** Resolves a session cookie to its user, or undefined when it is unknown, expired, revoked or the user is deactivated. */
+    async authenticateSession(token: string): Promise<UserActor | undefined> {
+      if (!token.startsWith("rs_") || token.length > 100) return undefined;
+      const tokenHash = hashToken(token);
+      return withScope(db, { lookup: { session: tokenHash } }, async (tx) => {
+        const [session] = await tx.select().from(sessions).where(eq(sessions.tokenHash, tokenHash));
+        if (!session || session.revokedAt || session.expiresAt.getTime() <= Date.now()) return undefined;
+        await extendScope(tx, { userId: session.userId });
+        const [user] = await tx.select().from(users).where(eq(users.id, session.userId));
+        if (!user || user.deactivatedAt) return undefined;
+        if (Date.now() - session.lastSeenAt.getTime() > TOUCH_EVERY_MS) {
+          await tx.update(sessions).set({ lastSeenAt: new Date() }).where(eq(sessions.id, session.id));
+        }
+        return { kind: "user" as const, userId: user.id, platformRole: user.platformRole, sessionId: session.id };
+      });
+    },
+
+    async logout(ctx: RequestContext): Promise<void> {
+      if (ctx.actor.kind !== "user") return;
+      const { userId, sessionId } = ctx.actor;
+      await withScope(db, { userId }, async (tx) => {
+        await tx
+          .update(sessions)
+          .set({ revokedAt: new Date() })
+          .where(and(eq(sessions.id, sessionId), isNull(sessions.revokedAt)));
+        await appendAudit(tx, ctx, {
+          workspaceId: null,
+          action: "auth.logout",
+          targetType: "session",
+          targetId: sessionId,
+        });
+      });
+    },
+
+    /** The signed-in user and the workspaces they belong to, with their role in each. */
+    async me(actor: UserActor) {
+      return withScope(db, { userId: actor.userId }, async (tx) => {
+        const [user] = await tx.select().from(users).where(eq(users.id, actor.userId));
+        if (!user) throw new UnauthorizedError();
+        const memberships = await tx
+          .select({
+            id: workspaces.id,
+            name: workspaces.name,
+            role: workspaceMembers.role,
+            personal: workspaces.personal,
+          })
+          .from(workspaceMembers)
+          .innerJoin(workspaces, eq(workspaces.id, workspaceMembers.workspaceId))
+          .where(eq(workspaceMembers.userId, actor.userId))
+          .orderBy(workspaces.createdAt, workspaces.id);
+        return { user: toPublicUser(user), workspaces: memberships };
+      });
+    },
+
+    async listSessions(
+      actor: UserActor,
+      q: { cursor?: string | undefined; limit?: number | undefined },
+    ): Promise<Page<SessionInfo>> {
+      const limit = clampLimit(q.limit);
+      const cursor = decodeCursor(q.cursor, ["createdAt", "id"] as const);
+      return withScope(db, { userId: actor.userId }, async (tx) => {
+        const rows = await tx
+          .select()
+          .from(sessions)
+          .where(
+            and(
+              eq(sessions.userId, actor.userId),
+              isNull(sessions.revokedAt),
+              gt(sessions.expiresAt, new Date()),
+              cursor
+                ? or(
+                    lt(sessions.createdAt, new Date(cursor.createdAt)),
+                    and(eq(sessions.createdAt, new Date(cursor.createdAt)), lt(sessions.id, cursor.id)),
+                  )
+                : undefined,
+            ),
+          )
+          .orderBy(desc(sessions.createdAt), desc(sessions.id))
+          .limit(limit + 1);
+        return toPage(
+          rows,
+          limit,
+          (s) => ({
+            id: s.id,
+            createdAt: s.createdAt.toISOString(),
+            lastSeenAt: s.lastSeenAt.toISOString(),
+            expiresAt: s.expiresAt.toISOString(),
+            ip: s.ip,
+            userAgent: s.userAgent,
+            current: s.id === actor.sessionId,
+          }),
+          (s) => ({ createdAt: s.createdAt.toISOString(), id: s.id }),
+        );
+      });
+    },
+
+    async revokeSession(ctx: RequestContext & { actor: UserActor }, sessionId: string): Promise<void> {
+      const { userId } = ctx.actor;
+      await withScope(db, { userId }, async (tx) => {
+        const revoked = await tx
+          .update(sessions)
+          .set({ revokedAt: new Date() })
+          .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId), isNull(sessions.revokedAt)))
+          .returning({ id: sessions.id });
+        if (revoked.length === 0) throw new NotFoundError("No such session.");
+        await appendAudit(tx, ctx, {
+          workspaceId: null,
+          action: "session.revoke",
+          targetType: "session",
+          targetId: sessionId,
+        });
+      });
+    },
+  };
+}
+
+export type IdentityService = ReturnType<typeof createIdentityService>;

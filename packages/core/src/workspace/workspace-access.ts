@@ -1,0 +1,79 @@
+import { ForbiddenError, NotFoundError } from "@reef/contracts";
+import { type Db, isUuid, schema, type Tx, type WorkspaceRole, withScope } from "@reef/db";
+import { and, eq } from "drizzle-orm";
+import type { AuditService } from "../audit/audit-service.ts";
+import type { Action, Permissions } from "../authz/permissions.ts";
+import type { RateLimits } from "../rate-limit/rate-limits.ts";
+import type { RequestContext } from "../shared/context.ts";
+
+const { workspaceMembers } = schema;
+
+/** The caller's standing in one workspace, established inside the workspace's scope. */
+export interface Access {
+  workspaceId: string;
+  role: WorkspaceRole;
+  /** The acting user, when a person (not an API key) is acting. */
+  userId: string | null;
+}
+
+/**
+ * The one gate every workspace-scoped service call passes: resolves the caller's
+ * role in the workspace (404 if they have none, so ids do not reveal existence),
+ * checks the permission table (403, audited), then runs `fn` in the workspace's
+ * RLS scope.
+ */
+export function createWorkspaceGate(deps: {
+  db: Db;
+  permissions: Permissions;
+  audit: AuditService;
+  rateLimits: RateLimits;
+}) {
+  async function roleIn(tx: Tx, ctx: RequestContext, workspaceId: string): Promise<Access | undefined> {
+    const actor = ctx.actor;
+    if (actor.kind === "api_key") {
+      return actor.workspaceId === workspaceId ? { workspaceId, role: actor.role, userId: null } : undefined;
+    }
+    if (actor.kind !== "user") return undefined;
+    const [m] = await tx
+      .select({ role: workspaceMembers.role })
+      .from(workspaceMembers)
+      .where(and(eq(workspaceMembers.workspaceId, workspaceId), eq(workspaceMembers.userId, actor.userId)));
+    return m ? { workspaceId, role: m.role, userId: actor.userId } : undefined;
+  }
+
+  return {
+    async run<T>(
+      ctx: RequestContext,
+      workspaceId: string,
+      action: Action,
+      fn: (tx: Tx, access: Access) => Promise<T>,
+    ): Promise<T> {
+      if (!isUuid(workspaceId)) throw new NotFoundError("No such workspace.");
+      const userId = ctx.actor.kind === "user" ? ctx.actor.userId : undefined;
+      let denied: Access | undefined;
+      const result = await withScope(deps.db, { workspaceId, ...(userId ? { userId } : {}) }, async (tx) => {
+        const access = await roleIn(tx, ctx, workspaceId);
+        if (!access) throw new NotFoundError("No such workspace.");
+        if (!(await deps.permissions.can(access.role, action))) {
+          denied = access;
+          return undefined;
+        }
+        return { value: await fn(tx, access) };
+      });
+      // Counted only for callers who belong here, so outsiders cannot spend a workspace's budget.
+      await deps.rateLimits.consume(action.endsWith(":read") ? "api_read" : "api_write", workspaceId, ctx, workspaceId);
+      if (!result) {
+        await deps.audit.recordEvent(ctx, {
+          workspaceId,
+          action: "access.denied",
+          outcome: "denied",
+          details: { action, role: denied?.role },
+        });
+        throw new ForbiddenError(`Your role (${denied?.role}) does not allow ${action}.`);
+      }
+      return result.value;
+    },
+  };
+}
+
+export type WorkspaceGate = ReturnType<typeof createWorkspaceGate>;

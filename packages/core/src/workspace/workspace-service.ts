@@ -1,0 +1,263 @@
+import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from "@reef/contracts";
+import { type Db, schema, type Tx, type WorkspaceRole, withScope } from "@reef/db";
+import { and, asc, count, eq, gt } from "drizzle-orm";
+import { appendAudit } from "../audit/audit-service.ts";
+import { roleAtMost } from "../authz/permissions.ts";
+import type { RequestContext } from "../shared/context.ts";
+import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
+import type { Access, WorkspaceGate } from "./workspace-access.ts";
+
+const { workspaces, workspaceMembers, users } = schema;
+
+export interface WorkspaceView {
+  id: string;
+  name: string;
+  personal: boolean;
+  role: WorkspaceRole;
+  createdAt: string;
+}
+
+export interface MemberView {
+  userId: string;
+  email: string;
+  name: string;
+  role: WorkspaceRole;
+  joinedAt: string;
+}
+
+export interface ListQuery {
+  cursor?: string | undefined;
+  limit?: number | undefined;
+}
+
+async function ownerCount(tx: Tx, workspaceId: string): Promise<number> {
+  const [row] = await tx
+    .select({ n: count() })
+    .from(workspaceMembers)
+    .where(and(eq(workspaceMembers.workspaceId, workspaceId), eq(workspaceMembers.role, "owner")));
+  return row?.n ?? 0;
+}
+
+function assertCanGrant(access: Access, role: WorkspaceRole): void {
+  if (!roleAtMost(role, access.role))
+    throw new ForbiddenError(`You cannot grant the ${role} role: it is above your own (${access.role}).`);
+}
+
+export function createWorkspaceService(deps: { db: Db; gate: WorkspaceGate }) {
+  const { db, gate } = deps;
+
+  async function memberRow(tx: Tx, workspaceId: string, userId: string) {
+    const [m] = await tx
+      .select()
+      .from(workspaceMembers)
+      .where(and(eq(workspaceMembers.workspaceId, workspaceId), eq(workspaceMembers.userId, userId)));
+    if (!m) throw new NotFoundError("No such member.");
+    return m;
+  }
+
+  function get(ctx: RequestContext, workspaceId: string): Promise<WorkspaceView> {
+    return gate.run(ctx, workspaceId, "workspace:read", async (tx, access) => {
+      const [ws] = await tx.select().from(workspaces).where(eq(workspaces.id, workspaceId));
+      if (!ws) throw new NotFoundError("No such workspace.");
+      return {
+        id: ws.id,
+        name: ws.name,
+        personal: ws.personal,
+        role: access.role,
+        createdAt: ws.createdAt.toISOString(),
+      };
+    });
+  }
+
+  return {
+    async create(ctx: RequestContext, input: { name: string }): Promise<WorkspaceView> {
+      if (ctx.actor.kind !== "user") throw new ForbiddenError("Only people can create workspaces.");
+      const userId = ctx.actor.userId;
+      const id = crypto.randomUUID();
+      return withScope(db, { workspaceId: id, userId }, async (tx) => {
+        const [ws] = await tx.insert(workspaces).values({ id, name: input.name.trim() }).returning();
+        if (!ws) throw new Error("workspace insert returned nothing");
+        await tx.insert(workspaceMembers).values({ workspaceId: id, userId, role: "owner" });
+        await appendAudit(tx, ctx, {
+          workspaceId: id,
+          action: "workspace.create",
+          targetType: "workspace",
+          targetId: id,
+          details: { name: ws.name },
+        });
+        return { id, name: ws.name, personal: ws.personal, role: "owner", createdAt: ws.createdAt.toISOString() };
+      });
+    },
+
+    /** The caller's workspaces (an API key sees only its own). */
+    async list(ctx: RequestContext, q: ListQuery): Promise<Page<WorkspaceView>> {
+      const limit = clampLimit(q.limit);
+      const cursor = decodeCursor(q.cursor, ["id"] as const);
+      if (ctx.actor.kind === "api_key") {
+        const ws = await get(ctx, ctx.actor.workspaceId);
+        return { items: cursor ? [] : [ws], nextCursor: null };
+      }
+      if (ctx.actor.kind !== "user") return { items: [], nextCursor: null };
+      const userId = ctx.actor.userId;
+      return withScope(db, { userId }, async (tx) => {
+        const rows = await tx
+          .select({ ws: workspaces, role: workspaceMembers.role })
+          .from(workspaceMembers)
+          .innerJoin(workspaces, eq(workspaces.id, workspaceMembers.workspaceId))
+          .where(and(eq(workspaceMembers.userId, userId), cursor ? gt(workspaces.id, cursor.id) : undefined))
+          .orderBy(asc(workspaces.id))
+          .limit(limit + 1);
+        return toPage(
+          rows,
+          limit,
+          (r) => ({
+            id: r.ws.id,
+            name: r.ws.name,
+            personal: r.ws.personal,
+            role: r.role,
+            createdAt: r.ws.createdAt.toISOString(),
+          }),
+          (r) => ({ id: r.ws.id }),
+        );
+      });
+    },
+
+    get,
+
+    rename(ctx: RequestContext, workspaceId: string, input: { name: string }): Promise<WorkspaceView> {
+      return gate.run(ctx, workspaceId, "workspace:update", async (tx, access) => {
+        const [before] = await tx.select().from(workspaces).where(eq(workspaces.id, workspaceId));
+        const [ws] = await tx
+          .update(workspaces)
+          .set({ name: input.name.trim(), updatedAt: new Date() })
+          .where(eq(workspaces.id, workspaceId))
+          .returning();
+        if (!ws || !before) throw new NotFoundError("No such workspace.");
+        await appendAudit(tx, ctx, {
+          workspaceId,
+          action: "workspace.rename",
+          targetType: "workspace",
+          targetId: workspaceId,
+          details: { from: before.name, to: ws.name },
+        });
+        return {
+          id: ws.id,
+          name: ws.name,
+          personal: ws.personal,
+          role: access.role,
+          createdAt: ws.createdAt.toISOString(),
+        };
+      });
+    },
+
+    /** Deletes a workspace and everything in it. The caller must type its exact name. */
+    delete(ctx: RequestContext, workspaceId: string, input: { confirmName: string }): Promise<void> {
+      return gate.run(ctx, workspaceId, "workspace:delete", async (tx) => {
+        const [ws] = await tx.select().from(workspaces).where(eq(workspaces.id, workspaceId));
+        if (!ws) throw new NotFoundError("No such workspace.");
+        if (input.confirmName !== ws.name) {
+          throw new BadRequestError(
+            "To delete this workspace, confirm with its exact name.",
+            [{ in: "body", path: "confirmName", message: "does not match the workspace name" }],
+            "VALIDATION_FAILED",
+          );
+        }
+        await appendAudit(tx, ctx, {
+          workspaceId,
+          action: "workspace.delete",
+          targetType: "workspace",
+          targetId: workspaceId,
+          details: { name: ws.name },
+        });
+        await tx.delete(workspaces).where(eq(workspaces.id, workspaceId));
+      });
+    },
+
+    listMembers(ctx: RequestContext, workspaceId: string, q: ListQuery): Promise<Page<MemberView>> {
+      const limit = clampLimit(q.limit);
+      const cursor = decodeCursor(q.cursor, ["userId"] as const);
+      return gate.run(ctx, workspaceId, "members:read", async (tx) => {
+        const rows = await tx
+          .select({ m: workspaceMembers, u: { email: users.email, name: users.name } })
+          .from(workspaceMembers)
+          .innerJoin(users, eq(users.id, workspaceMembers.userId))
+          .where(
+            and(
+              eq(workspaceMembers.workspaceId, workspaceId),
+              cursor ? gt(workspaceMembers.userId, cursor.userId) : undefined,
+            ),
+          )
+          .orderBy(asc(workspaceMembers.userId))
+          .limit(limit + 1);
+        return toPage(
+          rows,
+          limit,
+          (r) => ({
+            userId: r.m.userId,
+            email: r.u.email,
+            name: r.u.name,
+            role: r.m.role,
+            joinedAt: r.m.createdAt.toISOString(),
+          }),
+          (r) => ({ userId: r.m.userId }),
+        );
+      });
+    },
+
+    /** Changes a member's role: never above the caller's own, never leaving the workspace without an owner. */
+    updateMember(
+      ctx: RequestContext,
+      workspaceId: string,
+      userId: string,
+      input: { role: WorkspaceRole },
+    ): Promise<MemberView> {
+      return gate.run(ctx, workspaceId, "members:update", async (tx, access) => {
+        const m = await memberRow(tx, workspaceId, userId);
+        assertCanGrant(access, input.role);
+        if (!roleAtMost(m.role, access.role)) throw new ForbiddenError(`You cannot change the role of a ${m.role}.`);
+        if (m.role === "owner" && input.role !== "owner" && (await ownerCount(tx, workspaceId)) <= 1) {
+          throw new ConflictError("This is the last owner. Make someone else an owner first.");
+        }
+        const [updated] = await tx
+          .update(workspaceMembers)
+          .set({ role: input.role, updatedAt: new Date() })
+          .where(and(eq(workspaceMembers.workspaceId, workspaceId), eq(workspaceMembers.userId, userId)))
+          .returning();
+        const [u] = await tx.select().from(users).where(eq(users.id, userId));
+        if (!updated || !u) throw new NotFoundError("No such member.");
+        await appendAudit(tx, ctx, {
+          workspaceId,
+          action: "member.role_change",
+          targetType: "user",
+          targetId: userId,
+          details: { from: m.role, to: input.role },
+        });
+        return { userId, email: u.email, name: u.name, role: updated.role, joinedAt: updated.createdAt.toISOString() };
+      });
+    },
+
+    /** Removes a member (or lets a member leave); the last owner stays. */
+    async removeMember(ctx: RequestContext, workspaceId: string, userId: string): Promise<void> {
+      const self = ctx.actor.kind === "user" && ctx.actor.userId === userId;
+      return gate.run(ctx, workspaceId, self ? "workspace:read" : "members:remove", async (tx, access) => {
+        const m = await memberRow(tx, workspaceId, userId);
+        if (!self && !roleAtMost(m.role, access.role)) throw new ForbiddenError(`You cannot remove a ${m.role}.`);
+        if (m.role === "owner" && (await ownerCount(tx, workspaceId)) <= 1) {
+          throw new ConflictError("This is the last owner. Make someone else an owner first, or delete the workspace.");
+        }
+        await tx
+          .delete(workspaceMembers)
+          .where(and(eq(workspaceMembers.workspaceId, workspaceId), eq(workspaceMembers.userId, userId)));
+        await appendAudit(tx, ctx, {
+          workspaceId,
+          action: self ? "member.leave" : "member.remove",
+          targetType: "user",
+          targetId: userId,
+          details: { role: m.role },
+        });
+      });
+    },
+  };
+}
+
+export type WorkspaceService = ReturnType<typeof createWorkspaceService>;
