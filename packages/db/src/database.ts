@@ -47,6 +47,11 @@ export interface Database {
 }
 
 const EMBEDDED_DB = "reef";
+
+/** A Drizzle handle on `pool` with Reef's schema and column naming. */
+export function createDb(pool: pg.Pool): Db {
+  return drizzle(pool, { schema, casing: "snake_case" });
+}
 const silent: DbLogger = { info() {}, warn() {}, debug() {} };
 
 /**
@@ -112,7 +117,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
 
   const appPool = pool;
   return {
-    db: drizzle(appPool, { schema, casing: "snake_case" }),
+    db: createDb(appPool),
     pool: appPool,
     embedded: server !== undefined,
     migrationStatus: () => migrationStatus(appPool),
