@@ -4,6 +4,10 @@ import type { FastifyInstance } from "fastify";
 export interface RouteEntry {
   method: string;
   url: string;
+  /** The route validates a request body (so callers must send a valid one to reach its handler). */
+  hasBody: boolean;
+  /** Left out of the OpenAPI document (internal and static routes). */
+  hidden: boolean;
 }
 
 const tables = new WeakMap<FastifyInstance, RouteEntry[]>();
@@ -18,7 +22,10 @@ export function recordRoutes(app: FastifyInstance): void {
   tables.set(app, routes);
   app.addHook("onRoute", (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
-    for (const method of methods) routes.push({ method, url: route.url });
+    const schema = route.schema as { body?: unknown; hide?: boolean } | undefined;
+    for (const method of methods) {
+      routes.push({ method, url: route.url, hasBody: schema?.body !== undefined, hidden: schema?.hide === true });
+    }
   });
 }
 

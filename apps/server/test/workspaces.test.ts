@@ -17,15 +17,14 @@ async function invite(owner: ApiClient, wid: string, email: string, role: string
 async function team() {
   const owner = await signUp(t.app);
   const wid = owner.workspaceId;
-  const others: Record<string, Awaited<ReturnType<typeof signUp>>> = {};
-  for (const role of ["admin", "member", "viewer"]) {
+  const join = async (role: string) => {
     const person = await signUp(t.app);
     const { token } = await invite(owner.client, wid, person.email, role);
     const accepted = await person.client.post(`/api/v1/invites/${token}/accept`);
     expect(accepted.statusCode, accepted.body).toBe(200);
-    others[role] = person;
-  }
-  return { owner, wid, admin: others.admin!, member: others.member!, viewer: others.viewer! };
+    return person;
+  };
+  return { owner, wid, admin: await join("admin"), member: await join("member"), viewer: await join("viewer") };
 }
 
 describe("workspaces", () => {

@@ -72,6 +72,21 @@ describe("row-level security", () => {
     }
   });
 
+  it("a query that forgets its workspace filter inside a scope still returns only that workspace's rows", async () => {
+    await t.owner.query(
+      `insert into api_keys (workspace_id, name, role, prefix, key_hash) values
+         ($1, 'key of alpha', 'viewer', 'reef_a', 'hash-a'), ($2, 'key of beta', 'viewer', 'reef_b', 'hash-b')`,
+      [a, b],
+    );
+    // The bug: no `where workspace_id = …`. RLS is the second line of defence.
+    const rows = await withWorkspace(t.database.db, a, (tx) => tx.select().from(schema.apiKeys));
+    expect(rows.map((r) => r.name)).toEqual(["key of alpha"]);
+    const byHash = await withWorkspace(t.database.db, a, (tx) =>
+      tx.select().from(schema.apiKeys).where(eq(schema.apiKeys.keyHash, "hash-b")),
+    );
+    expect(byHash).toEqual([]);
+  });
+
   it("rejects an id that is not a uuid before it reaches SQL", async () => {
     await expect(withWorkspace(t.database.db, "' or 1=1 --", async () => 1)).rejects.toThrow(/not a workspace id/);
   });

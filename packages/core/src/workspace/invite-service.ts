@@ -146,7 +146,10 @@ export function createInviteService(deps: InviteServiceDeps) {
         const [user] = await tx.select().from(users).where(eq(users.id, userId));
         if (!user) throw new NotFoundError("No such user.");
         if (user.email.toLowerCase() !== invite.email.toLowerCase()) {
-          throw new ForbiddenError(`This invite is for ${invite.email}. Sign in with that address to accept it.`);
+          // Do not name the invited address: the caller is not that person.
+          throw new ForbiddenError(
+            "This invite was sent to a different email address. Sign in with that address to accept it.",
+          );
         }
         await extendScope(tx, { workspaceId: invite.workspaceId });
         const [existing] = await tx

@@ -1,0 +1,210 @@
+/**
+ * The isolation suite. It reads the app's own route table, builds two
+ * workspaces (A and B) with a person of every role, API keys of every role, a
+ * revoked key, a deactivated member and one of every resource, then calls every
+ * route with B's ids as each of A's actors, with no credentials, with a revoked
+ * key, as a deactivated user and as a platform operator. Any 2xx, any of B's data
+ * in a body, or any status other than 401/403/404 fails, naming the route.
+ *
+ * Routes added later are covered without edits to the attack loop: a route
+ * whose path parameter or body this file does not know fails the suite until the
+ * fixture learns it (RESOURCES and BODIES below).
+ */
+import { type RouteEntry, routeTable } from "@reef/server";
+import { ApiClient, buildTestApp, signUp, type TestApp } from "@reef/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+type Side = "A" | "B";
+
+interface World {
+  /** Everything that identifies B's data; none of it may appear in a response to an attacker. */
+  secretsOfB: string[];
+  ids: Record<Side, Record<string, string>>;
+  actors: { name: string; client: ApiClient; side: Side | null }[];
+  operator: ApiClient;
+}
+
+let t: TestApp;
+let world: World;
+
+/** An example body for every route that takes one, keyed by `METHOD url`. */
+const BODIES: Record<string, unknown> = {
+  "POST /api/v1/auth/signup": { email: "new@example.test", password: "correct horse battery", name: "N" },
+  "POST /api/v1/auth/login": { email: "x@example.test", password: "whatever-password" },
+  "POST /api/v1/workspaces": { name: "New" },
+  "PATCH /api/v1/workspaces/:wid": { name: "Hijacked" },
+  "DELETE /api/v1/workspaces/:wid": { confirmName: "Workspace B" },
+  "PATCH /api/v1/workspaces/:wid/members/:userId": { role: "viewer" },
+  "POST /api/v1/workspaces/:wid/invites": { email: "attacker@example.test", role: "viewer" },
+  "POST /api/v1/workspaces/:wid/api-keys": { name: "stolen", role: "viewer" },
+  "PATCH /api/v1/admin/users/:userId": { deactivated: true },
+};
+
+/** How to find workspace X's instance of every path parameter. */
+const RESOURCES = ["wid", "userId", "inviteId", "keyId", "sessionId", "token"] as const;
+
+async function buildSide(side: Side) {
+  const owner = await signUp(t.app, { email: `owner-${side.toLowerCase()}@example.test`, name: `Owner ${side}` });
+  const wid = owner.workspaceId;
+  await owner.client.patch(`/api/v1/workspaces/${wid}`, { name: `Workspace ${side}` });
+  const people: Record<string, Awaited<ReturnType<typeof signUp>>> = { owner };
+  for (const role of ["admin", "member", "viewer"]) {
+    const p = await signUp(t.app, { email: `${role}-${side.toLowerCase()}@example.test`, name: `${role} ${side}` });
+    const { token } = (await owner.client.post(`/api/v1/workspaces/${wid}/invites`, { email: p.email, role })).json();
+    expect((await p.client.post(`/api/v1/invites/${token}/accept`)).statusCode).toBe(200);
+    people[role] = p;
+  }
+  const keys: Record<string, { id: string; key: string }> = {};
+  for (const role of ["owner", "admin", "member", "viewer", "revoked"]) {
+    const res = await owner.client.post(`/api/v1/workspaces/${wid}/api-keys`, {
+      name: `${role} key ${side}`,
+      role: role === "revoked" ? "admin" : role,
+    });
+    const { key, apiKey } = res.json();
+    keys[role] = { id: apiKey.id, key };
+  }
+  await owner.client.delete(`/api/v1/workspaces/${wid}/api-keys/${keys.revoked?.id}`);
+  const pending = (
+    await owner.client.post(`/api/v1/workspaces/${wid}/invites`, {
+      email: `pending-${side.toLowerCase()}@example.test`,
+      role: "member",
+    })
+  ).json();
+  const memberSession = (await people.member?.client.get("/api/v1/me/sessions"))?.json().items[0].id;
+
+  const ids: Record<string, string> = {
+    wid,
+    userId: people.member?.user.id ?? "",
+    inviteId: pending.invite.id,
+    keyId: keys.member?.id ?? "",
+    sessionId: memberSession,
+    token: pending.token,
+  };
+  return { owner, people, keys, ids };
+}
+
+beforeAll(async () => {
+  t = await buildTestApp();
+  const operatorUser = await signUp(t.app, { email: "operator@example.test", name: "Operator" });
+  const a = await buildSide("A");
+  const b = await buildSide("B");
+  // A deactivated person who belongs to B.
+  const gone = await signUp(t.app, { email: "gone-b@example.test", name: "Gone B" });
+  const { token } = (
+    await b.owner.client.post(`/api/v1/workspaces/${b.ids.wid}/invites`, { email: gone.email, role: "admin" })
+  ).json();
+  await gone.client.post(`/api/v1/invites/${token}/accept`);
+  await operatorUser.client.patch(`/api/v1/admin/users/${gone.user.id}`, { deactivated: true });
+
+  const actors: World["actors"] = [];
+  for (const [role, p] of Object.entries(a.people))
+    actors.push({ name: `A ${role} (session)`, client: p.client, side: "A" });
+  for (const role of ["owner", "admin", "member", "viewer"]) {
+    actors.push({
+      name: `A ${role} key`,
+      client: new ApiClient(t.app, { bearer: a.keys[role]?.key ?? "" }),
+      side: "A",
+    });
+  }
+  actors.push({ name: "no credentials", client: new ApiClient(t.app), side: null });
+  actors.push({
+    name: "B revoked key",
+    client: new ApiClient(t.app, { bearer: b.keys.revoked?.key ?? "" }),
+    side: null,
+  });
+  actors.push({ name: "B deactivated admin", client: gone.client, side: null });
+  actors.push({ name: "platform operator", client: operatorUser.client, side: null });
+
+  const secretsOfB = [
+    ...Object.values(b.ids),
+    ...Object.values(b.keys).flatMap((k) => [k.id, k.key]),
+    ...Object.values(b.people).flatMap((p) => [p.user.id, p.email]),
+    "Workspace B",
+    "pending-b@example.test",
+  ];
+  world = { secretsOfB, ids: { A: a.ids, B: b.ids }, actors, operator: operatorUser.client };
+});
+afterAll(() => t.close());
+
+function params(url: string): string[] {
+  return [...url.matchAll(/:(\w+)/g)].map((m) => m[1] ?? "");
+}
+
+function fill(url: string, pick: (param: string) => string): string {
+  return url.replace(/:(\w+)/g, (_, p: string) => encodeURIComponent(pick(p)));
+}
+
+function apiRoutes(): RouteEntry[] {
+  return routeTable(t.app).filter((r) => r.url.startsWith("/api/v1/") && r.method !== "HEAD");
+}
+
+describe("tenant isolation", () => {
+  it("knows every path parameter and body of every API route", () => {
+    const unknownParams = apiRoutes().flatMap((r) =>
+      params(r.url)
+        .filter((p) => !(RESOURCES as readonly string[]).includes(p))
+        .map((p) => `${r.method} ${r.url} (:${p})`),
+    );
+    expect(unknownParams, "add these parameters to RESOURCES and the fixture").toEqual([]);
+    const unknownBodies = apiRoutes()
+      .filter((r) => r.hasBody && !(`${r.method} ${r.url}` in BODIES))
+      .map((r) => `${r.method} ${r.url}`);
+    expect(unknownBodies, "add example bodies to BODIES").toEqual([]);
+  });
+
+  it("no actor reaches workspace B's resources through any route", async () => {
+    const failures: string[] = [];
+    let cases = 0;
+    const routes = apiRoutes().filter((r) => params(r.url).length > 0);
+    expect(routes.length).toBeGreaterThanOrEqual(12);
+    for (const route of routes) {
+      const names = params(route.url);
+      // B's ids throughout, and (for nested routes) A's workspace with B's sub-resources.
+      const variants = [fill(route.url, (p) => world.ids.B[p] ?? "")];
+      if (names.length > 1 && names[0] === "wid") {
+        variants.push(fill(route.url, (p) => (p === "wid" ? (world.ids.A.wid ?? "") : (world.ids.B[p] ?? ""))));
+      }
+      for (const url of variants) {
+        for (const actor of world.actors) {
+          if (actor.name === "platform operator" && route.url.startsWith("/api/v1/admin/")) continue;
+          const res = await actor.client.request(route.method as "GET", url, BODIES[`${route.method} ${route.url}`]);
+          cases++;
+          const label = `${route.method} ${url} as ${actor.name} → ${res.statusCode}`;
+          if (![401, 403, 404].includes(res.statusCode)) failures.push(`${label}: ${res.body.slice(0, 200)}`);
+          const leaked = world.secretsOfB.filter(
+            (s) => s && res.body.includes(s) && !url.includes(encodeURIComponent(s)),
+          );
+          if (leaked.length) failures.push(`${label}: body contains B's ${leaked.join(", ")}`);
+        }
+      }
+    }
+    console.info(`isolation suite: ${cases} (route, actor, attack) cases over ${routes.length} routes with ids`);
+    expect(failures).toEqual([]);
+  });
+
+  it("lists never carry B's data to A's actors or outsiders", async () => {
+    const failures: string[] = [];
+    let cases = 0;
+    const lists = apiRoutes().filter(
+      (r) => r.method === "GET" && params(r.url).length === 0 && !r.url.startsWith("/api/v1/admin/"),
+    );
+    for (const route of lists) {
+      for (const actor of world.actors) {
+        if (actor.side === "B") continue;
+        const res = await actor.client.get(route.url);
+        cases++;
+        const leaked = world.secretsOfB.filter((s) => s && res.body.includes(s));
+        if (leaked.length) failures.push(`GET ${route.url} as ${actor.name}: contains ${leaked.join(", ")}`);
+        if (res.statusCode >= 500) failures.push(`GET ${route.url} as ${actor.name}: ${res.statusCode}`);
+      }
+    }
+    console.info(`isolation suite: ${cases} list cases over ${lists.length} routes`);
+    expect(failures).toEqual([]);
+  });
+
+  it("B's own people still reach B (the attacks changed nothing)", async () => {
+    const res = await world.operator.get("/api/v1/admin/workspaces?limit=200");
+    const b = res.json().items.find((w: { id: string }) => w.id === world.ids.B.wid);
+    expect(b).toMatchObject({ name: "Workspace B", memberCount: 5 });
+  });
+});
