@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { REEF_VERSION } from "@reef/server";
 import { Command } from "commander";
+import { auditCommand } from "./commands/audit-command.ts";
+import { createAdminCommand } from "./commands/create-admin-command.ts";
 import { migrateCommand } from "./commands/migrate-command.ts";
 import { startCommand } from "./commands/start-command.ts";
 import { statusCommand } from "./commands/status-command.ts";
@@ -15,5 +17,7 @@ const program = new Command()
 program.addCommand(startCommand());
 program.addCommand(migrateCommand());
 program.addCommand(statusCommand());
+program.addCommand(createAdminCommand());
+program.addCommand(auditCommand());
 
 await program.parseAsync(process.argv);

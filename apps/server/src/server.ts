@@ -15,7 +15,7 @@ export function appRolePassword(secretKey: Buffer): string {
 export function openConfiguredDatabase(
   config: Config,
   logger: Logger,
-  opts: { migrate: boolean; attachToRunning?: boolean },
+  opts: { migrate: boolean; attachToRunning?: boolean; keepOwnerPool?: boolean },
 ): Promise<Database> {
   return openDatabase({
     databaseUrl: config.databaseUrl,
@@ -25,6 +25,7 @@ export function openConfiguredDatabase(
     poolSize: config.databasePoolSize,
     migrate: opts.migrate,
     attachToRunning: opts.attachToRunning ?? false,
+    keepOwnerPool: opts.keepOwnerPool ?? false,
     logger: {
       info: (msg) => logger.info(msg),
       warn: (msg) => logger.warn(msg),

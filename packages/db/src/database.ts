@@ -31,6 +31,11 @@ export interface OpenDatabaseOptions {
   migrate: boolean;
   poolSize?: number;
   logger?: DbLogger;
+  /**
+   * Keep a small pool with the owner's credentials, for operator commands that
+   * must see past RLS (`reef audit verify`, `reef audit export`). Never for the server.
+   */
+  keepOwnerPool?: boolean;
 }
 
 /** The application's handle on Postgres: connected as a role that RLS applies to. */
@@ -43,6 +48,8 @@ export interface Database {
   ping(): Promise<void>;
   /** True when Reef started (and will stop) the embedded server. */
   readonly embedded: boolean;
+  /** The owner's pool, only with `keepOwnerPool`. */
+  readonly owner: pg.Pool | undefined;
   close(): Promise<void>;
 }
 
@@ -89,6 +96,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
   }
 
   let pool: pg.Pool | undefined;
+  const ownerPool = opts.keepOwnerPool ? new pg.Pool({ connectionString: ownerUrl, max: 2 }) : undefined;
   try {
     const owner = new pg.Client({ connectionString: ownerUrl });
     try {
@@ -111,6 +119,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
     await assertRlsApplies(pool);
   } catch (err) {
     await pool?.end().catch(() => {});
+    await ownerPool?.end().catch(() => {});
     await server?.stop();
     throw err;
   }
@@ -120,11 +129,13 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
     db: createDb(appPool),
     pool: appPool,
     embedded: server !== undefined,
+    owner: ownerPool,
     migrationStatus: () => migrationStatus(appPool),
     async ping() {
       await appPool.query("select 1");
     },
     async close() {
+      await ownerPool?.end().catch(() => {});
       await appPool.end().catch((err: Error) => log.warn(`closing the pool failed: ${err.message}`));
       if (server) {
         await server.stop();

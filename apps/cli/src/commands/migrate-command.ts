@@ -10,9 +10,12 @@ export function migrateCommand(): Command {
       const logger = loggerFor(config);
       try {
         const database = await openConfiguredDatabase(config, logger, { migrate: true, attachToRunning: true });
-        const status = await database.migrationStatus();
-        await database.close();
-        process.stdout.write(`migrations: ${status.total} known, all applied\n`);
+        try {
+          const status = await database.migrationStatus();
+          process.stdout.write(`migrations: ${status.total} known, all applied\n`);
+        } finally {
+          await database.close();
+        }
       } catch (err) {
         fail(err);
       }

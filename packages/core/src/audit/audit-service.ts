@@ -38,6 +38,8 @@ function actorOf(ctx: RequestContext): { actorType: ChainedFields["actorType"]; 
       return { actorType: "user", actorId: ctx.actor.userId };
     case "api_key":
       return { actorType: "api_key", actorId: ctx.actor.keyId };
+    case "system":
+      return { actorType: "system", actorId: ctx.actor.name };
     default:
       return { actorType: "anonymous", actorId: null };
   }

@@ -76,7 +76,7 @@ export function createIdentityService(deps: IdentityServiceDeps) {
     return { token, expiresAt, id: row.id };
   }
 
-  return {
+  const service = {
     /**
      * Creates an account with a personal workspace it owns, and signs it in. The
      * very first account on the platform becomes its super_admin.
@@ -146,6 +146,46 @@ export function createIdentityService(deps: IdentityServiceDeps) {
         if (isUniqueViolation(err))
           throw new ConflictError("An account with this email already exists. Sign in instead.");
         throw err;
+      }
+    },
+
+    /**
+     * Breakglass: makes sure a super_admin with this email exists and can sign in,
+     * creating the account (with its personal workspace) or promoting, reactivating
+     * and re-keying an existing one. Used by `reef create-admin`, which works while
+     * the server is down.
+     */
+    async ensureAdmin(ctx: RequestContext, input: { email: string; name: string; password: string }) {
+      const email = input.email.trim();
+      checkPasswordPolicy(input.password, email);
+      const passwordHash = await hashPassword(input.password);
+      const existing = await withScope(db, { lookup: { email: email.toLowerCase() } }, async (tx) => {
+        const [row] = await tx.select().from(users).where(sql`lower(${users.email}) = ${email.toLowerCase()}`);
+        return row;
+      });
+      if (!existing) {
+        const created = await service.signup(ctx, { email, password: input.password, name: input.name });
+        if (created.user.platformRole === "super_admin") return { user: created.user, created: true };
+        return { user: (await promote(created.user.id)).user, created: true };
+      }
+      return { user: (await promote(existing.id)).user, created: false };
+
+      async function promote(userId: string) {
+        return withScope(db, { userId, platform: true }, async (tx) => {
+          const [user] = await tx
+            .update(users)
+            .set({ platformRole: "super_admin", deactivatedAt: null, passwordHash, updatedAt: new Date() })
+            .where(eq(users.id, userId))
+            .returning();
+          if (!user) throw new NotFoundError("No such user.");
+          await appendAudit(tx, ctx, {
+            workspaceId: null,
+            action: "user.breakglass_admin",
+            targetType: "user",
+            targetId: userId,
+          });
+          return { user: toPublicUser(user) };
+        });
       }
     },
 
@@ -313,6 +353,7 @@ export function createIdentityService(deps: IdentityServiceDeps) {
       });
     },
   };
+  return service;
 }
 
 export type IdentityService = ReturnType<typeof createIdentityService>;

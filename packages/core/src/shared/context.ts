@@ -4,6 +4,7 @@ import type { WorkspaceRole } from "@reef/db";
 export type Actor =
   | { kind: "user"; userId: string; platformRole: "super_admin" | "user"; sessionId: string }
   | { kind: "api_key"; keyId: string; workspaceId: string; role: WorkspaceRole }
+  | { kind: "system"; name: string }
   | { kind: "anonymous" };
 
 /** Everything a service needs to know about the request it serves. */
