@@ -1,6 +1,6 @@
 import { ForbiddenError, NotFoundError } from "@reef/contracts";
-import { type Db, extendScope, schema, type WorkspaceRole, withScope } from "@reef/db";
-import { and, desc, eq, isNull, lt, or } from "drizzle-orm";
+import { type Db, schema, type WorkspaceRole, withScope } from "@reef/db";
+import { and, desc, eq, isNull, lt, or, sql } from "drizzle-orm";
 import { appendAudit } from "../audit/audit-service.ts";
 import { roleAtMost } from "../authz/permissions.ts";
 import type { Actor, RequestContext } from "../shared/context.ts";
@@ -8,7 +8,7 @@ import { clampLimit, decodeCursor, type Page, toPage } from "../shared/paginatio
 import { hashToken, newToken } from "../shared/tokens.ts";
 import type { WorkspaceGate } from "../workspace/workspace-access.ts";
 
-const { apiKeys, users } = schema;
+const { apiKeys } = schema;
 const KEY_PREFIX = "reef_";
 const TOUCH_EVERY_MS = 60_000;
 
@@ -131,31 +131,39 @@ export function createApiKeyService(deps: { db: Db; gate: WorkspaceGate }) {
       ctx: Omit<RequestContext, "actor">,
     ): Promise<Extract<Actor, { kind: "api_key" }> | undefined> {
       if (!key.startsWith(KEY_PREFIX) || key.length > 100) return undefined;
-      const keyHash = hashToken(key);
-      return withScope(db, { lookup: { api_key: keyHash } }, async (tx) => {
-        const [row] = await tx.select().from(apiKeys).where(eq(apiKeys.keyHash, keyHash));
-        if (!row || row.revokedAt || (row.expiresAt && row.expiresAt.getTime() <= Date.now())) return undefined;
-        await extendScope(tx, { workspaceId: row.workspaceId, ...(row.createdBy ? { userId: row.createdBy } : {}) });
-        if (row.createdBy) {
-          const [creator] = await tx
-            .select({ deactivatedAt: users.deactivatedAt })
-            .from(users)
-            .where(eq(users.id, row.createdBy));
-          if (!creator || creator.deactivatedAt) return undefined;
-        }
-        const actor = { kind: "api_key" as const, keyId: row.id, workspaceId: row.workspaceId, role: row.role };
-        if (!row.lastUsedAt || Date.now() - row.lastUsedAt.getTime() > TOUCH_EVERY_MS) {
-          await tx.update(apiKeys).set({ lastUsedAt: new Date() }).where(eq(apiKeys.id, row.id));
-          if (!row.lastUsedAt) {
+      const { rows } = await db.execute<{
+        o_key_id: string;
+        o_workspace_id: string;
+        o_role: WorkspaceRole;
+        o_last_used_at: string | null;
+      }>(sql`select * from reef_api_key_actor(${hashToken(key)})`);
+      const row = rows[0];
+      if (!row) return undefined;
+      const actor = {
+        kind: "api_key" as const,
+        keyId: row.o_key_id,
+        workspaceId: row.o_workspace_id,
+        role: row.o_role,
+      };
+      const lastUsed = row.o_last_used_at ? new Date(row.o_last_used_at).getTime() : undefined;
+      if (lastUsed === undefined || Date.now() - lastUsed > TOUCH_EVERY_MS) {
+        await withScope(db, { workspaceId: row.o_workspace_id }, async (tx) => {
+          await tx.update(apiKeys).set({ lastUsedAt: new Date() }).where(eq(apiKeys.id, row.o_key_id));
+          if (lastUsed === undefined) {
             await appendAudit(
               tx,
               { ...ctx, actor },
-              { workspaceId: row.workspaceId, action: "api_key.first_use", targetType: "api_key", targetId: row.id },
+              {
+                workspaceId: row.o_workspace_id,
+                action: "api_key.first_use",
+                targetType: "api_key",
+                targetId: row.o_key_id,
+              },
             );
           }
-        }
-        return actor;
-      });
+        });
+      }
+      return actor;
     },
   };
 }

@@ -1,5 +1,5 @@
 import { ConflictError, NotFoundError, UnauthorizedError } from "@reef/contracts";
-import { type Db, extendScope, schema, withScope } from "@reef/db";
+import { type Db, schema, withScope } from "@reef/db";
 import { and, desc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
 import { type AuditService, appendAudit } from "../audit/audit-service.ts";
 import type { RateLimits } from "../rate-limit/rate-limits.ts";
@@ -242,18 +242,25 @@ export function createIdentityService(deps: IdentityServiceDeps) {
     /** Resolves a session cookie to its user, or undefined when it is unknown, expired, revoked or the user is deactivated. */
     async authenticateSession(token: string): Promise<UserActor | undefined> {
       if (!token.startsWith("rs_") || token.length > 100) return undefined;
-      const tokenHash = hashToken(token);
-      return withScope(db, { lookup: { session: tokenHash } }, async (tx) => {
-        const [session] = await tx.select().from(sessions).where(eq(sessions.tokenHash, tokenHash));
-        if (!session || session.revokedAt || session.expiresAt.getTime() <= Date.now()) return undefined;
-        await extendScope(tx, { userId: session.userId });
-        const [user] = await tx.select().from(users).where(eq(users.id, session.userId));
-        if (!user || user.deactivatedAt) return undefined;
-        if (Date.now() - session.lastSeenAt.getTime() > TOUCH_EVERY_MS) {
-          await tx.update(sessions).set({ lastSeenAt: new Date() }).where(eq(sessions.id, session.id));
-        }
-        return { kind: "user" as const, userId: user.id, platformRole: user.platformRole, sessionId: session.id };
-      });
+      const { rows } = await db.execute<{
+        o_session_id: string;
+        o_user_id: string;
+        o_platform_role: "super_admin" | "user";
+        o_last_seen_at: string;
+      }>(sql`select * from reef_session_actor(${hashToken(token)})`);
+      const row = rows[0];
+      if (!row) return undefined;
+      if (Date.now() - new Date(row.o_last_seen_at).getTime() > TOUCH_EVERY_MS) {
+        await withScope(db, { userId: row.o_user_id }, (tx) =>
+          tx.update(sessions).set({ lastSeenAt: new Date() }).where(eq(sessions.id, row.o_session_id)),
+        );
+      }
+      return {
+        kind: "user" as const,
+        userId: row.o_user_id,
+        platformRole: row.o_platform_role,
+        sessionId: row.o_session_id,
+      };
     },
 
     async logout(ctx: RequestContext): Promise<void> {
@@ -275,8 +282,15 @@ export function createIdentityService(deps: IdentityServiceDeps) {
 
     /** The signed-in user and the workspaces they belong to, with their role in each. */
     async me(actor: UserActor) {
+      // The hottest read after authentication: named prepared statements skip
+      // re-planning (the RLS policies make planning cost more than execution).
       return withScope(db, { userId: actor.userId }, async (tx) => {
-        const [user] = await tx.select().from(users).where(eq(users.id, actor.userId));
+        const [user] = await tx
+          .select()
+          .from(users)
+          .where(eq(users.id, sql.placeholder("userId")))
+          .prepare("reef_me_user")
+          .execute({ userId: actor.userId });
         if (!user) throw new UnauthorizedError();
         const memberships = await tx
           .select({
@@ -287,8 +301,10 @@ export function createIdentityService(deps: IdentityServiceDeps) {
           })
           .from(workspaceMembers)
           .innerJoin(workspaces, eq(workspaces.id, workspaceMembers.workspaceId))
-          .where(eq(workspaceMembers.userId, actor.userId))
-          .orderBy(workspaces.createdAt, workspaces.id);
+          .where(eq(workspaceMembers.userId, sql.placeholder("userId")))
+          .orderBy(workspaces.createdAt, workspaces.id)
+          .prepare("reef_me_workspaces")
+          .execute({ userId: actor.userId });
         return { user: toPublicUser(user), workspaces: memberships };
       });
     },

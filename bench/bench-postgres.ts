@@ -1,0 +1,35 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { APP_LOGIN_ROLE, EmbeddedPostgres, runMigrations } from "@reef/db";
+import { ensureAppLogin } from "@reef/db/app-role";
+import pg from "pg";
+
+const APP_PASSWORD = "reef-bench-app-password";
+
+/** A throwaway embedded Postgres with a migrated `reef` database, for benchmarks. */
+export async function startBenchPostgres() {
+  const dir = await mkdtemp(join(tmpdir(), "reef-bench-pg-"));
+  const server = new EmbeddedPostgres({ dir, port: 0 });
+  await server.start();
+  const c = server.connection;
+  const admin = new pg.Client({ ...c, database: "postgres" });
+  await admin.connect();
+  await admin.query("create database reef");
+  await admin.end();
+  const ownerUrl = `postgres://${c.user}:${encodeURIComponent(c.password)}@${c.host}:${c.port}/reef`;
+  const owner = new pg.Client({ connectionString: ownerUrl });
+  await owner.connect();
+  await runMigrations(owner);
+  await ensureAppLogin(owner, APP_PASSWORD, "reef");
+  await owner.end();
+  return {
+    ownerUrl,
+    appUrl: `postgres://${APP_LOGIN_ROLE}:${APP_PASSWORD}@${c.host}:${c.port}/reef`,
+    appPassword: APP_PASSWORD,
+    async stop() {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
