@@ -32,6 +32,43 @@ describe("breakglass admin and audit commands", () => {
       expect(login.status).toBe(200);
       expect((await login.json()).user.platformRole).toBe("super_admin");
 
+      // A real session: invite someone, accept, mint and use an API key; then no
+      // secret from any of it may appear in the server's log.
+      const jar = (res: Response) => res.headers.getSetCookie().map((c) => c.split(";")[0] ?? "");
+      const rootCookies = jar(login);
+      const csrf = (cookies: string[]) => cookies.find((c) => c.startsWith("reef_csrf="))?.split("=")[1] ?? "";
+      const call = (path: string, cookies: string[], body?: unknown, method = "POST") =>
+        fetch(`${reef.url}${path}`, {
+          method,
+          headers: { "content-type": "application/json", cookie: cookies.join("; "), "x-csrf-token": csrf(cookies) },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+      const me = await (await call("/api/v1/me", rootCookies, undefined, "GET")).json();
+      const wid = me.workspaces[0].id;
+      const guestSignup = await fetch(`${reef.url}/api/v1/auth/signup`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ email: "guest@example.test", password: "guest password long", name: "Guest" }),
+      });
+      const guestCookies = jar(guestSignup);
+      const invite = await (
+        await call(`/api/v1/workspaces/${wid}/invites`, rootCookies, { email: "guest@example.test", role: "member" })
+      ).json();
+      expect((await call(`/api/v1/invites/${invite.token}/accept`, guestCookies)).status).toBe(200);
+      const { key } = await (
+        await call(`/api/v1/workspaces/${wid}/api-keys`, rootCookies, { name: "ci", role: "viewer" })
+      ).json();
+      const viaKey = await fetch(`${reef.url}/api/v1/workspaces/${wid}`, {
+        headers: { authorization: `Bearer ${key}` },
+      });
+      expect(viaKey.status).toBe(200);
+      const log = reef.output();
+      const secrets = [password ?? "", "guest password long", invite.token, key, ...rootCookies, ...guestCookies].map(
+        (c) => c.replace(/^reef_\w+=/, ""),
+      );
+      for (const secret of secrets) expect(log.includes(secret), `log contains ${secret.slice(0, 6)}…`).toBe(false);
+      expect(log).toContain("invite created; link returned to the inviter");
+
       // Running again (server up) resets the password and keeps the account.
       const again = await reefCommand(["create-admin", "--email", "ROOT@example.test"], env);
       expect(again.output).toMatch(/updated super_admin/);

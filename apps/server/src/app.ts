@@ -6,6 +6,7 @@ import type { Database } from "@reef/db";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Logger } from "pino";
+import secureJson from "secure-json-parse";
 import { registerAuth } from "./plugins/auth.ts";
 import { registerErrorHandler } from "./plugins/error-handler.ts";
 import { registerMetrics } from "./plugins/metrics.ts";
@@ -72,6 +73,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
+  });
+  // Fastify's JSON parser refuses an empty body sent as application/json, which
+  // clients do for body-less POSTs (logout, accept an invite). Treat it as no
+  // body; routes that need one then fail validation with a clear message.
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
+    const text = typeof body === "string" ? body : body.toString("utf8");
+    if (text.trim() === "") return done(null, undefined);
+    try {
+      done(null, secureJson.parse(text, null, { protoAction: "error", constructorAction: "error" }));
+    } catch (err) {
+      const error = err as Error & { statusCode?: number; code?: string };
+      error.statusCode = 400;
+      error.code = "FST_ERR_CTP_INVALID_JSON_BODY";
+      done(error, undefined);
+    }
   });
   registerErrorHandler(app);
   // HSTS and upgrade-insecure-requests only make sense when users reach Reef

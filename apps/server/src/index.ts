@@ -1,5 +1,5 @@
 export { type AppConfig, type AppDeps, buildApp, DEFAULT_WEB_DIST } from "./app.ts";
-export { createLogger, loggerOptions, REDACT_PATHS, redactUrl } from "./logger.ts";
+export { createLogger, loggerOptions, REDACT_PATHS, redactUrl, serializeError } from "./logger.ts";
 export { type RouteEntry, routeTable } from "./route-table.ts";
 export { appRolePassword, openConfiguredDatabase, type RunningServer, startServer } from "./server.ts";
 export { REEF_VERSION } from "./version.ts";

@@ -21,14 +21,30 @@ export const REDACT_PATHS = [
 ];
 
 const SECRET_QUERY = /^(token|key|api[_-]?key|secret|password|code|signature|sig)$/i;
+// Reef's own secrets have recognisable prefixes: invite (ri_), session (rs_) and API key (reef_) tokens.
+const SECRET_IN_PATH = /\b(ri_|rs_|reef_)[A-Za-z0-9_-]{8,}/g;
 
-/** The request URL with secret-looking query values masked. */
+/** The request URL with secret-looking query values and Reef tokens in the path masked. */
 export function redactUrl(url: string): string {
   const q = url.indexOf("?");
-  if (q < 0) return url;
+  const path = (q < 0 ? url : url.slice(0, q)).replace(SECRET_IN_PATH, "$1[Redacted]");
+  if (q < 0) return path;
   const params = new URLSearchParams(url.slice(q + 1));
   for (const name of [...params.keys()]) if (SECRET_QUERY.test(name)) params.set(name, "[Redacted]");
-  return `${url.slice(0, q)}?${params.toString()}`;
+  return `${path}?${params.toString()}`;
+}
+
+/**
+ * Errors as pino logs them, minus the bound parameters Drizzle puts in a failed
+ * query's message (they can hold password hashes or tokens).
+ */
+export function serializeError(err: Error): Record<string, unknown> {
+  const out = pino.stdSerializers.err(err) as unknown as Record<string, unknown>;
+  const scrub = (text: unknown) =>
+    typeof text === "string" ? text.replace(/\nparams: .*$/gm, "\nparams: [Redacted]") : text;
+  out.message = scrub(out.message);
+  out.stack = scrub(out.stack);
+  return out;
 }
 
 export interface LoggerSettings {
@@ -42,6 +58,7 @@ export function loggerOptions(settings: LoggerSettings): LoggerOptions {
     level: settings.level,
     redact: { paths: REDACT_PATHS, censor: "[Redacted]" },
     serializers: {
+      err: serializeError,
       req: (req: { method: string; url: string; ip?: string; id?: string }) => ({
         method: req.method,
         url: redactUrl(req.url),

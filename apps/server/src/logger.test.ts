@@ -1,0 +1,47 @@
+import { Writable } from "node:stream";
+import pino from "pino";
+import { describe, expect, it } from "vitest";
+import { loggerOptions, redactUrl, serializeError } from "./logger.ts";
+
+describe("log redaction", () => {
+  it("masks Reef tokens in paths and secret query parameters, and keeps the rest", () => {
+    expect(redactUrl("/api/v1/invites/ri_abcdefghijklmnop/accept")).toBe("/api/v1/invites/ri_[Redacted]/accept");
+    expect(redactUrl("/x?token=abc&limit=5&api_key=k")).toBe("/x?token=%5BRedacted%5D&limit=5&api_key=%5BRedacted%5D");
+    expect(redactUrl("/api/v1/workspaces/123/audit?action=workspace.rename")).toBe(
+      "/api/v1/workspaces/123/audit?action=workspace.rename",
+    );
+  });
+
+  it("drops bound parameters from failed-query errors", () => {
+    const err = new Error('Failed query: insert into "users" values ($1)\nparams: $argon2id$v=19$secret-hash');
+    const out = serializeError(err);
+    expect(JSON.stringify(out)).not.toContain("argon2id");
+    expect(out.message).toContain("params: [Redacted]");
+  });
+
+  it("never writes credentials from headers or bodies", () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const log = pino(loggerOptions({ level: "info", format: "json" }), sink);
+    log.info(
+      {
+        req: {
+          method: "POST",
+          url: "/api/v1/invites/ri_0123456789abcdef/accept",
+          headers: { authorization: "Bearer reef_supersecret", cookie: "reef_session=rs_x" },
+        },
+        body: { password: "hunter2hunter2", apiKey: "sk-canary" },
+      },
+      "request",
+    );
+    expect(lines.join("")).toContain("ri_[Redacted]");
+    const text = lines.join("");
+    for (const secret of ["reef_supersecret", "rs_x", "hunter2hunter2", "sk-canary", "ri_0123456789abcdef"])
+      expect(text).not.toContain(secret);
+  });
+});
