@@ -92,7 +92,7 @@ describe("breakglass admin and audit commands", () => {
       );
 
       const db = await superuser(dataDir);
-      await db.query("update audit_log set action = 'nothing.to.see' where action = 'auth.login'");
+      await db.query("update platform_audit_log set action = 'nothing.to.see' where action = 'auth.login'");
       await db.end();
       const broken = await reefCommand(["audit", "verify"], env);
       expect(broken.code).toBe(1);

@@ -123,7 +123,7 @@ describe("sessions", () => {
     expect(locked.json().code).toBe("RATE_LIMITED");
     expect(Number(locked.headers["retry-after"])).toBeGreaterThan(0);
     const { rows } = await t.db.owner.query(
-      "select action, outcome, details from audit_log where workspace_id is null and action in ('auth.login', 'rate_limit.lockout') order by id",
+      "select action, outcome, details from platform_audit_log where action in ('auth.login', 'rate_limit.lockout') order by id",
     );
     expect(rows.filter((r) => r.action === "rate_limit.lockout")).toHaveLength(1);
     expect(

@@ -1,7 +1,7 @@
 import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createTestDatabase, type TestDatabase } from "@reef/testing";
+import { createTestDatabase, type TestDatabase, testPostgres } from "@reef/testing";
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { MIGRATIONS_FOLDER, MigrationError, migrationStatus, runMigrations } from "../src/index.ts";
@@ -71,5 +71,58 @@ describe("migrations", () => {
     const url = t.ownerUrl;
     const results = await Promise.all([1, 2, 3].map(() => withOwner(url, (c) => runMigrations(c, folder))));
     expect(results.flat()).toEqual(["0099_once"]);
+  });
+});
+
+describe("upgrading an existing database", () => {
+  it("0008 moves platform audit entries into their own trail, keeping ids and hashes", async () => {
+    const conn = testPostgres();
+    const name = `reef_upgrade_${Date.now()}`;
+    const admin = new pg.Client({ ...conn, database: "postgres" });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    await admin.end();
+    const url = `postgres://${conn.user}:${encodeURIComponent(conn.password)}@${conn.host}:${conn.port}/${name}`;
+    try {
+      const before = await mkdtemp(join(tmpdir(), "reef-migrations-"));
+      await cp(MIGRATIONS_FOLDER, before, { recursive: true });
+      const journalPath = join(before, "meta", "_journal.json");
+      const journal = JSON.parse(await readFile(journalPath, "utf8"));
+      journal.entries = journal.entries.filter((e: { tag: string }) => e.tag < "0008");
+      await writeFile(journalPath, JSON.stringify(journal));
+      await withOwner(url, (c) => runMigrations(c, before));
+      const ws = crypto.randomUUID();
+      await withOwner(url, async (c) => {
+        await c.query("insert into workspaces (id, name) values ($1, 'w')", [ws]);
+        await c.query(
+          `insert into audit_log (workspace_id, occurred_at, actor_type, action, outcome, prev_hash, hash) values
+             (null, now(), 'anonymous', 'auth.login', 'failure', null, 'h1'),
+             ($1, now(), 'user', 'workspace.rename', 'success', null, 'h2'),
+             (null, now(), 'user', 'auth.login', 'success', 'h1', 'h3')`,
+          [ws],
+        );
+      });
+      expect(await withOwner(url, (c) => runMigrations(c))).toContain("0008_platform_audit_log");
+      const moved = await withOwner(url, (c) =>
+        c.query("select id::int, action, prev_hash, hash from platform_audit_log order by id"),
+      );
+      expect(moved.rows).toEqual([
+        { id: 1, action: "auth.login", prev_hash: null, hash: "h1" },
+        { id: 3, action: "auth.login", prev_hash: "h1", hash: "h3" },
+      ]);
+      const kept = await withOwner(url, (c) => c.query("select id::int, hash from audit_log"));
+      expect(kept.rows).toEqual([{ id: 2, hash: "h2" }]);
+      const next = await withOwner(url, (c) =>
+        c.query(
+          "insert into platform_audit_log (occurred_at, actor_type, action, outcome, hash) values (now(), 'system', 'x', 'success', 'h4') returning id::int",
+        ),
+      );
+      expect(next.rows[0].id).toBeGreaterThan(3);
+    } finally {
+      const drop = new pg.Client({ ...conn, database: "postgres" });
+      await drop.connect();
+      await drop.query(`drop database if exists ${name} with (force)`);
+      await drop.end();
+    }
   });
 });

@@ -96,21 +96,38 @@ export function auditCommand(): Command {
             const owner = database.owner;
             if (!owner) throw new Error("no owner connection");
             if (opts.format === "csv") await write(out, `${COLUMNS.join(",")}\n`);
-            let after = 0;
-            for (;;) {
-              const filter = opts.workspace ? "and workspace_id = $3" : opts.platform ? "and workspace_id is null" : "";
-              const params: unknown[] = [after, 2000, ...(opts.workspace ? [opts.workspace] : [])];
-              const { rows } = await owner.query(
-                `select ${COLUMNS.join(", ")} from audit_log where id > $1 ${filter} order by id limit $2`,
-                params,
-              );
-              if (rows.length === 0) break;
-              for (const row of rows) {
-                row.id = Number(row.id);
-                if (opts.format === "csv") await write(out, `${COLUMNS.map((c) => csvCell(row[c])).join(",")}\n`);
-                else await write(out, `${JSON.stringify(row)}\n`);
+            // Workspace trails first, then the platform's; each oldest first.
+            const sources = [
+              ...(opts.platform
+                ? []
+                : [
+                    {
+                      table: "audit_log",
+                      workspaceColumn: "workspace_id",
+                      filter: opts.workspace ? "and workspace_id = $3" : "",
+                    },
+                  ]),
+              ...(opts.workspace
+                ? []
+                : [{ table: "platform_audit_log", workspaceColumn: "null::uuid as workspace_id", filter: "" }]),
+            ];
+            for (const source of sources) {
+              const columns = COLUMNS.map((c) => (c === "workspace_id" ? source.workspaceColumn : c)).join(", ");
+              let after = 0;
+              for (;;) {
+                const params: unknown[] = [after, 2000, ...(source.filter ? [opts.workspace] : [])];
+                const { rows } = await owner.query(
+                  `select ${columns} from ${source.table} where id > $1 ${source.filter} order by id limit $2`,
+                  params,
+                );
+                if (rows.length === 0) break;
+                for (const row of rows) {
+                  row.id = Number(row.id);
+                  if (opts.format === "csv") await write(out, `${COLUMNS.map((c) => csvCell(row[c])).join(",")}\n`);
+                  else await write(out, `${JSON.stringify(row)}\n`);
+                }
+                after = Number(rows.at(-1)?.id);
               }
-              after = Number(rows.at(-1)?.id);
             }
           } finally {
             await database.close();

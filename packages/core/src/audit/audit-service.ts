@@ -1,10 +1,10 @@
 import { type Db, schema, type Tx, withScope } from "@reef/db";
-import { and, desc, eq, gte, isNull, lt, lte, sql } from "drizzle-orm";
+import { and, desc, eq, gt, gte, lt, lte, sql } from "drizzle-orm";
 import type { RequestContext } from "../shared/context.ts";
 import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
 import { type ChainedFields, chainHash, chainKey } from "./audit-chain.ts";
 
-const { auditLog, auditChainHeads } = schema;
+const { auditLog, platformAuditLog, auditChainHeads } = schema;
 
 /** What a service says happened; the actor and request facts come from the context. */
 export interface AuditEvent {
@@ -72,9 +72,10 @@ export async function appendAudit(tx: Tx, ctx: RequestContext, event: AuditEvent
     details: event.details ?? null,
   };
   const hash = chainHash(prevHash, fields);
-  const { occurredAt, ...rest } = fields;
-  const row = { ...rest, occurredAt: new Date(occurredAt), prevHash, hash } as typeof auditLog.$inferInsert;
-  await tx.insert(auditLog).values(row);
+  const { occurredAt, workspaceId, ...rest } = fields;
+  const row = { ...rest, occurredAt: new Date(occurredAt), prevHash, hash } as typeof platformAuditLog.$inferInsert;
+  if (workspaceId === null) await tx.insert(platformAuditLog).values(row);
+  else await tx.insert(auditLog).values({ ...row, workspaceId });
   await tx.update(auditChainHeads).set({ lastHash: hash }).where(eq(auditChainHeads.chain, key));
 }
 
@@ -87,12 +88,12 @@ export interface AuditQuery {
   limit?: number | undefined;
 }
 
-type Row = typeof auditLog.$inferSelect;
+type Row = typeof platformAuditLog.$inferSelect & { workspaceId?: string };
 
 export function toAuditEntry(row: Row): AuditEntry {
   return {
     id: row.id,
-    workspaceId: row.workspaceId,
+    workspaceId: row.workspaceId ?? null,
     occurredAt: row.occurredAt.toISOString(),
     actorType: row.actorType,
     actorId: row.actorId,
@@ -107,23 +108,24 @@ export function toAuditEntry(row: Row): AuditEntry {
   };
 }
 
-/** Newest first, keyset-paginated on the entry id. */
+/** Newest first, keyset-paginated on the entry id; `workspaceId` null reads the platform trail. */
 export async function queryAudit(tx: Tx, workspaceId: string | null, q: AuditQuery): Promise<Page<AuditEntry>> {
   const limit = clampLimit(q.limit);
   const cursor = decodeCursor(q.cursor, ["id"] as const);
+  const table = workspaceId === null ? platformAuditLog : auditLog;
   const conditions = [
-    workspaceId === null ? isNull(auditLog.workspaceId) : eq(auditLog.workspaceId, workspaceId),
-    q.action ? eq(auditLog.action, q.action) : undefined,
-    q.actor ? eq(auditLog.actorId, q.actor) : undefined,
-    q.after ? gte(auditLog.occurredAt, q.after) : undefined,
-    q.before ? lte(auditLog.occurredAt, q.before) : undefined,
-    cursor ? lt(auditLog.id, Number(cursor.id)) : undefined,
+    workspaceId === null ? undefined : eq(auditLog.workspaceId, workspaceId),
+    q.action ? eq(table.action, q.action) : undefined,
+    q.actor ? eq(table.actorId, q.actor) : undefined,
+    q.after ? gte(table.occurredAt, q.after) : undefined,
+    q.before ? lte(table.occurredAt, q.before) : undefined,
+    cursor ? lt(table.id, Number(cursor.id)) : undefined,
   ];
-  const rows = await tx
+  const rows: Row[] = await tx
     .select()
-    .from(auditLog)
+    .from(table)
     .where(and(...conditions))
-    .orderBy(desc(auditLog.id))
+    .orderBy(desc(table.id))
     .limit(limit + 1);
   return toPage(rows, limit, toAuditEntry, (r) => ({ id: r.id }));
 }
@@ -145,34 +147,30 @@ export async function verifyAuditChains(db: Db): Promise<{ entries: number; chai
   const breaks: ChainBreak[] = [];
   const last = new Map<string, { hash: string; id: number }>();
   let entries = 0;
-  let afterId = 0;
-  for (;;) {
-    const rows = await db
-      .select()
-      .from(auditLog)
-      .where(sql`${auditLog.id} > ${afterId}`)
-      .orderBy(auditLog.id)
-      .limit(5000);
-    if (rows.length === 0) break;
-    for (const row of rows) {
-      entries++;
-      const key = chainKey(row.workspaceId);
-      const expectedPrev = last.get(key)?.hash ?? null;
-      if (row.prevHash !== expectedPrev) {
-        breaks.push({
-          chain: key,
-          entryId: row.id,
-          reason: "previous hash does not match the preceding entry (an entry was removed or reordered)",
-        });
+  for (const table of [auditLog, platformAuditLog] as const) {
+    let afterId = 0;
+    for (;;) {
+      const rows: Row[] = await db.select().from(table).where(gt(table.id, afterId)).orderBy(table.id).limit(5000);
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        entries++;
+        const key = chainKey(row.workspaceId ?? null);
+        const expectedPrev = last.get(key)?.hash ?? null;
+        if (row.prevHash !== expectedPrev) {
+          breaks.push({
+            chain: key,
+            entryId: row.id,
+            reason: "previous hash does not match the preceding entry (an entry was removed or reordered)",
+          });
+        }
+        const { id: _id, ...fields } = toAuditEntry(row);
+        if (chainHash(row.prevHash, fields) !== row.hash) {
+          breaks.push({ chain: key, entryId: row.id, reason: "entry content does not match its hash (it was edited)" });
+        }
+        last.set(key, { hash: row.hash, id: row.id });
       }
-      const entry = toAuditEntry(row);
-      const { id: _id, ...fields } = entry;
-      const recomputed = chainHash(row.prevHash, fields);
-      if (recomputed !== row.hash)
-        breaks.push({ chain: key, entryId: row.id, reason: "entry content does not match its hash (it was edited)" });
-      last.set(key, { hash: row.hash, id: row.id });
+      afterId = rows.at(-1)?.id ?? afterId;
     }
-    afterId = rows.at(-1)?.id ?? afterId;
   }
   const heads = await db.select().from(auditChainHeads);
   for (const head of heads) {

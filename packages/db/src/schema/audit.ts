@@ -14,17 +14,10 @@ import {
 } from "drizzle-orm/pg-core";
 import { appRole, currentWorkspaceId, platformScope } from "./roles.ts";
 
-/**
- * Append-only audit trail. Entries of one workspace (or of the platform, when
- * `workspace_id` is NULL) form a hash chain: each `hash` covers the entry and the
- * previous entry's hash, so an edited or deleted row breaks verification. The app
- * role has no UPDATE or DELETE grant on this table.
- */
-export const auditLog = pgTable(
-  "audit_log",
-  {
+/** Columns every audit entry has, in both trails. */
+function entryColumns() {
+  return {
     id: bigserial({ mode: "number" }).primaryKey(),
-    workspaceId: uuid(),
     occurredAt: timestamp({ withTimezone: true, precision: 3 }).notNull(),
     actorType: text({ enum: ["user", "api_key", "system", "anonymous"] }).notNull(),
     actorId: text(),
@@ -39,23 +32,39 @@ export const auditLog = pgTable(
     details: jsonb().$type<Record<string, unknown>>(),
     prevHash: text(),
     hash: text().notNull(),
+  };
+}
+
+/**
+ * A workspace's append-only audit trail. Its entries form a hash chain: each
+ * `hash` covers the entry and the previous entry's hash, so an edited or deleted
+ * row breaks verification. The app role has no UPDATE or DELETE grant. The policy
+ * is a single equality on purpose: it lets the planner walk the
+ * (workspace_id, action, id) index backwards for a page.
+ */
+export const auditLog = pgTable(
+  "audit_log",
+  {
+    ...entryColumns(),
+    workspaceId: uuid().notNull(),
   },
   (t) => [
     index("audit_workspace_idx").on(t.workspaceId, t.id),
     index("audit_workspace_action_idx").on(t.workspaceId, t.action, t.id),
-    pgPolicy("audit_read", {
-      for: "select",
-      to: appRole,
-      using: sql`${t.workspaceId} = ${currentWorkspaceId} or (${t.workspaceId} is null and ${platformScope})`,
-    }),
-    // Platform events (sign-ins, admin actions) are written from any scope.
-    pgPolicy("audit_append", {
-      for: "insert",
-      to: appRole,
-      withCheck: sql`${t.workspaceId} = ${currentWorkspaceId} or ${t.workspaceId} is null`,
-    }),
+    pgPolicy("audit_read", { for: "select", to: appRole, using: sql`${t.workspaceId} = ${currentWorkspaceId}` }),
+    pgPolicy("audit_append", { for: "insert", to: appRole, withCheck: sql`${t.workspaceId} = ${currentWorkspaceId}` }),
   ],
 ).enableRLS();
+
+/**
+ * The platform's audit trail (sign-ins, signups, lockouts, operator actions):
+ * one hash chain, written from any scope, read only in platform scope.
+ */
+export const platformAuditLog = pgTable("platform_audit_log", entryColumns(), (t) => [
+  index("platform_audit_action_idx").on(t.action, t.id),
+  pgPolicy("platform_audit_read", { for: "select", to: appRole, using: platformScope }),
+  pgPolicy("platform_audit_append", { for: "insert", to: appRole, withCheck: sql`true` }),
+]).enableRLS();
 
 /** The store of rate-limiter-flexible (shared by every replica). Holds no tenant data. */
 export const rateLimits = pgTable(
