@@ -38,6 +38,8 @@ export type AppConfig = Pick<
   | "rateLimitInviteAccept"
   | "rateLimitApiRead"
   | "rateLimitApiWrite"
+  | "smtpUrl"
+  | "smtpFrom"
 >;
 
 export interface AppDeps {

@@ -18,6 +18,7 @@ export const REDACT_PATHS = [
   "*.key",
   "*.databaseUrl",
   "*.databaseAppUrl",
+  "*.smtpUrl",
 ];
 
 const SECRET_QUERY = /^(token|key|api[_-]?key|secret|password|code|signature|sig)$/i;

@@ -7,6 +7,7 @@ import {
   createInviteService,
   createPermissions,
   createRateLimits,
+  createSmtpMailer,
   createSystemService,
   createWorkspaceGate,
   createWorkspaceService,
@@ -35,6 +36,7 @@ export function createServices(deps: Pick<AppDeps, "database"> & { config: AppCo
   });
   const permissions = createPermissions({ db });
   const gate = createWorkspaceGate({ db, permissions, audit, rateLimits });
+  const mailer = config.smtpUrl ? createSmtpMailer({ url: config.smtpUrl, from: config.smtpFrom }) : undefined;
   return {
     system: createSystemService({
       database: deps.database,
@@ -46,6 +48,7 @@ export function createServices(deps: Pick<AppDeps, "database"> & { config: AppCo
       db,
       gate,
       rateLimits,
+      mailer,
       publicUrl: config.publicUrl,
       ttlMs: config.inviteTtlHours * HOUR_MS,
     }),

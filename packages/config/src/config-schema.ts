@@ -59,6 +59,12 @@ export const configSchema = z.object({
     .max(100 * 1024 * 1024)
     .default(1024 * 1024),
   shutdownTimeoutMs: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  smtpUrl: z
+    .string()
+    .url()
+    .refine((v) => /^smtps?:\/\//.test(v), "must be an smtp:// or smtps:// URL")
+    .optional(),
+  smtpFrom: z.string().min(3).default("Reef <reef@localhost>"),
   sessionTtlHours: z.coerce
     .number()
     .int()
@@ -100,6 +106,8 @@ export const ENV_NAMES: Record<keyof ParsedConfig, string> = {
   bodyLimitBytes: "REEF_BODY_LIMIT_BYTES",
   shutdownTimeoutMs: "REEF_SHUTDOWN_TIMEOUT_MS",
   trustProxy: "REEF_TRUST_PROXY",
+  smtpUrl: "REEF_SMTP_URL",
+  smtpFrom: "REEF_SMTP_FROM",
   sessionTtlHours: "REEF_SESSION_TTL_HOURS",
   inviteTtlHours: "REEF_INVITE_TTL_HOURS",
   rateLimitSignupIp: "REEF_RATE_LIMIT_SIGNUP_IP",

@@ -117,5 +117,10 @@ export function describeConfig(config: Config): Record<string, unknown> {
     return u.toString();
   };
   const { secretKey: _secret, ...rest } = config;
-  return { ...rest, databaseUrl: mask(config.databaseUrl), databaseAppUrl: mask(config.databaseAppUrl) };
+  return {
+    ...rest,
+    databaseUrl: mask(config.databaseUrl),
+    databaseAppUrl: mask(config.databaseAppUrl),
+    smtpUrl: mask(config.smtpUrl),
+  };
 }

@@ -31,7 +31,16 @@ export const inviteSchema = z.object({
   createdAt: z.string(),
 });
 export const createInviteBodySchema = z.object({ email: emailSchema, role: roleSchema });
-export const createInviteResponseSchema = z.object({ invite: inviteSchema, token: z.string(), url: z.string() });
+/**
+ * With SMTP configured the link is emailed to the invitee and never returned;
+ * without it the single-use `token` and `url` come back to the inviter, once.
+ */
+export const createInviteResponseSchema = z.object({
+  invite: inviteSchema,
+  delivery: z.enum(["email", "link"]),
+  token: z.string().optional(),
+  url: z.string().optional(),
+});
 export const acceptInviteResponseSchema = z.object({
   workspace: z.object({ id: z.uuid(), name: z.string(), role: roleSchema }),
 });

@@ -4,6 +4,7 @@ export { type AuditQueryService, createAuditQueryService } from "./audit/audit-q
 export { type AuditEntry, type AuditService, createAuditService, verifyAuditChains } from "./audit/audit-service.ts";
 export { type Action, createPermissions, type Permissions } from "./authz/permissions.ts";
 export { createIdentityService, type IdentityService } from "./identity/identity-service.ts";
+export { createSmtpMailer, type Mail, type Mailer } from "./mail/mailer.ts";
 export {
   createRateLimits,
   type RateLimitClass,

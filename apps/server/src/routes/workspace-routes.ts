@@ -138,10 +138,12 @@ export function workspaceRoutes(deps: { workspaces: WorkspaceService; invites: I
       },
       async (request, reply) => {
         const result = await invites.create(requireActor(request), request.params.wid, request.body);
-        // No SMTP yet: the link goes back to the inviter; the log never holds the token.
+        // The log never holds the token.
         request.log.info(
           { inviteId: result.invite.id, workspaceId: request.params.wid },
-          "invite created; link returned to the inviter",
+          result.delivery === "email"
+            ? "invite created; emailed to the invitee"
+            : "invite created; link returned to the inviter",
         );
         return reply.status(201).send(result);
       },

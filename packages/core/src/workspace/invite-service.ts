@@ -3,6 +3,7 @@ import { type Db, extendScope, schema, type WorkspaceRole, withScope } from "@re
 import { and, desc, eq, isNull, lt, or } from "drizzle-orm";
 import { appendAudit } from "../audit/audit-service.ts";
 import { roleAtMost } from "../authz/permissions.ts";
+import type { Mailer } from "../mail/mailer.ts";
 import type { RateLimits } from "../rate-limit/rate-limits.ts";
 import type { RequestContext } from "../shared/context.ts";
 import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
@@ -42,6 +43,8 @@ function toView(i: typeof invites.$inferSelect): InviteView {
 
 export interface InviteServiceDeps {
   db: Db;
+  /** With a mailer the link goes to the invitee by email; without one it is returned to the inviter. */
+  mailer?: Mailer | undefined;
   gate: WorkspaceGate;
   rateLimits: RateLimits;
   publicUrl: string;
@@ -72,14 +75,30 @@ export function createInviteService(deps: InviteServiceDeps) {
           })
           .returning();
         if (!invite) throw new Error("invite insert returned nothing");
+        const url = `${deps.publicUrl.replace(/\/$/, "")}/invites/${token}`;
+        if (deps.mailer) {
+          const [ws] = await tx
+            .select({ name: workspaces.name })
+            .from(workspaces)
+            .where(eq(workspaces.id, workspaceId));
+          const name = ws?.name ?? "a workspace";
+          // Sent before commit: if the mail server refuses, no undelivered invite is left behind.
+          await deps.mailer.send({
+            to: invite.email,
+            subject: `You are invited to ${name} on Reef`,
+            text: `You have been invited to join "${name}" as ${invite.role}.\n\nAccept the invite (valid until ${invite.expiresAt.toUTCString()}):\n${url}\n\nIf you did not expect this, ignore this email.\n`,
+          });
+        }
         await appendAudit(tx, ctx, {
           workspaceId,
           action: "invite.create",
           targetType: "invite",
           targetId: invite.id,
-          details: { email: invite.email, role: invite.role },
+          details: { email: invite.email, role: invite.role, delivery: deps.mailer ? "email" : "link" },
         });
-        return { invite: toView(invite), token, url: `${deps.publicUrl.replace(/\/$/, "")}/invites/${token}` };
+        return deps.mailer
+          ? { invite: toView(invite), delivery: "email" as const }
+          : { invite: toView(invite), delivery: "link" as const, token, url };
       });
     },
 
