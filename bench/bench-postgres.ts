@@ -1,8 +1,10 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { configSchema } from "@reef/config";
 import { APP_LOGIN_ROLE, EmbeddedPostgres, runMigrations } from "@reef/db";
 import { ensureAppLogin } from "@reef/db/app-role";
+import type { AppConfig } from "@reef/server";
 import pg from "pg";
 
 const APP_PASSWORD = "reef-bench-app-password";
@@ -31,5 +33,20 @@ export async function startBenchPostgres() {
       await server.stop();
       await rm(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** The app's shipped defaults, with rate limits out of the way of the load. */
+export function benchAppConfig(): AppConfig {
+  const generous = { points: 10_000_000, durationSec: 60 };
+  return {
+    ...configSchema.parse({}),
+    publicUrl: "http://127.0.0.1",
+    rateLimitSignupIp: generous,
+    rateLimitLoginIp: generous,
+    rateLimitLoginAccount: generous,
+    rateLimitInviteAccept: generous,
+    rateLimitApiRead: generous,
+    rateLimitApiWrite: generous,
   };
 }

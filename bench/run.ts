@@ -7,13 +7,12 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { configSchema } from "@reef/config";
 import { openDatabase } from "@reef/db";
 import { buildApp } from "@reef/server";
 import autocannon from "autocannon";
 import pg from "pg";
 import pino from "pino";
-import { startBenchPostgres } from "./bench-postgres.ts";
+import { benchAppConfig, startBenchPostgres } from "./bench-postgres.ts";
 
 const WORKSPACES = 1_000;
 const ROWS = 1_000_000;
@@ -67,18 +66,8 @@ async function auditLatency(urls: { ownerUrl: string; appUrl: string; appPasswor
     appRolePassword: urls.appPassword,
     migrate: false,
   });
-  const generous = { points: 10_000_000, durationSec: 60 };
   const app = await buildApp({
-    config: {
-      ...configSchema.parse({}),
-      publicUrl: "http://127.0.0.1",
-      rateLimitSignupIp: generous,
-      rateLimitLoginIp: generous,
-      rateLimitLoginAccount: generous,
-      rateLimitInviteAccept: generous,
-      rateLimitApiRead: generous,
-      rateLimitApiWrite: generous,
-    },
+    config: benchAppConfig(),
     database,
     logger: pino({ level: "silent" }),
   });

@@ -2,11 +2,11 @@
  * One benchmark server per process, so the load generator does not share a
  * core with it: `hello` is bare Fastify, `reef` is the real app on the bench database.
  */
-import { configSchema } from "@reef/config";
 import { openDatabase } from "@reef/db";
 import { buildApp } from "@reef/server";
 import Fastify from "fastify";
 import pino from "pino";
+import { benchAppConfig } from "./bench-postgres.ts";
 
 const kind = process.argv[2];
 let app: ReturnType<typeof Fastify> | Awaited<ReturnType<typeof buildApp>>;
@@ -21,18 +21,8 @@ if (kind === "hello") {
     migrate: false,
     poolSize: 10,
   });
-  const generous = { points: 10_000_000, durationSec: 60 };
   app = await buildApp({
-    config: {
-      ...configSchema.parse({}),
-      publicUrl: "http://127.0.0.1",
-      rateLimitSignupIp: generous,
-      rateLimitLoginIp: generous,
-      rateLimitLoginAccount: generous,
-      rateLimitInviteAccept: generous,
-      rateLimitApiRead: generous,
-      rateLimitApiWrite: generous,
-    },
+    config: benchAppConfig(),
     database,
     logger: pino({ level: "silent" }),
   });

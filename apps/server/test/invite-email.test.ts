@@ -40,7 +40,10 @@ describe("invites with SMTP configured", () => {
   it("emails the link to the invitee and never returns the token to the inviter", async () => {
     const owner = await signUp(t.app);
     const invitee = await signUp(t.app);
-    const res = await owner.client.post(`/api/v1/workspaces/${owner.workspaceId}/invites`, { email: invitee.email, role: "member" });
+    const res = await owner.client.post(`/api/v1/workspaces/${owner.workspaceId}/invites`, {
+      email: invitee.email,
+      role: "member",
+    });
     expect(res.statusCode).toBe(201);
     const body = res.json();
     expect(body.delivery).toBe("email");
@@ -61,7 +64,10 @@ describe("invites with SMTP configured", () => {
   it("a refused email answers 503 and leaves no invite behind", async () => {
     const owner = await signUp(t.app);
     refuse.add("bounce@example.test");
-    const res = await owner.client.post(`/api/v1/workspaces/${owner.workspaceId}/invites`, { email: "bounce@example.test", role: "viewer" });
+    const res = await owner.client.post(`/api/v1/workspaces/${owner.workspaceId}/invites`, {
+      email: "bounce@example.test",
+      role: "viewer",
+    });
     expect(res.statusCode).toBe(503);
     expect(res.json()).toMatchObject({ code: "UNAVAILABLE", details: { retryable: true } });
     expect(res.body).not.toContain("smtp://");

@@ -3,9 +3,8 @@ import { createWriteStream } from "node:fs";
 import type { Writable } from "node:stream";
 import { verifyAuditChains } from "@reef/core";
 import { createDb } from "@reef/db";
-import { openConfiguredDatabase } from "@reef/server";
 import { Command } from "commander";
-import { configFor, fail, loggerFor } from "./shared.ts";
+import { configFor, fail, loggerFor, withOwnerPool } from "./shared.ts";
 
 const COLUMNS = [
   "id",
@@ -50,23 +49,15 @@ export function auditCommand(): Command {
       const config = await configFor(command);
       const logger = loggerFor(config, { level: "warn" });
       try {
-        const database = await openConfiguredDatabase(config, logger, {
-          migrate: false,
-          attachToRunning: true,
-          keepOwnerPool: true,
-        });
-        try {
-          if (!database.owner) throw new Error("no owner connection");
-          const result = await verifyAuditChains(createDb(database.owner));
+        await withOwnerPool(config, logger, async (owner) => {
+          const result = await verifyAuditChains(createDb(owner));
           for (const b of result.breaks)
             process.stdout.write(`BROKEN chain ${b.chain} at entry ${b.entryId}: ${b.reason}\n`);
           process.stdout.write(
             `${result.entries} entries in ${result.chains} chains: ${result.breaks.length === 0 ? "intact" : `${result.breaks.length} break(s)`}\n`,
           );
           process.exitCode = result.breaks.length === 0 ? 0 : 1;
-        } finally {
-          await database.close();
-        }
+        });
       } catch (err) {
         fail(err);
       }
@@ -87,14 +78,7 @@ export function auditCommand(): Command {
         const logger = loggerFor(config, { level: "warn" });
         const out: Writable = opts.output ? createWriteStream(opts.output, { mode: 0o600 }) : process.stdout;
         try {
-          const database = await openConfiguredDatabase(config, logger, {
-            migrate: false,
-            attachToRunning: true,
-            keepOwnerPool: true,
-          });
-          try {
-            const owner = database.owner;
-            if (!owner) throw new Error("no owner connection");
+          await withOwnerPool(config, logger, async (owner) => {
             if (opts.format === "csv") await write(out, `${COLUMNS.join(",")}\n`);
             // Workspace trails first, then the platform's; each oldest first.
             const sources = [
@@ -129,9 +113,7 @@ export function auditCommand(): Command {
                 after = Number(rows.at(-1)?.id);
               }
             }
-          } finally {
-            await database.close();
-          }
+          });
           if (opts.output) {
             out.end();
             await once(out, "finish");

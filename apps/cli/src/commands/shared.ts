@@ -1,6 +1,7 @@
 import { type Config, ConfigError, loadConfig } from "@reef/config";
-import { createLogger } from "@reef/server";
+import { createLogger, openConfiguredDatabase } from "@reef/server";
 import type { Command } from "commander";
+import type pg from "pg";
 import type { Logger } from "pino";
 
 /** Exit status for a configuration error (sysexits EX_CONFIG). */
@@ -30,4 +31,22 @@ export function fail(err: unknown): never {
   process.stderr.write(`reef: ${message}\n`);
   if (process.env.REEF_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   process.exit(1);
+}
+
+/**
+ * Runs `fn` with the database owner's pool (for commands that must read past
+ * RLS), then closes everything, including an embedded server started for it.
+ */
+export async function withOwnerPool<T>(config: Config, logger: Logger, fn: (owner: pg.Pool) => Promise<T>): Promise<T> {
+  const database = await openConfiguredDatabase(config, logger, {
+    migrate: false,
+    attachToRunning: true,
+    keepOwnerPool: true,
+  });
+  try {
+    if (!database.owner) throw new Error("no owner connection");
+    return await fn(database.owner);
+  } finally {
+    await database.close();
+  }
 }

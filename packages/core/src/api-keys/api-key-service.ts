@@ -1,10 +1,10 @@
 import { ForbiddenError, NotFoundError } from "@reef/contracts";
 import { type Db, schema, type WorkspaceRole, withScope } from "@reef/db";
-import { and, desc, eq, isNull, lt, or, sql } from "drizzle-orm";
+import { and, desc, eq, isNull, sql } from "drizzle-orm";
 import { appendAudit } from "../audit/audit-service.ts";
 import { roleAtMost } from "../authz/permissions.ts";
 import type { Actor, RequestContext } from "../shared/context.ts";
-import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
+import { clampLimit, decodeCursor, olderThan, type Page, toPage } from "../shared/pagination.ts";
 import { hashToken, newToken } from "../shared/tokens.ts";
 import type { WorkspaceGate } from "../workspace/workspace-access.ts";
 
@@ -93,17 +93,7 @@ export function createApiKeyService(deps: { db: Db; gate: WorkspaceGate }) {
         const rows = await tx
           .select()
           .from(apiKeys)
-          .where(
-            and(
-              eq(apiKeys.workspaceId, workspaceId),
-              cursor
-                ? or(
-                    lt(apiKeys.createdAt, new Date(cursor.createdAt)),
-                    and(eq(apiKeys.createdAt, new Date(cursor.createdAt)), lt(apiKeys.id, cursor.id)),
-                  )
-                : undefined,
-            ),
-          )
+          .where(and(eq(apiKeys.workspaceId, workspaceId), olderThan(apiKeys.createdAt, apiKeys.id, cursor)))
           .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id))
           .limit(limit + 1);
         return toPage(rows, limit, toView, (r) => ({ createdAt: r.createdAt.toISOString(), id: r.id }));

@@ -16,20 +16,9 @@ export interface AuditEvent {
   details?: Record<string, unknown>;
 }
 
-export interface AuditEntry {
+/** An audit entry as the API returns it: the hashed fields plus its id. */
+export interface AuditEntry extends ChainedFields {
   id: number;
-  workspaceId: string | null;
-  occurredAt: string;
-  actorType: string;
-  actorId: string | null;
-  action: string;
-  targetType: string | null;
-  targetId: string | null;
-  outcome: string;
-  ip: string | null;
-  userAgent: string | null;
-  requestId: string | null;
-  details: Record<string, unknown> | null;
 }
 
 function actorOf(ctx: RequestContext): { actorType: ChainedFields["actorType"]; actorId: string | null } {

@@ -1,10 +1,10 @@
 import { ConflictError, NotFoundError, UnauthorizedError } from "@reef/contracts";
 import { type Db, schema, withScope } from "@reef/db";
-import { and, desc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
+import { and, desc, eq, gt, isNull, sql } from "drizzle-orm";
 import { type AuditService, appendAudit } from "../audit/audit-service.ts";
 import type { RateLimits } from "../rate-limit/rate-limits.ts";
 import type { RequestContext, UserActor } from "../shared/context.ts";
-import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
+import { clampLimit, decodeCursor, olderThan, type Page, toPage } from "../shared/pagination.ts";
 import { hashToken, newToken } from "../shared/tokens.ts";
 import { checkPasswordPolicy, hashPassword, verifyPassword } from "./passwords.ts";
 
@@ -324,12 +324,7 @@ export function createIdentityService(deps: IdentityServiceDeps) {
               eq(sessions.userId, actor.userId),
               isNull(sessions.revokedAt),
               gt(sessions.expiresAt, new Date()),
-              cursor
-                ? or(
-                    lt(sessions.createdAt, new Date(cursor.createdAt)),
-                    and(eq(sessions.createdAt, new Date(cursor.createdAt)), lt(sessions.id, cursor.id)),
-                  )
-                : undefined,
+              olderThan(sessions.createdAt, sessions.id, cursor),
             ),
           )
           .orderBy(desc(sessions.createdAt), desc(sessions.id))

@@ -1,4 +1,6 @@
 import { BadRequestError } from "@reef/contracts";
+import { and, eq, lt, or, type SQL } from "drizzle-orm";
+import type { PgColumn } from "drizzle-orm/pg-core";
 
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 200;
@@ -48,4 +50,18 @@ export function toPage<R, T>(
   const kept = more ? rows.slice(0, limit) : rows;
   const last = kept.at(-1);
   return { items: kept.map(map), nextCursor: more && last !== undefined ? encodeCursor(cursorOf(last)) : null };
+}
+
+/**
+ * The keyset condition for "newest first" lists ordered by (created_at desc, id
+ * desc): rows strictly after the cursor's row.
+ */
+export function olderThan(
+  createdAt: PgColumn,
+  id: PgColumn,
+  cursor: Record<"createdAt" | "id", string> | undefined,
+): SQL | undefined {
+  if (!cursor) return undefined;
+  const at = new Date(cursor.createdAt);
+  return or(lt(createdAt, at), and(eq(createdAt, at), lt(id, cursor.id)));
 }

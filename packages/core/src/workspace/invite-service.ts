@@ -1,12 +1,12 @@
 import { ConflictError, ForbiddenError, NotFoundError } from "@reef/contracts";
 import { type Db, extendScope, schema, type WorkspaceRole, withScope } from "@reef/db";
-import { and, desc, eq, isNull, lt, or } from "drizzle-orm";
+import { and, desc, eq, isNull } from "drizzle-orm";
 import { appendAudit } from "../audit/audit-service.ts";
 import { roleAtMost } from "../authz/permissions.ts";
 import type { Mailer } from "../mail/mailer.ts";
 import type { RateLimits } from "../rate-limit/rate-limits.ts";
 import type { RequestContext } from "../shared/context.ts";
-import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
+import { clampLimit, decodeCursor, olderThan, type Page, toPage } from "../shared/pagination.ts";
 import { hashToken, newToken } from "../shared/tokens.ts";
 import type { WorkspaceGate } from "./workspace-access.ts";
 
@@ -113,17 +113,7 @@ export function createInviteService(deps: InviteServiceDeps) {
         const rows = await tx
           .select()
           .from(invites)
-          .where(
-            and(
-              eq(invites.workspaceId, workspaceId),
-              cursor
-                ? or(
-                    lt(invites.createdAt, new Date(cursor.createdAt)),
-                    and(eq(invites.createdAt, new Date(cursor.createdAt)), lt(invites.id, cursor.id)),
-                  )
-                : undefined,
-            ),
-          )
+          .where(and(eq(invites.workspaceId, workspaceId), olderThan(invites.createdAt, invites.id, cursor)))
           .orderBy(desc(invites.createdAt), desc(invites.id))
           .limit(limit + 1);
         return toPage(rows, limit, toView, (r) => ({ createdAt: r.createdAt.toISOString(), id: r.id }));

@@ -38,6 +38,10 @@ async function ownerCount(tx: Tx, workspaceId: string): Promise<number> {
   return row?.n ?? 0;
 }
 
+function toView(ws: typeof workspaces.$inferSelect, role: WorkspaceRole): WorkspaceView {
+  return { id: ws.id, name: ws.name, personal: ws.personal, role, createdAt: ws.createdAt.toISOString() };
+}
+
 function assertCanGrant(access: Access, role: WorkspaceRole): void {
   if (!roleAtMost(role, access.role))
     throw new ForbiddenError(`You cannot grant the ${role} role: it is above your own (${access.role}).`);
@@ -59,13 +63,7 @@ export function createWorkspaceService(deps: { db: Db; gate: WorkspaceGate }) {
     return gate.run(ctx, workspaceId, "workspace:read", async (tx, access) => {
       const [ws] = await tx.select().from(workspaces).where(eq(workspaces.id, workspaceId));
       if (!ws) throw new NotFoundError("No such workspace.");
-      return {
-        id: ws.id,
-        name: ws.name,
-        personal: ws.personal,
-        role: access.role,
-        createdAt: ws.createdAt.toISOString(),
-      };
+      return toView(ws, access.role);
     });
   }
 
@@ -85,7 +83,7 @@ export function createWorkspaceService(deps: { db: Db; gate: WorkspaceGate }) {
           targetId: id,
           details: { name: ws.name },
         });
-        return { id, name: ws.name, personal: ws.personal, role: "owner", createdAt: ws.createdAt.toISOString() };
+        return toView(ws, "owner");
       });
     },
 
@@ -110,13 +108,7 @@ export function createWorkspaceService(deps: { db: Db; gate: WorkspaceGate }) {
         return toPage(
           rows,
           limit,
-          (r) => ({
-            id: r.ws.id,
-            name: r.ws.name,
-            personal: r.ws.personal,
-            role: r.role,
-            createdAt: r.ws.createdAt.toISOString(),
-          }),
+          (r) => toView(r.ws, r.role),
           (r) => ({ id: r.ws.id }),
         );
       });
@@ -140,13 +132,7 @@ export function createWorkspaceService(deps: { db: Db; gate: WorkspaceGate }) {
           targetId: workspaceId,
           details: { from: before.name, to: ws.name },
         });
-        return {
-          id: ws.id,
-          name: ws.name,
-          personal: ws.personal,
-          role: access.role,
-          createdAt: ws.createdAt.toISOString(),
-        };
+        return toView(ws, access.role);
       });
     },
 
