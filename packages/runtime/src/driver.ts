@@ -1,0 +1,42 @@
+import type { GatewaySettings } from "./openclaw-config.ts";
+
+/** A JSON value a driver persists to find its runtime again (after a Reef restart, from any replica). */
+export type JsonObject = { [key: string]: JsonValue };
+export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;
+
+/** What a driver needs to start one workspace's gateway. */
+export interface RuntimeSpec {
+  workspaceId: string;
+  /** The gateway's bearer token: full operator access, never leaves Reef. */
+  token: string;
+  /**
+   * What the gateway serves. The driver renders `openclaw.json` from it with its
+   * own port and paths, and writes it (mode 0600) into the runtime's private state
+   * dir just before start, so provider keys never travel in env or argv.
+   */
+  gateway: GatewaySettings;
+  limits: { memoryMb: number; cpus: number; pids: number };
+}
+
+/** A started runtime, as persisted in the runtimes table. */
+export interface RuntimeHandle {
+  workspaceId: string;
+  state: JsonObject;
+}
+
+export type RuntimeStatus = { status: "starting" | "running" } | { status: "exited"; code: number | null };
+
+/**
+ * The runtime driver contract, after JupyterHub's Spawner: one instance per
+ * deployment; all it knows about a runtime lives in `state`, so any replica can
+ * poll or stop it after a restart.
+ */
+export interface RuntimeDriver {
+  readonly kind: "process" | "docker" | "kubernetes" | (string & {});
+  /** Starts the gateway and resolves once it answers; rejects (and cleans up) if it cannot. */
+  start(spec: RuntimeSpec, signal: AbortSignal): Promise<{ endpoint: URL; state: JsonObject }>;
+  poll(handle: RuntimeHandle): Promise<RuntimeStatus>;
+  stop(handle: RuntimeHandle, opts: { graceful: boolean }): Promise<void>;
+  /** Removes the runtime's volumes and state for good. */
+  destroy(handle: RuntimeHandle): Promise<void>;
+}

@@ -1,0 +1,10 @@
+export type { JsonObject, JsonValue, RuntimeDriver, RuntimeHandle, RuntimeSpec, RuntimeStatus } from "./driver.ts";
+export {
+  type AgentInput,
+  type GatewayConfigInput,
+  type GatewaySettings,
+  type ProviderInput,
+  renderGatewayConfig,
+} from "./openclaw-config.ts";
+export { ProcessDriver, type ProcessDriverOptions } from "./process/process-driver.ts";
+export { runtimeUserName } from "./process/runtime-users.ts";

@@ -1,0 +1,100 @@
+import type { JsonObject } from "./driver.ts";
+
+/** An OpenAI-compatible model provider as the gateway should see it. */
+export interface ProviderInput {
+  /** Stable id used in model refs (`<id>/<model>`): lowercase letters, digits and dashes. */
+  id: string;
+  baseUrl: string;
+  apiKey: string;
+  api: "openai-completions" | "anthropic-messages";
+  models: { id: string; name?: string }[];
+}
+
+export interface AgentInput {
+  id: string;
+  name: string;
+  /** `<providerId>/<modelId>` */
+  model: string;
+}
+
+/** What a workspace's gateway serves: the part of its config that comes from the database. */
+export interface GatewaySettings {
+  providers: ProviderInput[];
+  agents: AgentInput[];
+  /**
+   * `safe` (default): messaging tools only, no shell, files or web; `full`: OpenClaw's
+   * coding profile, which a workspace admin must turn on deliberately.
+   */
+  toolProfile?: "safe" | "full";
+}
+
+/** Settings plus what the driver decides: port, token and private paths. */
+export interface GatewayConfigInput extends GatewaySettings {
+  port: number;
+  token: string;
+  /** Private per-runtime directories (inside the runtime's own state dir). */
+  paths: { logFile: string; agentsDir: string };
+}
+
+const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/**
+ * Renders a workspace gateway's `openclaw.json`. Pure: the same input always gives
+ * the same config. Defaults are Reef's, not OpenClaw's: loopback only, token auth,
+ * no control UI, no update checks, no background LLM spend (heartbeat, memory
+ * dreaming, autonomous skill review off) and a tool profile without shell, file
+ * or web access unless the workspace opted in.
+ */
+export function renderGatewayConfig(input: GatewayConfigInput): JsonObject {
+  for (const p of input.providers) if (!ID.test(p.id)) throw new Error(`invalid provider id: ${p.id}`);
+  for (const a of input.agents) if (!ID.test(a.id)) throw new Error(`invalid agent id: ${a.id}`);
+  const providers: JsonObject = {};
+  for (const p of input.providers) {
+    providers[p.id] = {
+      baseUrl: p.baseUrl,
+      apiKey: p.apiKey,
+      api: p.api,
+      models: p.models.map((m) => ({ id: m.id, name: m.name ?? m.id })),
+    };
+  }
+  const entries: JsonObject = {};
+  for (const a of input.agents) {
+    entries[a.id] = {
+      name: a.name,
+      workspace: `${input.paths.agentsDir}/${a.id}`,
+      model: { primary: a.model },
+    };
+  }
+  const defaultModel = input.agents[0]?.model;
+  const tools: JsonObject =
+    input.toolProfile === "full"
+      ? { profile: "coding" }
+      : { profile: "messaging", deny: ["group:runtime", "group:fs", "group:web"] };
+  return {
+    gateway: {
+      mode: "local",
+      bind: "loopback",
+      port: input.port,
+      // A literal token in the file (mode 0600) keeps it out of the process environment.
+      auth: { mode: "token", token: input.token },
+      controlUi: { enabled: false },
+      http: { endpoints: { chatCompletions: { enabled: true } } },
+    },
+    update: { checkOnStart: false, auto: { enabled: false } },
+    logging: { file: input.paths.logFile },
+    models: { mode: "merge", catalogRefresh: { enabled: false }, providers },
+    agents: {
+      ownership: "explicit",
+      defaults: {
+        ...(defaultModel ? { model: { primary: defaultModel } } : {}),
+        workspace: input.paths.agentsDir,
+        heartbeat: { every: "0m" },
+        skipBootstrap: true,
+      },
+      entries,
+    },
+    plugins: { entries: { "memory-core": { config: { dreaming: { enabled: false } } } } },
+    skills: { workshop: { autonomous: { mode: "off" } } },
+    tools,
+  };
+}

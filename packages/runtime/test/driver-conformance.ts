@@ -1,0 +1,101 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { afterAll, describe, expect, it } from "vitest";
+import type { RuntimeDriver, RuntimeHandle, RuntimeSpec } from "../src/driver.ts";
+import type { GatewaySettings } from "../src/openclaw-config.ts";
+
+export interface ConformanceOptions {
+  makeDriver: () => RuntimeDriver | Promise<RuntimeDriver>;
+  /** The gateway settings to start with (a provider the driver's gateway can reach). */
+  settings: () => GatewaySettings;
+  /** Whether the runtime behind the driver is a real gateway that serves HTTP. */
+  servesHttp: boolean;
+  timeoutMs?: number;
+}
+
+/**
+ * The behaviour every RuntimeDriver owes the runtime manager, run against each
+ * implementation (process for real, docker and kubernetes against their API fakes).
+ */
+export function describeDriverConformance(name: string, opts: ConformanceOptions): void {
+  describe(`RuntimeDriver conformance: ${name}`, () => {
+    const started: RuntimeHandle[] = [];
+    let driver: RuntimeDriver;
+    const timeout = opts.timeoutMs ?? 120_000;
+    const spec = (): RuntimeSpec => ({
+      workspaceId: randomUUID(),
+      token: randomBytes(24).toString("base64url"),
+      gateway: opts.settings(),
+      limits: { memoryMb: 2048, cpus: 1, pids: 512 },
+    });
+
+    afterAll(async () => {
+      for (const h of started) await driver.destroy(h).catch(() => {});
+    }, timeout);
+
+    it(
+      "starts a runtime that answers on its endpoint, then stops it",
+      async () => {
+        driver = await opts.makeDriver();
+        const s = spec();
+        const { endpoint, state } = await driver.start(s, AbortSignal.timeout(timeout));
+        const handle = { workspaceId: s.workspaceId, state };
+        started.push(handle);
+        expect(endpoint.hostname).toMatch(/^(127\.0\.0\.1|localhost|[\w.-]+\.svc(\.cluster\.local)?|reef-[\w-]+)$/);
+        expect(await driver.poll(handle)).toEqual({ status: "running" });
+        if (opts.servesHttp) {
+          const unauthorised = await fetch(new URL("/v1/models", endpoint));
+          expect(unauthorised.status).toBe(401);
+          const authorised = await fetch(new URL("/v1/models", endpoint), {
+            headers: { authorization: `Bearer ${s.token}` },
+          });
+          expect(authorised.status).toBe(200);
+        }
+        await driver.stop(handle, { graceful: true });
+        expect((await driver.poll(handle)).status).toBe("exited");
+        // Stopping twice is harmless.
+        await driver.stop(handle, { graceful: true });
+      },
+      timeout,
+    );
+
+    it(
+      "a handle rebuilt from persisted state still polls and stops (another replica, after a restart)",
+      async () => {
+        driver = await opts.makeDriver();
+        const s = spec();
+        const { state } = await driver.start(s, AbortSignal.timeout(timeout));
+        started.push({ workspaceId: s.workspaceId, state });
+        const other = await opts.makeDriver();
+        const rebuilt = { workspaceId: s.workspaceId, state: JSON.parse(JSON.stringify(state)) };
+        expect(await other.poll(rebuilt)).toEqual({ status: "running" });
+        await other.stop(rebuilt, { graceful: false });
+        expect((await driver.poll(rebuilt)).status).toBe("exited");
+      },
+      timeout,
+    );
+
+    it(
+      "an aborted start leaves nothing running",
+      async () => {
+        driver = await opts.makeDriver();
+        const controller = new AbortController();
+        controller.abort(new Error("caller gave up"));
+        await expect(driver.start(spec(), controller.signal)).rejects.toThrow();
+      },
+      timeout,
+    );
+
+    it(
+      "destroy removes the runtime for good",
+      async () => {
+        driver = await opts.makeDriver();
+        const s = spec();
+        const { state } = await driver.start(s, AbortSignal.timeout(timeout));
+        const handle = { workspaceId: s.workspaceId, state };
+        await driver.destroy(handle);
+        expect((await driver.poll(handle)).status).toBe("exited");
+      },
+      timeout,
+    );
+  });
+}

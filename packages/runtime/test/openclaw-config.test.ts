@@ -1,0 +1,81 @@
+import { describe, expect, it } from "vitest";
+import { renderGatewayConfig } from "../src/openclaw-config.ts";
+
+const base = {
+  port: 20_120,
+  token: "gw-token",
+  paths: { logFile: "/data/rt/logs/gateway.log", agentsDir: "/data/rt/agents" },
+  providers: [
+    {
+      id: "openai",
+      baseUrl: "https://api.example/v1",
+      apiKey: "sk-1",
+      api: "openai-completions" as const,
+      models: [{ id: "gpt-x" }],
+    },
+  ],
+  agents: [{ id: "helper", name: "Helper", model: "openai/gpt-x" }],
+};
+
+describe("renderGatewayConfig", () => {
+  it("binds to loopback with token auth and the chat completions endpoint, nothing else exposed", () => {
+    const c = renderGatewayConfig(base) as Record<string, any>;
+    expect(c.gateway).toEqual({
+      mode: "local",
+      bind: "loopback",
+      port: 20_120,
+      auth: { mode: "token", token: "gw-token" },
+      controlUi: { enabled: false },
+      http: { endpoints: { chatCompletions: { enabled: true } } },
+    });
+    expect(c.update).toEqual({ checkOnStart: false, auto: { enabled: false } });
+    expect(c.logging.file).toBe("/data/rt/logs/gateway.log");
+  });
+
+  it("spends no LLM money in the background", () => {
+    const c = renderGatewayConfig(base) as Record<string, any>;
+    expect(c.agents.defaults.heartbeat).toEqual({ every: "0m" });
+    expect(c.plugins.entries["memory-core"].config.dreaming.enabled).toBe(false);
+    expect(c.skills.workshop.autonomous.mode).toBe("off");
+    expect(c.models.catalogRefresh.enabled).toBe(false);
+  });
+
+  it("gives agents no shell, file or web tools unless the workspace chose the full profile", () => {
+    expect((renderGatewayConfig(base) as Record<string, any>).tools).toEqual({
+      profile: "messaging",
+      deny: ["group:runtime", "group:fs", "group:web"],
+    });
+    expect((renderGatewayConfig({ ...base, toolProfile: "full" }) as Record<string, any>).tools).toEqual({
+      profile: "coding",
+    });
+  });
+
+  it("maps providers and agents, each agent in its own directory", () => {
+    const c = renderGatewayConfig(base) as Record<string, any>;
+    expect(c.models.providers.openai).toEqual({
+      baseUrl: "https://api.example/v1",
+      apiKey: "sk-1",
+      api: "openai-completions",
+      models: [{ id: "gpt-x", name: "gpt-x" }],
+    });
+    expect(c.agents.entries.helper).toEqual({
+      name: "Helper",
+      workspace: "/data/rt/agents/helper",
+      model: { primary: "openai/gpt-x" },
+    });
+    expect(c.agents.defaults.model).toEqual({ primary: "openai/gpt-x" });
+  });
+
+  it("is deterministic and rejects ids that could escape a path or a model ref", () => {
+    expect(JSON.stringify(renderGatewayConfig(base))).toBe(JSON.stringify(renderGatewayConfig(base)));
+    expect(() => renderGatewayConfig({ ...base, agents: [{ id: "../x", name: "x", model: "openai/gpt-x" }] })).toThrow(
+      /invalid agent id/,
+    );
+    expect(() =>
+      renderGatewayConfig({
+        ...base,
+        providers: [{ id: "A/B", baseUrl: "https://x/v1", apiKey: "k", api: "openai-completions", models: [] }],
+      }),
+    ).toThrow(/invalid provider id/);
+  });
+});
