@@ -4,5 +4,6 @@ export { EmbeddedPostgres, type EmbeddedPostgresConnection } from "./embedded/em
 export { MIGRATIONS_FOLDER, MigrationError, type MigrationStatus, migrationStatus, runMigrations } from "./migrate.ts";
 export { findFreePort } from "./net.ts";
 export * as schema from "./schema/index.ts";
+export { RUNTIME_STATES, type RuntimeState } from "./schema/runtimes.ts";
 export { WORKSPACE_ROLES, type WorkspaceRole } from "./schema/workspaces.ts";
 export { type Db, extendScope, isUuid, type Scope, type Tx, withScope, withWorkspace } from "./with-workspace.ts";

@@ -1,7 +1,16 @@
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
+
+/** System tools live in sbin, which a service's PATH often lacks. */
+function tool(name: string): string {
+  for (const dir of ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]) {
+    if (existsSync(`${dir}/${name}`)) return `${dir}/${name}`;
+  }
+  return name;
+}
 
 export interface OsUser {
   name: string;
@@ -11,8 +20,8 @@ export interface OsUser {
 
 async function lookup(name: string): Promise<OsUser | undefined> {
   try {
-    const uid = Number((await run("id", ["-u", name])).stdout.trim());
-    const gid = Number((await run("id", ["-g", name])).stdout.trim());
+    const uid = Number((await run(tool("id"), ["-u", name])).stdout.trim());
+    const gid = Number((await run(tool("id"), ["-g", name])).stdout.trim());
     return { name, uid, gid };
   } catch {
     return undefined;
@@ -27,8 +36,8 @@ export async function ensureOsUser(name: string): Promise<OsUser> {
   const found = await lookup(name);
   if (found) return found;
   try {
-    await run("groupadd", ["--system", name]).catch(() => {});
-    await run("useradd", ["--system", "--gid", name, "--no-create-home", "--shell", "/usr/sbin/nologin", name]);
+    await run(tool("groupadd"), ["--system", name]).catch(() => {});
+    await run(tool("useradd"), ["--system", "--gid", name, "--no-create-home", "--shell", "/usr/sbin/nologin", name]);
   } catch (err) {
     throw new Error(
       `Reef runs as root, so the embedded Postgres must run as an unprivileged OS user, and creating user "${name}" failed: ${(err as Error).message}`,

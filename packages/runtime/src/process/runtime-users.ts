@@ -1,7 +1,16 @@
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
+
+/** System tools live in sbin, which a service's PATH often lacks. */
+function tool(name: string): string {
+  for (const dir of ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]) {
+    if (existsSync(`${dir}/${name}`)) return `${dir}/${name}`;
+  }
+  return name;
+}
 
 export interface RuntimeUser {
   name: string;
@@ -16,8 +25,8 @@ export function runtimeUserName(workspaceId: string): string {
 
 async function lookup(name: string): Promise<RuntimeUser | undefined> {
   try {
-    const uid = Number((await run("id", ["-u", name])).stdout.trim());
-    const gid = Number((await run("id", ["-g", name])).stdout.trim());
+    const uid = Number((await run(tool("id"), ["-u", name])).stdout.trim());
+    const gid = Number((await run(tool("id"), ["-g", name])).stdout.trim());
     return { name, uid, gid };
   } catch {
     return undefined;
@@ -30,7 +39,7 @@ export async function ensureRuntimeUser(workspaceId: string): Promise<RuntimeUse
   const found = await lookup(name);
   if (found) return found;
   try {
-    await run("useradd", ["--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", name]);
+    await run(tool("useradd"), ["--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", name]);
   } catch (err) {
     const again = await lookup(name);
     if (again) return again; // created concurrently
@@ -42,7 +51,7 @@ export async function ensureRuntimeUser(workspaceId: string): Promise<RuntimeUse
 }
 
 export async function removeRuntimeUser(name: string): Promise<void> {
-  await run("userdel", [name]).catch(() => {});
+  await run(tool("userdel"), [name]).catch(() => {});
 }
 
 /** The uid of an OS user, or undefined if there is none. */
