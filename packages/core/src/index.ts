@@ -11,8 +11,16 @@ export {
   type RateLimitSettings,
   type RateLimits,
 } from "./rate-limit/rate-limits.ts";
+export {
+  createRuntimeManager,
+  type RuntimeConnection,
+  type RuntimeManager,
+  type RuntimeManagerDeps,
+  type RuntimeView,
+} from "./runtime/runtime-manager.ts";
 export type { Actor, RequestContext, UserActor } from "./shared/context.ts";
 export type { Page } from "./shared/pagination.ts";
+export { createSealer, type Sealer } from "./shared/sealing.ts";
 export { createSystemService, type SystemService } from "./system/system-service.ts";
 export { createInviteService, type InviteService } from "./workspace/invite-service.ts";
 export { createWorkspaceGate, type WorkspaceGate } from "./workspace/workspace-access.ts";

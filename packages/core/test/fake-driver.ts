@@ -1,0 +1,56 @@
+import type { JsonObject, RuntimeDriver, RuntimeHandle, RuntimeSpec, RuntimeStatus } from "@reef/runtime";
+
+/**
+ * An in-memory RuntimeDriver for testing the manager's decisions (claims,
+ * idle stop, crash handling) without waiting 10 s per gateway. The real drivers
+ * are tested against the same contract in packages/runtime.
+ */
+export class FakeDriver implements RuntimeDriver {
+  readonly kind = "fake";
+  starts: RuntimeSpec[] = [];
+  stops = 0;
+  readonly live = new Map<string, { alive: boolean; code: number | null }>();
+  startDelayMs: number;
+  failStarts = 0;
+
+  constructor(opts: { startDelayMs?: number } = {}) {
+    this.startDelayMs = opts.startDelayMs ?? 50;
+  }
+
+  async start(spec: RuntimeSpec, signal: AbortSignal): Promise<{ endpoint: URL; state: JsonObject }> {
+    this.starts.push(spec);
+    await new Promise((r) => setTimeout(r, this.startDelayMs));
+    signal.throwIfAborted();
+    if (this.failStarts > 0) {
+      this.failStarts--;
+      throw new Error("gateway exited with code 78 before it was ready");
+    }
+    const id = `rt-${this.starts.length}`;
+    this.live.set(id, { alive: true, code: null });
+    return { endpoint: new URL(`http://127.0.0.1:${20_000 + this.starts.length}`), state: { id } };
+  }
+
+  async poll(handle: RuntimeHandle): Promise<RuntimeStatus> {
+    const rt = this.live.get(String(handle.state.id));
+    return rt?.alive ? { status: "running" } : { status: "exited", code: rt?.code ?? null };
+  }
+
+  async stop(handle: RuntimeHandle): Promise<void> {
+    const rt = this.live.get(String(handle.state.id));
+    if (rt?.alive) {
+      rt.alive = false;
+      this.stops++;
+    }
+  }
+
+  async destroy(handle: RuntimeHandle): Promise<void> {
+    await this.stop(handle);
+    this.live.delete(String(handle.state.id));
+  }
+
+  /** Simulates the gateway dying on its own. */
+  crash(handle: { state: JsonObject }, code = 137): void {
+    const rt = this.live.get(String(handle.state.id));
+    if (rt) Object.assign(rt, { alive: false, code });
+  }
+}
