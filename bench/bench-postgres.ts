@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -42,6 +43,8 @@ export function benchAppConfig(): AppConfig {
   return {
     ...configSchema.parse({}),
     publicUrl: "http://127.0.0.1",
+    secretKey: randomBytes(32),
+    dataDir: join(tmpdir(), `reef-bench-${process.pid}`),
     rateLimitSignupIp: generous,
     rateLimitLoginIp: generous,
     rateLimitLoginAccount: generous,

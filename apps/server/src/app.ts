@@ -17,6 +17,7 @@ import { apiKeyRoutes } from "./routes/api-key-routes.ts";
 import { auditAndAdminRoutes } from "./routes/audit-routes.ts";
 import { authRoutes } from "./routes/auth-routes.ts";
 import { healthRoutes } from "./routes/health-routes.ts";
+import { runtimeRoutes } from "./routes/runtime-routes.ts";
 import { workspaceRoutes } from "./routes/workspace-routes.ts";
 import { createServices } from "./services.ts";
 import { REEF_VERSION } from "./version.ts";
@@ -40,7 +41,22 @@ export type AppConfig = Pick<
   | "rateLimitApiWrite"
   | "smtpUrl"
   | "smtpFrom"
+  | "dataDir"
+  | "secretKey"
+  | "runtimeDriver"
+  | "runtimeIdleTimeoutMinutes"
+  | "runtimeStartTimeoutSeconds"
+  | "runtimeMemoryMb"
 >;
+
+const appServices = new WeakMap<FastifyInstance, ReturnType<typeof createServices>>();
+
+/** The services an app was built with (the server's lifecycle drives the runtime manager). */
+export function servicesOf(app: FastifyInstance): ReturnType<typeof createServices> {
+  const services = appServices.get(app);
+  if (!services) throw new Error("not an app built by buildApp");
+  return services;
+}
 
 export interface AppDeps {
   config: AppConfig;
@@ -110,12 +126,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await registerOpenApi(app, REEF_VERSION);
 
   const services = createServices(deps, app.log);
+  appServices.set(app, services);
   await app.register(registerAuth, { identity: services.identity, apiKeys: services.apiKeys, secureCookies: https });
   await app.register(healthRoutes({ system: services.system, version: REEF_VERSION }));
   await app.register(authRoutes({ identity: services.identity, secureCookies: https }));
   await app.register(workspaceRoutes(services));
   await app.register(apiKeyRoutes(services));
   await app.register(auditAndAdminRoutes(services));
+  await app.register(runtimeRoutes(services));
 
   await registerWebApp(app, deps.webDistDir ?? DEFAULT_WEB_DIST);
   return app;

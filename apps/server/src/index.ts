@@ -1,4 +1,4 @@
-export { type AppConfig, type AppDeps, buildApp, DEFAULT_WEB_DIST } from "./app.ts";
+export { type AppConfig, type AppDeps, buildApp, DEFAULT_WEB_DIST, servicesOf } from "./app.ts";
 export { createLogger, loggerOptions, REDACT_PATHS, redactUrl, serializeError } from "./logger.ts";
 export { type RouteEntry, routeTable } from "./route-table.ts";
 export { appRolePassword, openConfiguredDatabase, type RunningServer, startServer } from "./server.ts";

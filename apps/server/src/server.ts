@@ -4,7 +4,10 @@ import type { Config } from "@reef/config";
 import { type Database, openDatabase } from "@reef/db";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
-import { buildApp } from "./app.ts";
+import { buildApp, servicesOf } from "./app.ts";
+
+/** How often runtimes are health-checked and idle ones stopped. */
+const RUNTIME_SWEEP_MS = 30_000;
 
 /** Password of the app's database login role: derived, so every replica agrees without storing it. */
 export function appRolePassword(secretKey: Buffer): string {
@@ -65,6 +68,25 @@ export async function startServer(
   const url = `http://${host}:${port}`;
   logger.info({ url, ms: Math.round(performance.now() - started) }, `Reef is running at ${url}`);
 
+  // Runtimes: adopt what survived a restart, then watch health and idleness.
+  const runtimes = servicesOf(app).runtimeManager;
+  const reconciled = await runtimes.reconcile().catch((err: unknown) => {
+    logger.warn({ err }, "reconciling runtimes failed");
+    return { adopted: [], cleaned: [] };
+  });
+  if (reconciled.adopted.length || reconciled.cleaned.length) logger.info(reconciled, "reconciled runtimes");
+  let sweeping = false;
+  const sweep = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    Promise.all([runtimes.checkHealth(), runtimes.reapIdle()])
+      .catch((err: unknown) => logger.warn({ err }, "runtime sweep failed"))
+      .finally(() => {
+        sweeping = false;
+      });
+  }, RUNTIME_SWEEP_MS);
+  sweep.unref();
+
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
@@ -73,7 +95,12 @@ export async function startServer(
         app.server.closeAllConnections();
       }, config.shutdownTimeoutMs);
       try {
+        clearInterval(sweep);
         await app.close();
+        // Process runtimes are children of this Reef: stop them rather than orphan them.
+        await runtimes
+          .stopAll("reef shutting down")
+          .catch((err: unknown) => logger.warn({ err }, "stopping runtimes failed"));
       } finally {
         clearTimeout(timer);
         await database.close();

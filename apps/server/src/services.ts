@@ -1,3 +1,6 @@
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { join } from "node:path";
 import {
   createAdminService,
   createApiKeyService,
@@ -7,11 +10,15 @@ import {
   createInviteService,
   createPermissions,
   createRateLimits,
+  createRuntimeManager,
+  createRuntimeService,
+  createSealer,
   createSmtpMailer,
   createSystemService,
   createWorkspaceGate,
   createWorkspaceService,
 } from "@reef/core";
+import { ProcessDriver } from "@reef/runtime";
 import type { FastifyBaseLogger } from "fastify";
 import type { AppConfig, AppDeps } from "./app.ts";
 
@@ -36,6 +43,23 @@ export function createServices(deps: Pick<AppDeps, "database"> & { config: AppCo
   });
   const permissions = createPermissions({ db });
   const gate = createWorkspaceGate({ db, permissions, audit, rateLimits });
+  const driver = new ProcessDriver({
+    rootDir: join(config.dataDir, "runtimes"),
+    readyTimeoutMs: config.runtimeStartTimeoutSeconds * 1000,
+    onLog: (workspaceId, line) => log.debug({ workspaceId, gateway: line }, "gateway output"),
+  });
+  const runtimeManager = createRuntimeManager({
+    db,
+    driver,
+    sealer: createSealer(config.secretKey, "runtime-token"),
+    // Providers and agents arrive with the chat issue; until then a gateway serves none.
+    settingsFor: async () => ({ providers: [], agents: [] }),
+    instanceId: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+    idleTimeoutMs: config.runtimeIdleTimeoutMinutes * 60_000,
+    startTimeoutMs: config.runtimeStartTimeoutSeconds * 1000,
+    limits: { memoryMb: config.runtimeMemoryMb, cpus: 1, pids: 1024 },
+    log,
+  });
   const mailer = config.smtpUrl ? createSmtpMailer({ url: config.smtpUrl, from: config.smtpFrom }) : undefined;
   return {
     system: createSystemService({
@@ -55,5 +79,7 @@ export function createServices(deps: Pick<AppDeps, "database"> & { config: AppCo
     apiKeys: createApiKeyService({ db, gate }),
     auditQuery: createAuditQueryService({ gate }),
     admin: createAdminService({ db }),
+    runtimeManager,
+    runtimes: createRuntimeService({ gate, manager: runtimeManager, driver }),
   };
 }

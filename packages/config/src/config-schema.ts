@@ -65,6 +65,14 @@ export const configSchema = z.object({
     .refine((v) => /^smtps?:\/\//.test(v), "must be an smtp:// or smtps:// URL")
     .optional(),
   smtpFrom: z.string().min(3).default("Reef <reef@localhost>"),
+  runtimeDriver: z.enum(["process"]).default("process"),
+  runtimeIdleTimeoutMinutes: z.coerce
+    .number()
+    .min(1)
+    .max(24 * 60)
+    .default(15),
+  runtimeStartTimeoutSeconds: z.coerce.number().int().min(10).max(600).default(120),
+  runtimeMemoryMb: z.coerce.number().int().min(512).max(65_536).default(2048),
   sessionTtlHours: z.coerce
     .number()
     .int()
@@ -108,6 +116,10 @@ export const ENV_NAMES: Record<keyof ParsedConfig, string> = {
   trustProxy: "REEF_TRUST_PROXY",
   smtpUrl: "REEF_SMTP_URL",
   smtpFrom: "REEF_SMTP_FROM",
+  runtimeDriver: "REEF_RUNTIME_DRIVER",
+  runtimeIdleTimeoutMinutes: "REEF_RUNTIME_IDLE_TIMEOUT_MINUTES",
+  runtimeStartTimeoutSeconds: "REEF_RUNTIME_START_TIMEOUT_SECONDS",
+  runtimeMemoryMb: "REEF_RUNTIME_MEMORY_MB",
   sessionTtlHours: "REEF_SESSION_TTL_HOURS",
   inviteTtlHours: "REEF_INVITE_TTL_HOURS",
   rateLimitSignupIp: "REEF_RATE_LIMIT_SIGNUP_IP",

@@ -14,4 +14,5 @@ export * from "./common.ts";
 export { ERROR_CODES, type ErrorBody, type ErrorCode, errorBodySchema } from "./error-codes.ts";
 export { type HealthBody, healthBodySchema, type ReadinessBody, readinessBodySchema } from "./health.ts";
 export * from "./identity.ts";
+export * from "./runtime.ts";
 export * from "./workspaces.ts";

@@ -18,6 +18,7 @@ export {
   type RuntimeManagerDeps,
   type RuntimeView,
 } from "./runtime/runtime-manager.ts";
+export { createRuntimeService, type RuntimeService, type RuntimeStatusView } from "./runtime/runtime-service.ts";
 export type { Actor, RequestContext, UserActor } from "./shared/context.ts";
 export type { Page } from "./shared/pagination.ts";
 export { createSealer, type Sealer } from "./shared/sealing.ts";

@@ -39,4 +39,6 @@ export interface RuntimeDriver {
   stop(handle: RuntimeHandle, opts: { graceful: boolean }): Promise<void>;
   /** Removes the runtime's volumes and state for good. */
   destroy(handle: RuntimeHandle): Promise<void>;
+  /** Resource use of a running runtime, where the driver can measure it. */
+  stats?(handle: RuntimeHandle): Promise<{ rssBytes: number } | undefined>;
 }

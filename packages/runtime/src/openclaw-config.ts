@@ -84,14 +84,16 @@ export function renderGatewayConfig(input: GatewayConfigInput): JsonObject {
     logging: { file: input.paths.logFile },
     models: { mode: "merge", catalogRefresh: { enabled: false }, providers },
     agents: {
-      ownership: "explicit",
+      // OpenClaw requires at least one entry under explicit ownership; a workspace
+      // without agents yet gets the gateway's implicit default agent.
+      ...(input.agents.length ? { ownership: "explicit" } : {}),
       defaults: {
         ...(defaultModel ? { model: { primary: defaultModel } } : {}),
         workspace: input.paths.agentsDir,
         heartbeat: { every: "0m" },
         skipBootstrap: true,
       },
-      entries,
+      ...(input.agents.length ? { entries } : {}),
     },
     plugins: { entries: { "memory-core": { config: { dreaming: { enabled: false } } } } },
     skills: { workshop: { autonomous: { mode: "off" } } },

@@ -1,3 +1,6 @@
+import { randomBytes } from "node:crypto";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { configSchema } from "@reef/config";
 import { type AppConfig, buildApp } from "@reef/server";
 import type { FastifyInstance } from "fastify";
@@ -16,6 +19,8 @@ export function testAppConfig(overrides: Partial<AppConfig> = {}): AppConfig {
   return {
     ...defaults,
     publicUrl: "http://127.0.0.1:7420",
+    secretKey: randomBytes(32),
+    dataDir: join(tmpdir(), `reef-test-app-${process.pid}`),
     rateLimitSignupIp: GENEROUS,
     rateLimitLoginIp: GENEROUS,
     rateLimitLoginAccount: GENEROUS,

@@ -28,7 +28,8 @@ export interface AdminWorkspaceView {
 
 type AdminContext = RequestContext & { actor: UserActor };
 
-function requireOperator(ctx: RequestContext): asserts ctx is AdminContext {
+/** Throws Forbidden unless a platform operator (super_admin) is acting. */
+export function requireOperator(ctx: RequestContext): asserts ctx is AdminContext {
   if (ctx.actor.kind !== "user" || ctx.actor.platformRole !== "super_admin") {
     throw new ForbiddenError("Only platform operators can do this.");
   }

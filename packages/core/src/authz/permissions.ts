@@ -13,7 +13,9 @@ export type Action =
   | "api_keys:read"
   | "api_keys:create"
   | "api_keys:revoke"
-  | "audit:read";
+  | "audit:read"
+  | "runtime:read"
+  | "runtime:manage";
 
 const RANK: Record<WorkspaceRole, number> = { owner: 4, admin: 3, member: 2, viewer: 1 };
 

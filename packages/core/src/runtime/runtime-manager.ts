@@ -2,9 +2,10 @@ import { createHash, randomBytes } from "node:crypto";
 import { UnavailableError } from "@reef/contracts";
 import { type Db, type RuntimeState, schema, type Tx, withScope } from "@reef/db";
 import type { GatewaySettings, JsonObject, RuntimeDriver, RuntimeHandle } from "@reef/runtime";
-import { and, eq, lt, sql } from "drizzle-orm";
+import { and, eq, gt, lt, sql } from "drizzle-orm";
 import { appendAudit } from "../audit/audit-service.ts";
 import type { RequestContext } from "../shared/context.ts";
+import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
 import type { Sealer } from "../shared/sealing.ts";
 
 const { runtimes } = schema;
@@ -391,10 +392,27 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
       return { adopted, cleaned };
     },
 
-    /** Every runtime, for operators. */
-    async list(): Promise<RuntimeView[]> {
-      const rows = await platform((tx) => tx.select().from(runtimes).orderBy(runtimes.workspaceId));
-      return rows.map(toRuntimeView);
+    /** The driver handle of a running runtime (for live stats). */
+    async handle(workspaceId: string): Promise<RuntimeHandle | undefined> {
+      return scoped(workspaceId, async (tx) => {
+        const [row] = await tx.select().from(runtimes).where(eq(runtimes.workspaceId, workspaceId));
+        return row ? handleOf(row) : undefined;
+      });
+    },
+
+    /** Runtimes for operators, keyset-paginated by workspace id. */
+    async list(q: { cursor?: string | undefined; limit?: number | undefined } = {}): Promise<Page<RuntimeView>> {
+      const limit = clampLimit(q.limit);
+      const cursor = decodeCursor(q.cursor, ["id"] as const);
+      const rows = await platform((tx) =>
+        tx
+          .select()
+          .from(runtimes)
+          .where(cursor ? gt(runtimes.workspaceId, cursor.id) : undefined)
+          .orderBy(runtimes.workspaceId)
+          .limit(limit + 1),
+      );
+      return toPage(rows, limit, toRuntimeView, (r) => ({ id: r.workspaceId }));
     },
 
     /** Stops every running runtime (process-driver shutdown). */

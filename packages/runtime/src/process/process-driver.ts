@@ -1,8 +1,9 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import type { JsonObject, RuntimeDriver, RuntimeHandle, RuntimeSpec, RuntimeStatus } from "../driver.ts";
 import { renderGatewayConfig } from "../openclaw-config.ts";
 import { PortAllocator } from "./ports.ts";
@@ -28,6 +29,8 @@ interface ProcessState extends JsonObject {
   dir: string;
   user: string | null;
 }
+
+const run = promisify(execFile);
 
 // The embedding preset from OpenClaw's docs/gateway/embedding.md, plus offline mode.
 const EMBEDDING_ENV = {
@@ -275,6 +278,19 @@ export class ProcessDriver implements RuntimeDriver {
     const groupDeadline = Date.now() + 5_000;
     while (groupAlive(pid) && Date.now() < groupDeadline) await sleep(50);
     this.#children.delete(pid);
+  }
+
+  /** Resident memory of the gateway's whole process group. */
+  async stats(handle: RuntimeHandle): Promise<{ rssBytes: number } | undefined> {
+    const { pid } = handle.state as ProcessState;
+    if (!groupAlive(pid)) return undefined;
+    try {
+      const { stdout } = await run("ps", ["-o", "rss=", "-g", String(pid)]);
+      const kb = stdout.split("\n").reduce((sum, line) => sum + (Number(line.trim()) || 0), 0);
+      return { rssBytes: kb * 1024 };
+    } catch {
+      return undefined;
+    }
   }
 
   async destroy(handle: RuntimeHandle): Promise<void> {

@@ -1,0 +1,55 @@
+import { pageOf, pageQuerySchema, runtimeSchema } from "@reef/contracts";
+import type { RuntimeService } from "@reef/core";
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { requireActor, requireUser } from "../plugins/auth.ts";
+
+const wid = z.object({ wid: z.uuid() });
+
+/** A workspace's gateway runtime, and the operators' view of all of them. */
+export function runtimeRoutes(deps: { runtimes: RuntimeService }): FastifyPluginAsyncZod {
+  const { runtimes } = deps;
+  return async (app) => {
+    app.get(
+      "/api/v1/workspaces/:wid/runtime",
+      {
+        schema: {
+          tags: ["runtime"],
+          summary: "The workspace's gateway: state, uptime, memory",
+          params: wid,
+          response: { 200: runtimeSchema },
+        },
+      },
+      async (request) => runtimes.get(requireActor(request), request.params.wid),
+    );
+    app.post(
+      "/api/v1/workspaces/:wid/runtime/start",
+      {
+        schema: {
+          tags: ["runtime"],
+          summary: "Start the gateway (waits until it is ready)",
+          params: wid,
+          response: { 200: runtimeSchema },
+        },
+      },
+      async (request) => runtimes.start(requireActor(request), request.params.wid),
+    );
+    app.post(
+      "/api/v1/workspaces/:wid/runtime/stop",
+      { schema: { tags: ["runtime"], summary: "Stop the gateway", params: wid, response: { 200: runtimeSchema } } },
+      async (request) => runtimes.stop(requireActor(request), request.params.wid),
+    );
+    app.get(
+      "/api/v1/admin/runtimes",
+      {
+        schema: {
+          tags: ["admin"],
+          summary: "Every workspace runtime (operators only)",
+          querystring: pageQuerySchema,
+          response: { 200: pageOf(runtimeSchema) },
+        },
+      },
+      async (request) => runtimes.listAll(requireUser(request), request.query),
+    );
+  };
+}

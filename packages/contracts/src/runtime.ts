@@ -1,0 +1,14 @@
+import { z } from "zod";
+
+export const runtimeSchema = z.object({
+  workspaceId: z.uuid(),
+  state: z.enum(["stopped", "starting", "running", "stopping", "failed"]),
+  driver: z.string(),
+  startedAt: z.string().nullable(),
+  lastActivityAt: z.string().nullable(),
+  stoppedAt: z.string().nullable(),
+  restarts: z.number().int(),
+  failureReason: z.string().nullable(),
+  uptimeSeconds: z.number().int().nullable(),
+  rssBytes: z.number().int().nullable(),
+});

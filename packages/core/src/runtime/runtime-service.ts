@@ -1,0 +1,60 @@
+import type { RuntimeDriver } from "@reef/runtime";
+import { requireOperator } from "../admin/admin-service.ts";
+import type { RequestContext } from "../shared/context.ts";
+import type { Page } from "../shared/pagination.ts";
+import type { WorkspaceGate } from "../workspace/workspace-access.ts";
+import type { RuntimeManager, RuntimeView } from "./runtime-manager.ts";
+
+/** A runtime with live figures from the driver, for operators. */
+export interface RuntimeStatusView extends RuntimeView {
+  uptimeSeconds: number | null;
+  rssBytes: number | null;
+}
+
+/** The runtime as users reach it: authorised per workspace, then handed to the manager. */
+export function createRuntimeService(deps: { gate: WorkspaceGate; manager: RuntimeManager; driver: RuntimeDriver }) {
+  const { gate, manager } = deps;
+  // The gate's transaction ends before a start that may take many seconds.
+  const allow = (ctx: RequestContext, wid: string, action: "runtime:read" | "runtime:manage") =>
+    gate.run(ctx, wid, action, async () => true);
+
+  async function withStats(view: RuntimeView): Promise<RuntimeStatusView> {
+    const running = view.state === "running";
+    const handle = running ? await manager.handle(view.workspaceId) : undefined;
+    const stats = handle && deps.driver.stats ? await deps.driver.stats(handle) : undefined;
+    return {
+      ...view,
+      uptimeSeconds: running && view.startedAt ? Math.round((Date.now() - Date.parse(view.startedAt)) / 1000) : null,
+      rssBytes: stats?.rssBytes ?? null,
+    };
+  }
+
+  return {
+    async get(ctx: RequestContext, workspaceId: string): Promise<RuntimeStatusView> {
+      await allow(ctx, workspaceId, "runtime:read");
+      return withStats(await manager.get(workspaceId));
+    },
+    /** Starts the workspace's gateway (if it is not running) and waits until it is ready. */
+    async start(ctx: RequestContext, workspaceId: string): Promise<RuntimeStatusView> {
+      await allow(ctx, workspaceId, "runtime:manage");
+      await manager.ensureRunning(ctx, workspaceId);
+      return withStats(await manager.get(workspaceId));
+    },
+    async stop(ctx: RequestContext, workspaceId: string): Promise<RuntimeStatusView> {
+      await allow(ctx, workspaceId, "runtime:manage");
+      await manager.stop(ctx, workspaceId, "requested");
+      return withStats(await manager.get(workspaceId));
+    },
+    /** Every runtime with state, uptime, memory and last activity (operators only). */
+    async listAll(
+      ctx: RequestContext,
+      q: { cursor?: string | undefined; limit?: number | undefined },
+    ): Promise<Page<RuntimeStatusView>> {
+      requireOperator(ctx);
+      const page = await manager.list(q);
+      return { items: await Promise.all(page.items.map(withStats)), nextCursor: page.nextCursor };
+    },
+  };
+}
+
+export type RuntimeService = ReturnType<typeof createRuntimeService>;
