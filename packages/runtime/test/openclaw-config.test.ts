@@ -66,6 +66,13 @@ describe("renderGatewayConfig", () => {
     expect(c.agents.defaults.model).toEqual({ primary: "openai/gpt-x" });
   });
 
+  it("a workspace without agents gets the gateway's implicit default agent (explicit ownership needs one)", () => {
+    const c = renderGatewayConfig({ ...base, agents: [] }) as Record<string, any>;
+    expect(c.agents.ownership).toBeUndefined();
+    expect(c.agents.entries).toBeUndefined();
+    expect(c.agents.defaults.heartbeat).toEqual({ every: "0m" });
+  });
+
   it("is deterministic and rejects ids that could escape a path or a model ref", () => {
     expect(JSON.stringify(renderGatewayConfig(base))).toBe(JSON.stringify(renderGatewayConfig(base)));
     expect(() => renderGatewayConfig({ ...base, agents: [{ id: "../x", name: "x", model: "openai/gpt-x" }] })).toThrow(
