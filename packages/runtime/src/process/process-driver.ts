@@ -1,5 +1,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -46,6 +48,40 @@ function openclawEntry(): string {
   // As OpenClaw's embedding guide does: the package entry is dist/index.js.
   const entry = fileURLToPath(import.meta.resolve("openclaw"));
   return join(dirname(entry), "..", "openclaw.mjs");
+}
+
+let lifecycle: Promise<void> | undefined;
+
+/**
+ * OpenClaw ships with a pending post-install step that its first run completes by
+ * writing into its own package directory. Reef installs with scripts disabled and
+ * runs gateways as users who cannot write there, so Reef completes it once, as the
+ * user that owns node_modules, before the first gateway starts.
+ */
+function completeOpenClawInstall(nodePath: string): Promise<void> {
+  lifecycle ??= (async () => {
+    const entry = openclawEntry();
+    const pending = join(dirname(entry), ".openclaw-lifecycle-pending");
+    if (!existsSync(pending)) return;
+    // Another Reef process may be completing it at the same moment: what counts is
+    // that the marker is gone afterwards.
+    const failure = await run(nodePath, [entry, "--version"], {
+      env: { PATH: "/usr/local/bin:/usr/bin:/bin", HOME: tmpdir() },
+      timeout: 120_000,
+    }).then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    if (existsSync(pending)) {
+      throw new Error(
+        `OpenClaw's installation is incomplete (${pending} remains${failure ? `: ${failure.message}` : ""}); reinstall dependencies as the user that runs Reef`,
+      );
+    }
+  })().catch((err: unknown) => {
+    lifecycle = undefined;
+    throw err;
+  });
+  return lifecycle;
 }
 
 /**
@@ -137,6 +173,7 @@ export class ProcessDriver implements RuntimeDriver {
 
   async start(spec: RuntimeSpec, signal: AbortSignal): Promise<{ endpoint: URL; state: JsonObject }> {
     signal.throwIfAborted();
+    await completeOpenClawInstall(this.#opts.nodePath);
     const dir = this.#dir(spec.workspaceId);
     const paths = {
       home: join(dir, "home"),
