@@ -13,6 +13,7 @@ import autocannon from "autocannon";
 import pg from "pg";
 import pino from "pino";
 import { benchAppConfig, startBenchPostgres } from "./bench-postgres.ts";
+import { runtimeBench } from "./runtime-bench.ts";
 
 const WORKSPACES = 1_000;
 const ROWS = 1_000_000;
@@ -200,10 +201,14 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     void db.stop().finally(() => process.exit(130));
   });
 }
+const only = process.env.BENCH_ONLY; // "api" or "runtime"
 try {
-  await seed(db.ownerUrl);
-  await auditLatency(db);
-  await meThroughput(db);
+  if (only !== "runtime") {
+    await seed(db.ownerUrl);
+    await auditLatency(db);
+    await meThroughput(db);
+  }
 } finally {
   await db.stop();
 }
+if (only !== "api") await runtimeBench();
