@@ -38,6 +38,16 @@ export interface GatewayConfigInput extends GatewaySettings {
 
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
+/** OpenClaw plugins that implement each model API Reef configures. */
+const API_PLUGINS: Record<ProviderInput["api"], string> = {
+  "openai-completions": "openai",
+  "anthropic-messages": "anthropic",
+};
+
+function pluginAllowlist(providers: ProviderInput[]): string[] {
+  return [...new Set(["memory-core", ...providers.map((p) => API_PLUGINS[p.api])])].sort();
+}
+
 /**
  * Renders a workspace gateway's `openclaw.json`. Pure: the same input always gives
  * the same config. Defaults are Reef's, not OpenClaw's: loopback only, token auth,
@@ -95,7 +105,13 @@ export function renderGatewayConfig(input: GatewayConfigInput): JsonObject {
       },
       ...(input.agents.length ? { entries } : {}),
     },
-    plugins: { entries: { "memory-core": { config: { dreaming: { enabled: false } } } } },
+    plugins: {
+      // Load only what Reef offers: the model APIs in use and agent memory. The
+      // rest (browser, canvas, voice, device pairing, GitHub…) costs start time
+      // and memory and widens what an agent can reach.
+      allow: pluginAllowlist(input.providers),
+      entries: { "memory-core": { config: { dreaming: { enabled: false } } } },
+    },
     skills: { workshop: { autonomous: { mode: "off" } } },
     tools,
   };

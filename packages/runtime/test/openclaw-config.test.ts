@@ -50,6 +50,19 @@ describe("renderGatewayConfig", () => {
     });
   });
 
+  it("loads only the plugins Reef offers: agent memory and the model APIs in use", () => {
+    const c = renderGatewayConfig(base) as Record<string, any>;
+    expect(c.plugins.allow).toEqual(["memory-core", "openai"]);
+    const both = renderGatewayConfig({
+      ...base,
+      providers: [
+        ...base.providers,
+        { id: "claude", baseUrl: "https://a.example", apiKey: "k", api: "anthropic-messages", models: [] },
+      ],
+    }) as Record<string, any>;
+    expect(both.plugins.allow).toEqual(["anthropic", "memory-core", "openai"]);
+  });
+
   it("maps providers and agents, each agent in its own directory", () => {
     const c = renderGatewayConfig(base) as Record<string, any>;
     expect(c.models.providers.openai).toEqual({
