@@ -1,4 +1,6 @@
+export { buildDockerPlan, type DockerPlan, type DockerPlanInput } from "./docker/docker-spec.ts";
 export type { JsonObject, JsonValue, RuntimeDriver, RuntimeHandle, RuntimeSpec, RuntimeStatus } from "./driver.ts";
+export { buildKubernetesPlan, type KubernetesPlanInput } from "./kubernetes/pod-spec.ts";
 export {
   type AgentInput,
   type GatewayConfigInput,

@@ -1,0 +1,43 @@
+/**
+ * What every containerised gateway gets, whatever runs it: the hardened
+ * per-tenant profile (after OpenClaw's fleet profile). Shared by the Docker and
+ * Kubernetes spec builders so the two cannot drift apart.
+ */
+export const GATEWAY_UID = 10_001;
+export const STATE_DIR = "/state";
+export const CONFIG_PATH = `${STATE_DIR}/openclaw.json`;
+
+/** Names a workspace's container objects: `reef-ws-` and the id, DNS-label safe. */
+export function objectName(workspaceId: string): string {
+  if (!/^[0-9a-f-]{36}$/i.test(workspaceId)) throw new Error(`not a workspace id: ${workspaceId}`);
+  return `reef-ws-${workspaceId.toLowerCase()}`;
+}
+
+/** The gateway's command line inside a container: no secrets, the port only. */
+export function gatewayArgs(port: number): string[] {
+  // Inside its own network namespace the gateway listens on the container's
+  // interface; the host or cluster decides who can reach it.
+  return ["gateway", "run", "--port", String(port), "--bind", "lan", "--auth", "token"];
+}
+
+/** The environment of a containerised gateway: paths and OpenClaw's embedding preset, never a secret. */
+export function gatewayEnv(): Record<string, string> {
+  return {
+    HOME: `${STATE_DIR}/home`,
+    TMPDIR: "/tmp",
+    OPENCLAW_CONFIG_PATH: CONFIG_PATH,
+    OPENCLAW_STATE_DIR: STATE_DIR,
+    OPENCLAW_DISABLE_BONJOUR: "1",
+    OPENCLAW_NO_RESPAWN: "1",
+    OPENCLAW_SKIP_CHANNELS: "1",
+    OPENCLAW_EXEC_SHELL_SNAPSHOT: "0",
+    OPENCLAW_NO_AUTO_UPDATE: "1",
+    OPENCLAW_OFFLINE: "1",
+  };
+}
+
+export interface ContainerLimits {
+  memoryMb: number;
+  cpus: number;
+  pids: number;
+}
