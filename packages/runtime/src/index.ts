@@ -1,3 +1,4 @@
+export { DockerDriver, type DockerDriverOptions } from "./docker/docker-driver.ts";
 export { buildDockerPlan, type DockerPlan, type DockerPlanInput } from "./docker/docker-spec.ts";
 export type { JsonObject, JsonValue, RuntimeDriver, RuntimeHandle, RuntimeSpec, RuntimeStatus } from "./driver.ts";
 export { buildKubernetesPlan, type KubernetesPlanInput } from "./kubernetes/pod-spec.ts";

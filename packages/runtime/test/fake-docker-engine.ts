@@ -1,0 +1,196 @@
+import { mkdtempSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { extract } from "tar-stream";
+
+/** A request the fake received, for asserting what the driver asked Docker to do. */
+export interface EngineCall {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  body: unknown;
+}
+
+interface FakeContainer {
+  id: string;
+  name: string;
+  create: Record<string, any>;
+  files: Map<string, string>;
+  running: boolean;
+  exitCode: number;
+  gateway?: Server;
+  hostPort?: number;
+}
+
+/**
+ * A local stand-in for the Docker Engine API on a unix socket. It records every
+ * call and, when a container "starts", runs a stub gateway on loopback that
+ * answers the probes and checks the bearer token from the config the driver
+ * uploaded: enough for the driver conformance suite, no Docker needed.
+ */
+export async function startFakeDockerEngine() {
+  const socketPath = join(mkdtempSync(join(tmpdir(), "reef-fake-docker-")), "docker.sock");
+  const calls: EngineCall[] = [];
+  const containers = new Map<string, FakeContainer>();
+  const networks = new Map<string, Record<string, unknown>>();
+  const volumes = new Map<string, Record<string, unknown>>();
+  let seq = 0;
+
+  const readBody = async (req: IncomingMessage): Promise<Buffer> => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  };
+
+  async function untar(buf: Buffer): Promise<Map<string, string>> {
+    const files = new Map<string, string>();
+    const ex = extract();
+    const done = new Promise<void>((resolve, reject) => {
+      ex.on("entry", (header, stream, next) => {
+        const chunks: Buffer[] = [];
+        stream.on("data", (c: unknown) => chunks.push(c as Buffer));
+        stream.on("end", () => {
+          files.set(header.name, Buffer.concat(chunks).toString("utf8"));
+          next();
+        });
+      });
+      ex.on("finish", () => resolve());
+      ex.on("error", reject);
+    });
+    ex.end(buf);
+    await done;
+    return files;
+  }
+
+  function startGateway(c: FakeContainer): Promise<void> {
+    const config = JSON.parse(c.files.get("openclaw.json") ?? "{}");
+    const token = config.gateway?.auth?.token as string | undefined;
+    c.gateway = createServer((req, res) => {
+      if (req.url === "/readyz" || req.url === "/healthz") return res.writeHead(200).end("{}");
+      if (req.headers.authorization !== `Bearer ${token}`) return res.writeHead(401).end();
+      res.writeHead(200, { "content-type": "application/json" }).end('{"data":[]}');
+    });
+    return new Promise((resolve) =>
+      c.gateway?.listen(0, "127.0.0.1", () => {
+        const a = c.gateway?.address();
+        c.hostPort = typeof a === "object" && a ? a.port : 0;
+        resolve();
+      }),
+    );
+  }
+
+  const stopGateway = (c: FakeContainer) =>
+    new Promise<void>((resolve) => {
+      c.running = false;
+      if (!c.gateway) return resolve();
+      c.gateway.closeAllConnections();
+      c.gateway.close(() => resolve());
+    });
+
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? "/", "http://docker");
+    const path = url.pathname.replace(/^\/v\d+\.\d+/, "");
+    const raw = await readBody(req);
+    const isJson = (req.headers["content-type"] ?? "").includes("json");
+    const body = isJson && raw.length ? JSON.parse(raw.toString("utf8")) : undefined;
+    calls.push({ method: req.method ?? "GET", path, query: url.searchParams, body });
+    const json = (status: number, payload?: unknown) => {
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(payload === undefined ? "" : JSON.stringify(payload));
+    };
+    const notFound = () => json(404, { message: "No such object" });
+    const on = (method: string | undefined, re: RegExp) =>
+      method === undefined || req.method === method ? path.match(re) : null;
+
+    if (req.method === "GET" && path === "/_ping") return res.writeHead(200).end("OK");
+    if (req.method === "POST" && path === "/networks/create") {
+      if (networks.has(body.Name)) return json(409, { message: "network exists" });
+      networks.set(body.Name, body);
+      return json(201, { Id: body.Name });
+    }
+    if (req.method === "POST" && path === "/volumes/create") {
+      volumes.set(body.Name, body);
+      return json(201, { Name: body.Name });
+    }
+    if (req.method === "POST" && path === "/containers/create") {
+      const id = `c${++seq}`;
+      containers.set(id, {
+        id,
+        name: url.searchParams.get("name") ?? body.name ?? id,
+        create: body,
+        files: new Map(),
+        running: false,
+        exitCode: 0,
+      });
+      return json(201, { Id: id, Warnings: [] });
+    }
+    const archive = on("PUT", /^\/containers\/([^/]+)\/archive$/);
+    if (archive) {
+      const c = containers.get(archive[1] ?? "");
+      if (!c) return notFound();
+      for (const [name, content] of await untar(raw)) c.files.set(name, content);
+      return json(200);
+    }
+    const start = on(undefined, /^\/containers\/([^/]+)\/start$/);
+    if (start) {
+      const c = containers.get(start[1] ?? "");
+      if (!c) return notFound();
+      c.running = true;
+      await startGateway(c);
+      return res.writeHead(204).end();
+    }
+    const inspect = on(undefined, /^\/containers\/([^/]+)\/json$/);
+    if (inspect) {
+      const c = containers.get(inspect[1] ?? "");
+      if (!c) return notFound();
+      const port = Object.keys(c.create.ExposedPorts ?? {})[0] ?? "18789/tcp";
+      return json(200, {
+        Id: c.id,
+        Name: `/${c.name}`,
+        State: { Running: c.running, ExitCode: c.exitCode, Status: c.running ? "running" : "exited" },
+        NetworkSettings: {
+          Ports: c.running ? { [port]: [{ HostIp: "127.0.0.1", HostPort: String(c.hostPort) }] } : {},
+        },
+      });
+    }
+    const halt = on(undefined, /^\/containers\/([^/]+)\/(stop|kill)$/);
+    if (halt) {
+      const c = containers.get(halt[1] ?? "");
+      if (!c) return notFound();
+      if (!c.running) return res.writeHead(304).end();
+      c.exitCode = halt[2] === "kill" ? 137 : 0;
+      await stopGateway(c);
+      return res.writeHead(204).end();
+    }
+    const removeContainer = on("DELETE", /^\/containers\/([^/]+)$/);
+    if (removeContainer) {
+      const c = containers.get(removeContainer[1] ?? "");
+      if (!c) return notFound();
+      await stopGateway(c);
+      containers.delete(c.id);
+      return res.writeHead(204).end();
+    }
+    const removeVolume = on("DELETE", /^\/volumes\/([^/]+)$/);
+    if (removeVolume) {
+      return volumes.delete(decodeURIComponent(removeVolume[1] ?? "")) ? res.writeHead(204).end() : notFound();
+    }
+    const removeNetwork = on("DELETE", /^\/networks\/([^/]+)$/);
+    if (removeNetwork) {
+      return networks.delete(decodeURIComponent(removeNetwork[1] ?? "")) ? res.writeHead(204).end() : notFound();
+    }
+    json(501, { message: `fake engine: ${req.method} ${path} not implemented` });
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  return {
+    socketPath,
+    calls,
+    containers,
+    networks,
+    volumes,
+    async close() {
+      for (const c of containers.values()) await stopGateway(c);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
