@@ -1,6 +1,7 @@
 export { DockerDriver, type DockerDriverOptions } from "./docker/docker-driver.ts";
 export { buildDockerPlan, type DockerPlan, type DockerPlanInput } from "./docker/docker-spec.ts";
 export type { JsonObject, JsonValue, RuntimeDriver, RuntimeHandle, RuntimeSpec, RuntimeStatus } from "./driver.ts";
+export { KubernetesDriver, type KubernetesDriverOptions } from "./kubernetes/kubernetes-driver.ts";
 export { buildKubernetesPlan, type KubernetesPlanInput } from "./kubernetes/pod-spec.ts";
 export {
   type AgentInput,

@@ -1,0 +1,133 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { CoreV1Api, type KubeConfig, NetworkingV1Api } from "@kubernetes/client-node";
+import { STATE_DIR } from "../container-profile.ts";
+import type { JsonObject, RuntimeDriver, RuntimeHandle, RuntimeSpec, RuntimeStatus } from "../driver.ts";
+import { renderGatewayConfig } from "../openclaw-config.ts";
+import { buildKubernetesPlan } from "./pod-spec.ts";
+
+export interface KubernetesDriverOptions {
+  /** A loaded kubeconfig (in-cluster: `kc.loadFromCluster()`). */
+  kubeConfig: KubeConfig;
+  namespace: string;
+  image: string;
+  port?: number;
+  storageGi?: number;
+  /** Labels of Reef's own pods: the NetworkPolicy lets only them in. */
+  reefSelector: Record<string, string>;
+  readyTimeoutMs?: number;
+}
+
+interface KubeState extends JsonObject {
+  name: string;
+  namespace: string;
+}
+
+function status(err: unknown): number | undefined {
+  return (err as { code?: number }).code;
+}
+
+const ignore404 = (err: unknown) => {
+  if (status(err) !== 404) throw err;
+};
+
+/**
+ * One pod per workspace, with its config in a Secret, its state on a PVC, a
+ * ClusterIP Service and a NetworkPolicy. Readiness is the pod's Ready condition
+ * (the kubelet probes /readyz); the endpoint is the Service's cluster DNS name.
+ */
+export class KubernetesDriver implements RuntimeDriver {
+  readonly kind = "kubernetes" as const;
+  readonly #core: CoreV1Api;
+  readonly #net: NetworkingV1Api;
+  readonly #opts: Required<Omit<KubernetesDriverOptions, "kubeConfig">>;
+
+  constructor(opts: KubernetesDriverOptions) {
+    this.#core = opts.kubeConfig.makeApiClient(CoreV1Api);
+    this.#net = opts.kubeConfig.makeApiClient(NetworkingV1Api);
+    this.#opts = { port: 18_789, storageGi: 5, readyTimeoutMs: 180_000, ...opts };
+  }
+
+  async start(spec: RuntimeSpec, signal: AbortSignal): Promise<{ endpoint: URL; state: JsonObject }> {
+    signal.throwIfAborted();
+    const { namespace, port } = this.#opts;
+    const plan = buildKubernetesPlan({
+      workspaceId: spec.workspaceId,
+      namespace,
+      image: this.#opts.image,
+      port,
+      limits: spec.limits,
+      storageGi: this.#opts.storageGi,
+      reefSelector: this.#opts.reefSelector,
+    });
+    const config = renderGatewayConfig({
+      ...spec.gateway,
+      port,
+      token: spec.token,
+      paths: { logFile: `${STATE_DIR}/logs/gateway.log`, agentsDir: `${STATE_DIR}/agents` },
+    });
+    const state: KubeState = { name: plan.pod.metadata.name, namespace };
+    const exists = (err: unknown) => {
+      if (status(err) !== 409) throw err;
+    };
+    try {
+      await this.#core
+        .createNamespacedSecret({
+          namespace,
+          body: { ...plan.secret, stringData: { "openclaw.json": JSON.stringify(config) } },
+        })
+        .catch(exists);
+      await this.#core.createNamespacedPersistentVolumeClaim({ namespace, body: plan.pvc }).catch(exists);
+      await this.#net.createNamespacedNetworkPolicy({ namespace, body: plan.networkPolicy }).catch(exists);
+      await this.#core.createNamespacedService({ namespace, body: plan.service }).catch(exists);
+      await this.#core.createNamespacedPod({ namespace, body: plan.pod });
+      const deadline = Date.now() + this.#opts.readyTimeoutMs;
+      for (;;) {
+        signal.throwIfAborted();
+        const s = await this.poll({ workspaceId: spec.workspaceId, state });
+        if (s.status === "running") break;
+        if (s.status === "exited") throw new Error(`the gateway pod exited with code ${s.code} before it was ready`);
+        if (Date.now() > deadline)
+          throw new Error(`the gateway pod was not ready within ${this.#opts.readyTimeoutMs} ms`);
+        await sleep(500);
+      }
+    } catch (err) {
+      await this.destroy({ workspaceId: spec.workspaceId, state }).catch(() => {});
+      throw err;
+    }
+    return { endpoint: new URL(`http://${state.name}.${namespace}.svc.cluster.local:${port}`), state };
+  }
+
+  async poll(handle: RuntimeHandle): Promise<RuntimeStatus> {
+    const { name, namespace } = handle.state as KubeState;
+    try {
+      const pod = await this.#core.readNamespacedPod({ name, namespace });
+      const phase = pod.status?.phase;
+      if (phase === "Succeeded" || phase === "Failed") {
+        const code = pod.status?.containerStatuses?.[0]?.state?.terminated?.exitCode ?? null;
+        return { status: "exited", code };
+      }
+      const ready = pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+      return phase === "Running" && ready ? { status: "running" } : { status: "starting" };
+    } catch (err) {
+      if (status(err) === 404) return { status: "exited", code: null };
+      throw err;
+    }
+  }
+
+  async stop(handle: RuntimeHandle, opts: { graceful: boolean }): Promise<void> {
+    const { name, namespace } = handle.state as KubeState;
+    // A stopped gateway is a deleted pod; its Secret, PVC, Service and policy stay for the next start.
+    await this.#core
+      .deleteNamespacedPod({ name, namespace, gracePeriodSeconds: opts.graceful ? 15 : 0 })
+      .catch(ignore404);
+  }
+
+  async destroy(handle: RuntimeHandle): Promise<void> {
+    const { name, namespace } = handle.state as KubeState;
+    await this.#core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }).catch(ignore404);
+    await this.#core.deleteNamespacedService({ name, namespace }).catch(ignore404);
+    await this.#net.deleteNamespacedNetworkPolicy({ name, namespace }).catch(ignore404);
+    await this.#core.deleteNamespacedPersistentVolumeClaim({ name: `${name}-state`, namespace }).catch(ignore404);
+    await this.#core.deleteNamespacedSecret({ name: `${name}-config`, namespace }).catch(ignore404);
+  }
+}
