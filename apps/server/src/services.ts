@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { join } from "node:path";
+import { KubeConfig } from "@kubernetes/client-node";
 import {
   createAdminService,
   createApiKeyService,
@@ -18,11 +19,40 @@ import {
   createWorkspaceGate,
   createWorkspaceService,
 } from "@reef/core";
-import { ProcessDriver } from "@reef/runtime";
+import { DockerDriver, KubernetesDriver, ProcessDriver, type RuntimeDriver } from "@reef/runtime";
 import type { FastifyBaseLogger } from "fastify";
 import type { AppConfig, AppDeps } from "./app.ts";
 
 const HOUR_MS = 3_600_000;
+
+/** The runtime driver the configuration names. */
+function createDriver(config: AppConfig, log: FastifyBaseLogger): RuntimeDriver {
+  switch (config.runtimeDriver) {
+    case "docker":
+      return new DockerDriver({
+        socketPath: config.dockerSocket,
+        image: config.runtimeImage,
+        readyTimeoutMs: config.runtimeStartTimeoutSeconds * 1000,
+      });
+    case "kubernetes": {
+      const kubeConfig = new KubeConfig();
+      kubeConfig.loadFromDefault();
+      return new KubernetesDriver({
+        kubeConfig,
+        namespace: config.kubernetesNamespace,
+        image: config.runtimeImage,
+        reefSelector: { "app.kubernetes.io/name": "reef" },
+        readyTimeoutMs: config.runtimeStartTimeoutSeconds * 1000,
+      });
+    }
+    default:
+      return new ProcessDriver({
+        rootDir: join(config.dataDir, "runtimes"),
+        readyTimeoutMs: config.runtimeStartTimeoutSeconds * 1000,
+        onLog: (workspaceId, line) => log.debug({ workspaceId, gateway: line }, "gateway output"),
+      });
+  }
+}
 
 /** Builds every service from its dependencies: the one place that wires the core together. */
 export function createServices(deps: Pick<AppDeps, "database"> & { config: AppConfig }, log: FastifyBaseLogger) {
@@ -43,11 +73,7 @@ export function createServices(deps: Pick<AppDeps, "database"> & { config: AppCo
   });
   const permissions = createPermissions({ db });
   const gate = createWorkspaceGate({ db, permissions, audit, rateLimits });
-  const driver = new ProcessDriver({
-    rootDir: join(config.dataDir, "runtimes"),
-    readyTimeoutMs: config.runtimeStartTimeoutSeconds * 1000,
-    onLog: (workspaceId, line) => log.debug({ workspaceId, gateway: line }, "gateway output"),
-  });
+  const driver = createDriver(config, log);
   const runtimeManager = createRuntimeManager({
     db,
     driver,

@@ -65,7 +65,13 @@ export const configSchema = z.object({
     .refine((v) => /^smtps?:\/\//.test(v), "must be an smtp:// or smtps:// URL")
     .optional(),
   smtpFrom: z.string().min(3).default("Reef <reef@localhost>"),
-  runtimeDriver: z.enum(["process"]).default("process"),
+  runtimeDriver: z.enum(["process", "docker", "kubernetes"]).default("process"),
+  runtimeImage: z.string().min(1).default("ghcr.io/openclaw/openclaw:2026.9.6"),
+  dockerSocket: z.string().min(1).default("/var/run/docker.sock"),
+  kubernetesNamespace: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a Kubernetes namespace name")
+    .default("reef-runtimes"),
   runtimeIdleTimeoutMinutes: z.coerce
     .number()
     .min(1)
@@ -117,6 +123,9 @@ export const ENV_NAMES: Record<keyof ParsedConfig, string> = {
   smtpUrl: "REEF_SMTP_URL",
   smtpFrom: "REEF_SMTP_FROM",
   runtimeDriver: "REEF_RUNTIME_DRIVER",
+  runtimeImage: "REEF_RUNTIME_IMAGE",
+  dockerSocket: "REEF_DOCKER_SOCKET",
+  kubernetesNamespace: "REEF_KUBERNETES_NAMESPACE",
   runtimeIdleTimeoutMinutes: "REEF_RUNTIME_IDLE_TIMEOUT_MINUTES",
   runtimeStartTimeoutSeconds: "REEF_RUNTIME_START_TIMEOUT_SECONDS",
   runtimeMemoryMb: "REEF_RUNTIME_MEMORY_MB",
