@@ -14,7 +14,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRuntimeManager, createSealer } from "@reef/core";
 import { openDatabase } from "@reef/db";
-import { type GatewaySettings, ProcessDriver, renderGatewayConfig } from "@reef/runtime";
+import { EMBEDDING_ENV, type GatewaySettings, ProcessDriver, renderGatewayConfig } from "@reef/runtime";
 import { startLlmStandIn } from "@reef/testing/llm";
 import pg from "pg";
 import { startBenchPostgres } from "./bench-postgres.ts";
@@ -62,12 +62,7 @@ async function byHand(config: Record<string, unknown>, port: number) {
         TMPDIR: join(dir, "tmp"),
         OPENCLAW_CONFIG_PATH: join(dir, "state", "openclaw.json"),
         OPENCLAW_STATE_DIR: join(dir, "state"),
-        OPENCLAW_DISABLE_BONJOUR: "1",
-        OPENCLAW_NO_RESPAWN: "1",
-        OPENCLAW_SKIP_CHANNELS: "1",
-        OPENCLAW_EXEC_SHELL_SNAPSHOT: "0",
-        OPENCLAW_NO_AUTO_UPDATE: "1",
-        OPENCLAW_OFFLINE: "1",
+        ...EMBEDDING_ENV,
       },
     },
   );

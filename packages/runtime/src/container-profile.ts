@@ -20,19 +20,24 @@ export function gatewayArgs(port: number): string[] {
   return ["gateway", "run", "--port", String(port), "--bind", "lan", "--auth", "token"];
 }
 
-/** The environment of a containerised gateway: paths and OpenClaw's embedding preset, never a secret. */
+/** OpenClaw's embedding preset (docs/gateway/embedding.md) plus offline mode: every gateway gets it. */
+export const EMBEDDING_ENV: Readonly<Record<string, string>> = {
+  OPENCLAW_DISABLE_BONJOUR: "1",
+  OPENCLAW_NO_RESPAWN: "1",
+  OPENCLAW_SKIP_CHANNELS: "1",
+  OPENCLAW_EXEC_SHELL_SNAPSHOT: "0",
+  OPENCLAW_NO_AUTO_UPDATE: "1",
+  OPENCLAW_OFFLINE: "1",
+};
+
+/** The environment of a containerised gateway: paths and the embedding preset, never a secret. */
 export function gatewayEnv(): Record<string, string> {
   return {
     HOME: `${STATE_DIR}/home`,
     TMPDIR: "/tmp",
     OPENCLAW_CONFIG_PATH: CONFIG_PATH,
     OPENCLAW_STATE_DIR: STATE_DIR,
-    OPENCLAW_DISABLE_BONJOUR: "1",
-    OPENCLAW_NO_RESPAWN: "1",
-    OPENCLAW_SKIP_CHANNELS: "1",
-    OPENCLAW_EXEC_SHELL_SNAPSHOT: "0",
-    OPENCLAW_NO_AUTO_UPDATE: "1",
-    OPENCLAW_OFFLINE: "1",
+    ...EMBEDDING_ENV,
   };
 }
 

@@ -6,6 +6,7 @@ import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { EMBEDDING_ENV } from "../container-profile.ts";
 import type { JsonObject, RuntimeDriver, RuntimeHandle, RuntimeSpec, RuntimeStatus } from "../driver.ts";
 import { renderGatewayConfig } from "../openclaw-config.ts";
 import { PortAllocator } from "./ports.ts";
@@ -33,16 +34,6 @@ interface ProcessState extends JsonObject {
 }
 
 const run = promisify(execFile);
-
-// The embedding preset from OpenClaw's docs/gateway/embedding.md, plus offline mode.
-const EMBEDDING_ENV = {
-  OPENCLAW_DISABLE_BONJOUR: "1",
-  OPENCLAW_NO_RESPAWN: "1",
-  OPENCLAW_SKIP_CHANNELS: "1",
-  OPENCLAW_EXEC_SHELL_SNAPSHOT: "0",
-  OPENCLAW_NO_AUTO_UPDATE: "1",
-  OPENCLAW_OFFLINE: "1",
-};
 
 function openclawEntry(): string {
   // As OpenClaw's embedding guide does: the package entry is dist/index.js.
