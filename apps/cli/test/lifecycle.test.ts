@@ -87,6 +87,7 @@ describe("reef start with the embedded database", () => {
     expect(status.code).toBe(0);
     expect(status.output).toMatch(/database\s+reachable/);
     expect(status.output).toMatch(/migrations\s+\d+ applied/);
+    expect(status.output).toMatch(/runtimes\s+none yet/);
     const migrate = await reefCommand(["migrate"], { REEF_DATA_DIR: dataDir });
     expect(migrate.code).toBe(0);
     expect(migrate.output).toMatch(/all applied/);

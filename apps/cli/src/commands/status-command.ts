@@ -1,12 +1,16 @@
 import { describeConfig } from "@reef/config";
+import { schema, withScope } from "@reef/db";
 import { openConfiguredDatabase } from "@reef/server";
 import { Command } from "commander";
+import { count } from "drizzle-orm";
 import { configFor, loggerFor } from "./shared.ts";
 
 interface Status {
   config: Record<string, unknown>;
   database: { reachable: boolean; error?: string };
   migrations?: { total: number; pending: string[] };
+  /** Workspace runtimes by state. */
+  runtimes?: Record<string, number>;
 }
 
 export function statusCommand(): Command {
@@ -23,6 +27,15 @@ export function statusCommand(): Command {
           await database.ping();
           status.database.reachable = true;
           status.migrations = await database.migrationStatus();
+          if (status.migrations.pending.length === 0) {
+            const rows = await withScope(database.db, { platform: true }, (tx) =>
+              tx
+                .select({ state: schema.runtimes.state, n: count() })
+                .from(schema.runtimes)
+                .groupBy(schema.runtimes.state),
+            );
+            status.runtimes = Object.fromEntries(rows.map((r) => [r.state, r.n]));
+          }
         } finally {
           await database.close();
         }
@@ -46,6 +59,10 @@ export function statusCommand(): Command {
           lines.push(
             `  migrations             ${pending.length === 0 ? `${total} applied` : `${pending.length} pending: ${pending.join(", ")}`}`,
           );
+        }
+        if (status.runtimes) {
+          const parts = Object.entries(status.runtimes).map(([state, n]) => `${n} ${state}`);
+          lines.push(`  runtimes               ${parts.length ? parts.join(", ") : "none yet"}`);
         }
         process.stdout.write(`${lines.join("\n")}\n`);
       }
