@@ -15,7 +15,15 @@ export type Action =
   | "api_keys:revoke"
   | "audit:read"
   | "runtime:read"
-  | "runtime:manage";
+  | "runtime:manage"
+  | "providers:read"
+  | "providers:manage"
+  | "providers:personal"
+  | "agents:read"
+  | "agents:create"
+  | "agents:manage"
+  | "chat:use"
+  | "usage:read";
 
 const RANK: Record<WorkspaceRole, number> = { owner: 4, admin: 3, member: 2, viewer: 1 };
 

@@ -1,0 +1,106 @@
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  date,
+  index,
+  integer,
+  pgPolicy,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uuid,
+} from "drizzle-orm/pg-core";
+import { agents } from "./providers.ts";
+import { appRole, currentWorkspaceId } from "./roles.ts";
+import { users } from "./users.ts";
+import { apiKeys, workspaces } from "./workspaces.ts";
+
+/**
+ * A conversation of one member (or one API key) with one agent. Only its owner
+ * sees it; its gateway session key encodes workspace, owner and session.
+ */
+export const chatSessions = pgTable(
+  "chat_sessions",
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    workspaceId: uuid()
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    agentId: uuid()
+      .notNull()
+      .references(() => agents.id, { onDelete: "cascade" }),
+    userId: uuid().references(() => users.id, { onDelete: "cascade" }),
+    apiKeyId: uuid().references(() => apiKeys.id, { onDelete: "cascade" }),
+    title: text().notNull().default(""),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    lastMessageAt: timestamp({ withTimezone: true }),
+  },
+  (t) => [
+    index("chat_sessions_owner_idx").on(t.workspaceId, t.userId, t.createdAt, t.id),
+    pgPolicy("chat_sessions_tenant_isolation", {
+      for: "all",
+      to: appRole,
+      using: sql`${t.workspaceId} = ${currentWorkspaceId}`,
+      withCheck: sql`${t.workspaceId} = ${currentWorkspaceId}`,
+    }),
+  ],
+).enableRLS();
+
+export const MESSAGE_STATUSES = ["streaming", "complete", "aborted", "error"] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+/** One message of a session. An answer cut short keeps what was said, with its status. */
+export const chatMessages = pgTable(
+  "chat_messages",
+  {
+    id: bigint({ mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    workspaceId: uuid()
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    sessionId: uuid()
+      .notNull()
+      .references(() => chatSessions.id, { onDelete: "cascade" }),
+    role: text({ enum: ["user", "assistant"] }).notNull(),
+    content: text().notNull(),
+    status: text({ enum: MESSAGE_STATUSES }).notNull().default("complete"),
+    error: text(),
+    promptTokens: integer(),
+    completionTokens: integer(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    completedAt: timestamp({ withTimezone: true }),
+  },
+  (t) => [
+    index("chat_messages_session_idx").on(t.sessionId, t.id),
+    pgPolicy("chat_messages_tenant_isolation", {
+      for: "all",
+      to: appRole,
+      using: sql`${t.workspaceId} = ${currentWorkspaceId}`,
+      withCheck: sql`${t.workspaceId} = ${currentWorkspaceId}`,
+    }),
+  ],
+).enableRLS();
+
+/** Monthly usage per workspace: what quotas check and metering bills. */
+export const usageMonthly = pgTable(
+  "usage_monthly",
+  {
+    workspaceId: uuid()
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    /** First day of the month (UTC). */
+    month: date({ mode: "string" }).notNull(),
+    messages: integer().notNull().default(0),
+    promptTokens: bigint({ mode: "number" }).notNull().default(0),
+    completionTokens: bigint({ mode: "number" }).notNull().default(0),
+  },
+  (t) => [
+    primaryKey({ columns: [t.workspaceId, t.month] }),
+    pgPolicy("usage_monthly_tenant_isolation", {
+      for: "all",
+      to: appRole,
+      using: sql`${t.workspaceId} = ${currentWorkspaceId}`,
+      withCheck: sql`${t.workspaceId} = ${currentWorkspaceId}`,
+    }),
+  ],
+).enableRLS();

@@ -1,0 +1,89 @@
+import { sql } from "drizzle-orm";
+import { index, jsonb, pgPolicy, pgTable, real, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { appRole, currentWorkspaceId } from "./roles.ts";
+import { users } from "./users.ts";
+import { workspaces } from "./workspaces.ts";
+
+export const PROVIDER_KINDS = ["openai", "anthropic", "openrouter", "ollama", "openai-compatible"] as const;
+export type ProviderKind = (typeof PROVIDER_KINDS)[number];
+
+/**
+ * An LLM provider of a workspace. Shared with every member unless `ownerUserId`
+ * is set: then it is that member's personal provider, which only they can see
+ * and use (the service enforces it; RLS enforces the workspace).
+ */
+export const providers = pgTable(
+  "providers",
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    workspaceId: uuid()
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    ownerUserId: uuid().references(() => users.id, { onDelete: "cascade" }),
+    name: text().notNull(),
+    kind: text({ enum: PROVIDER_KINDS }).notNull(),
+    baseUrl: text().notNull(),
+    /** Sealed by the vault with the workspace's data key; null for keyless providers (Ollama). */
+    apiKeySealed: text(),
+    /** The key's last four characters, for recognising it. */
+    apiKeyLast4: text(),
+    models: jsonb().$type<string[]>().notNull().default([]),
+    createdBy: uuid().references(() => users.id, { onDelete: "set null" }),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex("providers_name_unique").on(
+      t.workspaceId,
+      sql`coalesce(${t.ownerUserId}, '00000000-0000-0000-0000-000000000000'::uuid)`,
+      sql`lower(${t.name})`,
+    ),
+    index("providers_list_idx").on(t.workspaceId, t.createdAt, t.id),
+    pgPolicy("providers_tenant_isolation", {
+      for: "all",
+      to: appRole,
+      using: sql`${t.workspaceId} = ${currentWorkspaceId}`,
+      withCheck: sql`${t.workspaceId} = ${currentWorkspaceId}`,
+    }),
+  ],
+).enableRLS();
+
+export const AGENT_TOOLS = ["web", "files", "shell"] as const;
+export type AgentTool = (typeof AGENT_TOOLS)[number];
+
+/**
+ * An agent served by the workspace's gateway. An agent on a personal provider is
+ * personal too (`ownerUserId`): only that member may chat with it.
+ */
+export const agents = pgTable(
+  "agents",
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    workspaceId: uuid()
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    ownerUserId: uuid().references(() => users.id, { onDelete: "cascade" }),
+    name: text().notNull(),
+    providerId: uuid()
+      .notNull()
+      .references(() => providers.id, { onDelete: "restrict" }),
+    model: text().notNull(),
+    instructions: text().notNull().default(""),
+    temperature: real(),
+    /** Tool groups beyond messaging that this agent may use (granted by an admin). */
+    tools: jsonb().$type<AgentTool[]>().notNull().default([]),
+    createdBy: uuid().references(() => users.id, { onDelete: "set null" }),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index("agents_list_idx").on(t.workspaceId, t.createdAt, t.id),
+    index("agents_provider_idx").on(t.providerId),
+    pgPolicy("agents_tenant_isolation", {
+      for: "all",
+      to: appRole,
+      using: sql`${t.workspaceId} = ${currentWorkspaceId}`,
+      withCheck: sql`${t.workspaceId} = ${currentWorkspaceId}`,
+    }),
+  ],
+).enableRLS();
