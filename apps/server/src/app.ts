@@ -13,10 +13,13 @@ import { registerMetrics } from "./plugins/metrics.ts";
 import { registerOpenApi } from "./plugins/openapi.ts";
 import { registerWebApp } from "./plugins/web-app.ts";
 import { recordRoutes } from "./route-table.ts";
+import { agentRoutes } from "./routes/agent-routes.ts";
 import { apiKeyRoutes } from "./routes/api-key-routes.ts";
 import { auditAndAdminRoutes } from "./routes/audit-routes.ts";
 import { authRoutes } from "./routes/auth-routes.ts";
+import { chatRoutes } from "./routes/chat-routes.ts";
 import { healthRoutes } from "./routes/health-routes.ts";
+import { providerRoutes } from "./routes/provider-routes.ts";
 import { runtimeRoutes } from "./routes/runtime-routes.ts";
 import { workspaceRoutes } from "./routes/workspace-routes.ts";
 import { createServices } from "./services.ts";
@@ -50,6 +53,8 @@ export type AppConfig = Pick<
   | "runtimeIdleTimeoutMinutes"
   | "runtimeStartTimeoutSeconds"
   | "runtimeMemoryMb"
+  | "quotaMonthlyMessages"
+  | "quotaMonthlyTokens"
 >;
 
 const appServices = new WeakMap<FastifyInstance, ReturnType<typeof createServices>>();
@@ -137,6 +142,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(apiKeyRoutes(services));
   await app.register(auditAndAdminRoutes(services));
   await app.register(runtimeRoutes(services));
+  await app.register(providerRoutes(services));
+  await app.register(agentRoutes(services));
+  await app.register(chatRoutes(services));
 
   await registerWebApp(app, deps.webDistDir ?? DEFAULT_WEB_DIST);
   return app;

@@ -4,18 +4,23 @@ import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import {
   createAdminService,
+  createAgentService,
   createApiKeyService,
   createAuditQueryService,
   createAuditService,
+  createChatService,
   createIdentityService,
   createInviteService,
   createPermissions,
+  createProviderService,
+  createQuotaService,
   createRateLimits,
   createRuntimeManager,
   createRuntimeService,
   createSealer,
   createSmtpMailer,
   createSystemService,
+  createVault,
   createWorkspaceGate,
   createWorkspaceService,
 } from "@reef/core";
@@ -74,17 +79,22 @@ export function createServices(deps: Pick<AppDeps, "database"> & { config: AppCo
   const permissions = createPermissions({ db });
   const gate = createWorkspaceGate({ db, permissions, audit, rateLimits });
   const driver = createDriver(config, log);
+  const vault = createVault({ keyring: { current: config.secretKey, previous: [] } });
+  const agents = createAgentService({ db, gate, vault });
   const runtimeManager = createRuntimeManager({
     db,
     driver,
     sealer: createSealer(config.secretKey, "runtime-token"),
-    // Providers and agents arrive with the chat issue; until then a gateway serves none.
-    settingsFor: async () => ({ providers: [], agents: [] }),
+    settingsFor: (workspaceId) => agents.gatewaySettings(workspaceId),
     instanceId: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
     idleTimeoutMs: config.runtimeIdleTimeoutMinutes * 60_000,
     startTimeoutMs: config.runtimeStartTimeoutSeconds * 1000,
     limits: { memoryMb: config.runtimeMemoryMb, cpus: 1, pids: 1024 },
     log,
+  });
+  const quotas = createQuotaService({
+    gate,
+    limits: { messages: config.quotaMonthlyMessages ?? null, tokens: config.quotaMonthlyTokens ?? null },
   });
   const mailer = config.smtpUrl ? createSmtpMailer({ url: config.smtpUrl, from: config.smtpFrom }) : undefined;
   return {
@@ -107,5 +117,10 @@ export function createServices(deps: Pick<AppDeps, "database"> & { config: AppCo
     admin: createAdminService({ db }),
     runtimeManager,
     runtimes: createRuntimeService({ gate, manager: runtimeManager, driver }),
+    vault,
+    providers: createProviderService({ gate, vault }),
+    agents,
+    quotas,
+    chat: createChatService({ db, gate, agents, runtimes: runtimeManager, quotas, log }),
   };
 }

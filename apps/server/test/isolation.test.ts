@@ -38,10 +38,37 @@ const BODIES: Record<string, unknown> = {
   "POST /api/v1/workspaces/:wid/invites": { email: "attacker@example.test", role: "viewer" },
   "POST /api/v1/workspaces/:wid/api-keys": { name: "stolen", role: "viewer" },
   "PATCH /api/v1/admin/users/:userId": { deactivated: true },
+  "POST /api/v1/workspaces/:wid/providers": {
+    name: "stolen",
+    kind: "openai-compatible",
+    baseUrl: "http://127.0.0.1:9/v1",
+    apiKey: "sk-attacker-0000",
+    models: ["m"],
+  },
+  "PATCH /api/v1/workspaces/:wid/providers/:providerId": { apiKey: "sk-attacker-0000" },
+  "POST /api/v1/workspaces/:wid/agents": {
+    name: "stolen",
+    providerId: "00000000-0000-4000-8000-000000000000",
+    model: "m",
+  },
+  "PATCH /api/v1/workspaces/:wid/agents/:agentId": { instructions: "Reveal everything." },
+  "POST /api/v1/workspaces/:wid/sessions": { agentId: "00000000-0000-4000-8000-000000000000" },
+  "POST /api/v1/workspaces/:wid/sessions/:chatSessionId/messages": { text: "what did B say?" },
 };
 
 /** How to find workspace X's instance of every path parameter. */
-const RESOURCES = ["wid", "userId", "inviteId", "keyId", "sessionId", "token"] as const;
+const RESOURCES = [
+  "wid",
+  "userId",
+  "inviteId",
+  "keyId",
+  "sessionId",
+  "token",
+  "providerId",
+  "personalProviderId",
+  "agentId",
+  "chatSessionId",
+] as const;
 
 async function buildSide(side: Side) {
   const owner = await signUp(t.app, { email: `owner-${side.toLowerCase()}@example.test`, name: `Owner ${side}` });
@@ -71,6 +98,35 @@ async function buildSide(side: Side) {
     })
   ).json();
   const memberSession = (await people.member?.client.get("/api/v1/me/sessions"))?.json().items[0].id;
+  // A shared provider with an agent, a member's personal provider, and the member's chat session.
+  const provider = (
+    await owner.client.post(`/api/v1/workspaces/${wid}/providers`, {
+      name: `LLM ${side}`,
+      kind: "openai-compatible",
+      baseUrl: "http://127.0.0.1:9/v1",
+      apiKey: `sk-secret-of-${side}-0123456789`,
+      models: ["m"],
+    })
+  ).json();
+  const personal = (
+    await people.member?.client.post(`/api/v1/workspaces/${wid}/providers`, {
+      name: `Mine ${side}`,
+      kind: "openai-compatible",
+      baseUrl: "http://127.0.0.1:9/v1",
+      apiKey: `sk-personal-of-${side}-0123456789`,
+      models: ["m"],
+      personal: true,
+    })
+  )?.json();
+  const agent = (
+    await owner.client.post(`/api/v1/workspaces/${wid}/agents`, {
+      name: `Agent ${side}`,
+      providerId: provider.id,
+      model: "m",
+      instructions: `Secret instructions of ${side}`,
+    })
+  ).json();
+  const chat = (await people.member?.client.post(`/api/v1/workspaces/${wid}/sessions`, { agentId: agent.id }))?.json();
 
   const ids: Record<string, string> = {
     wid,
@@ -79,6 +135,10 @@ async function buildSide(side: Side) {
     keyId: keys.member?.id ?? "",
     sessionId: memberSession,
     token: pending.token,
+    providerId: provider.id,
+    personalProviderId: personal.id,
+    agentId: agent.id,
+    chatSessionId: chat.id,
   };
   return { owner, people, keys, ids };
 }
@@ -121,6 +181,11 @@ beforeAll(async () => {
     ...Object.values(b.people).flatMap((p) => [p.user.id, p.email]),
     "Workspace B",
     "pending-b@example.test",
+    "sk-secret-of-B",
+    "sk-personal-of-B",
+    "Secret instructions of B",
+    "LLM B",
+    "Mine B",
   ];
   world = { secretsOfB, ids: { A: a.ids, B: b.ids }, actors, operator: operatorUser.client };
 });
@@ -175,6 +240,8 @@ describe("tenant isolation", () => {
             (s) => s && res.body.includes(s) && !url.includes(encodeURIComponent(s)),
           );
           if (leaked.length) failures.push(`${label}: body contains B's ${leaked.join(", ")}`);
+          // Provider keys never come back to anyone, not even their own workspace.
+          if (/sk-(secret|personal)-of-/.test(res.body)) failures.push(`${label}: body contains a provider key`);
         }
       }
     }

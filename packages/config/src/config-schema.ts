@@ -79,6 +79,10 @@ export const configSchema = z.object({
     .default(15),
   runtimeStartTimeoutSeconds: z.coerce.number().int().min(10).max(600).default(120),
   runtimeMemoryMb: z.coerce.number().int().min(512).max(65_536).default(2048),
+  /** Messages per workspace per month; unset means unlimited. */
+  quotaMonthlyMessages: z.coerce.number().int().min(1).optional(),
+  /** Prompt plus completion tokens per workspace per month; unset means unlimited. */
+  quotaMonthlyTokens: z.coerce.number().int().min(1).optional(),
   sessionTtlHours: z.coerce
     .number()
     .int()
@@ -129,6 +133,8 @@ export const ENV_NAMES: Record<keyof ParsedConfig, string> = {
   runtimeIdleTimeoutMinutes: "REEF_RUNTIME_IDLE_TIMEOUT_MINUTES",
   runtimeStartTimeoutSeconds: "REEF_RUNTIME_START_TIMEOUT_SECONDS",
   runtimeMemoryMb: "REEF_RUNTIME_MEMORY_MB",
+  quotaMonthlyMessages: "REEF_QUOTA_MONTHLY_MESSAGES",
+  quotaMonthlyTokens: "REEF_QUOTA_MONTHLY_TOKENS",
   sessionTtlHours: "REEF_SESSION_TTL_HOURS",
   inviteTtlHours: "REEF_INVITE_TTL_HOURS",
   rateLimitSignupIp: "REEF_RATE_LIMIT_SIGNUP_IP",

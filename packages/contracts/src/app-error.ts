@@ -66,3 +66,19 @@ export class UnavailableError extends AppError {
     this.retryable = opts.retryable ?? true;
   }
 }
+
+/** A workspace used up a monthly allowance (messages or tokens); `retryAfter` is the time until it renews. */
+export class QuotaExceededError extends AppError {
+  readonly retryAfter: number;
+  constructor(message: string, details: { limit: string; used: number; max: number; retryAfter: number }) {
+    super("QUOTA_EXCEEDED", message, { details });
+    this.retryAfter = Math.max(1, Math.ceil(details.retryAfter));
+  }
+}
+
+/** An upstream the user configured (an LLM provider) failed; the message says why in plain words. */
+export class UpstreamError extends AppError {
+  constructor(message: string, details?: unknown) {
+    super("BAD_GATEWAY", message, { details });
+  }
+}

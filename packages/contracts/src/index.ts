@@ -1,18 +1,23 @@
 export * from "./admin.ts";
+export * from "./agents.ts";
 export {
   AppError,
   BadRequestError,
   ConflictError,
   ForbiddenError,
   NotFoundError,
+  QuotaExceededError,
   RateLimitedError,
   UnauthorizedError,
   UnavailableError,
+  UpstreamError,
 } from "./app-error.ts";
 export * from "./audit.ts";
+export * from "./chat.ts";
 export * from "./common.ts";
 export { ERROR_CODES, type ErrorBody, type ErrorCode, errorBodySchema } from "./error-codes.ts";
 export { type HealthBody, healthBodySchema, type ReadinessBody, readinessBodySchema } from "./health.ts";
 export * from "./identity.ts";
+export * from "./providers.ts";
 export * from "./runtime.ts";
 export * from "./workspaces.ts";

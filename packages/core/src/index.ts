@@ -1,10 +1,22 @@
 export { type AdminService, createAdminService } from "./admin/admin-service.ts";
+export { type AgentService, type AgentView, createAgentService } from "./agents/agent-service.ts";
 export { type ApiKeyService, createApiKeyService } from "./api-keys/api-key-service.ts";
 export { type AuditQueryService, createAuditQueryService } from "./audit/audit-query-service.ts";
 export { type AuditEntry, type AuditService, createAuditService, verifyAuditChains } from "./audit/audit-service.ts";
 export { type Action, createPermissions, type Permissions } from "./authz/permissions.ts";
+export {
+  type ChatEvent,
+  type ChatService,
+  type ChatTurn,
+  createChatService,
+  type MessageView,
+  type SessionView,
+} from "./chat/chat-service.ts";
 export { createIdentityService, type IdentityService } from "./identity/identity-service.ts";
 export { createSmtpMailer, type Mail, type Mailer } from "./mail/mailer.ts";
+export { maskKey, PROVIDER_KIND_INFO, probeProvider } from "./providers/provider-catalog.ts";
+export { createProviderService, type ProviderService, type ProviderView } from "./providers/provider-service.ts";
+export { createQuotaService, type QuotaLimits, type QuotaService, type UsageView } from "./quotas/quota-service.ts";
 export {
   createRateLimits,
   type RateLimitClass,
@@ -23,6 +35,15 @@ export type { Actor, RequestContext, UserActor } from "./shared/context.ts";
 export type { Page } from "./shared/pagination.ts";
 export { createSealer, type Sealer } from "./shared/sealing.ts";
 export { createSystemService, type SystemService } from "./system/system-service.ts";
+export {
+  checkRootKey,
+  createVault,
+  type RootKeyring,
+  rootKeyId,
+  rotateRootKey,
+  type Vault,
+  VaultKeyError,
+} from "./vault/vault-service.ts";
 export { createInviteService, type InviteService } from "./workspace/invite-service.ts";
 export { createWorkspaceGate, type WorkspaceGate } from "./workspace/workspace-access.ts";
 export { createWorkspaceService, type WorkspaceService } from "./workspace/workspace-service.ts";

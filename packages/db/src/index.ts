@@ -3,7 +3,9 @@ export { createDb, type Database, type DbLogger, type OpenDatabaseOptions, openD
 export { EmbeddedPostgres, type EmbeddedPostgresConnection } from "./embedded/embedded-postgres.ts";
 export { MIGRATIONS_FOLDER, MigrationError, type MigrationStatus, migrationStatus, runMigrations } from "./migrate.ts";
 export { findFreePort } from "./net.ts";
+export { MESSAGE_STATUSES, type MessageStatus } from "./schema/chat.ts";
 export * as schema from "./schema/index.ts";
+export { AGENT_TOOLS, type AgentTool, PROVIDER_KINDS, type ProviderKind } from "./schema/providers.ts";
 export { RUNTIME_STATES, type RuntimeState } from "./schema/runtimes.ts";
 export { WORKSPACE_ROLES, type WorkspaceRole } from "./schema/workspaces.ts";
 export { type Db, extendScope, isUuid, type Scope, type Tx, withScope, withWorkspace } from "./with-workspace.ts";

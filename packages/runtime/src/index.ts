@@ -2,6 +2,12 @@ export { EMBEDDING_ENV } from "./container-profile.ts";
 export { DockerDriver, type DockerDriverOptions } from "./docker/docker-driver.ts";
 export { buildDockerPlan, type DockerPlan, type DockerPlanInput } from "./docker/docker-spec.ts";
 export type { JsonObject, JsonValue, RuntimeDriver, RuntimeHandle, RuntimeSpec, RuntimeStatus } from "./driver.ts";
+export {
+  type ChatStreamEvent,
+  type ChatTurnRequest,
+  GatewayRequestError,
+  streamChatTurn,
+} from "./gateway-chat-client.ts";
 export { KubernetesDriver, type KubernetesDriverOptions } from "./kubernetes/kubernetes-driver.ts";
 export { buildKubernetesPlan, type KubernetesPlanInput } from "./kubernetes/pod-spec.ts";
 export {

@@ -15,6 +15,20 @@ export interface AgentInput {
   name: string;
   /** `<providerId>/<modelId>` */
   model: string;
+  /** Tool groups beyond messaging this agent was granted (default none). */
+  tools?: ("web" | "files" | "shell")[];
+}
+
+/** OpenClaw's tool group for each tool Reef lets an admin grant. */
+const TOOL_GROUPS = { web: "group:web", files: "group:fs", shell: "group:runtime" } as const;
+
+function agentTools(granted: AgentInput["tools"]): JsonObject {
+  const allowed = new Set(granted ?? []);
+  const deny = (Object.keys(TOOL_GROUPS) as (keyof typeof TOOL_GROUPS)[])
+    .filter((t) => !allowed.has(t))
+    .map((t) => TOOL_GROUPS[t]);
+  const alsoAllow = [...allowed].sort().map((t) => TOOL_GROUPS[t]);
+  return { profile: "messaging", ...(alsoAllow.length ? { alsoAllow } : {}), ...(deny.length ? { deny } : {}) };
 }
 
 /** What a workspace's gateway serves: the part of its config that comes from the database. */
@@ -73,13 +87,18 @@ export function renderGatewayConfig(input: GatewayConfigInput): JsonObject {
       name: a.name,
       workspace: `${input.paths.agentsDir}/${a.id}`,
       model: { primary: a.model },
+      ...(input.toolProfile === "full" ? {} : { tools: agentTools(a.tools) }),
     };
   }
   const defaultModel = input.agents[0]?.model;
+  // Each agent carries its own grants; the gateway-wide policy is the narrowest
+  // (it applies to the implicit agent of a workspace without agents).
   const tools: JsonObject =
     input.toolProfile === "full"
       ? { profile: "coding" }
-      : { profile: "messaging", deny: ["group:runtime", "group:fs", "group:web"] };
+      : input.agents.length
+        ? { profile: "messaging" }
+        : { profile: "messaging", deny: ["group:runtime", "group:fs", "group:web"] };
   return {
     gateway: {
       mode: "local",

@@ -40,14 +40,30 @@ describe("renderGatewayConfig", () => {
     expect(c.models.catalogRefresh.enabled).toBe(false);
   });
 
-  it("gives agents no shell, file or web tools unless the workspace chose the full profile", () => {
-    expect((renderGatewayConfig(base) as Record<string, any>).tools).toEqual({
+  it("gives agents no shell, file or web tools unless granted one by one, or the workspace chose the full profile", () => {
+    const c = renderGatewayConfig(base) as Record<string, any>;
+    expect(c.tools).toEqual({ profile: "messaging" });
+    expect(c.agents.entries.helper.tools).toEqual({
+      profile: "messaging",
+      deny: ["group:web", "group:fs", "group:runtime"],
+    });
+    const granted = renderGatewayConfig({
+      ...base,
+      agents: [{ id: "helper", name: "Helper", model: "openai/gpt-x", tools: ["web" as const] }],
+    }) as Record<string, any>;
+    expect(granted.agents.entries.helper.tools).toEqual({
+      profile: "messaging",
+      alsoAllow: ["group:web"],
+      deny: ["group:fs", "group:runtime"],
+    });
+    // Without agents the gateway's implicit agent gets the narrowest policy.
+    expect((renderGatewayConfig({ ...base, agents: [] }) as Record<string, any>).tools).toEqual({
       profile: "messaging",
       deny: ["group:runtime", "group:fs", "group:web"],
     });
-    expect((renderGatewayConfig({ ...base, toolProfile: "full" }) as Record<string, any>).tools).toEqual({
-      profile: "coding",
-    });
+    const full = renderGatewayConfig({ ...base, toolProfile: "full" }) as Record<string, any>;
+    expect(full.tools).toEqual({ profile: "coding" });
+    expect(full.agents.entries.helper.tools).toBeUndefined();
   });
 
   it("loads only the plugins Reef offers: agent memory and the model APIs in use", () => {
@@ -71,7 +87,7 @@ describe("renderGatewayConfig", () => {
       api: "openai-completions",
       models: [{ id: "gpt-x", name: "gpt-x" }],
     });
-    expect(c.agents.entries.helper).toEqual({
+    expect(c.agents.entries.helper).toMatchObject({
       name: "Helper",
       workspace: "/data/rt/agents/helper",
       model: { primary: "openai/gpt-x" },

@@ -1,5 +1,6 @@
 export { ApiClient, signUp } from "./api-client.ts";
 export { type LlmStandIn, type LlmStandInOptions, type RecordedRequest, startLlmStandIn } from "./llm-stand-in.ts";
 export { silentLogger } from "./logger.ts";
+export { type ReceivedEvent, readEvents, textOf } from "./sse.ts";
 export { buildTestApp, type TestApp, testAppConfig } from "./test-app.ts";
 export { createTestDatabase, type TestDatabase, testPostgres } from "./test-postgres.ts";

@@ -11,6 +11,8 @@ export interface LlmStandIn {
   /** Base URL to configure as an OpenAI-compatible provider (ends in /v1). */
   baseUrl: string;
   requests: RecordedRequest[];
+  /** Streams the caller closed before the answer ended (an abort that reached the vendor). */
+  readonly cutShort: number;
   close(): Promise<void>;
 }
 
@@ -55,6 +57,7 @@ export async function startLlmStandIn(opts: LlmStandInOptions): Promise<LlmStand
   const models = opts.models ?? ["stand-in-model"];
   const reply = opts.reply ?? ((text: string) => `Stand-in reply to: ${text}`);
   const requests: RecordedRequest[] = [];
+  let cutShort = 0;
 
   const server: Server = createServer(async (req, res) => {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
@@ -98,6 +101,8 @@ export async function startLlmStandIn(opts: LlmStandInOptions): Promise<LlmStand
           .replace(/<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>[\s\S]*?<<<END_OPENCLAW_INTERNAL_CONTEXT>>>/g, "")
           .replace(/\n\nRuntime: [\s\S]*$/, "")
           .replace(/^\[[^\]]*\]\s*/, "")
+          // A turn cut short is replayed before the next one as context; answer the active prompt.
+          .replace(/^\[Queued user message[^\]]*\][\s\S]*\n\n/, "")
           .trim(),
       )
       .filter(Boolean);
@@ -133,7 +138,10 @@ export async function startLlmStandIn(opts: LlmStandInOptions): Promise<LlmStand
     });
     send(chunk({ role: "assistant", content: "" }, null));
     for (const piece of pieces) {
-      if (res.destroyed) return;
+      if (res.destroyed) {
+        cutShort += 1;
+        return;
+      }
       send(chunk({ content: piece }, null));
       if (opts.chunkDelayMs) await new Promise((r) => setTimeout(r, opts.chunkDelayMs));
     }
@@ -149,6 +157,9 @@ export async function startLlmStandIn(opts: LlmStandInOptions): Promise<LlmStand
   return {
     baseUrl: `http://127.0.0.1:${port}/v1`,
     requests,
+    get cutShort() {
+      return cutShort;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

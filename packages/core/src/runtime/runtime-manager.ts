@@ -392,6 +392,57 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
       return { adopted, cleaned };
     },
 
+    /**
+     * A caller could not reach a runtime the table says is running. If the driver
+     * sees it gone, it is marked stopped (audited as a crash) so the next use
+     * starts a fresh one. @returns true when the runtime is gone.
+     */
+    async reportUnreachable(workspaceId: string): Promise<boolean> {
+      const [row] = await scoped(workspaceId, (tx) =>
+        tx.select().from(runtimes).where(eq(runtimes.workspaceId, workspaceId)),
+      );
+      if (row?.state !== "running") return true;
+      const handle = handleOf(row);
+      const status = handle ? await driver.poll(handle) : ({ status: "exited", code: null } as const);
+      if (status.status !== "exited") return false;
+      if (handle) await driver.stop(handle, { graceful: false }).catch(() => {});
+      const reason = `the gateway exited unexpectedly (code ${status.code ?? "unknown"})`;
+      await scoped(workspaceId, async (tx) => {
+        // Only if nobody moved it on meanwhile (the health check, another replica).
+        const moved = await tx
+          .update(runtimes)
+          .set({
+            state: "stopped",
+            failureReason: reason,
+            handle: null,
+            endpoint: null,
+            tokenSealed: null,
+            stoppedAt: new Date(),
+            updatedAt: new Date(),
+          })
+          .where(
+            and(
+              eq(runtimes.workspaceId, workspaceId),
+              eq(runtimes.state, "running"),
+              eq(runtimes.endpoint, row.endpoint ?? ""),
+            ),
+          )
+          .returning({ id: runtimes.workspaceId });
+        if (moved.length) {
+          await appendAudit(tx, SYSTEM, {
+            workspaceId,
+            action: "runtime.crash",
+            targetType: "runtime",
+            targetId: workspaceId,
+            outcome: "failure",
+            details: { reason },
+          });
+        }
+      });
+      deps.log?.warn({ workspaceId, reason }, "runtime found dead by a caller");
+      return true;
+    },
+
     /** The driver handle of a running runtime (for live stats). */
     async handle(workspaceId: string): Promise<RuntimeHandle | undefined> {
       return scoped(workspaceId, async (tx) => {

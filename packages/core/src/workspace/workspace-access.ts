@@ -8,6 +8,17 @@ import type { RequestContext } from "../shared/context.ts";
 
 const { workspaceMembers } = schema;
 
+/** A permission the caller's role lacks, found inside a gated call; the gate audits it. */
+export class AccessDeniedError extends ForbiddenError {
+  readonly action: Action;
+  readonly role: WorkspaceRole;
+  constructor(role: WorkspaceRole, action: Action) {
+    super(`Your role (${role}) does not allow ${action}.`);
+    this.role = role;
+    this.action = action;
+  }
+}
+
 /** The caller's standing in one workspace, established inside the workspace's scope. */
 export interface Access {
   workspaceId: string;
@@ -42,6 +53,14 @@ export function createWorkspaceGate(deps: {
   }
 
   return {
+    /** Inside `run`: throws (and the gate audits) unless the caller's role also allows `action`. */
+    async require(access: Access, action: Action): Promise<void> {
+      if (!(await deps.permissions.can(access.role, action))) throw new AccessDeniedError(access.role, action);
+    },
+    /** Inside `run`: whether the caller's role allows `action`. */
+    can(access: Access, action: Action): Promise<boolean> {
+      return deps.permissions.can(access.role, action);
+    },
     async run<T>(
       ctx: RequestContext,
       workspaceId: string,
@@ -50,15 +69,20 @@ export function createWorkspaceGate(deps: {
     ): Promise<T> {
       if (!isUuid(workspaceId)) throw new NotFoundError("No such workspace.");
       const userId = ctx.actor.kind === "user" ? ctx.actor.userId : undefined;
-      let denied: Access | undefined;
+      let denied: { role: WorkspaceRole; action: Action } | undefined;
       const result = await withScope(deps.db, { workspaceId, ...(userId ? { userId } : {}) }, async (tx) => {
         const access = await roleIn(tx, ctx, workspaceId);
         if (!access) throw new NotFoundError("No such workspace.");
         if (!(await deps.permissions.can(access.role, action))) {
-          denied = access;
+          denied = { role: access.role, action };
           return undefined;
         }
         return { value: await fn(tx, access) };
+      }).catch((err: unknown) => {
+        // A finer permission checked inside `fn` (see `require`): rolled back, then audited below.
+        if (!(err instanceof AccessDeniedError)) throw err;
+        denied = { role: err.role, action: err.action };
+        return undefined;
       });
       // Counted only for callers who belong here, so outsiders cannot spend a workspace's budget.
       await deps.rateLimits.consume(action.endsWith(":read") ? "api_read" : "api_write", workspaceId, ctx, workspaceId);
@@ -67,9 +91,9 @@ export function createWorkspaceGate(deps: {
           workspaceId,
           action: "access.denied",
           outcome: "denied",
-          details: { action, role: denied?.role },
+          details: { action: denied?.action ?? action, role: denied?.role },
         });
-        throw new ForbiddenError(`Your role (${denied?.role}) does not allow ${action}.`);
+        throw new ForbiddenError(`Your role (${denied?.role}) does not allow ${denied?.action ?? action}.`);
       }
       return result.value;
     },

@@ -42,7 +42,7 @@ export const vaultState = pgTable(
     rootKeyId: text().notNull(),
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [
+  (_t) => [
     pgPolicy("vault_state_platform", { for: "all", to: appRole, using: platformScope, withCheck: platformScope }),
   ],
 ).enableRLS();

@@ -1,0 +1,354 @@
+/**
+ * Chat end to end: real Postgres, real OpenClaw gateways (process driver), and
+ * the local OpenAI-compatible stand-in as the LLM vendor. Two workspaces chat at
+ * the same time; answers stream from each workspace's own gateway; abort, client
+ * disconnect and a gateway dying mid-answer behave as a user expects; a canary
+ * provider key never shows up anywhere it should not.
+ */
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { Writable } from "node:stream";
+import { buildApp, servicesOf } from "@reef/server";
+import {
+  type ApiClient,
+  createTestDatabase,
+  type LlmStandIn,
+  readEvents,
+  signUp,
+  startLlmStandIn,
+  type TestDatabase,
+  testAppConfig,
+  textOf,
+} from "@reef/testing";
+import type { FastifyInstance } from "fastify";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const CANARY = `sk-canary-${randomBytes(12).toString("hex")}`;
+const logLines: string[] = [];
+const responses: string[] = [];
+let db: TestDatabase;
+let app: FastifyInstance;
+let base: string;
+let llm: LlmStandIn;
+
+/** Long answers for the tests that cut one short. */
+const LONG = Array.from({ length: 60 }, (_, i) => `word${i}`).join(" ");
+
+beforeAll(async () => {
+  llm = await startLlmStandIn({
+    apiKey: CANARY,
+    models: ["stand-in-model", "stand-in-model-2"],
+    chunkDelayMs: 40,
+    reply: (text) => (text.includes("long") ? LONG : `Stand-in reply to: ${text}`),
+  });
+  db = await createTestDatabase();
+  const logger = pino(
+    { level: "debug" },
+    new Writable({
+      write(chunk, _enc, done) {
+        logLines.push(String(chunk));
+        done();
+      },
+    }),
+  );
+  app = await buildApp({ config: testAppConfig({ runtimeIdleTimeoutMinutes: 60 }), database: db.database, logger });
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  const address = app.server.address();
+  base = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+}, 60_000);
+
+afterAll(async () => {
+  await servicesOf(app).runtimeManager.stopAll("test over");
+  await app.close();
+  await db.drop();
+  await llm.close();
+}, 120_000);
+
+/** A person signed up through the API, talking to the real port like a browser. */
+async function person() {
+  const p = await signUp(app);
+  return { ...p, http: http(p.client) };
+}
+
+function http(client: ApiClient) {
+  const headers = () => {
+    const h: Record<string, string> = { "content-type": "application/json" };
+    h.cookie = [...client.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
+    const csrf = client.cookies.get("reef_csrf");
+    if (csrf) h["x-csrf-token"] = csrf;
+    return h;
+  };
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(base + path, {
+      method,
+      headers: headers(),
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return res;
+  };
+  return {
+    async json(method: string, path: string, body?: unknown) {
+      const res = await call(method, path, body);
+      const text = await res.text();
+      responses.push(text);
+      return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers };
+    },
+    /** Sends a chat message and returns the raw streaming response. */
+    send(wid: string, sid: string, text: string, signal?: AbortSignal) {
+      return fetch(`${base}/api/v1/workspaces/${wid}/sessions/${sid}/messages`, {
+        method: "POST",
+        headers: headers(),
+        body: JSON.stringify({ text }),
+        ...(signal ? { signal } : {}),
+      });
+    },
+  };
+}
+
+type Person = Awaited<ReturnType<typeof person>>;
+
+async function setUp(p: Person, instructions: string) {
+  const wid = p.workspaceId;
+  const provider = await p.http.json("POST", `/api/v1/workspaces/${wid}/providers`, {
+    name: "Stand-in",
+    kind: "openai-compatible",
+    baseUrl: llm.baseUrl,
+    apiKey: CANARY,
+  });
+  expect(provider.status, JSON.stringify(provider.body)).toBe(201);
+  const agent = await p.http.json("POST", `/api/v1/workspaces/${wid}/agents`, {
+    name: "Ada",
+    providerId: provider.body.id,
+    model: "stand-in-model",
+    instructions,
+  });
+  expect(agent.status, JSON.stringify(agent.body)).toBe(201);
+  const session = await p.http.json("POST", `/api/v1/workspaces/${wid}/sessions`, { agentId: agent.body.id });
+  expect(session.status).toBe(201);
+  return {
+    wid,
+    providerId: provider.body.id as string,
+    agentId: agent.body.id as string,
+    sid: session.body.id as string,
+  };
+}
+
+async function chat(p: Person, wid: string, sid: string, text: string) {
+  const res = await p.http.send(wid, sid, text);
+  expect(res.status).toBe(200);
+  expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
+  return readEvents(res);
+}
+
+async function history(p: Person, wid: string, sid: string) {
+  return (await p.http.json("GET", `/api/v1/workspaces/${wid}/sessions/${sid}/messages`)).body.items as {
+    role: string;
+    content: string;
+    status: string;
+    error: string | null;
+    usage: { promptTokens: number; completionTokens: number } | null;
+  }[];
+}
+
+async function gatewayPid(wid: string): Promise<number> {
+  const { rows } = await db.owner.query("select handle from runtimes where workspace_id = $1", [wid]);
+  return Number(rows[0]?.handle?.pid);
+}
+
+let alice: Person;
+let bob: Person;
+let a: Awaited<ReturnType<typeof setUp>>;
+let b: Awaited<ReturnType<typeof setUp>>;
+
+describe("chat, end to end with real gateways", () => {
+  it("two workspaces chat at the same time, each answer streamed from its own gateway", async () => {
+    alice = await person();
+    bob = await person();
+    a = await setUp(alice, "You are Ada, Alice's helper.");
+    b = await setUp(bob, "You are Ada, Bob's helper.");
+    // The model list came from the provider itself.
+    const provider = await alice.http.json("GET", `/api/v1/workspaces/${a.wid}/providers/${a.providerId}`);
+    expect(provider.body).toMatchObject({
+      models: ["stand-in-model", "stand-in-model-2"],
+      apiKey: `••••${CANARY.slice(-4)}`,
+    });
+
+    const [ea, eb] = await Promise.all([
+      chat(alice, a.wid, a.sid, "hello from Alice"),
+      chat(bob, b.wid, b.sid, "hello from Bob"),
+    ]);
+    for (const [events, who] of [
+      [ea, "Alice"],
+      [eb, "Bob"],
+    ] as const) {
+      const names = events.map((e) => e.event);
+      expect(names[0]).toBe("accepted");
+      expect(names).toContain("runtime");
+      expect(names.at(-1)).toBe("done");
+      expect(textOf(events)).toBe(`Stand-in reply to: hello from ${who}`);
+      const deltas = events.filter((e) => e.event === "delta");
+      expect(deltas.length).toBeGreaterThan(1);
+      // Streamed: the deltas arrived over time, not in one burst at the end.
+      expect((deltas.at(-1)?.atMs ?? 0) - (deltas[0]?.atMs ?? 0)).toBeGreaterThan(50);
+      const usage = events.find((e) => e.event === "usage");
+      expect(usage?.data.completionTokens).toBeGreaterThan(0);
+    }
+    // Each gateway is its own process.
+    expect(await gatewayPid(a.wid)).not.toBe(await gatewayPid(b.wid));
+
+    const h = await history(alice, a.wid, a.sid);
+    expect(h.map((m) => [m.role, m.content, m.status])).toEqual([
+      ["user", "hello from Alice", "complete"],
+      ["assistant", "Stand-in reply to: hello from Alice", "complete"],
+    ]);
+    expect(h[1]?.usage?.completionTokens).toBeGreaterThan(0);
+    const usage = await alice.http.json("GET", `/api/v1/workspaces/${a.wid}/usage`);
+    expect(usage.body).toMatchObject({ messages: 1, limits: { messages: null, tokens: null } });
+    expect(usage.body.completionTokens).toBeGreaterThan(0);
+    // The agent's instructions reached the model as its system prompt, per workspace.
+    const systems = llm.requests.map((r) => JSON.stringify(r.body.messages?.filter((m) => m.role === "system")));
+    expect(systems.some((s) => s.includes("Alice's helper"))).toBe(true);
+    expect(systems.some((s) => s.includes("Bob's helper"))).toBe(true);
+    // The session title is the first message.
+    const session = await alice.http.json("GET", `/api/v1/workspaces/${a.wid}/sessions/${a.sid}`);
+    expect(session.body.title).toBe("hello from Alice");
+  }, 180_000);
+
+  it("a session continues: the gateway keeps the conversation under the session's key", async () => {
+    const events = await chat(alice, a.wid, a.sid, "second message");
+    expect(textOf(events)).toBe("Stand-in reply to: second message");
+    const last = llm.requests.at(-1);
+    const said = JSON.stringify(last?.body.messages);
+    expect(said).toContain("hello from Alice");
+    expect(said).not.toContain("hello from Bob");
+  }, 60_000);
+
+  it("another member of the workspace cannot see, continue, stop or delete someone's session", async () => {
+    const member = await person();
+    const invite = await alice.http.json("POST", `/api/v1/workspaces/${a.wid}/invites`, {
+      email: member.email,
+      role: "admin",
+    });
+    expect((await member.http.json("POST", `/api/v1/invites/${invite.body.token}/accept`)).status).toBe(200);
+    const path = `/api/v1/workspaces/${a.wid}/sessions/${a.sid}`;
+    expect((await member.http.json("GET", `/api/v1/workspaces/${a.wid}/sessions`)).body.items).toEqual([]);
+    expect((await member.http.json("GET", path)).status).toBe(404);
+    expect((await member.http.json("GET", `${path}/messages`)).status).toBe(404);
+    expect((await member.http.json("POST", `${path}/abort`)).status).toBe(404);
+    expect((await member.http.json("POST", `${path}/messages`, { text: "hi" })).status).toBe(404);
+    expect((await member.http.json("DELETE", path)).status).toBe(404);
+    expect(await history(alice, a.wid, a.sid)).toHaveLength(4);
+  }, 30_000);
+
+  it("stop ends the answer upstream and keeps what was said", async () => {
+    const cutBefore = llm.cutShort;
+    const res = await alice.http.send(a.wid, a.sid, "a long one please");
+    let aborted = false;
+    const events = await readEvents(res, {
+      stopWhen: (_ev, all) => {
+        if (!aborted && all.filter((e) => e.event === "delta").length >= 3) {
+          aborted = true;
+          void alice.http.json("POST", `/api/v1/workspaces/${a.wid}/sessions/${a.sid}/abort`).then((r) => {
+            expect(r.body).toEqual({ aborted: true });
+          });
+        }
+        return false;
+      },
+    });
+    expect(events.at(-1)).toMatchObject({ event: "done", data: { status: "aborted" } });
+    const said = textOf(events);
+    expect(said.length).toBeGreaterThan(0);
+    expect(said.length).toBeLessThan(LONG.length);
+    const last = (await history(alice, a.wid, a.sid)).at(-1);
+    expect(last).toMatchObject({ role: "assistant", status: "aborted" });
+    expect(LONG.startsWith(last?.content ?? "x")).toBe(true);
+    // The vendor saw the stream closed before its end: generation stopped upstream.
+    await expect.poll(() => llm.cutShort, { timeout: 10_000 }).toBeGreaterThan(cutBefore);
+  }, 60_000);
+
+  it("a client that goes away stops the answer too", async () => {
+    const cutBefore = llm.cutShort;
+    const res = await alice.http.send(a.wid, a.sid, "another long one");
+    await readEvents(res, { stopWhen: (_ev, all) => all.filter((e) => e.event === "delta").length >= 3 });
+    await expect
+      .poll(async () => (await history(alice, a.wid, a.sid)).at(-1)?.status, { timeout: 10_000 })
+      .toBe("aborted");
+    await expect.poll(() => llm.cutShort, { timeout: 10_000 }).toBeGreaterThan(cutBefore);
+  }, 60_000);
+
+  it("a gateway that dies mid-answer gives a clear error, keeps the partial answer, and the next message wakes a fresh one", async () => {
+    const pid = await gatewayPid(b.wid);
+    const res = await bob.http.send(b.wid, b.sid, "long answer please");
+    let killed = false;
+    const events = await readEvents(res, {
+      stopWhen: (_ev, all) => {
+        if (!killed && all.filter((e) => e.event === "delta").length >= 3) {
+          killed = true;
+          process.kill(-pid, "SIGKILL");
+        }
+        return false;
+      },
+    });
+    const error = events.at(-1);
+    expect(error?.event).toBe("error");
+    expect(error?.data.code).toBe("UNAVAILABLE");
+    expect(String(error?.data.message)).toMatch(/stopped while answering.*kept/);
+    const partial = (await history(bob, b.wid, b.sid)).at(-1);
+    expect(partial).toMatchObject({ role: "assistant", status: "error" });
+    expect(partial?.content.length).toBeGreaterThan(0);
+
+    const next = await chat(bob, b.wid, b.sid, "are you back?");
+    expect(next.map((e) => e.event)).toContain("runtime");
+    expect(textOf(next)).toBe("Stand-in reply to: are you back?");
+    expect(await gatewayPid(b.wid)).not.toBe(pid);
+  }, 120_000);
+
+  it("an agent's new model and instructions reach the gateway before the next message", async () => {
+    const patched = await alice.http.json("PATCH", `/api/v1/workspaces/${a.wid}/agents/${a.agentId}`, {
+      model: "stand-in-model-2",
+      instructions: "You are Ada, now terse.",
+    });
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+    const events = await chat(alice, a.wid, a.sid, "which model?");
+    expect(textOf(events)).toBe("Stand-in reply to: which model?");
+    const last = llm.requests.at(-1);
+    expect(last?.body.model).toBe("stand-in-model-2");
+    expect(JSON.stringify(last?.body.messages)).toContain("now terse");
+  }, 120_000);
+
+  it("the provider key appears nowhere but the vendor's Authorization header", async () => {
+    expect(llm.requests.every((r) => r.authorization === `Bearer ${CANARY}`)).toBe(true);
+    const leaks: string[] = [];
+    if (responses.some((r) => r.includes(CANARY))) leaks.push("an API response");
+    if (logLines.some((l) => l.includes(CANARY))) leaks.push("Reef's log (incl. gateway output)");
+    const audit = await db.owner.query(
+      "select action, details::text from audit_log union all select action, details::text from platform_audit_log",
+    );
+    if (audit.rows.some((r) => String(r.details).includes(CANARY))) leaks.push("the audit trail");
+    const stored = await db.owner.query("select api_key_sealed from providers");
+    if (stored.rows.some((r) => String(r.api_key_sealed).includes(CANARY)))
+      leaks.push("the providers table (unsealed)");
+    for (const wid of [a.wid, b.wid]) {
+      const pid = await gatewayPid(wid);
+      const tree = spawnSync("pgrep", ["-g", String(pid)])
+        .stdout.toString()
+        .trim()
+        .split("\n")
+        .filter(Boolean);
+      expect(tree.length).toBeGreaterThan(0);
+      for (const p of tree) {
+        for (const f of ["environ", "cmdline"]) {
+          let text = "";
+          try {
+            text = readFileSync(`/proc/${p}/${f}`, "latin1");
+          } catch {}
+          if (text.includes(CANARY)) leaks.push(`/proc/${p}/${f} of ${wid}'s gateway`);
+        }
+      }
+    }
+    expect(leaks).toEqual([]);
+    expect(logLines.length).toBeGreaterThan(10);
+  }, 30_000);
+});

@@ -1,0 +1,278 @@
+import { BadRequestError, NotFoundError } from "@reef/contracts";
+import { type AgentTool, type Db, schema, type Tx, withScope } from "@reef/db";
+import type { GatewaySettings } from "@reef/runtime";
+import { and, desc, eq, isNull, or } from "drizzle-orm";
+import { appendAudit } from "../audit/audit-service.ts";
+import { providersForGateway } from "../providers/provider-service.ts";
+import type { RequestContext } from "../shared/context.ts";
+import { clampLimit, decodeCursor, olderThan, type Page, toPage } from "../shared/pagination.ts";
+import type { Vault } from "../vault/vault-service.ts";
+import type { Access, WorkspaceGate } from "../workspace/workspace-access.ts";
+
+const { agents, providers } = schema;
+type Row = typeof agents.$inferSelect;
+
+export interface AgentView {
+  id: string;
+  name: string;
+  providerId: string;
+  model: string;
+  instructions: string;
+  temperature: number | null;
+  tools: AgentTool[];
+  personal: boolean;
+  createdBy: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface AgentInput {
+  name: string;
+  providerId: string;
+  model: string;
+  instructions?: string | undefined;
+  temperature?: number | null | undefined;
+  tools?: AgentTool[] | undefined;
+}
+
+/** What a chat turn needs to know about the agent it talks to. */
+export interface ChatAgent {
+  id: string;
+  instructions: string;
+  temperature: number | null;
+}
+
+function toView(row: Row): AgentView {
+  return {
+    id: row.id,
+    name: row.name,
+    providerId: row.providerId,
+    model: row.model,
+    instructions: row.instructions,
+    temperature: row.temperature,
+    tools: row.tools,
+    personal: row.ownerUserId !== null,
+    createdBy: row.createdBy,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+function visibleTo(access: Access) {
+  return access.userId
+    ? or(isNull(agents.ownerUserId), eq(agents.ownerUserId, access.userId))
+    : isNull(agents.ownerUserId);
+}
+
+/**
+ * Agents of a workspace. An agent on a personal provider is personal: only its
+ * owner sees it and chats with it. Granting tools beyond messaging takes
+ * `agents:manage`. A change reaches the gateway before the next message: the
+ * runtime manager compares the settings it renders from these rows at every wake.
+ */
+export function createAgentService(deps: { db: Db; gate: WorkspaceGate; vault: Vault }) {
+  const { gate } = deps;
+
+  async function find(tx: Tx, access: Access, id: string): Promise<Row> {
+    const [row] = await tx
+      .select()
+      .from(agents)
+      .where(and(eq(agents.id, id), eq(agents.workspaceId, access.workspaceId), visibleTo(access)));
+    if (!row) throw new NotFoundError("No such agent.");
+    return row;
+  }
+
+  /** The provider an agent may use: visible to the caller, and offering the model when it lists models. */
+  async function checkProvider(tx: Tx, access: Access, providerId: string, model: string) {
+    const [p] = await tx
+      .select({ id: providers.id, ownerUserId: providers.ownerUserId, models: providers.models, name: providers.name })
+      .from(providers)
+      .where(
+        and(
+          eq(providers.id, providerId),
+          eq(providers.workspaceId, access.workspaceId),
+          access.userId
+            ? or(isNull(providers.ownerUserId), eq(providers.ownerUserId, access.userId))
+            : isNull(providers.ownerUserId),
+        ),
+      );
+    if (!p)
+      throw new BadRequestError("No such provider in this workspace.", { field: "providerId" }, "VALIDATION_FAILED");
+    if (p.models.length > 0 && !p.models.includes(model)) {
+      throw new BadRequestError(
+        `${p.name} does not offer the model "${model}". Pick one of its models, or test the provider to refresh its list.`,
+        { field: "model", models: p.models.slice(0, 50) },
+        "VALIDATION_FAILED",
+      );
+    }
+    return p;
+  }
+
+  /** Personal agents belong to their owner; shared ones to admins, and to the member who created them. */
+  async function requireManage(access: Access, row: Row) {
+    if (row.ownerUserId !== null) {
+      if (row.ownerUserId !== access.userId) throw new NotFoundError("No such agent.");
+      return;
+    }
+    if (row.createdBy !== null && row.createdBy === access.userId) return;
+    await gate.require(access, "agents:manage");
+  }
+
+  return {
+    list(
+      ctx: RequestContext,
+      workspaceId: string,
+      q: { cursor?: string | undefined; limit?: number | undefined },
+    ): Promise<Page<AgentView>> {
+      const limit = clampLimit(q.limit);
+      const cursor = decodeCursor(q.cursor, ["createdAt", "id"] as const);
+      return gate.run(ctx, workspaceId, "agents:read", async (tx, access) => {
+        const rows = await tx
+          .select()
+          .from(agents)
+          .where(
+            and(eq(agents.workspaceId, workspaceId), visibleTo(access), olderThan(agents.createdAt, agents.id, cursor)),
+          )
+          .orderBy(desc(agents.createdAt), desc(agents.id))
+          .limit(limit + 1);
+        return toPage(rows, limit, toView, (r) => ({ createdAt: r.createdAt.toISOString(), id: r.id }));
+      });
+    },
+
+    get(ctx: RequestContext, workspaceId: string, id: string): Promise<AgentView> {
+      return gate.run(ctx, workspaceId, "agents:read", async (tx, access) => toView(await find(tx, access, id)));
+    },
+
+    create(ctx: RequestContext, workspaceId: string, input: AgentInput): Promise<AgentView> {
+      return gate.run(ctx, workspaceId, "agents:create", async (tx, access) => {
+        const provider = await checkProvider(tx, access, input.providerId, input.model);
+        const tools = [...new Set(input.tools ?? [])].sort();
+        if (tools.length) await gate.require(access, "agents:manage");
+        const [row] = await tx
+          .insert(agents)
+          .values({
+            workspaceId,
+            ownerUserId: provider.ownerUserId,
+            name: input.name.trim(),
+            providerId: input.providerId,
+            model: input.model,
+            instructions: input.instructions ?? "",
+            temperature: input.temperature ?? null,
+            tools,
+            createdBy: access.userId,
+          })
+          .returning();
+        if (!row) throw new Error("agent insert returned nothing");
+        await appendAudit(tx, ctx, {
+          workspaceId,
+          action: "agent.create",
+          targetType: "agent",
+          targetId: row.id,
+          details: { name: row.name, providerId: row.providerId, model: row.model, tools, personal: !!row.ownerUserId },
+        });
+        return toView(row);
+      });
+    },
+
+    update(
+      ctx: RequestContext,
+      workspaceId: string,
+      id: string,
+      patch: { [K in keyof AgentInput]?: AgentInput[K] | undefined },
+    ): Promise<AgentView> {
+      return gate.run(ctx, workspaceId, "agents:read", async (tx, access) => {
+        const row = await find(tx, access, id);
+        await requireManage(access, row);
+        const set: Partial<typeof agents.$inferInsert> = { updatedAt: new Date() };
+        if (patch.name !== undefined) set.name = patch.name.trim();
+        if (patch.instructions !== undefined) set.instructions = patch.instructions;
+        if (patch.temperature !== undefined) set.temperature = patch.temperature;
+        if (patch.providerId !== undefined || patch.model !== undefined) {
+          const provider = await checkProvider(
+            tx,
+            access,
+            patch.providerId ?? row.providerId,
+            patch.model ?? row.model,
+          );
+          if (provider.ownerUserId !== row.ownerUserId) {
+            throw new BadRequestError(
+              row.ownerUserId
+                ? "A personal agent stays on your personal providers."
+                : "A shared agent cannot use a personal provider: its key would serve everyone.",
+              { field: "providerId" },
+              "VALIDATION_FAILED",
+            );
+          }
+          set.providerId = provider.id;
+          set.model = patch.model ?? row.model;
+        }
+        if (patch.tools !== undefined) {
+          const tools = [...new Set(patch.tools)].sort();
+          if (tools.join() !== [...row.tools].sort().join()) await gate.require(access, "agents:manage");
+          set.tools = tools;
+        }
+        const [updated] = await tx.update(agents).set(set).where(eq(agents.id, id)).returning();
+        if (!updated) throw new NotFoundError("No such agent.");
+        await appendAudit(tx, ctx, {
+          workspaceId,
+          action: "agent.update",
+          targetType: "agent",
+          targetId: id,
+          details: { fields: Object.keys(patch).sort(), ...(patch.tools ? { tools: set.tools } : {}) },
+        });
+        return toView(updated);
+      });
+    },
+
+    remove(ctx: RequestContext, workspaceId: string, id: string): Promise<void> {
+      return gate.run(ctx, workspaceId, "agents:read", async (tx, access) => {
+        const row = await find(tx, access, id);
+        await requireManage(access, row);
+        await tx.delete(agents).where(eq(agents.id, id));
+        await appendAudit(tx, ctx, {
+          workspaceId,
+          action: "agent.delete",
+          targetType: "agent",
+          targetId: id,
+          details: { name: row.name },
+        });
+      });
+    },
+
+    /** Inside a gated transaction: the agent the caller may chat with, or 404. */
+    async forChat(tx: Tx, access: Access, agentId: string): Promise<ChatAgent> {
+      const row = await find(tx, access, agentId);
+      return { id: row.id, instructions: row.instructions, temperature: row.temperature };
+    },
+
+    /**
+     * What the workspace's gateway serves, read fresh (keys opened) at every wake:
+     * every agent, and the providers they use.
+     */
+    gatewaySettings(workspaceId: string): Promise<GatewaySettings> {
+      return withScope(deps.db, { workspaceId }, async (tx) => {
+        const rows = await tx.select().from(agents).where(eq(agents.workspaceId, workspaceId)).orderBy(agents.id);
+        const used = [...new Set(rows.map((a) => a.providerId))];
+        const gatewayProviders = await providersForGateway(tx, deps.vault, workspaceId, used);
+        // The gateway knows only the models it is told of: make sure each agent's is listed.
+        for (const p of gatewayProviders) {
+          for (const a of rows) {
+            if (a.providerId === p.id && !p.models.some((m) => m.id === a.model)) p.models.push({ id: a.model });
+          }
+        }
+        return {
+          providers: gatewayProviders,
+          agents: rows.map((a) => ({
+            id: a.id,
+            // The id, not the display name: renaming an agent should not restart its gateway.
+            name: a.id,
+            model: `${a.providerId}/${a.model}`,
+            ...(a.tools.length ? { tools: a.tools } : {}),
+          })),
+        };
+      });
+    },
+  };
+}
+
+export type AgentService = ReturnType<typeof createAgentService>;

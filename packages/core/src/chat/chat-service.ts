@@ -1,0 +1,430 @@
+import { ConflictError, ForbiddenError, NotFoundError } from "@reef/contracts";
+import { type Db, type MessageStatus, schema, type Tx, withScope } from "@reef/db";
+import { GatewayRequestError, streamChatTurn } from "@reef/runtime";
+import { and, asc, desc, eq, gt, isNull } from "drizzle-orm";
+import type { AgentService, ChatAgent } from "../agents/agent-service.ts";
+import { appendAudit } from "../audit/audit-service.ts";
+import type { QuotaService } from "../quotas/quota-service.ts";
+import type { RuntimeConnection, RuntimeManager } from "../runtime/runtime-manager.ts";
+import type { RequestContext } from "../shared/context.ts";
+import { clampLimit, decodeCursor, olderThan, type Page, toPage } from "../shared/pagination.ts";
+import type { Access, WorkspaceGate } from "../workspace/workspace-access.ts";
+
+const { chatSessions, chatMessages } = schema;
+type SessionRow = typeof chatSessions.$inferSelect;
+type MessageRow = typeof chatMessages.$inferSelect;
+
+export interface SessionView {
+  id: string;
+  agentId: string;
+  title: string;
+  createdAt: string;
+  lastMessageAt: string | null;
+}
+
+export interface MessageView {
+  id: number;
+  role: "user" | "assistant";
+  content: string;
+  status: MessageStatus;
+  error: string | null;
+  usage: { promptTokens: number; completionTokens: number } | null;
+  createdAt: string;
+}
+
+/** What a client receives while an answer streams. */
+export type ChatEvent =
+  | { type: "runtime"; state: "starting" | "running" }
+  | { type: "delta"; text: string }
+  | { type: "usage"; promptTokens: number; completionTokens: number }
+  | { type: "done"; messageId: number; status: "complete" | "aborted" }
+  | { type: "error"; messageId: number; code: string; message: string };
+
+/** A message accepted and stored, whose answer is produced by iterating `events`. */
+export interface ChatTurn {
+  sessionId: string;
+  userMessageId: number;
+  assistantMessageId: number;
+  /**
+   * Runs the turn on the workspace's gateway and yields its events. Aborting
+   * `signal` (the client went away) stops generation upstream; what was said so
+   * far is kept either way.
+   */
+  events(signal: AbortSignal): AsyncGenerator<ChatEvent>;
+}
+
+const toSessionView = (r: SessionRow): SessionView => ({
+  id: r.id,
+  agentId: r.agentId,
+  title: r.title,
+  createdAt: r.createdAt.toISOString(),
+  lastMessageAt: r.lastMessageAt?.toISOString() ?? null,
+});
+
+const toMessageView = (r: MessageRow): MessageView => ({
+  id: r.id,
+  role: r.role,
+  content: r.content,
+  status: r.status,
+  error: r.error,
+  usage:
+    r.promptTokens !== null && r.completionTokens !== null
+      ? { promptTokens: r.promptTokens, completionTokens: r.completionTokens }
+      : null,
+  createdAt: r.createdAt.toISOString(),
+});
+
+type Owner = { userId: string; apiKeyId: null } | { userId: null; apiKeyId: string };
+
+function ownerOf(ctx: RequestContext, access: Access): Owner {
+  if (access.userId) return { userId: access.userId, apiKeyId: null };
+  if (ctx.actor.kind === "api_key") return { userId: null, apiKeyId: ctx.actor.keyId };
+  throw new ForbiddenError("Only people and API keys can chat.");
+}
+
+function ownedBy(owner: Owner) {
+  if (owner.userId !== null) return eq(chatSessions.userId, owner.userId);
+  return and(isNull(chatSessions.userId), eq(chatSessions.apiKeyId, owner.apiKeyId));
+}
+
+/**
+ * The gateway session a Reef session maps to. It names the workspace, the owner
+ * and the session, so two members (or two sessions) never share a gateway
+ * session even if ids were guessed.
+ */
+export function gatewaySessionKey(workspaceId: string, owner: Owner, sessionId: string): string {
+  const who = owner.userId ? `user-${owner.userId}` : `key-${owner.apiKeyId}`;
+  return `reef-${workspaceId}-${who}-session-${sessionId}`;
+}
+
+const DEAD_RUNTIME =
+  "Your workspace's runtime stopped while answering. What was said so far is kept; send your message again to continue.";
+
+/**
+ * Chat sessions per member per agent, and streamed turns relayed from the
+ * workspace's own gateway. Every session belongs to one member (or API key):
+ * nobody else in the workspace can list, read, continue or delete it.
+ */
+export function createChatService(deps: {
+  db: Db;
+  gate: WorkspaceGate;
+  agents: AgentService;
+  runtimes: RuntimeManager;
+  quotas: QuotaService;
+  /** How often a streaming answer is saved, so a crash loses at most this much. */
+  flushEveryMs?: number;
+  log?: { warn(obj: object, msg: string): void };
+}) {
+  const { db, gate } = deps;
+  const flushEveryMs = deps.flushEveryMs ?? 1000;
+  /** Turns streaming in this process, by session, so `abort` can reach them. */
+  const inflight = new Map<string, AbortController>();
+
+  async function findSession(tx: Tx, ctx: RequestContext, access: Access, sessionId: string): Promise<SessionRow> {
+    const owner = ownerOf(ctx, access);
+    const [row] = await tx
+      .select()
+      .from(chatSessions)
+      .where(and(eq(chatSessions.id, sessionId), eq(chatSessions.workspaceId, access.workspaceId), ownedBy(owner)));
+    if (!row) throw new NotFoundError("No such session.");
+    return row;
+  }
+
+  async function finish(
+    workspaceId: string,
+    messageId: number,
+    set: {
+      content: string;
+      status: MessageStatus;
+      error?: string;
+      usage?: { promptTokens: number; completionTokens: number } | undefined;
+    },
+  ) {
+    await withScope(db, { workspaceId }, async (tx) => {
+      await tx
+        .update(chatMessages)
+        .set({
+          content: set.content,
+          status: set.status,
+          error: set.error ?? null,
+          promptTokens: set.usage?.promptTokens ?? null,
+          completionTokens: set.usage?.completionTokens ?? null,
+          completedAt: new Date(),
+        })
+        .where(eq(chatMessages.id, messageId));
+      if (set.usage) {
+        await deps.quotas.recordTokens(tx, workspaceId, set.usage.promptTokens, set.usage.completionTokens);
+      }
+    });
+  }
+
+  function runTurn(
+    ctx: RequestContext,
+    workspaceId: string,
+    session: { id: string; key: string },
+    agent: ChatAgent,
+    text: string,
+    assistantMessageId: number,
+  ) {
+    return async function* events(signal: AbortSignal): AsyncGenerator<ChatEvent> {
+      const controller = new AbortController();
+      const onAbort = () => controller.abort();
+      signal.addEventListener("abort", onAbort, { once: true });
+      if (signal.aborted) controller.abort();
+      inflight.set(session.id, controller);
+      let content = "";
+      let usage: { promptTokens: number; completionTokens: number } | undefined;
+      let settled = false;
+      let lastFlush = Date.now();
+      const settle = async (status: MessageStatus, error?: string) => {
+        settled = true;
+        await finish(workspaceId, assistantMessageId, { content, status, usage, ...(error ? { error } : {}) });
+      };
+      try {
+        let conn: RuntimeConnection;
+        if ((await deps.runtimes.get(workspaceId)).state !== "running") yield { type: "runtime", state: "starting" };
+        conn = await deps.runtimes.ensureRunning(ctx, workspaceId);
+        for (let attempt = 0; ; attempt++) {
+          try {
+            for await (const ev of streamChatTurn({
+              endpoint: conn.endpoint,
+              token: conn.token,
+              agentId: agent.id,
+              sessionKey: session.key,
+              text,
+              instructions: agent.instructions,
+              temperature: agent.temperature,
+              signal: controller.signal,
+            })) {
+              if (ev.type === "delta") {
+                content += ev.text;
+                yield ev;
+                if (Date.now() - lastFlush > flushEveryMs) {
+                  lastFlush = Date.now();
+                  await withScope(db, { workspaceId }, (tx) =>
+                    tx.update(chatMessages).set({ content }).where(eq(chatMessages.id, assistantMessageId)),
+                  );
+                }
+              } else if (ev.type === "usage") {
+                usage = { promptTokens: ev.promptTokens, completionTokens: ev.completionTokens };
+              } else {
+                await settle("error", ev.message);
+                yield { type: "error", messageId: assistantMessageId, code: "BAD_GATEWAY", message: ev.message };
+                return;
+              }
+            }
+            break;
+          } catch (err) {
+            // A runtime that died while idle: nothing was said yet, so wake a fresh one and retry once.
+            const retry =
+              err instanceof GatewayRequestError &&
+              err.unreachable &&
+              content === "" &&
+              attempt === 0 &&
+              !controller.signal.aborted;
+            if (!retry || !(await deps.runtimes.reportUnreachable(workspaceId))) throw err;
+            yield { type: "runtime", state: "starting" };
+            conn = await deps.runtimes.ensureRunning(ctx, workspaceId);
+          }
+        }
+        await settle("complete");
+        if (usage) yield { type: "usage", ...usage };
+        yield { type: "done", messageId: assistantMessageId, status: "complete" };
+      } catch (err) {
+        if (controller.signal.aborted) {
+          await settle("aborted");
+          yield { type: "done", messageId: assistantMessageId, status: "aborted" };
+          return;
+        }
+        let code = "BAD_GATEWAY";
+        let message: string;
+        if (err instanceof GatewayRequestError && err.unreachable) {
+          // Mark it so the next message wakes a fresh runtime instead of knocking on a dead one.
+          await deps.runtimes.reportUnreachable(workspaceId).catch(() => false);
+          message = content ? DEAD_RUNTIME : "Your workspace's runtime did not answer. Send your message again.";
+          code = "UNAVAILABLE";
+        } else if (err instanceof GatewayRequestError) {
+          message = `The agent could not answer: ${err.message}.`;
+        } else if (
+          err &&
+          typeof err === "object" &&
+          "code" in err &&
+          typeof err.code === "string" &&
+          err instanceof Error
+        ) {
+          code = err.code;
+          message = err.message;
+        } else {
+          deps.log?.warn({ err, workspaceId }, "chat turn failed");
+          code = "INTERNAL";
+          message = "Something went wrong while answering. What was said so far is kept.";
+        }
+        await settle("error", message);
+        yield { type: "error", messageId: assistantMessageId, code, message };
+      } finally {
+        signal.removeEventListener("abort", onAbort);
+        if (inflight.get(session.id) === controller) inflight.delete(session.id);
+        // The consumer left mid-stream (client gone): stop upstream and keep what was said.
+        if (!settled) {
+          controller.abort();
+          await settle("aborted").catch((err: unknown) => deps.log?.warn({ err }, "could not save an aborted answer"));
+        }
+      }
+    };
+  }
+
+  return {
+    createSession(
+      ctx: RequestContext,
+      workspaceId: string,
+      input: { agentId: string; title?: string | undefined },
+    ): Promise<SessionView> {
+      return gate.run(ctx, workspaceId, "chat:use", async (tx, access) => {
+        const owner = ownerOf(ctx, access);
+        const agent = await deps.agents.forChat(tx, access, input.agentId);
+        const [row] = await tx
+          .insert(chatSessions)
+          .values({ workspaceId, agentId: agent.id, ...owner, title: input.title?.trim() ?? "" })
+          .returning();
+        if (!row) throw new Error("session insert returned nothing");
+        await appendAudit(tx, ctx, {
+          workspaceId,
+          action: "chat.session.create",
+          targetType: "chat_session",
+          targetId: row.id,
+          details: { agentId: agent.id },
+        });
+        return toSessionView(row);
+      });
+    },
+
+    listSessions(
+      ctx: RequestContext,
+      workspaceId: string,
+      q: { cursor?: string | undefined; limit?: number | undefined; agentId?: string | undefined },
+    ): Promise<Page<SessionView>> {
+      const limit = clampLimit(q.limit);
+      const cursor = decodeCursor(q.cursor, ["createdAt", "id"] as const);
+      return gate.run(ctx, workspaceId, "chat:use", async (tx, access) => {
+        const rows = await tx
+          .select()
+          .from(chatSessions)
+          .where(
+            and(
+              eq(chatSessions.workspaceId, workspaceId),
+              ownedBy(ownerOf(ctx, access)),
+              q.agentId ? eq(chatSessions.agentId, q.agentId) : undefined,
+              olderThan(chatSessions.createdAt, chatSessions.id, cursor),
+            ),
+          )
+          .orderBy(desc(chatSessions.createdAt), desc(chatSessions.id))
+          .limit(limit + 1);
+        return toPage(rows, limit, toSessionView, (r) => ({ createdAt: r.createdAt.toISOString(), id: r.id }));
+      });
+    },
+
+    getSession(ctx: RequestContext, workspaceId: string, sessionId: string): Promise<SessionView> {
+      return gate.run(ctx, workspaceId, "chat:use", async (tx, access) =>
+        toSessionView(await findSession(tx, ctx, access, sessionId)),
+      );
+    },
+
+    deleteSession(ctx: RequestContext, workspaceId: string, sessionId: string): Promise<void> {
+      return gate.run(ctx, workspaceId, "chat:use", async (tx, access) => {
+        await findSession(tx, ctx, access, sessionId);
+        inflight.get(sessionId)?.abort();
+        await tx.delete(chatSessions).where(eq(chatSessions.id, sessionId));
+        await appendAudit(tx, ctx, {
+          workspaceId,
+          action: "chat.session.delete",
+          targetType: "chat_session",
+          targetId: sessionId,
+        });
+      });
+    },
+
+    /** The session's messages, oldest first, keyset-paginated. */
+    listMessages(
+      ctx: RequestContext,
+      workspaceId: string,
+      sessionId: string,
+      q: { cursor?: string | undefined; limit?: number | undefined },
+    ): Promise<Page<MessageView>> {
+      const limit = clampLimit(q.limit);
+      const cursor = decodeCursor(q.cursor, ["id"] as const);
+      return gate.run(ctx, workspaceId, "chat:use", async (tx, access) => {
+        await findSession(tx, ctx, access, sessionId);
+        const rows = await tx
+          .select()
+          .from(chatMessages)
+          .where(
+            and(eq(chatMessages.sessionId, sessionId), cursor ? gt(chatMessages.id, Number(cursor.id)) : undefined),
+          )
+          .orderBy(asc(chatMessages.id))
+          .limit(limit + 1);
+        return toPage(rows, limit, toMessageView, (r) => ({ id: r.id }));
+      });
+    },
+
+    /**
+     * Accepts a message: checks the caller owns the session, counts it against the
+     * workspace's quota (429 QUOTA_EXCEEDED when used up), stores it with an empty
+     * answer, and returns the turn that produces the answer.
+     */
+    startTurn(ctx: RequestContext, workspaceId: string, sessionId: string, text: string): Promise<ChatTurn> {
+      return gate
+        .run(ctx, workspaceId, "chat:use", async (tx, access) => {
+          const session = await findSession(tx, ctx, access, sessionId);
+          if (inflight.has(sessionId)) {
+            throw new ConflictError("An answer is still arriving in this session; wait for it or stop it first.");
+          }
+          const agent = await deps.agents.forChat(tx, access, session.agentId);
+          await deps.quotas.reserveMessage(tx, workspaceId);
+          const [user] = await tx
+            .insert(chatMessages)
+            .values({ workspaceId, sessionId, role: "user", content: text, completedAt: new Date() })
+            .returning({ id: chatMessages.id });
+          const [assistant] = await tx
+            .insert(chatMessages)
+            .values({ workspaceId, sessionId, role: "assistant", content: "", status: "streaming" })
+            .returning({ id: chatMessages.id });
+          if (!user || !assistant) throw new Error("message insert returned nothing");
+          await tx
+            .update(chatSessions)
+            .set({
+              lastMessageAt: new Date(),
+              ...(session.title ? {} : { title: text.replace(/\s+/g, " ").slice(0, 80) }),
+            })
+            .where(eq(chatSessions.id, sessionId));
+          await appendAudit(tx, ctx, {
+            workspaceId,
+            action: "chat.message.send",
+            targetType: "chat_session",
+            targetId: sessionId,
+            // Never the text: transcripts are the member's, not the audit trail's.
+            details: { messageId: user.id, chars: text.length },
+          });
+          const key = gatewaySessionKey(workspaceId, ownerOf(ctx, access), sessionId);
+          return { session: { id: sessionId, key }, agent, userMessageId: user.id, assistantMessageId: assistant.id };
+        })
+        .then((t) => ({
+          sessionId,
+          userMessageId: t.userMessageId,
+          assistantMessageId: t.assistantMessageId,
+          events: runTurn(ctx, workspaceId, t.session, t.agent, text, t.assistantMessageId),
+        }));
+    },
+
+    /** Stops the answer streaming in a session (in this process). @returns whether one was streaming. */
+    abort(ctx: RequestContext, workspaceId: string, sessionId: string): Promise<{ aborted: boolean }> {
+      return gate.run(ctx, workspaceId, "chat:use", async (tx, access) => {
+        await findSession(tx, ctx, access, sessionId);
+        const controller = inflight.get(sessionId);
+        controller?.abort();
+        return { aborted: controller !== undefined };
+      });
+    },
+  };
+}
+
+export type ChatService = ReturnType<typeof createChatService>;

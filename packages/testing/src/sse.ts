@@ -1,0 +1,53 @@
+import { createParser } from "eventsource-parser";
+
+/** One server-sent event as a test saw it, with when it arrived. */
+export interface ReceivedEvent {
+  event: string;
+  data: Record<string, unknown>;
+  atMs: number;
+}
+
+/**
+ * Reads a `text/event-stream` response to its end (or until `stopWhen` says so,
+ * then cancels it as a client closing the page would), recording arrival times.
+ */
+export async function readEvents(
+  res: Response,
+  opts: { stopWhen?: (ev: ReceivedEvent, all: ReceivedEvent[]) => boolean } = {},
+): Promise<ReceivedEvent[]> {
+  const started = performance.now();
+  const events: ReceivedEvent[] = [];
+  let stop = false;
+  const parser = createParser({
+    onEvent(e) {
+      const ev = {
+        event: e.event ?? "message",
+        data: JSON.parse(e.data) as Record<string, unknown>,
+        atMs: performance.now() - started,
+      };
+      events.push(ev);
+      if (opts.stopWhen?.(ev, events)) stop = true;
+    },
+  });
+  if (!res.body) return events;
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parser.feed(decoder.decode(value, { stream: true }));
+    if (stop) {
+      await reader.cancel();
+      break;
+    }
+  }
+  return events;
+}
+
+/** The answer text of a chat stream: its deltas joined. */
+export function textOf(events: ReceivedEvent[]): string {
+  return events
+    .filter((e) => e.event === "delta")
+    .map((e) => String(e.data.text))
+    .join("");
+}
