@@ -4,6 +4,7 @@ import { Command } from "commander";
 import { auditCommand } from "./commands/audit-command.ts";
 import { createAdminCommand } from "./commands/create-admin-command.ts";
 import { migrateCommand } from "./commands/migrate-command.ts";
+import { rotateKeysCommand } from "./commands/rotate-keys-command.ts";
 import { startCommand } from "./commands/start-command.ts";
 import { statusCommand } from "./commands/status-command.ts";
 
@@ -19,5 +20,6 @@ program.addCommand(migrateCommand());
 program.addCommand(statusCommand());
 program.addCommand(createAdminCommand());
 program.addCommand(auditCommand());
+program.addCommand(rotateKeysCommand());
 
 await program.parseAsync(process.argv);

@@ -46,6 +46,7 @@ export type AppConfig = Pick<
   | "smtpFrom"
   | "dataDir"
   | "secretKey"
+  | "secretKeyPrevious"
   | "runtimeDriver"
   | "runtimeImage"
   | "dockerSocket"

@@ -1,6 +1,7 @@
 import { createHmac } from "node:crypto";
 import { join } from "node:path";
 import type { Config } from "@reef/config";
+import { checkRootKey } from "@reef/core";
 import { type Database, openDatabase } from "@reef/db";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
@@ -56,6 +57,8 @@ export async function startServer(
   const database = await openConfiguredDatabase(config, logger, { migrate: true });
   let app: FastifyInstance;
   try {
+    // A wrong root key stops Reef here, with the reason, not later with garbage.
+    await checkRootKey(database.db, { current: config.secretKey, previous: config.secretKeyPrevious ?? [] });
     app = await buildApp({ config, database, logger, ...opts });
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {

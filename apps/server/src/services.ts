@@ -79,12 +79,13 @@ export function createServices(deps: Pick<AppDeps, "database"> & { config: AppCo
   const permissions = createPermissions({ db });
   const gate = createWorkspaceGate({ db, permissions, audit, rateLimits });
   const driver = createDriver(config, log);
-  const vault = createVault({ keyring: { current: config.secretKey, previous: [] } });
+  const keyring = { current: config.secretKey, previous: config.secretKeyPrevious ?? [] };
+  const vault = createVault({ keyring });
   const agents = createAgentService({ db, gate, vault });
   const runtimeManager = createRuntimeManager({
     db,
     driver,
-    sealer: createSealer(config.secretKey, "runtime-token"),
+    sealer: createSealer(keyring, "runtime-token"),
     settingsFor: (workspaceId) => agents.gatewaySettings(workspaceId),
     instanceId: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
     idleTimeoutMs: config.runtimeIdleTimeoutMinutes * 60_000,

@@ -50,6 +50,27 @@ export const configSchema = z.object({
   databasePoolSize: z.coerce.number().int().min(1).max(500).default(10),
   embeddedPostgresPort: port.default(0),
   secretKey: secretKeySchema.optional(),
+  /** Old root keys, still accepted while `reef rotate-keys` moves everything to `secretKey`. */
+  secretKeyPrevious: z
+    .string()
+    .trim()
+    .transform((v, ctx) => {
+      const keys: Buffer[] = [];
+      for (const [i, part] of v
+        .split(",")
+        .map((p) => p.trim())
+        .filter(Boolean)
+        .entries()) {
+        const key = secretKeySchema.safeParse(part);
+        if (!key.success) {
+          ctx.addIssue({ code: "custom", message: `key ${i + 1}: ${key.error.issues[0]?.message ?? "invalid key"}` });
+          return z.NEVER;
+        }
+        keys.push(key.data);
+      }
+      return keys;
+    })
+    .optional(),
   logLevel: z.enum(LOG_LEVELS).default("info"),
   logFormat: z.enum(["auto", "json", "pretty"]).default("auto"),
   bodyLimitBytes: z.coerce
@@ -119,6 +140,7 @@ export const ENV_NAMES: Record<keyof ParsedConfig, string> = {
   databasePoolSize: "REEF_DATABASE_POOL_SIZE",
   embeddedPostgresPort: "REEF_EMBEDDED_POSTGRES_PORT",
   secretKey: "REEF_SECRET_KEY",
+  secretKeyPrevious: "REEF_SECRET_KEY_PREVIOUS",
   logLevel: "REEF_LOG_LEVEL",
   logFormat: "REEF_LOG_FORMAT",
   bodyLimitBytes: "REEF_BODY_LIMIT_BYTES",

@@ -116,9 +116,10 @@ export function describeConfig(config: Config): Record<string, unknown> {
     if (u.password) u.password = "***";
     return u.toString();
   };
-  const { secretKey: _secret, ...rest } = config;
+  const { secretKey: _secret, secretKeyPrevious, ...rest } = config;
   return {
     ...rest,
+    ...(secretKeyPrevious ? { secretKeyPrevious: `${secretKeyPrevious.length} key(s), masked` } : {}),
     databaseUrl: mask(config.databaseUrl),
     databaseAppUrl: mask(config.databaseAppUrl),
     smtpUrl: mask(config.smtpUrl),

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from "node:crypto";
 import { type Db, schema, type Tx, withScope } from "@reef/db";
 import { and, eq, ne } from "drizzle-orm";
+import { appendAudit } from "../audit/audit-service.ts";
 
 const { workspaceKeys, vaultState } = schema;
 
@@ -101,7 +102,8 @@ export function createVault(deps: { keyring: RootKeyring }): Vault {
     // A key created in this transaction is not cached: the transaction may yet roll back.
     const fresh = rows.length === 0;
     if (fresh) {
-      if (version !== undefined && version !== 1) throw new Error(`no data key version ${version} for this workspace`);
+      // Only sealing creates a key; opening without one means the value is not this workspace's.
+      if (version !== undefined) throw new Error(`no data key version ${version} for this workspace`);
       // Two first seals at once: one insert wins, both then read the same key.
       await tx
         .insert(workspaceKeys)
@@ -207,6 +209,16 @@ export async function rotateRootKey(
       .insert(vaultState)
       .values({ id: 1, rootKeyId: currentId })
       .onConflictDoUpdate({ target: vaultState.id, set: { rootKeyId: currentId, updatedAt: new Date() } });
+    await appendAudit(
+      tx,
+      { actor: { kind: "system", name: "reef rotate-keys" } },
+      {
+        workspaceId: null,
+        action: "vault.rotate_root_key",
+        targetType: "vault",
+        details: { rootKeyId: currentId, rewrapped, alreadyCurrent: rows.length - rewrapped },
+      },
+    );
     return { rewrapped, alreadyCurrent: rows.length - rewrapped };
   });
 }
