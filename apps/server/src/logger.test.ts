@@ -44,4 +44,22 @@ describe("log redaction", () => {
     for (const secret of ["reef_supersecret", "rs_x", "hunter2hunter2", "sk-canary", "ri_0123456789abcdef"])
       expect(text).not.toContain(secret);
   });
+
+  it("never writes root keys, current or previous, from a logged config", () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const log = pino(loggerOptions({ level: "info", format: "json" }), sink);
+    const [current, previous] = [Buffer.alloc(32, 0xa1), Buffer.alloc(32, 0xb2)];
+    log.info({ config: { port: 7420, secretKey: current, secretKeyPrevious: [previous] } }, "config");
+    const text = lines.join("");
+    expect(text).toContain("7420");
+    // A Buffer would be written as its bytes (161 and 178 here), or as base64.
+    for (const secret of ["161,161", "178,178", current.toString("base64"), previous.toString("base64")])
+      expect(text).not.toContain(secret);
+  });
 });

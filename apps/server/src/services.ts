@@ -17,7 +17,7 @@ import {
   createRateLimits,
   createRuntimeManager,
   createRuntimeService,
-  createSealer,
+  createRuntimeTokenSealer,
   createSmtpMailer,
   createSystemService,
   createVault,
@@ -85,7 +85,7 @@ export function createServices(deps: Pick<AppDeps, "database"> & { config: AppCo
   const runtimeManager = createRuntimeManager({
     db,
     driver,
-    sealer: createSealer(keyring, "runtime-token"),
+    sealer: createRuntimeTokenSealer(keyring),
     settingsFor: (workspaceId) => agents.gatewaySettings(workspaceId),
     instanceId: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
     idleTimeoutMs: config.runtimeIdleTimeoutMinutes * 60_000,

@@ -7,7 +7,8 @@
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
 import { Writable } from "node:stream";
 import { buildApp, servicesOf } from "@reef/server";
 import {
@@ -32,6 +33,19 @@ let db: TestDatabase;
 let app: FastifyInstance;
 let base: string;
 let llm: LlmStandIn;
+let dataDir: string;
+
+/** Every file under `dir` whose bytes contain `needle`. */
+function filesContaining(dir: string, needle: string): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath, entry.name);
+    if (statSync(path).size > 50 * 1024 * 1024) continue;
+    if (readFileSync(path).includes(needle)) found.push(path);
+  }
+  return found;
+}
 
 /** Long answers for the tests that cut one short. */
 const LONG = Array.from({ length: 60 }, (_, i) => `word${i}`).join(" ");
@@ -53,7 +67,9 @@ beforeAll(async () => {
       },
     }),
   );
-  app = await buildApp({ config: testAppConfig({ runtimeIdleTimeoutMinutes: 60 }), database: db.database, logger });
+  const config = testAppConfig({ runtimeIdleTimeoutMinutes: 60 });
+  dataDir = config.dataDir;
+  app = await buildApp({ config, database: db.database, logger });
   await app.listen({ port: 0, host: "127.0.0.1" });
   const address = app.server.address();
   base = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
@@ -350,5 +366,13 @@ describe("chat, end to end with real gateways", () => {
     }
     expect(leaks).toEqual([]);
     expect(logLines.length).toBeGreaterThan(10);
+    // On disk, only each gateway's own config file (mode 0600) holds it: not its
+    // logs, transcripts or state databases.
+    for (const wid of [a.wid, b.wid]) {
+      const dir = join(dataDir, "runtimes", wid);
+      const holders = filesContaining(dir, CANARY).map((f) => relative(dir, f));
+      expect(holders).toEqual(["state/openclaw.json"]);
+      expect(statSync(join(dir, "state/openclaw.json")).mode & 0o777).toBe(0o600);
+    }
   }, 30_000);
 });

@@ -50,17 +50,16 @@ export const configSchema = z.object({
   databasePoolSize: z.coerce.number().int().min(1).max(500).default(10),
   embeddedPostgresPort: port.default(0),
   secretKey: secretKeySchema.optional(),
-  /** Old root keys, still accepted while `reef rotate-keys` moves everything to `secretKey`. */
+  /**
+   * Old root keys, still accepted while `reef rotate-keys` moves everything to
+   * `secretKey`: comma-separated in the environment, a string or an array in a file.
+   */
   secretKeyPrevious: z
-    .string()
-    .trim()
+    .union([z.string(), z.array(z.string())])
     .transform((v, ctx) => {
+      const parts = (Array.isArray(v) ? v : v.split(",")).map((p) => p.trim()).filter(Boolean);
       const keys: Buffer[] = [];
-      for (const [i, part] of v
-        .split(",")
-        .map((p) => p.trim())
-        .filter(Boolean)
-        .entries()) {
+      for (const [i, part] of parts.entries()) {
         const key = secretKeySchema.safeParse(part);
         if (!key.success) {
           ctx.addIssue({ code: "custom", message: `key ${i + 1}: ${key.error.issues[0]?.message ?? "invalid key"}` });

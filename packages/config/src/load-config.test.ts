@@ -101,12 +101,44 @@ describe("loadConfig secret key", () => {
 
   it("never shows secrets in its description", async () => {
     const dir = await tempDir();
+    const old = Buffer.alloc(32, 9);
     const config = await loadConfig({
-      env: { REEF_DATA_DIR: dir, REEF_SECRET_KEY: KEY, DATABASE_URL: "postgres://reef:hunter2@db/reef" },
+      env: {
+        REEF_DATA_DIR: dir,
+        REEF_SECRET_KEY: KEY,
+        REEF_SECRET_KEY_PREVIOUS: old.toString("base64"),
+        DATABASE_URL: "postgres://reef:hunter2@db/reef",
+      },
     });
-    const text = JSON.stringify(describeConfig(config));
+    const description = describeConfig(config);
+    const text = JSON.stringify(description);
     expect(text).not.toContain("hunter2");
     expect(text).not.toContain(KEY);
+    expect(text).not.toContain(old.toString("base64"));
+    // Bytes of a Buffer, as JSON would write them.
+    expect(text).not.toContain("9,9,9");
     expect(text).toContain("postgres://reef:***@db/reef");
+    expect(description.secretKeyPrevious).toBe("1 key(s), masked");
+  });
+
+  it("reads previous root keys for a rotation: comma-separated, base64 or hex, naming a bad one", async () => {
+    const [a, b] = [Buffer.alloc(32, 1), Buffer.alloc(32, 2)];
+    const dir = await tempDir();
+    const config = await loadConfig({
+      env: {
+        REEF_DATA_DIR: dir,
+        REEF_SECRET_KEY: KEY,
+        REEF_SECRET_KEY_PREVIOUS: ` ${a.toString("base64")} , ${b.toString("hex")},`,
+      },
+    });
+    expect(config.secretKeyPrevious).toEqual([a, b]);
+    expect((await loadConfig({ env: { REEF_DATA_DIR: dir, REEF_SECRET_KEY: KEY } })).secretKeyPrevious).toBeUndefined();
+    await expect(
+      parseConfig({ env: { REEF_SECRET_KEY_PREVIOUS: `${a.toString("base64")},not-a-key` } }),
+    ).rejects.toThrow(/REEF_SECRET_KEY_PREVIOUS: key 2: must be 32 bytes/);
+    // In a file: a list, or the same comma-separated string.
+    const file = join(dir, "reef.json");
+    await writeFile(file, JSON.stringify({ secretKeyPrevious: [a.toString("base64"), b.toString("base64")] }));
+    expect((await parseConfig({ env: {}, file })).secretKeyPrevious).toEqual([a, b]);
   });
 });

@@ -31,6 +31,7 @@ export {
   type RuntimeView,
 } from "./runtime/runtime-manager.ts";
 export { createRuntimeService, type RuntimeService, type RuntimeStatusView } from "./runtime/runtime-service.ts";
+export { createRuntimeTokenSealer, resealRuntimeTokens, type TokenKeyring } from "./runtime/runtime-tokens.ts";
 export type { Actor, RequestContext, UserActor } from "./shared/context.ts";
 export type { Page } from "./shared/pagination.ts";
 export { createSealer, type Sealer } from "./shared/sealing.ts";

@@ -88,9 +88,20 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
     return row;
   }
 
-  function connectionOf(row: Row): RuntimeConnection {
-    if (!row.endpoint || !row.tokenSealed) throw new Error("running runtime without endpoint or token");
-    return { endpoint: new URL(row.endpoint), token: deps.sealer.open(row.tokenSealed, row.workspaceId) };
+  /**
+   * Where a running gateway is reached; undefined when the row lacks it or the
+   * token no longer opens (the root key changed without the old one in
+   * REEF_SECRET_KEY_PREVIOUS): the caller then restarts the gateway with a fresh
+   * token rather than failing every request.
+   */
+  function connectionOf(row: Row): RuntimeConnection | undefined {
+    if (!row.endpoint || !row.tokenSealed) return undefined;
+    try {
+      return { endpoint: new URL(row.endpoint), token: deps.sealer.open(row.tokenSealed, row.workspaceId) };
+    } catch {
+      deps.log?.warn({ workspaceId: row.workspaceId }, "gateway token does not open under the configured root keys");
+      return undefined;
+    }
   }
 
   function handleOf(row: Row): RuntimeHandle | undefined {
@@ -182,15 +193,17 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
       const decision = await scoped(workspaceId, async (tx) => {
         const row = await lockRow(tx, workspaceId);
         const claimFresh = row.claimedAt !== null && Date.now() - row.claimedAt.getTime() < claimTtlMs;
-        if (row.state === "running" && row.configHash === configHash) {
+        const connection = row.state === "running" ? connectionOf(row) : undefined;
+        if (connection && row.configHash === configHash) {
           if (!row.lastActivityAt || Date.now() - row.lastActivityAt.getTime() > TOUCH_EVERY_MS) {
             await tx.update(runtimes).set({ lastActivityAt: new Date() }).where(eq(runtimes.workspaceId, workspaceId));
           }
-          return { kind: "ready" as const, connection: connectionOf(row) };
+          return { kind: "ready" as const, connection };
         }
         if ((row.state === "starting" || row.state === "stopping") && claimFresh) return { kind: "wait" as const };
-        // Ours to start: stopped, failed, a stale claim, or running with old settings.
+        // Ours to start: stopped, failed, a stale claim, or running with old settings or an unreadable token.
         const previous = row.state === "running" ? handleOf(row) : undefined;
+        const why = connection ? "settings changed" : "token unreadable";
         const token = randomBytes(32).toString("base64url");
         await tx
           .update(runtimes)
@@ -209,7 +222,7 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
           action: previous ? "runtime.restart" : "runtime.start",
           targetType: "runtime",
           targetId: workspaceId,
-          details: { from: row.state, ...(previous ? { reason: "settings changed" } : {}) },
+          details: { from: row.state, ...(previous ? { reason: why } : {}) },
         });
         return { kind: "start" as const, token, previous };
       });

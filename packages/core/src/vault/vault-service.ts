@@ -1,9 +1,13 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { type Db, schema, type Tx, withScope } from "@reef/db";
-import { and, eq, ne } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { appendAudit } from "../audit/audit-service.ts";
+import { decrypt, encrypt, rootKeyId, secretAad, unwrapDataKey, wrapDataKey } from "./envelope.ts";
+
+export { rootKeyId } from "./envelope.ts";
 
 const { workspaceKeys, vaultState } = schema;
+type KeyRow = typeof workspaceKeys.$inferSelect;
 
 /** The root key in use, and older ones still accepted while a rotation is under way. */
 export interface RootKeyring {
@@ -11,51 +15,26 @@ export interface RootKeyring {
   previous: Buffer[];
 }
 
-/** A fingerprint of a root key (HMAC-based, reveals nothing about the key), stored with what it wraps. */
-export function rootKeyId(key: Buffer): string {
-  return createHmac("sha256", key).update("reef/vault/root-key-id/v1").digest("hex").slice(0, 16);
+/** The configured root key(s) cannot open what the database holds. The message says what to do. */
+export class VaultKeyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "VaultKeyError";
+  }
 }
 
-/** The configured root key(s) cannot open what the database holds. */
-export class VaultKeyError extends Error {}
-
 export interface Vault {
-  /** Seals `plaintext` for one record of a workspace with the workspace's data key (created on first use). Call inside a transaction scoped to that workspace. */
+  /** Seals `plaintext` for one record of a workspace with the workspace's data key (created on first use). Call inside a transaction scoped to that workspace (withScope/gate tx). */
   seal(tx: Tx, workspaceId: string, recordId: string, plaintext: string): Promise<string>;
   /** Opens a value sealed by `seal` for the same workspace and record; throws if moved to another row/workspace or tampered. */
   open(tx: Tx, workspaceId: string, recordId: string, sealed: string): Promise<string>;
 }
 
-const ALG = "aes-256-gcm";
+/** Sealed secrets: `v1.<data key version>.<iv>.<ciphertext>.<tag>`. */
 const FORMAT = "v1";
-
-function kek(root: Buffer): Buffer {
-  return Buffer.from(hkdfSync("sha256", root, Buffer.from("reef"), Buffer.from("vault/kek/v1"), 32));
-}
-
-function encrypt(key: Buffer, plaintext: Buffer, aad: string): string[] {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv(ALG, key, iv);
-  cipher.setAAD(Buffer.from(aad));
-  const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return [iv.toString("base64url"), ct.toString("base64url"), cipher.getAuthTag().toString("base64url")];
-}
-
-function decrypt(key: Buffer, [iv, ct, tag]: string[], aad: string): Buffer {
-  if (!iv || ct === undefined || !tag) throw new Error("malformed sealed value");
-  const decipher = createDecipheriv(ALG, key, Buffer.from(iv, "base64url"));
-  decipher.setAAD(Buffer.from(aad));
-  decipher.setAuthTag(Buffer.from(tag, "base64url"));
-  return Buffer.concat([decipher.update(Buffer.from(ct, "base64url")), decipher.final()]);
-}
-
-const wrapAad = (workspaceId: string, version: number) => `reef/workspace-key/${workspaceId}/${version}`;
-const sealAad = (workspaceId: string, recordId: string) => `reef/secret/${workspaceId}/${recordId}`;
-
-/** Wraps a data key under a root key: `<rootKeyId>.<iv>.<ct>.<tag>`. */
-function wrap(root: Buffer, dataKey: Buffer, workspaceId: string, version: number): string {
-  return encrypt(kek(root), dataKey, wrapAad(workspaceId, version)).join(".");
-}
+/** How long an unwrapped data key is kept in memory, and how many at most. */
+const CACHE_MS = 60_000;
+const CACHE_MAX = 1000;
 
 function keyringById(keyring: RootKeyring): Map<string, Buffer> {
   return new Map([keyring.current, ...keyring.previous].map((k) => [rootKeyId(k), k]));
@@ -69,19 +48,25 @@ function keyringById(keyring: RootKeyring): Map<string, Buffer> {
  */
 export function createVault(deps: { keyring: RootKeyring }): Vault {
   const roots = keyringById(deps.keyring);
-  // Unwrapped data keys, briefly: a chat turn opens a key per provider per wake.
+  const current = deps.keyring.current;
+  // Unwrapped data keys, briefly: every gateway wake opens each provider key.
   const cache = new Map<string, { key: Buffer; version: number; at: number }>();
-  const CACHE_MS = 60_000;
-  const CACHE_MAX = 1000;
 
-  function unwrap(row: typeof workspaceKeys.$inferSelect): Buffer {
+  function remember(key: string, entry: { key: Buffer; version: number; at: number }) {
+    cache.delete(key);
+    // Oldest first (insertion order): drop one to stay bounded.
+    if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string);
+    cache.set(key, entry);
+  }
+
+  function unwrap(row: KeyRow): Buffer {
     const root = roots.get(row.rootKeyId);
     if (!root) {
       throw new VaultKeyError(
-        `workspace ${row.workspaceId}'s data key is wrapped by root key ${row.rootKeyId}, which is not configured`,
+        `workspace ${row.workspaceId}'s data key is wrapped by root key ${row.rootKeyId}, which is not configured (REEF_SECRET_KEY / REEF_SECRET_KEY_PREVIOUS)`,
       );
     }
-    return decrypt(kek(root), row.wrappedKey.split("."), wrapAad(row.workspaceId, row.version));
+    return unwrapDataKey(root, row.wrappedKey, row.workspaceId, row.version);
   }
 
   async function dataKey(tx: Tx, workspaceId: string, version?: number): Promise<{ key: Buffer; version: number }> {
@@ -104,14 +89,14 @@ export function createVault(deps: { keyring: RootKeyring }): Vault {
     if (fresh) {
       // Only sealing creates a key; opening without one means the value is not this workspace's.
       if (version !== undefined) throw new Error(`no data key version ${version} for this workspace`);
-      // Two first seals at once: one insert wins, both then read the same key.
+      // Two first seals at once: one insert wins (the other waits for it), both then read the same key.
       await tx
         .insert(workspaceKeys)
         .values({
           workspaceId,
           version: 1,
-          wrappedKey: wrap(deps.keyring.current, randomBytes(32), workspaceId, 1),
-          rootKeyId: rootKeyId(deps.keyring.current),
+          wrappedKey: wrapDataKey(current, randomBytes(32), workspaceId, 1),
+          rootKeyId: rootKeyId(current),
         })
         .onConflictDoNothing();
       rows = await find();
@@ -119,88 +104,103 @@ export function createVault(deps: { keyring: RootKeyring }): Vault {
     const row = rows.at(-1);
     if (!row) throw new Error("workspace data key vanished");
     const key = unwrap(row);
-    if (fresh) return { key, version: row.version };
-    if (cache.size >= CACHE_MAX) cache.clear();
-    const entry = { key, version: row.version, at: Date.now() };
-    cache.set(`${workspaceId}/${row.version}`, entry);
-    if (version === undefined) cache.set(`${workspaceId}/latest`, entry);
+    if (!fresh) {
+      const entry = { key, version: row.version, at: Date.now() };
+      remember(`${workspaceId}/${row.version}`, entry);
+      if (version === undefined) remember(`${workspaceId}/latest`, entry);
+    }
     return { key, version: row.version };
   }
 
   return {
     async seal(tx, workspaceId, recordId, plaintext) {
       const { key, version } = await dataKey(tx, workspaceId);
-      return [
-        FORMAT,
-        String(version),
-        ...encrypt(key, Buffer.from(plaintext, "utf8"), sealAad(workspaceId, recordId)),
-      ].join(".");
+      const parts = encrypt(key, Buffer.from(plaintext, "utf8"), secretAad(workspaceId, recordId));
+      return [FORMAT, String(version), ...parts].join(".");
     },
     async open(tx, workspaceId, recordId, sealed) {
       const [format, version, ...parts] = sealed.split(".");
       if (format !== FORMAT || !version || !/^\d+$/.test(version)) throw new Error("not a vault-sealed value");
       const { key } = await dataKey(tx, workspaceId, Number(version));
-      return decrypt(key, parts, sealAad(workspaceId, recordId)).toString("utf8");
+      return decrypt(key, parts, secretAad(workspaceId, recordId)).toString("utf8");
     },
   };
 }
 
+function wrongKeyMessage(missing: string[], currentId: string): string {
+  return (
+    `REEF_SECRET_KEY does not match the key this database's vault was created with (key id ${missing.join(", ")}; ` +
+    `the configured key is ${currentId}). Set the right key (REEF_SECRET_KEY, or DATA_DIR/secret.key when it is unset), ` +
+    "or, to move to a new key, put the old key in REEF_SECRET_KEY_PREVIOUS and run `reef rotate-keys`."
+  );
+}
+
 /**
- * At start-up: fails with a clear, actionable error if the configured root key(s)
- * cannot unwrap what the database holds; records the current root key id on a
- * fresh database.
+ * At start-up: fails with a clear, actionable error ({@link VaultKeyError}) if
+ * the configured root key(s) cannot unwrap what the database holds; records the
+ * current root key id on a fresh database.
  */
 export async function checkRootKey(db: Db, keyring: RootKeyring): Promise<void> {
-  const ids = keyringById(keyring);
+  const roots = keyringById(keyring);
   const currentId = rootKeyId(keyring.current);
   await withScope(db, { platform: true }, async (tx) => {
     const [state] = await tx.select().from(vaultState).where(eq(vaultState.id, 1));
-    const unknown = await tx
-      .selectDistinct({ id: workspaceKeys.rootKeyId })
+    // One data key per root key in use: enough to prove each configured key really opens its rows.
+    const samples = await tx
+      .selectDistinctOn([workspaceKeys.rootKeyId])
       .from(workspaceKeys)
-      .where(ne(workspaceKeys.rootKeyId, currentId));
-    const missing = [
-      ...(state && !ids.has(state.rootKeyId) ? [state.rootKeyId] : []),
-      ...unknown.map((u) => u.id),
-    ].filter((id) => !ids.has(id));
-    if (missing.length) {
-      throw new VaultKeyError(
-        `REEF_SECRET_KEY does not match the key this database's vault was created with (key id ${[...new Set(missing)].join(", ")}; the configured key is ${currentId}). Set the right key, or put the old key in REEF_SECRET_KEY_PREVIOUS and run \`reef rotate-keys\`.`,
-      );
+      .orderBy(workspaceKeys.rootKeyId, workspaceKeys.workspaceId, workspaceKeys.version);
+    const inUse = new Set([...(state ? [state.rootKeyId] : []), ...samples.map((s) => s.rootKeyId)]);
+    const missing = [...inUse].filter((id) => !roots.has(id));
+    if (missing.length) throw new VaultKeyError(wrongKeyMessage(missing, currentId));
+    for (const row of samples) {
+      try {
+        unwrapDataKey(roots.get(row.rootKeyId) as Buffer, row.wrappedKey, row.workspaceId, row.version);
+      } catch {
+        throw new VaultKeyError(
+          `workspace ${row.workspaceId}'s data key does not open with root key ${row.rootKeyId} although the key id matches: the workspace_keys row is damaged or was not written by Reef`,
+        );
+      }
     }
     if (!state) await tx.insert(vaultState).values({ id: 1, rootKeyId: currentId }).onConflictDoNothing();
   });
 }
 
 /**
- * Rewraps every workspace data key (and the vault's record of its root key)
- * under `keyring.current`; secrets are not re-encrypted. Safe to run twice or
- * concurrently (each row is rewrapped under its lock).
+ * Rewraps every workspace data key (and vault_state) under `keyring.current`;
+ * secrets are not re-encrypted. Returns counts. Safe to run twice or
+ * concurrently: rows are rewrapped under their locks, and a second run finds
+ * them current. Recorded in the platform audit trail.
  */
 export async function rotateRootKey(
   db: Db,
   keyring: RootKeyring,
 ): Promise<{ rewrapped: number; alreadyCurrent: number }> {
-  const ids = keyringById(keyring);
+  const roots = keyringById(keyring);
   const currentId = rootKeyId(keyring.current);
   return withScope(db, { platform: true }, async (tx) => {
-    const rows = await tx.select().from(workspaceKeys).for("update");
+    // A concurrent run waits here, then re-reads the rows it waited for (already current).
+    const rows = await tx
+      .select()
+      .from(workspaceKeys)
+      .orderBy(workspaceKeys.workspaceId, workspaceKeys.version)
+      .for("update");
     let rewrapped = 0;
     for (const row of rows) {
       if (row.rootKeyId === currentId) continue;
-      const root = ids.get(row.rootKeyId);
+      const root = roots.get(row.rootKeyId);
       if (!root) {
         throw new VaultKeyError(
-          `workspace ${row.workspaceId}'s data key is wrapped by root key ${row.rootKeyId}; put that key in REEF_SECRET_KEY_PREVIOUS`,
+          `workspace ${row.workspaceId}'s data key is wrapped by root key ${row.rootKeyId}, which is configured neither as REEF_SECRET_KEY nor in REEF_SECRET_KEY_PREVIOUS; add it to REEF_SECRET_KEY_PREVIOUS and run again (nothing was changed)`,
         );
       }
-      const dataKey = decrypt(kek(root), row.wrappedKey.split("."), wrapAad(row.workspaceId, row.version));
+      const dataKey = unwrapDataKey(root, row.wrappedKey, row.workspaceId, row.version);
       await tx
         .update(workspaceKeys)
         .set({
-          wrappedKey: wrap(keyring.current, dataKey, row.workspaceId, row.version),
+          wrappedKey: wrapDataKey(keyring.current, dataKey, row.workspaceId, row.version),
           rootKeyId: currentId,
-          rewrappedAt: new Date(),
+          rewrappedAt: sql`now()`,
         })
         .where(and(eq(workspaceKeys.workspaceId, row.workspaceId), eq(workspaceKeys.version, row.version)));
       rewrapped++;
@@ -208,7 +208,8 @@ export async function rotateRootKey(
     await tx
       .insert(vaultState)
       .values({ id: 1, rootKeyId: currentId })
-      .onConflictDoUpdate({ target: vaultState.id, set: { rootKeyId: currentId, updatedAt: new Date() } });
+      .onConflictDoUpdate({ target: vaultState.id, set: { rootKeyId: currentId, updatedAt: sql`now()` } });
+    const alreadyCurrent = rows.length - rewrapped;
     await appendAudit(
       tx,
       { actor: { kind: "system", name: "reef rotate-keys" } },
@@ -216,9 +217,9 @@ export async function rotateRootKey(
         workspaceId: null,
         action: "vault.rotate_root_key",
         targetType: "vault",
-        details: { rootKeyId: currentId, rewrapped, alreadyCurrent: rows.length - rewrapped },
+        details: { rootKeyId: currentId, rewrapped, alreadyCurrent },
       },
     );
-    return { rewrapped, alreadyCurrent: rows.length - rewrapped };
+    return { rewrapped, alreadyCurrent };
   });
 }

@@ -1,0 +1,200 @@
+/**
+ * Browser tests: Debian's Chromium (playwright-core) against a real Reef (real
+ * database, real OpenClaw gateway, the local LLM stand-in), through the built
+ * web app. Screenshots go to artifacts/screenshots/ (a CI artifact).
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { buildApp, DEFAULT_WEB_DIST, servicesOf } from "@reef/server";
+import {
+  createTestDatabase,
+  type LlmStandIn,
+  launchChromium,
+  silentLogger,
+  startLlmStandIn,
+  type TestDatabase,
+  testAppConfig,
+} from "@reef/testing";
+import type { FastifyInstance } from "fastify";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const SHOTS = fileURLToPath(new URL("../../../artifacts/screenshots/", import.meta.url));
+const KEY = "sk-web-journey-0123456789";
+let db: TestDatabase;
+let app: FastifyInstance;
+let base: string;
+let llm: LlmStandIn;
+let browser: Browser;
+/** Console errors and uncaught page errors, per page: the journeys must have none. */
+const consoleErrors: string[] = [];
+
+function watch(page: Page, who: string): Page {
+  page.on("console", (m) => {
+    // A 401 the app handles (session ended) is logged by the browser as a failed resource; that is expected.
+    if (m.type() === "error" && !/status of 401/.test(m.text())) consoleErrors.push(`${who}: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => consoleErrors.push(`${who}: ${e.message}`));
+  return page;
+}
+
+async function shot(page: Page, name: string) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  llm = await startLlmStandIn({ apiKey: KEY, models: ["stand-in-model"], chunkDelayMs: 30 });
+  db = await createTestDatabase();
+  app = await buildApp({
+    config: testAppConfig({ runtimeIdleTimeoutMinutes: 60 }),
+    database: db.database,
+    logger: silentLogger,
+    webDistDir: DEFAULT_WEB_DIST,
+  });
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  const address = app.server.address();
+  base = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+  browser = await launchChromium();
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await servicesOf(app).runtimeManager.stopAll("test over");
+  await app.close();
+  await db.drop();
+  await llm.close();
+}, 60_000);
+
+let ownerPage: Page;
+let workspaceUrl: string;
+
+describe("the web app in a real browser", () => {
+  it("a newcomer signs up, connects a provider, creates an agent and chats, without a terminal", async () => {
+    const started = performance.now();
+    ownerPage = watch(await (await browser.newContext()).newPage(), "owner");
+    const page = ownerPage;
+    await page.goto(`${base}/signup`);
+    await shot(page, "01-sign-up");
+    await page.getByLabel("Your name").fill("Ada Owner");
+    await page.getByLabel("Email").fill("ada@example.test");
+    await page.getByLabel("Password").fill("short");
+    await expect.poll(() => page.getByText("At least 12 characters.").isVisible()).toBe(true);
+    await page.getByLabel("Password").fill("correct horse battery");
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page.waitForURL(/\/w\/[0-9a-f-]+\/setup$/);
+    workspaceUrl = page.url().replace(/\/setup$/, "");
+
+    // Step 1: a provider, with validation as you type.
+    await page.getByLabel("Provider", { exact: true }).selectOption("openai-compatible");
+    await page.getByLabel("Base URL").fill("not a url");
+    await expect.poll(() => page.getByText("This is not a URL").isVisible()).toBe(true);
+    await page.getByLabel("Base URL").fill(llm.baseUrl);
+    await page.getByLabel(/API key/).fill(KEY);
+    await shot(page, "02-setup-provider");
+    await page.getByRole("button", { name: "Add provider" }).click();
+    await page.getByText(/Connected to/).waitFor();
+    await page.getByRole("button", { name: "Test connection" }).click();
+    await page.getByText("✓ Connected: 1 model available.").waitFor();
+
+    // Step 2: an agent on one of the provider's models.
+    await page.getByLabel("Agent name").fill("Ada");
+    await expect(await page.getByLabel("Model", { exact: true }).inputValue()).toBe("stand-in-model");
+    await page.getByLabel(/Personality/).fill("You are Ada, a friendly helper.");
+    await shot(page, "03-setup-agent");
+    await page.getByRole("button", { name: "Create agent" }).click();
+
+    // Step 3: chat; the workspace wakes, the answer streams in.
+    await page.getByRole("button", { name: "Start chatting with Ada" }).click();
+    await page.waitForURL(/\/chat\?session=/);
+    await page.getByLabel("Message").fill("hello Ada");
+    await page.getByLabel("Message").press("Enter");
+    await page.getByText(/Starting your workspace… \d+ s/).waitFor({ timeout: 30_000 });
+    await shot(page, "04-chat-waking");
+    await page.getByText("Stand-in reply to: hello Ada").waitFor({ timeout: 120_000 });
+    const seconds = (performance.now() - started) / 1000;
+    console.info(`web journey: signed up and chatting in ${seconds.toFixed(1)} s (target: under 120 s)`);
+    await shot(page, "05-chat");
+    // The conversation is listed, titled by its first message, and survives a reload.
+    await page.reload();
+    await page.getByText("Stand-in reply to: hello Ada").waitFor();
+    await expect(await page.getByRole("link", { name: "hello Ada" }).count()).toBe(1);
+
+    for (const [name, path] of [
+      ["06-agents", "/agents"],
+      ["07-providers", "/providers"],
+    ] as const) {
+      await page.goto(`${workspaceUrl}${path}`);
+      await page.getByRole("heading", { level: 1 }).waitFor();
+      await shot(page, name);
+    }
+    expect(await page.getByText(`••••${KEY.slice(-4)}`).isVisible()).toBe(true);
+    expect(await page.content()).not.toContain(KEY);
+  }, 180_000);
+
+  it("a viewer sees no edit controls, and loses access at once when an operator deactivates them", async () => {
+    // The owner (the first account, so also the platform operator) invites a viewer.
+    const wid = workspaceUrl.split("/w/")[1] ?? "";
+    const invite = await ownerPage.evaluate(async (w) => {
+      const csrf =
+        document.cookie
+          .split("; ")
+          .find((c) => c.startsWith("reef_csrf="))
+          ?.split("=")[1] ?? "";
+      const res = await fetch(`/api/v1/workspaces/${w}/invites`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-csrf-token": csrf },
+        body: JSON.stringify({ email: "vic@example.test", role: "viewer" }),
+      });
+      return (await res.json()) as { token: string };
+    }, wid);
+
+    const viewer = watch(
+      await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage(),
+      "viewer",
+    );
+    await viewer.goto(`${base}/invite/${invite.token}`);
+    await viewer.getByRole("link", { name: "Create an account" }).click();
+    await viewer.getByLabel("Your name").fill("Vic Viewer");
+    await viewer.getByLabel("Email").fill("vic@example.test");
+    await viewer.getByLabel("Password").fill("correct horse battery");
+    await viewer.getByRole("button", { name: "Create account" }).click();
+    await viewer.getByRole("button", { name: "Accept the invite" }).click();
+    await viewer.waitForURL(/\/chat/);
+    await viewer.getByText("Your role in this workspace (viewer) cannot chat.").waitFor();
+    await shot(viewer, "08-viewer-phone");
+    await viewer.getByRole("link", { name: "Agents" }).click();
+    await viewer.getByRole("heading", { name: "Ada" }).waitFor();
+    expect(await viewer.getByRole("button", { name: "New agent" }).count()).toBe(0);
+    expect(await viewer.getByRole("button", { name: "Delete" }).count()).toBe(0);
+    await viewer.getByRole("link", { name: "Providers" }).click();
+    await viewer.getByRole("heading", { name: "Providers" }).waitFor();
+    expect(await viewer.getByRole("button", { name: "Add provider" }).count()).toBe(0);
+    expect(await viewer.getByRole("button", { name: "Test connection" }).count()).toBe(0);
+
+    const viewerId = await viewer.evaluate(async () => (await (await fetch("/api/v1/me")).json()).user.id as string);
+    const status = await ownerPage.evaluate(async (id) => {
+      const csrf =
+        document.cookie
+          .split("; ")
+          .find((c) => c.startsWith("reef_csrf="))
+          ?.split("=")[1] ?? "";
+      const res = await fetch(`/api/v1/admin/users/${id}`, {
+        method: "PATCH",
+        headers: { "content-type": "application/json", "x-csrf-token": csrf },
+        body: JSON.stringify({ deactivated: true }),
+      });
+      return res.status;
+    }, viewerId);
+    expect(status).toBe(200);
+    // The viewer's open page: the next thing they do sends them to sign in.
+    await viewer.getByRole("link", { name: "Agents" }).click();
+    await viewer.getByText("Your session has ended. Sign in again to carry on.").waitFor({ timeout: 15_000 });
+    await shot(viewer, "09-session-ended");
+  }, 60_000);
+
+  it("had no console errors in any journey", () => {
+    expect(consoleErrors).toEqual([]);
+  });
+});

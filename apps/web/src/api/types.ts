@@ -1,0 +1,33 @@
+import type {
+  agentSchema,
+  apiKeySchema,
+  auditEntrySchema,
+  chatSessionSchema,
+  memberSchema,
+  meResponseSchema,
+  messageSchema,
+  providerSchema,
+  providerTestResultSchema,
+  runtimeSchema,
+  usageSchema,
+} from "@reef/contracts";
+import type { z } from "zod";
+
+// The API's shapes, inferred from the same zod schemas the server validates with.
+export type Me = z.infer<typeof meResponseSchema>;
+export type Membership = Me["workspaces"][number];
+export type Provider = z.infer<typeof providerSchema>;
+export type ProviderTest = z.infer<typeof providerTestResultSchema>;
+export type Agent = z.infer<typeof agentSchema>;
+export type ChatSession = z.infer<typeof chatSessionSchema>;
+export type Message = z.infer<typeof messageSchema>;
+export type Usage = z.infer<typeof usageSchema>;
+export type Runtime = z.infer<typeof runtimeSchema>;
+export type Member = z.infer<typeof memberSchema>;
+export type ApiKey = z.infer<typeof apiKeySchema>;
+export type AuditEntry = z.infer<typeof auditEntrySchema>;
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+export type Role = Membership["role"];

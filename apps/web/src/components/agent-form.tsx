@@ -1,0 +1,102 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { api, fieldErrors, messageOf } from "../api/client.ts";
+import type { Agent, Page, Provider } from "../api/types.ts";
+import { Field, Notice, Select } from "./forms.tsx";
+
+export const providersQuery = (wid: string) => ({
+  queryKey: ["providers", wid],
+  queryFn: () => api<Page<Provider>>("GET", `/api/v1/workspaces/${wid}/providers?limit=200`),
+});
+export const agentsQuery = (wid: string) => ({
+  queryKey: ["agents", wid],
+  queryFn: () => api<Page<Agent>>("GET", `/api/v1/workspaces/${wid}/agents?limit=200`),
+});
+
+/** Creates an agent on one of the workspace's providers, choosing among the provider's models. */
+export function AgentForm(props: { wid: string; onCreated: (a: Agent) => void }) {
+  const queryClient = useQueryClient();
+  const providers = useQuery(providersQuery(props.wid));
+  const list = providers.data?.items ?? [];
+  const [providerId, setProviderId] = useState("");
+  const [model, setModel] = useState("");
+  const [name, setName] = useState("");
+  const [instructions, setInstructions] = useState("");
+  const provider = list.find((p) => p.id === providerId) ?? list[0];
+  const models = provider?.models ?? [];
+  const chosenModel = model || models[0] || "";
+  const create = useMutation({
+    mutationFn: () =>
+      api<Agent>("POST", `/api/v1/workspaces/${props.wid}/agents`, {
+        name: name.trim() || "Assistant",
+        providerId: provider?.id,
+        model: chosenModel,
+        ...(instructions.trim() ? { instructions } : {}),
+      }),
+    onSuccess: async (a) => {
+      await queryClient.invalidateQueries({ queryKey: ["agents", props.wid] });
+      props.onCreated(a);
+    },
+  });
+  const errors = fieldErrors(create.error);
+  if (providers.isPending) return <p>Loading providers…</p>;
+  if (list.length === 0)
+    return <Notice kind="info">Add a provider first: an agent needs a model to think with.</Notice>;
+  return (
+    <form
+      className="card"
+      onSubmit={(e) => {
+        e.preventDefault();
+        create.mutate();
+      }}
+      noValidate
+    >
+      <Field
+        label="Agent name"
+        placeholder="Assistant"
+        value={name}
+        onChange={(e) => setName(e.target.value)}
+        error={errors.name}
+      />
+      <Select
+        label="Provider"
+        value={provider?.id ?? ""}
+        onChange={(v) => {
+          setProviderId(v);
+          setModel("");
+        }}
+        options={list.map((p) => ({ value: p.id, label: `${p.name}${p.personal ? " (personal)" : ""}` }))}
+      />
+      {models.length ? (
+        <Select
+          label="Model"
+          value={chosenModel}
+          onChange={setModel}
+          options={models.map((m) => ({ value: m, label: m }))}
+        />
+      ) : (
+        <Field
+          label="Model"
+          value={model}
+          onChange={(e) => setModel(e.target.value)}
+          hint="This provider did not list its models; type the model id."
+          error={errors.model}
+        />
+      )}
+      <div className="field">
+        <label htmlFor="agent-instructions">Personality and instructions (optional)</label>
+        <textarea
+          id="agent-instructions"
+          rows={4}
+          placeholder="You are a friendly assistant who answers briefly."
+          value={instructions}
+          onChange={(e) => setInstructions(e.target.value)}
+        />
+      </div>
+      {create.isError ? <Notice>{messageOf(create.error)}</Notice> : null}
+      <button type="submit" disabled={create.isPending || !chosenModel}>
+        {create.isPending ? "Creating…" : "Create agent"}
+      </button>
+    </form>
+  );
+}
