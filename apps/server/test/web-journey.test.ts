@@ -123,6 +123,8 @@ describe("the web app in a real browser", () => {
 
     for (const [name, path] of [
       ["06-agents", "/agents"],
+      ["07-usage", "/usage"],
+      ["07-audit", "/audit"],
       ["07-providers", "/providers"],
     ] as const) {
       await page.goto(`${workspaceUrl}${path}`);
@@ -134,27 +136,27 @@ describe("the web app in a real browser", () => {
   }, 180_000);
 
   it("a viewer sees no edit controls, and loses access at once when an operator deactivates them", async () => {
-    // The owner (the first account, so also the platform operator) invites a viewer.
-    const wid = workspaceUrl.split("/w/")[1] ?? "";
-    const invite = await ownerPage.evaluate(async (w) => {
-      const csrf =
-        document.cookie
-          .split("; ")
-          .find((c) => c.startsWith("reef_csrf="))
-          ?.split("=")[1] ?? "";
-      const res = await fetch(`/api/v1/workspaces/${w}/invites`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "x-csrf-token": csrf },
-        body: JSON.stringify({ email: "vic@example.test", role: "viewer" }),
+    // The owner invites a viewer from the Members screen (no SMTP here: the link is shown to copy).
+    await ownerPage.getByRole("link", { name: "Members" }).click();
+    await ownerPage.getByLabel("Their email").fill("vic@example.test");
+    await ownerPage.getByLabel("Role", { exact: true }).selectOption("viewer");
+    await ownerPage.getByRole("button", { name: "Invite" }).click();
+    const link = await ownerPage
+      .locator("code", { hasText: "/invites/" })
+      .textContent({ timeout: 10_000 })
+      .catch(async (err: unknown) => {
+        await shot(ownerPage, "debug-invite");
+        throw err;
       });
-      return (await res.json()) as { token: string };
-    }, wid);
+    const invite = { token: (link ?? "").split("/invites/")[1] ?? "" };
+    expect(invite.token.length).toBeGreaterThan(10);
+    await shot(ownerPage, "08-members");
 
     const viewer = watch(
       await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage(),
       "viewer",
     );
-    await viewer.goto(`${base}/invite/${invite.token}`);
+    await viewer.goto(`${base}/invites/${invite.token}`);
     await viewer.getByRole("link", { name: "Create an account" }).click();
     await viewer.getByLabel("Your name").fill("Vic Viewer");
     await viewer.getByLabel("Email").fill("vic@example.test");
@@ -163,7 +165,7 @@ describe("the web app in a real browser", () => {
     await viewer.getByRole("button", { name: "Accept the invite" }).click();
     await viewer.waitForURL(/\/chat/);
     await viewer.getByText("Your role in this workspace (viewer) cannot chat.").waitFor();
-    await shot(viewer, "08-viewer-phone");
+    await shot(viewer, "09-viewer-phone");
     await viewer.getByRole("link", { name: "Agents" }).click();
     await viewer.getByRole("heading", { name: "Ada" }).waitFor();
     expect(await viewer.getByRole("button", { name: "New agent" }).count()).toBe(0);
@@ -173,25 +175,23 @@ describe("the web app in a real browser", () => {
     expect(await viewer.getByRole("button", { name: "Add provider" }).count()).toBe(0);
     expect(await viewer.getByRole("button", { name: "Test connection" }).count()).toBe(0);
 
-    const viewerId = await viewer.evaluate(async () => (await (await fetch("/api/v1/me")).json()).user.id as string);
-    const status = await ownerPage.evaluate(async (id) => {
-      const csrf =
-        document.cookie
-          .split("; ")
-          .find((c) => c.startsWith("reef_csrf="))
-          ?.split("=")[1] ?? "";
-      const res = await fetch(`/api/v1/admin/users/${id}`, {
-        method: "PATCH",
-        headers: { "content-type": "application/json", "x-csrf-token": csrf },
-        body: JSON.stringify({ deactivated: true }),
-      });
-      return res.status;
-    }, viewerId);
-    expect(status).toBe(200);
+    // The operator (the first account) deactivates the viewer from the Admin screen.
+    await ownerPage.getByRole("link", { name: "Admin" }).click();
+    const row = ownerPage.getByRole("row", { name: /vic@example\.test/ });
+    await row.getByRole("button", { name: "Deactivate" }).click();
+    await row.getByText("deactivated").waitFor();
+    // Operators cannot deactivate themselves: no button on their own row.
+    expect(
+      await ownerPage
+        .getByRole("row", { name: /ada@example\.test/ })
+        .getByRole("button")
+        .count(),
+    ).toBe(0);
+    await shot(ownerPage, "10-admin");
     // The viewer's open page: the next thing they do sends them to sign in.
     await viewer.getByRole("link", { name: "Agents" }).click();
     await viewer.getByText("Your session has ended. Sign in again to carry on.").waitFor({ timeout: 15_000 });
-    await shot(viewer, "09-session-ended");
+    await shot(viewer, "11-session-ended");
   }, 60_000);
 
   it("had no console errors in any journey", () => {

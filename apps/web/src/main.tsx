@@ -10,7 +10,7 @@ import "./styles.css";
 function onError(err: unknown) {
   if (!(err instanceof ApiError) || err.status !== 401) return;
   const here = window.location.pathname + window.location.search;
-  if (/^\/(signin|signup|invite)/.test(window.location.pathname)) return;
+  if (/^\/(signin|signup|invites)/.test(window.location.pathname)) return;
   queryClient.clear();
   void router.navigate({ to: "/signin", search: { next: here, expired: true } });
 }

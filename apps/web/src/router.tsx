@@ -1,8 +1,11 @@
 import { createRootRoute, createRoute, createRouter, Outlet } from "@tanstack/react-router";
 import { AppShell, HomeRedirect } from "./components/layout.tsx";
+import { AdminPage } from "./pages/admin-page.tsx";
 import { AgentsPage } from "./pages/agents-page.tsx";
+import { AuditPage, UsagePage } from "./pages/audit-page.tsx";
 import { InvitePage, SignInPage, SignUpPage } from "./pages/auth-pages.tsx";
 import { ChatPage } from "./pages/chat-page.tsx";
+import { MembersPage } from "./pages/members-page.tsx";
 import { ProvidersPage } from "./pages/providers-page.tsx";
 import { SetupPage } from "./pages/setup-page.tsx";
 
@@ -33,7 +36,7 @@ const signUpRoute = createRoute({
   validateSearch: (s: Record<string, unknown>) => pick(s, "next"),
   component: SignUpPage,
 });
-const inviteRoute = createRoute({ getParentRoute: () => rootRoute, path: "/invite/$token", component: InvitePage });
+const inviteRoute = createRoute({ getParentRoute: () => rootRoute, path: "/invites/$token", component: InvitePage });
 
 /** Everything behind sign-in. */
 const appRoute = createRoute({ getParentRoute: () => rootRoute, id: "app", component: AppShell });
@@ -52,11 +55,26 @@ const providersRoute = createRoute({
   component: ProvidersPage,
 });
 
+const membersRoute = createRoute({ getParentRoute: () => appRoute, path: "/w/$wid/members", component: MembersPage });
+const auditRoute = createRoute({ getParentRoute: () => appRoute, path: "/w/$wid/audit", component: AuditPage });
+const usageRoute = createRoute({ getParentRoute: () => appRoute, path: "/w/$wid/usage", component: UsagePage });
+const adminRoute = createRoute({ getParentRoute: () => appRoute, path: "/admin", component: AdminPage });
+
 const routeTree = rootRoute.addChildren([
   signInRoute,
   signUpRoute,
   inviteRoute,
-  appRoute.addChildren([homeRoute, setupRoute, chatRoute, agentsRoute, providersRoute]),
+  appRoute.addChildren([
+    homeRoute,
+    setupRoute,
+    chatRoute,
+    agentsRoute,
+    providersRoute,
+    membersRoute,
+    auditRoute,
+    usageRoute,
+    adminRoute,
+  ]),
 ]);
 
 export const router = createRouter({ routeTree, defaultPreload: false });

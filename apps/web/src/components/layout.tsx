@@ -61,7 +61,23 @@ export function AppShell() {
             <Link to="/w/$wid/providers" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
               Providers
             </Link>
+            <Link to="/w/$wid/members" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
+              Members
+            </Link>
+            <Link to="/w/$wid/usage" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
+              Usage
+            </Link>
+            {current.role === "owner" || current.role === "admin" ? (
+              <Link to="/w/$wid/audit" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
+                Audit
+              </Link>
+            ) : null}
           </nav>
+        ) : null}
+        {user.platformRole === "super_admin" ? (
+          <Link to="/admin" activeProps={{ "aria-current": "page" }}>
+            Admin
+          </Link>
         ) : null}
         <div className="account">
           <span title={user.email}>{user.name}</span>

@@ -126,9 +126,9 @@ export function SignUpPage() {
   );
 }
 
-/** `/invite/:token`: accept when signed in; otherwise sign in or up first, then come back. */
+/** `/invites/:token`: accept when signed in; otherwise sign in or up first, then come back. */
 export function InvitePage() {
-  const { token } = useParams({ from: "/invite/$token" });
+  const { token } = useParams({ from: "/invites/$token" });
   const me = useMe();
   const navigate = useNavigate();
   const queryClient = useQueryClient();
@@ -140,7 +140,7 @@ export function InvitePage() {
       await navigate({ to: "/w/$wid/chat", params: { wid: res.workspace.id }, search: {} });
     },
   });
-  const here = `/invite/${token}`;
+  const here = `/invites/${token}`;
   return (
     <main className="auth">
       <h1>You are invited to a Reef workspace</h1>

@@ -1,0 +1,158 @@
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { api, messageOf } from "../api/client.ts";
+import type { Page, Runtime } from "../api/types.ts";
+import { AuditTable } from "../components/audit-table.tsx";
+import { Field, Notice } from "../components/forms.tsx";
+import { useMe } from "../components/session.ts";
+
+interface AdminUser {
+  id: string;
+  email: string;
+  name: string;
+  platformRole: "super_admin" | "user";
+  deactivated: boolean;
+  createdAt: string;
+}
+interface AdminWorkspace {
+  id: string;
+  name: string;
+  memberCount: number;
+  owners: { email: string }[];
+}
+
+const mb = (bytes: number | null) => (bytes === null ? "–" : `${Math.round(bytes / 1024 / 1024)} MB`);
+
+/** Operators only: users, workspaces, runtimes and the platform audit trail. */
+export function AdminPage() {
+  const me = useMe();
+  const queryClient = useQueryClient();
+  const [q, setQ] = useState("");
+  const [search, setSearch] = useState("");
+  const users = useInfiniteQuery({
+    queryKey: ["admin-users", search],
+    initialPageParam: "",
+    queryFn: ({ pageParam }) =>
+      api<Page<AdminUser>>(
+        "GET",
+        `/api/v1/admin/users?limit=50${search ? `&q=${encodeURIComponent(search)}` : ""}${pageParam ? `&cursor=${pageParam}` : ""}`,
+      ),
+    getNextPageParam: (last) => last.nextCursor ?? undefined,
+  });
+  const workspaces = useQuery({
+    queryKey: ["admin-workspaces"],
+    queryFn: () => api<Page<AdminWorkspace>>("GET", "/api/v1/admin/workspaces?limit=100"),
+  });
+  const runtimes = useQuery({
+    queryKey: ["admin-runtimes"],
+    queryFn: () => api<Page<Runtime>>("GET", "/api/v1/admin/runtimes?limit=100"),
+    refetchInterval: 10_000,
+  });
+  const setActive = useMutation({
+    mutationFn: (v: { id: string; deactivated: boolean }) =>
+      api("PATCH", `/api/v1/admin/users/${v.id}`, { deactivated: v.deactivated }),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: ["admin-users"] }),
+  });
+  if (me.data?.user.platformRole !== "super_admin") return <Notice kind="info">Operators only.</Notice>;
+  const wsName = (id: string) => workspaces.data?.items.find((w) => w.id === id)?.name ?? id.slice(0, 8);
+  return (
+    <section aria-labelledby="admin-title">
+      <h1 id="admin-title">Administration</h1>
+      <h2>Users</h2>
+      <form
+        className="filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setSearch(q.trim());
+        }}
+      >
+        <Field label="Search users" value={q} onChange={(e) => setQ(e.target.value)} />
+        <button type="submit">Search</button>
+      </form>
+      {setActive.isError ? <Notice>{messageOf(setActive.error)}</Notice> : null}
+      <table className="table">
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Email</th>
+            <th scope="col">Role</th>
+            <th scope="col">Status</th>
+          </tr>
+        </thead>
+        <tbody>
+          {users.data?.pages
+            .flatMap((p) => p.items)
+            .map((u) => (
+              <tr key={u.id}>
+                <td>{u.name}</td>
+                <td>{u.email}</td>
+                <td>{u.platformRole === "super_admin" ? "operator" : "user"}</td>
+                <td>
+                  {u.deactivated ? "deactivated " : "active "}
+                  {u.id === me.data?.user.id ? null : (
+                    <button
+                      type="button"
+                      className={u.deactivated ? "secondary" : "danger"}
+                      onClick={() => setActive.mutate({ id: u.id, deactivated: !u.deactivated })}
+                    >
+                      {u.deactivated ? "Reactivate" : "Deactivate"}
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+        </tbody>
+      </table>
+      {users.hasNextPage ? (
+        <button type="button" className="secondary" onClick={() => void users.fetchNextPage()}>
+          More users
+        </button>
+      ) : null}
+      <h2>Workspaces</h2>
+      <table className="table">
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Members</th>
+            <th scope="col">Owners</th>
+          </tr>
+        </thead>
+        <tbody>
+          {workspaces.data?.items.map((w) => (
+            <tr key={w.id}>
+              <td>{w.name}</td>
+              <td>{w.memberCount}</td>
+              <td>{w.owners.map((o) => o.email).join(", ")}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <h2>Runtimes</h2>
+      <table className="table">
+        <thead>
+          <tr>
+            <th scope="col">Workspace</th>
+            <th scope="col">State</th>
+            <th scope="col">Memory</th>
+            <th scope="col">Last activity</th>
+          </tr>
+        </thead>
+        <tbody>
+          {runtimes.data?.items.map((r) => (
+            <tr key={r.workspaceId}>
+              <td>{wsName(r.workspaceId)}</td>
+              <td>
+                {r.state}
+                {r.failureReason ? <span className="field-error"> {r.failureReason}</span> : null}
+              </td>
+              <td>{mb(r.rssBytes)}</td>
+              <td>{r.lastActivityAt ? new Date(r.lastActivityAt).toLocaleString() : "–"}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <h2>Platform audit trail</h2>
+      <AuditTable path="/api/v1/admin/audit" queryKey={["admin-audit"]} />
+    </section>
+  );
+}
