@@ -91,6 +91,8 @@ export function createServices(deps: Pick<AppDeps, "database"> & { config: AppCo
     idleTimeoutMs: config.runtimeIdleTimeoutMinutes * 60_000,
     startTimeoutMs: config.runtimeStartTimeoutSeconds * 1000,
     limits: { memoryMb: config.runtimeMemoryMb, cpus: 1, pids: 1024 },
+    // Containers and pods get a hard limit from their engine; a child process only this watchdog.
+    enforceMemoryLimit: driver.kind === "process",
     log,
   });
   const quotas = createQuotaService({

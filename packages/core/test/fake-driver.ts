@@ -48,6 +48,14 @@ export class FakeDriver implements RuntimeDriver {
     this.live.delete(String(handle.state.id));
   }
 
+  /** Resident memory each runtime reports, by handle id. */
+  readonly rss = new Map<string, number>();
+
+  async stats(handle: RuntimeHandle): Promise<{ rssBytes: number } | undefined> {
+    const rss = this.rss.get(String(handle.state.id));
+    return rss === undefined ? undefined : { rssBytes: rss };
+  }
+
   /** Simulates the gateway dying on its own. */
   crash(handle: { state: JsonObject }, code = 137): void {
     const rt = this.live.get(String(handle.state.id));

@@ -108,6 +108,33 @@ describe("runtime manager", () => {
     ]);
   });
 
+  it("kills a gateway above its memory limit where the driver cannot cap it, and restarts it", async () => {
+    const wid = await workspace();
+    const driver = new FakeDriver();
+    const m = manager(driver, { enforceMemoryLimit: true });
+    await m.ensureRunning(SYSTEM, wid);
+    const first = String((await m.handle(wid))?.state.id);
+    driver.rss.set(first, 900 * 1024 * 1024);
+    await m.checkHealth();
+    expect(driver.starts).toHaveLength(1);
+    driver.rss.set(first, 1500 * 1024 * 1024);
+    await m.checkHealth();
+    expect(driver.live.get(first)?.alive).toBe(false);
+    expect(driver.starts).toHaveLength(2);
+    const { rows } = await t.owner.query(
+      "select details from audit_log where workspace_id = $1 and action = 'runtime.crash'",
+      [wid],
+    );
+    expect(rows[0].details.reason).toBe("the gateway used 1500 MB, above its 1024 MB limit");
+    // Without enforcement (container drivers have engine limits), the same figure is left alone.
+    const other = await workspace();
+    const lenient = manager(driver);
+    await lenient.ensureRunning(SYSTEM, other);
+    driver.rss.set(String((await lenient.handle(other))?.state.id), 1500 * 1024 * 1024);
+    await lenient.checkHealth();
+    expect((await lenient.get(other)).state).toBe("running");
+  });
+
   it("a failed start is reported, audited, and retried on the next request", async () => {
     const wid = await workspace();
     const driver = new FakeDriver();

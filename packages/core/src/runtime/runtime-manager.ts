@@ -41,6 +41,11 @@ export interface RuntimeManagerDeps {
   idleTimeoutMs: number;
   startTimeoutMs: number;
   limits: { memoryMb: number; cpus: number; pids: number };
+  /**
+   * Kill a gateway whose resident memory exceeds `limits.memoryMb` at a health
+   * check: for drivers that cannot set a hard limit (the process driver).
+   */
+  enforceMemoryLimit?: boolean;
   /** Delay before the one automatic restart after a crash. */
   restartBackoffMs?: number;
   log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
@@ -183,6 +188,19 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
         { cause: err },
       );
     }
+  }
+
+  /**
+   * Where the driver has no hard memory limit of its own (the process driver: no
+   * cgroups), the health check enforces it: a gateway above the limit is killed
+   * and handled like a crash. @returns the reason, or undefined when within it.
+   */
+  async function overMemory(handle: RuntimeHandle): Promise<string | undefined> {
+    if (!deps.enforceMemoryLimit || !driver.stats) return undefined;
+    const stats = await driver.stats(handle).catch(() => undefined);
+    const limit = deps.limits.memoryMb * 1024 * 1024;
+    if (!stats || stats.rssBytes <= limit) return undefined;
+    return `the gateway used ${Math.round(stats.rssBytes / 1048576)} MB, above its ${deps.limits.memoryMb} MB limit`;
   }
 
   async function wake(ctx: RequestContext, workspaceId: string): Promise<RuntimeConnection> {
@@ -332,8 +350,14 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
         const handle = handleOf(row);
         if (!handle) continue;
         const status = await driver.poll(handle);
-        if (status.status !== "exited") continue;
-        const reason = `the gateway exited unexpectedly (code ${status.code ?? "unknown"})`;
+        let reason: string;
+        if (status.status === "exited") {
+          reason = `the gateway exited unexpectedly (code ${status.code ?? "unknown"})`;
+        } else {
+          const over = await overMemory(handle);
+          if (!over) continue;
+          reason = over;
+        }
         await driver.stop(handle, { graceful: false }).catch(() => {});
         if (row.restarts >= 1) {
           await transition(
