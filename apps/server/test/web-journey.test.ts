@@ -45,7 +45,15 @@ async function shot(page: Page, name: string) {
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  llm = await startLlmStandIn({ apiKey: KEY, models: ["stand-in-model"], chunkDelayMs: 30 });
+  llm = await startLlmStandIn({
+    apiKey: KEY,
+    models: ["stand-in-model"],
+    chunkDelayMs: 30,
+    reply: (text) =>
+      text.includes("code")
+        ? "Here is **some code**:\n\n```js\nconst answer = 42;\n```\n"
+        : `Stand-in reply to: ${text}`,
+  });
   db = await createTestDatabase();
   app = await buildApp({
     config: testAppConfig({ runtimeIdleTimeoutMinutes: 60 }),
@@ -115,6 +123,11 @@ describe("the web app in a real browser", () => {
     await page.getByText("Stand-in reply to: hello Ada").waitFor({ timeout: 120_000 });
     const seconds = (performance.now() - started) / 1000;
     console.info(`web journey: signed up and chatting in ${seconds.toFixed(1)} s (target: under 120 s)`);
+    // Answers render as Markdown, code blocks included.
+    await page.getByLabel("Message").fill("show me some code");
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.locator("pre code", { hasText: "const answer = 42;" }).waitFor();
+    expect(await page.locator("strong", { hasText: "some code" }).count()).toBe(1);
     await shot(page, "05-chat");
     // The conversation is listed, titled by its first message, and survives a reload.
     await page.reload();
