@@ -4,6 +4,10 @@
  *     workspaces: one workspace, filtered by action, first page and a deep page,
  *     through the real app (auth, permission check, RLS).
  *  2. Authenticated GET /api/v1/me throughput as a ratio to bare Fastify hello world.
+ *  3. Runtime: gateway cold start, config and memory (runtime-bench.ts).
+ *  4. Chat: time to first token and tokens/s through Reef versus straight to the
+ *     same gateway, and 100 people chatting at once across 10 workspaces (chat-bench.ts).
+ * `BENCH_ONLY=api|runtime|chat` runs one part.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -13,6 +17,7 @@ import autocannon from "autocannon";
 import pg from "pg";
 import pino from "pino";
 import { benchAppConfig, startBenchPostgres } from "./bench-postgres.ts";
+import { chatBench } from "./chat-bench.ts";
 import { runtimeBench } from "./runtime-bench.ts";
 
 const WORKSPACES = 1_000;
@@ -194,21 +199,27 @@ async function meThroughput(urls: { ownerUrl: string; appUrl: string; appPasswor
   }
 }
 
-const db = await startBenchPostgres();
-// Ctrl-C must not leave the benchmark's Postgres running.
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
+const only = process.env.BENCH_ONLY; // "api", "runtime" or "chat"; unset: all three
+const wants = (part: "api" | "runtime" | "chat") => !only || only === part;
+if (only && !["api", "runtime", "chat"].includes(only)) throw new Error("BENCH_ONLY must be api, runtime or chat");
+if (wants("api")) {
+  const db = await startBenchPostgres();
+  // Ctrl-C must not leave the benchmark's Postgres running.
+  const onSignal = () => {
     void db.stop().finally(() => process.exit(130));
-  });
-}
-const only = process.env.BENCH_ONLY; // "api" or "runtime"
-try {
-  if (only !== "runtime") {
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
     await seed(db.ownerUrl);
     await auditLatency(db);
     await meThroughput(db);
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await db.stop();
   }
-} finally {
-  await db.stop();
 }
-if (only !== "api") await runtimeBench();
+// The runtime and chat parts start (and stop) Postgres servers of their own.
+if (wants("runtime")) await runtimeBench();
+if (wants("chat")) await chatBench();

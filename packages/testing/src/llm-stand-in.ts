@@ -105,7 +105,9 @@ export async function startLlmStandIn(opts: LlmStandInOptions): Promise<LlmStand
           .replace(/^\[Queued user message[^\]]*\][\s\S]*\n\n/, "")
           .trim(),
       )
-      .filter(Boolean);
+      .filter(Boolean)
+      // OpenClaw's own retry prompt after a failed attempt: answer the person's last words instead.
+      .filter((t) => !t.startsWith("Continue the current task from the existing transcript"));
     const userText = userTexts.at(-1) ?? "";
     const text = reply(userText);
     const promptTokens = JSON.stringify(body.messages ?? []).length >> 2;

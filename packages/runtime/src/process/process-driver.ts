@@ -163,6 +163,19 @@ export class ProcessDriver implements RuntimeDriver {
   }
 
   async start(spec: RuntimeSpec, signal: AbortSignal): Promise<{ endpoint: URL; state: JsonObject }> {
+    // Another process on this host (a second Reef, a test run) may bind the port
+    // block between our check and the gateway's bind: try another block.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#startOnce(spec, signal);
+      } catch (err) {
+        const lostPort = err instanceof Error && /EADDRINUSE|already listening/.test(err.message);
+        if (!lostPort || attempt >= 3 || signal.aborted) throw err;
+      }
+    }
+  }
+
+  async #startOnce(spec: RuntimeSpec, signal: AbortSignal): Promise<{ endpoint: URL; state: JsonObject }> {
     signal.throwIfAborted();
     await completeOpenClawInstall(this.#opts.nodePath);
     const dir = this.#dir(spec.workspaceId);
