@@ -42,13 +42,18 @@ describe("workspace runtime over HTTP (real gateway)", () => {
     });
     expect((await owner.client.get("/api/v1/admin/runtimes")).statusCode).toBe(403);
 
+    // Operators stop any workspace's gateway; nobody else may use their route.
+    expect((await owner.client.post(`/api/v1/admin/runtimes/${wid}/stop`)).statusCode).toBe(403);
+    const byOperator = await operator.client.post(`/api/v1/admin/runtimes/${wid}/stop`);
+    expect(byOperator.json()).toMatchObject({ state: "stopped", rssBytes: null });
     const stopped = await owner.client.post(`/api/v1/workspaces/${wid}/runtime/stop`);
     expect(stopped.json()).toMatchObject({ state: "stopped", rssBytes: null });
     const audit = (await owner.client.get(`/api/v1/workspaces/${wid}/audit?limit=10`)).json();
     const actions = audit.items.map(
-      (e: { action: string; actorId: string }) => `${e.action}:${e.actorId === owner.user.id ? "owner" : "system"}`,
+      (e: { action: string; actorId: string }) =>
+        `${e.action}:${e.actorId === owner.user.id ? "owner" : e.actorId === operator.user.id ? "operator" : "system"}`,
     );
-    expect(actions.slice(0, 3)).toEqual(["runtime.stop:owner", "runtime.ready:owner", "runtime.start:owner"]);
+    expect(actions.slice(0, 3)).toEqual(["runtime.stop:operator", "runtime.ready:owner", "runtime.start:owner"]);
     expect((await new ApiClient(t.app).post(`/api/v1/workspaces/${wid}/runtime/start`)).statusCode).toBe(401);
   }, 120_000);
 });

@@ -142,6 +142,7 @@ describe("the web app in a real browser", () => {
     ] as const) {
       await page.goto(`${workspaceUrl}${path}`);
       await page.getByRole("heading", { level: 1 }).waitFor();
+      if (path === "/usage") await page.getByRole("img", { name: "Messages per day" }).waitFor();
       await shot(page, name);
     }
     expect(await page.getByText(`••••${KEY.slice(-4)}`).isVisible()).toBe(true);
@@ -201,6 +202,10 @@ describe("the web app in a real browser", () => {
         .count(),
     ).toBe(0);
     await shot(ownerPage, "10-admin");
+    // Operators stop a workspace's gateway from the runtimes table.
+    const runtimeRow = ownerPage.getByRole("row", { name: /Ada Owner's workspace running/ });
+    await runtimeRow.getByRole("button", { name: "Stop" }).click();
+    await ownerPage.getByRole("row", { name: /Ada Owner's workspace stopped/ }).waitFor({ timeout: 30_000 });
     // The viewer's open page: the next thing they do sends them to sign in.
     await viewer.getByRole("link", { name: "Agents" }).click();
     await viewer.getByText("Your session has ended. Sign in again to carry on.").waitFor({ timeout: 15_000 });

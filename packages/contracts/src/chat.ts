@@ -35,3 +35,14 @@ export const usageSchema = z.object({
   completionTokens: z.number().int(),
   limits: z.object({ messages: z.number().int().nullable(), tokens: z.number().int().nullable() }),
 });
+
+export const dailyUsageSchema = z.object({
+  items: z.array(
+    z.object({
+      day: z.string(),
+      messages: z.number().int(),
+      promptTokens: z.number().int(),
+      completionTokens: z.number().int(),
+    }),
+  ),
+});

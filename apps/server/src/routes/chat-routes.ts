@@ -2,6 +2,7 @@ import type { ServerResponse } from "node:http";
 import {
   chatSessionSchema,
   createSessionBodySchema,
+  dailyUsageSchema,
   messageSchema,
   pageOf,
   pageQuerySchema,
@@ -176,6 +177,21 @@ export function chatRoutes(deps: { chat: ChatService; quotas: QuotaService }): F
         },
       },
       async (request) => quotas.usage(requireActor(request), request.params.wid),
+    );
+    app.get(
+      "/api/v1/workspaces/:wid/usage/daily",
+      {
+        schema: {
+          tags: ["chat"],
+          summary: "Messages and tokens per day (UTC) over the last `days` days, oldest first",
+          params: wid,
+          querystring: z.object({ days: z.coerce.number().int().min(1).max(90).default(30) }),
+          response: { 200: dailyUsageSchema },
+        },
+      },
+      async (request) => ({
+        items: await quotas.daily(requireActor(request), request.params.wid, request.query.days),
+      }),
     );
   };
 }

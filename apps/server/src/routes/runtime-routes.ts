@@ -51,5 +51,17 @@ export function runtimeRoutes(deps: { runtimes: RuntimeService }): FastifyPlugin
       },
       async (request) => runtimes.listAll(requireUser(request), request.query),
     );
+    app.post(
+      "/api/v1/admin/runtimes/:wid/stop",
+      {
+        schema: {
+          tags: ["admin"],
+          summary: "Stop a workspace's gateway (operators only; audited in the workspace's trail)",
+          params: wid,
+          response: { 200: runtimeSchema },
+        },
+      },
+      async (request) => runtimes.stopAsOperator(requireUser(request), request.params.wid),
+    );
   };
 }

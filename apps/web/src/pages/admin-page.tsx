@@ -53,6 +53,10 @@ export function AdminPage() {
       api("PATCH", `/api/v1/admin/users/${v.id}`, { deactivated: v.deactivated }),
     onSettled: () => queryClient.invalidateQueries({ queryKey: ["admin-users"] }),
   });
+  const stopRuntime = useMutation({
+    mutationFn: (wid: string) => api("POST", `/api/v1/admin/runtimes/${wid}/stop`),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: ["admin-runtimes"] }),
+  });
   if (me.data?.user.platformRole !== "super_admin") return <Notice kind="info">Operators only.</Notice>;
   const wsName = (id: string) => workspaces.data?.items.find((w) => w.id === id)?.name ?? id.slice(0, 8);
   return (
@@ -70,6 +74,7 @@ export function AdminPage() {
         <button type="submit">Search</button>
       </form>
       {setActive.isError ? <Notice>{messageOf(setActive.error)}</Notice> : null}
+      {stopRuntime.isError ? <Notice>{messageOf(stopRuntime.error)}</Notice> : null}
       <table className="table">
         <thead>
           <tr>
@@ -135,6 +140,7 @@ export function AdminPage() {
             <th scope="col">State</th>
             <th scope="col">Memory</th>
             <th scope="col">Last activity</th>
+            <th scope="col">Actions</th>
           </tr>
         </thead>
         <tbody>
@@ -147,6 +153,13 @@ export function AdminPage() {
               </td>
               <td>{mb(r.rssBytes)}</td>
               <td>{r.lastActivityAt ? new Date(r.lastActivityAt).toLocaleString() : "–"}</td>
+              <td>
+                {r.state === "running" || r.state === "failed" ? (
+                  <button type="button" className="danger" onClick={() => stopRuntime.mutate(r.workspaceId)}>
+                    Stop
+                  </button>
+                ) : null}
+              </td>
             </tr>
           ))}
         </tbody>

@@ -19,6 +19,44 @@ export function AuditPage() {
   );
 }
 
+interface Day {
+  day: string;
+  messages: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** Bars per day for one series, with the numbers in a table for screen readers. */
+function DailyChart(props: { days: Day[]; label: string; value: (d: Day) => number }) {
+  const max = Math.max(1, ...props.days.map(props.value));
+  const w = 12;
+  const h = 80;
+  return (
+    <figure className="chart">
+      <figcaption>{props.label}</figcaption>
+      <svg
+        viewBox={`0 0 ${props.days.length * w} ${h}`}
+        role="img"
+        aria-label={`${props.label} per day`}
+        preserveAspectRatio="none"
+      >
+        {props.days.map((d, i) => {
+          const bar = (props.value(d) / max) * (h - 2);
+          return (
+            <rect key={d.day} x={i * w + 1} y={h - bar} width={w - 2} height={bar}>
+              <title>{`${d.day}: ${props.value(d)}`}</title>
+            </rect>
+          );
+        })}
+      </svg>
+      <small className="hint">
+        {props.days[0]?.day} – {props.days.at(-1)?.day}, highest{" "}
+        {max === 1 && props.days.every((d) => props.value(d) === 0) ? 0 : max}
+      </small>
+    </figure>
+  );
+}
+
 export function UsagePage() {
   const { wid } = useParams({ strict: false }) as { wid: string };
   const usage = useQuery({
@@ -26,6 +64,10 @@ export function UsagePage() {
     queryFn: () => api<Usage>("GET", `/api/v1/workspaces/${wid}/usage`),
   });
   const u = usage.data;
+  const daily = useQuery({
+    queryKey: ["usage-daily", wid],
+    queryFn: () => api<{ items: Day[] }>("GET", `/api/v1/workspaces/${wid}/usage/daily?days=30`),
+  });
   const bar = (used: number, max: number | null) =>
     max ? (
       <progress max={max} value={Math.min(used, max)} aria-label={`${used} of ${max}`} />
@@ -49,6 +91,12 @@ export function UsagePage() {
             {bar(u.promptTokens + u.completionTokens, u.limits.tokens)}
           </dd>
         </dl>
+      ) : null}
+      {daily.data ? (
+        <div className="charts">
+          <DailyChart days={daily.data.items} label="Messages" value={(d) => d.messages} />
+          <DailyChart days={daily.data.items} label="Tokens" value={(d) => d.promptTokens + d.completionTokens} />
+        </div>
       ) : null}
     </section>
   );

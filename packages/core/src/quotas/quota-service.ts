@@ -1,10 +1,18 @@
 import { QuotaExceededError } from "@reef/contracts";
 import { schema, type Tx } from "@reef/db";
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, gte, sql } from "drizzle-orm";
 import type { RequestContext } from "../shared/context.ts";
 import type { WorkspaceGate } from "../workspace/workspace-access.ts";
 
-const { usageMonthly } = schema;
+const { usageMonthly, chatMessages } = schema;
+
+/** One day of a workspace's chat use. */
+export interface DailyUsage {
+  day: string;
+  messages: number;
+  promptTokens: number;
+  completionTokens: number;
+}
 
 /** Monthly allowances per workspace; null means unlimited. Plans will set these later. */
 export interface QuotaLimits {
@@ -81,6 +89,36 @@ export function createQuotaService(deps: { gate: WorkspaceGate; limits: QuotaLim
             completionTokens: sql`${usageMonthly.completionTokens} + ${completionTokens}`,
           },
         });
+    },
+
+    /** Messages sent and tokens used per day (UTC) over the last `days` days, oldest first, zero days included. */
+    daily(ctx: RequestContext, workspaceId: string, days: number): Promise<DailyUsage[]> {
+      return deps.gate.run(ctx, workspaceId, "usage:read", async (tx) => {
+        const today = Date.UTC(now().getUTCFullYear(), now().getUTCMonth(), now().getUTCDate());
+        const since = new Date(today - (days - 1) * 86_400_000);
+        const day = sql<string>`to_char(${chatMessages.createdAt} at time zone 'UTC', 'YYYY-MM-DD')`;
+        const rows = await tx
+          .select({
+            day,
+            messages: sql<number>`count(*) filter (where ${chatMessages.role} = 'user')::int`,
+            promptTokens: sql<number>`coalesce(sum(${chatMessages.promptTokens}), 0)::int`,
+            completionTokens: sql<number>`coalesce(sum(${chatMessages.completionTokens}), 0)::int`,
+          })
+          .from(chatMessages)
+          .where(and(eq(chatMessages.workspaceId, workspaceId), gte(chatMessages.createdAt, since)))
+          .groupBy(day);
+        const byDay = new Map(rows.map((r) => [r.day, r]));
+        return Array.from({ length: days }, (_, i) => {
+          const d = new Date(since.getTime() + i * 86_400_000).toISOString().slice(0, 10);
+          const r = byDay.get(d);
+          return {
+            day: d,
+            messages: r?.messages ?? 0,
+            promptTokens: r?.promptTokens ?? 0,
+            completionTokens: r?.completionTokens ?? 0,
+          };
+        });
+      });
     },
 
     /** This month's usage and allowances. */

@@ -45,6 +45,12 @@ export function createRuntimeService(deps: { gate: WorkspaceGate; manager: Runti
       await manager.stop(ctx, workspaceId, "requested");
       return withStats(await manager.get(workspaceId));
     },
+    /** Operators stop any workspace's gateway (audited in that workspace's trail, as them). */
+    async stopAsOperator(ctx: RequestContext, workspaceId: string): Promise<RuntimeStatusView> {
+      requireOperator(ctx);
+      await manager.stop(ctx, workspaceId, "stopped by an operator");
+      return withStats(await manager.get(workspaceId));
+    },
     /** Every runtime with state, uptime, memory and last activity (operators only). */
     async listAll(
       ctx: RequestContext,
