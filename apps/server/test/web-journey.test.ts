@@ -147,6 +147,19 @@ describe("the web app in a real browser", () => {
     }
     expect(await page.getByText(`••••${KEY.slice(-4)}`).isVisible()).toBe(true);
     expect(await page.content()).not.toContain(KEY);
+    // Edit forms validate as you type; the old key is never shown.
+    await page.getByRole("button", { name: "Edit" }).click();
+    await page.getByLabel("New API key").fill("short");
+    await page.getByText("That looks too short to be an API key.").waitFor();
+    await page.getByRole("button", { name: "Cancel" }).click();
+    await page.goto(`${workspaceUrl}/agents`);
+    await page.getByRole("button", { name: "Edit" }).click();
+    await page.getByLabel(/Temperature/).fill("3");
+    await page.getByText("Between 0 and 2.").waitFor();
+    await page.getByLabel(/Temperature/).fill("0.3");
+    await page.getByLabel("Personality and instructions").fill("You are Ada, and you answer tersely.");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByText("You are Ada, and you answer tersely.").waitFor();
   }, 180_000);
 
   it("a viewer sees no edit controls, and loses access at once when an operator deactivates them", async () => {
@@ -184,6 +197,7 @@ describe("the web app in a real browser", () => {
     await viewer.getByRole("heading", { name: "Ada" }).waitFor();
     expect(await viewer.getByRole("button", { name: "New agent" }).count()).toBe(0);
     expect(await viewer.getByRole("button", { name: "Delete" }).count()).toBe(0);
+    expect(await viewer.getByRole("button", { name: "Edit" }).count()).toBe(0);
     await viewer.getByRole("link", { name: "Providers" }).click();
     await viewer.getByRole("heading", { name: "Providers" }).waitFor();
     expect(await viewer.getByRole("button", { name: "Add provider" }).count()).toBe(0);

@@ -4,6 +4,7 @@ import { useState } from "react";
 import { messageOf } from "../api/client.ts";
 import type { Agent } from "../api/types.ts";
 import { AgentForm, agentsQuery, providersQuery } from "../components/agent-form.tsx";
+import { AgentEditForm } from "../components/edit-forms.tsx";
 import { Notice } from "../components/forms.tsx";
 import { atLeast, useMe, useWorkspace } from "../components/session.ts";
 import { DeleteButton } from "./providers-page.tsx";
@@ -15,6 +16,7 @@ export function AgentsPage() {
   const agents = useQuery(agentsQuery(wid));
   const providers = useQuery(providersQuery(wid));
   const [adding, setAdding] = useState(false);
+  const [editing, setEditing] = useState<string | null>(null);
   const canCreate = atLeast(membership?.role, "member");
   const mayManage = (a: Agent) =>
     a.personal
@@ -54,8 +56,19 @@ export function AgentsPage() {
               {a.tools.length ? ` · tools: ${a.tools.join(", ")}` : ""}
             </p>
             {a.instructions ? <p className="instructions">{a.instructions}</p> : null}
-            {mayManage(a) ? (
+            {editing === a.id ? (
+              <AgentEditForm
+                wid={wid}
+                agent={a}
+                provider={providers.data?.items.find((p) => p.id === a.providerId)}
+                onDone={() => setEditing(null)}
+              />
+            ) : null}
+            {mayManage(a) && editing !== a.id ? (
               <div className="actions">
+                <button type="button" className="secondary" onClick={() => setEditing(a.id)}>
+                  Edit
+                </button>
                 <DeleteButton
                   what={`agent ${a.name} and its chats`}
                   path={`/api/v1/workspaces/${wid}/agents/${a.id}`}

@@ -4,6 +4,7 @@ import { useState } from "react";
 import { api, messageOf } from "../api/client.ts";
 import type { Provider } from "../api/types.ts";
 import { providersQuery } from "../components/agent-form.tsx";
+import { ProviderEditForm } from "../components/edit-forms.tsx";
 import { Notice } from "../components/forms.tsx";
 import { ProviderForm, ProviderTestButton } from "../components/provider-form.tsx";
 import { atLeast, useMe, useWorkspace } from "../components/session.ts";
@@ -14,6 +15,7 @@ export function ProvidersPage() {
   const me = useMe();
   const providers = useQuery(providersQuery(wid));
   const [adding, setAdding] = useState(false);
+  const [editing, setEditing] = useState<string | null>(null);
   const canAdd = atLeast(membership?.role, "member");
   const canShare = atLeast(membership?.role, "admin");
   const mayManage = (p: Provider) => (p.personal ? p.createdBy === me.data?.user.id : canShare);
@@ -48,8 +50,12 @@ export function ProvidersPage() {
                 {p.models.length ? p.models.slice(0, 8).join(", ") + (p.models.length > 8 ? "…" : "") : "none listed"}
               </dd>
             </dl>
-            {mayManage(p) ? (
+            {editing === p.id ? <ProviderEditForm wid={wid} provider={p} onDone={() => setEditing(null)} /> : null}
+            {mayManage(p) && editing !== p.id ? (
               <div className="actions">
+                <button type="button" className="secondary" onClick={() => setEditing(p.id)}>
+                  Edit
+                </button>
                 <ProviderTestButton wid={wid} provider={p} />
                 <DeleteButton
                   what={`provider ${p.name}`}

@@ -1,0 +1,128 @@
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { api, fieldErrors, messageOf } from "../api/client.ts";
+import type { Agent, Provider } from "../api/types.ts";
+import { Field, Notice, Select } from "./forms.tsx";
+
+/** Edits an agent's name, model, personality and temperature; the next message uses the change. */
+export function AgentEditForm(props: {
+  wid: string;
+  agent: Agent;
+  provider: Provider | undefined;
+  onDone: () => void;
+}) {
+  const queryClient = useQueryClient();
+  const { agent } = props;
+  const [name, setName] = useState(agent.name);
+  const [model, setModel] = useState(agent.model);
+  const [instructions, setInstructions] = useState(agent.instructions);
+  const [temperature, setTemperature] = useState(agent.temperature === null ? "" : String(agent.temperature));
+  const temp = temperature.trim() === "" ? null : Number(temperature);
+  const tempError = temp !== null && (!Number.isFinite(temp) || temp < 0 || temp > 2) ? "Between 0 and 2." : undefined;
+  const save = useMutation({
+    mutationFn: () =>
+      api<Agent>("PATCH", `/api/v1/workspaces/${props.wid}/agents/${agent.id}`, {
+        name,
+        instructions,
+        temperature: temp,
+        ...(model !== agent.model ? { model } : {}),
+      }),
+    onSuccess: async () => {
+      await queryClient.invalidateQueries({ queryKey: ["agents", props.wid] });
+      props.onDone();
+    },
+  });
+  const errors = fieldErrors(save.error);
+  const models = props.provider?.models ?? [];
+  return (
+    <form
+      className="card"
+      aria-label={`Edit ${agent.name}`}
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (!tempError) save.mutate();
+      }}
+    >
+      <Field label="Agent name" value={name} onChange={(e) => setName(e.target.value)} error={errors.name} />
+      {models.length ? (
+        <Select label="Model" value={model} onChange={setModel} options={models.map((m) => ({ value: m, label: m }))} />
+      ) : (
+        <Field label="Model" value={model} onChange={(e) => setModel(e.target.value)} error={errors.model} />
+      )}
+      <div className="field">
+        <label htmlFor={`instructions-${agent.id}`}>Personality and instructions</label>
+        <textarea
+          id={`instructions-${agent.id}`}
+          rows={4}
+          value={instructions}
+          onChange={(e) => setInstructions(e.target.value)}
+        />
+      </div>
+      <Field
+        label="Temperature (0–2, empty for the model's default)"
+        inputMode="decimal"
+        value={temperature}
+        onChange={(e) => setTemperature(e.target.value)}
+        error={tempError ?? errors.temperature}
+      />
+      {save.isError ? <Notice>{messageOf(save.error)}</Notice> : null}
+      <div className="actions">
+        <button type="submit" disabled={save.isPending || !!tempError || !name.trim()}>
+          Save
+        </button>
+        <button type="button" className="secondary" onClick={props.onDone}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
+
+/** Renames a provider or replaces its key (the old key is never shown). */
+export function ProviderEditForm(props: { wid: string; provider: Provider; onDone: () => void }) {
+  const queryClient = useQueryClient();
+  const [name, setName] = useState(props.provider.name);
+  const [apiKey, setApiKey] = useState("");
+  const save = useMutation({
+    mutationFn: () =>
+      api<Provider>("PATCH", `/api/v1/workspaces/${props.wid}/providers/${props.provider.id}`, {
+        name,
+        ...(apiKey ? { apiKey } : {}),
+      }),
+    onSuccess: async () => {
+      await queryClient.invalidateQueries({ queryKey: ["providers", props.wid] });
+      props.onDone();
+    },
+  });
+  const keyError = apiKey && apiKey.trim().length < 8 ? "That looks too short to be an API key." : undefined;
+  return (
+    <form
+      className="card"
+      aria-label={`Edit ${props.provider.name}`}
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (!keyError) save.mutate();
+      }}
+    >
+      <Field label="Name" value={name} onChange={(e) => setName(e.target.value)} />
+      <Field
+        label="New API key"
+        type="password"
+        autoComplete="off"
+        value={apiKey}
+        onChange={(e) => setApiKey(e.target.value)}
+        error={keyError}
+        hint={`Leave empty to keep the current key (${props.provider.apiKey ?? "none"}).`}
+      />
+      {save.isError ? <Notice>{messageOf(save.error)}</Notice> : null}
+      <div className="actions">
+        <button type="submit" disabled={save.isPending || !!keyError || !name.trim()}>
+          Save
+        </button>
+        <button type="button" className="secondary" onClick={props.onDone}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
