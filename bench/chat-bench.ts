@@ -16,7 +16,6 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,6 +30,17 @@ import { startLlmStandIn } from "@reef/testing/llm";
 import pg from "pg";
 import pino from "pino";
 import { benchAppConfig, startBenchPostgres } from "./bench-postgres.ts";
+import {
+  groupPids,
+  groupRss,
+  machineBusyMs,
+  mb,
+  parentOf,
+  percentile,
+  pool,
+  processCpuMs,
+  treeCpuMs,
+} from "./measure.ts";
 
 const TURNS = Number(process.env.BENCH_CHAT_TURNS ?? 30);
 const WARM_TURNS = 2;
@@ -48,9 +58,6 @@ const replyTo = (text: string) => `Answer to ${text}: ${WORDS}`;
 
 const SYSTEM = { actor: { kind: "system" as const, name: "chat-bench" } };
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
 const p = (xs: number[], q: number) =>
   percentile(
     [...xs].sort((a, b) => a - b),
@@ -58,7 +65,6 @@ const p = (xs: number[], q: number) =>
   );
 const ms = (x: number) => `${Math.round(x)} ms`.padStart(8);
 const rate = (x: number) => `${x.toFixed(0)} tok/s`.padStart(10);
-const mb = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MB`;
 const secs = (x: number) => `${(x / 1000).toFixed(1)} s`;
 const ratio = (a: number, b: number) => (a / b).toFixed(2);
 
@@ -109,90 +115,12 @@ function startStandInProcess(apiKey: string): Promise<{ baseUrl: string; child: 
   });
 }
 
-/** The processes of a process group (a gateway and its helpers). */
-function groupPids(pgid: number): number[] {
-  try {
-    return execFileSync("ps", ["-o", "pid=", "-g", String(pgid)])
-      .toString()
-      .split("\n")
-      .map((l) => Number(l.trim()))
-      .filter((n) => n > 0);
-  } catch {
-    return [];
-  }
-}
-
-/** Resident memory of a process group. */
-function groupRss(pgid: number): number {
-  try {
-    const out = execFileSync("ps", ["-o", "rss=", "-g", String(pgid)]).toString();
-    return out.split("\n").reduce((s, l) => s + (Number(l.trim()) || 0), 0) * 1024;
-  } catch {
-    return 0;
-  }
-}
-
-const TICK_MS = 10; // Linux USER_HZ is 100
-
-/** CPU a process used so far, including its waited-for children (Linux /proc). */
-function processCpuMs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return [11, 12, 13, 14].reduce((s, i) => s + Number(f[i] ?? 0), 0) * TICK_MS;
-  } catch {
-    return 0;
-  }
-}
-
-/** Busy CPU of the whole machine so far (all cores). */
-function machineBusyMs(): number {
-  const [, ...v] = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/);
-  const n = v.map(Number);
-  const total = n.slice(0, 8).reduce((s, x) => s + x, 0);
-  return (total - (n[3] ?? 0) - (n[4] ?? 0)) * TICK_MS;
-}
-
-/** The parent of a process (Linux /proc). */
-function parentOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-}
-
-/** A process and its children, e.g. Postgres' postmaster and its backends. */
-function treeCpuMs(pid: number): number {
-  let children: number[] = [];
-  try {
-    children = execFileSync("ps", ["-o", "pid=", "--ppid", String(pid)])
-      .toString()
-      .split("\n")
-      .map((l) => Number(l.trim()))
-      .filter((n) => n > 0);
-  } catch {}
-  return processCpuMs(pid) + children.reduce((s, c) => s + processCpuMs(c), 0);
-}
-
 interface CpuSnapshot {
   machine: number;
   gateways: number;
   reef: number;
   standIn: number;
   postgres: number;
-}
-
-/** Runs `fn` over `items`, at most `limit` at a time. */
-async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i] as T, i);
-      }
-    }),
-  );
-  return out;
 }
 
 export async function chatBench(): Promise<void> {

@@ -18,6 +18,7 @@ import pg from "pg";
 import pino from "pino";
 import { benchAppConfig, startBenchPostgres } from "./bench-postgres.ts";
 import { chatBench } from "./chat-bench.ts";
+import { percentile } from "./measure.ts";
 import { runtimeBench } from "./runtime-bench.ts";
 
 const WORKSPACES = 1_000;
@@ -37,9 +38,6 @@ const ACTIONS = [
 const SAMPLES = 300;
 const LOAD_SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
 const fmt = (ms: number) => `${ms.toFixed(2)} ms`;
 
 async function seed(ownerUrl: string) {

@@ -18,19 +18,10 @@ import { EMBEDDING_ENV, type GatewaySettings, ProcessDriver, renderGatewayConfig
 import { startLlmStandIn } from "@reef/testing/llm";
 import pg from "pg";
 import { startBenchPostgres } from "./bench-postgres.ts";
+import { groupRss, mb } from "./measure.ts";
 
 const ROUNDS = Number(process.env.BENCH_RUNTIME_ROUNDS ?? 3);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
-const mb = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MB`;
-
-function groupRss(pid: number): number {
-  try {
-    const out = execFileSync("ps", ["-o", "rss=", "-g", String(pid)]).toString();
-    return out.split("\n").reduce((s, l) => s + (Number(l.trim()) || 0), 0) * 1024;
-  } catch {
-    return 0;
-  }
-}
 
 async function waitReady(port: number, child: ChildProcess): Promise<void> {
   for (;;) {

@@ -5,6 +5,7 @@ import { type AuditService, appendAudit } from "../audit/audit-service.ts";
 import type { RateLimits } from "../rate-limit/rate-limits.ts";
 import type { RequestContext, UserActor } from "../shared/context.ts";
 import { clampLimit, decodeCursor, olderThan, type Page, toPage } from "../shared/pagination.ts";
+import { isUniqueViolation } from "../shared/pg-errors.ts";
 import { hashToken, newToken } from "../shared/tokens.ts";
 import { checkPasswordPolicy, hashPassword, verifyPassword } from "./passwords.ts";
 
@@ -45,11 +46,6 @@ const TOUCH_EVERY_MS = 60_000;
 
 function toPublicUser(u: typeof users.$inferSelect): PublicUser {
   return { id: u.id, email: u.email, name: u.name, platformRole: u.platformRole, createdAt: u.createdAt.toISOString() };
-}
-
-function isUniqueViolation(err: unknown): boolean {
-  const cause = (err as { cause?: { code?: string } }).cause;
-  return (err as { code?: string }).code === "23505" || cause?.code === "23505";
 }
 
 export function createIdentityService(deps: IdentityServiceDeps) {

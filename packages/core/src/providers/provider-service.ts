@@ -6,6 +6,7 @@ import { and, count, desc, eq, inArray, isNull, or } from "drizzle-orm";
 import { appendAudit } from "../audit/audit-service.ts";
 import type { RequestContext } from "../shared/context.ts";
 import { clampLimit, decodeCursor, olderThan, type Page, toPage } from "../shared/pagination.ts";
+import { isUniqueViolation } from "../shared/pg-errors.ts";
 import type { Vault } from "../vault/vault-service.ts";
 import type { Access, WorkspaceGate } from "../workspace/workspace-access.ts";
 import { maskKey, PROVIDER_KIND_INFO, type ProbeResult, probeProvider } from "./provider-catalog.ts";
@@ -74,11 +75,6 @@ function visibleTo(access: Access) {
 }
 
 const last4 = (key: string) => key.slice(-4);
-
-function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: string; cause?: { code?: string } };
-  return e.code === "23505" || e.cause?.code === "23505";
-}
 
 /**
  * LLM providers of a workspace. Keys go into the vault on the way in and come

@@ -1,18 +1,6 @@
-import { sql } from "drizzle-orm";
-import {
-  bigint,
-  date,
-  index,
-  integer,
-  pgPolicy,
-  pgTable,
-  primaryKey,
-  text,
-  timestamp,
-  uuid,
-} from "drizzle-orm/pg-core";
+import { bigint, date, index, integer, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
 import { agents } from "./providers.ts";
-import { appRole, currentWorkspaceId } from "./roles.ts";
+import { tenantIsolation } from "./roles.ts";
 import { users } from "./users.ts";
 import { apiKeys, workspaces } from "./workspaces.ts";
 
@@ -38,12 +26,7 @@ export const chatSessions = pgTable(
   },
   (t) => [
     index("chat_sessions_owner_idx").on(t.workspaceId, t.userId, t.createdAt, t.id),
-    pgPolicy("chat_sessions_tenant_isolation", {
-      for: "all",
-      to: appRole,
-      using: sql`${t.workspaceId} = ${currentWorkspaceId}`,
-      withCheck: sql`${t.workspaceId} = ${currentWorkspaceId}`,
-    }),
+    tenantIsolation("chat_sessions_tenant_isolation", t.workspaceId),
   ],
 ).enableRLS();
 
@@ -72,12 +55,7 @@ export const chatMessages = pgTable(
   },
   (t) => [
     index("chat_messages_session_idx").on(t.sessionId, t.id),
-    pgPolicy("chat_messages_tenant_isolation", {
-      for: "all",
-      to: appRole,
-      using: sql`${t.workspaceId} = ${currentWorkspaceId}`,
-      withCheck: sql`${t.workspaceId} = ${currentWorkspaceId}`,
-    }),
+    tenantIsolation("chat_messages_tenant_isolation", t.workspaceId),
   ],
 ).enableRLS();
 
@@ -96,11 +74,6 @@ export const usageMonthly = pgTable(
   },
   (t) => [
     primaryKey({ columns: [t.workspaceId, t.month] }),
-    pgPolicy("usage_monthly_tenant_isolation", {
-      for: "all",
-      to: appRole,
-      using: sql`${t.workspaceId} = ${currentWorkspaceId}`,
-      withCheck: sql`${t.workspaceId} = ${currentWorkspaceId}`,
-    }),
+    tenantIsolation("usage_monthly_tenant_isolation", t.workspaceId),
   ],
 ).enableRLS();

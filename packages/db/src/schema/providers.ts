@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
-import { index, jsonb, pgPolicy, pgTable, real, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
-import { appRole, currentWorkspaceId } from "./roles.ts";
+import { index, jsonb, pgTable, real, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { tenantIsolation } from "./roles.ts";
 import { users } from "./users.ts";
 import { workspaces } from "./workspaces.ts";
 
@@ -39,12 +39,7 @@ export const providers = pgTable(
       sql`lower(${t.name})`,
     ),
     index("providers_list_idx").on(t.workspaceId, t.createdAt, t.id),
-    pgPolicy("providers_tenant_isolation", {
-      for: "all",
-      to: appRole,
-      using: sql`${t.workspaceId} = ${currentWorkspaceId}`,
-      withCheck: sql`${t.workspaceId} = ${currentWorkspaceId}`,
-    }),
+    tenantIsolation("providers_tenant_isolation", t.workspaceId),
   ],
 ).enableRLS();
 
@@ -79,11 +74,6 @@ export const agents = pgTable(
   (t) => [
     index("agents_list_idx").on(t.workspaceId, t.createdAt, t.id),
     index("agents_provider_idx").on(t.providerId),
-    pgPolicy("agents_tenant_isolation", {
-      for: "all",
-      to: appRole,
-      using: sql`${t.workspaceId} = ${currentWorkspaceId}`,
-      withCheck: sql`${t.workspaceId} = ${currentWorkspaceId}`,
-    }),
+    tenantIsolation("agents_tenant_isolation", t.workspaceId),
   ],
 ).enableRLS();

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { pgRole } from "drizzle-orm/pg-core";
+import { type AnyPgColumn, pgPolicy, pgRole } from "drizzle-orm/pg-core";
 
 /**
  * The group role every application connection belongs to. It is created by the
@@ -23,4 +23,14 @@ export const platformScope = sql`reef_platform_scope()`;
  */
 export function lookup(kind: "session" | "api_key" | "invite" | "email") {
   return sql.raw(`reef_lookup('${kind}')`);
+}
+
+/** The policy every tenant table carries: rows of the transaction's workspace only, for reading and writing. */
+export function tenantIsolation(name: string, workspaceId: AnyPgColumn) {
+  return pgPolicy(name, {
+    for: "all",
+    to: appRole,
+    using: sql`${workspaceId} = ${currentWorkspaceId}`,
+    withCheck: sql`${workspaceId} = ${currentWorkspaceId}`,
+  });
 }

@@ -1,6 +1,5 @@
-import { sql } from "drizzle-orm";
 import { integer, pgPolicy, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
-import { appRole, currentWorkspaceId, platformScope } from "./roles.ts";
+import { appRole, platformScope, tenantIsolation } from "./roles.ts";
 import { workspaces } from "./workspaces.ts";
 
 /**
@@ -23,12 +22,7 @@ export const workspaceKeys = pgTable(
   },
   (t) => [
     primaryKey({ columns: [t.workspaceId, t.version] }),
-    pgPolicy("workspace_keys_tenant_isolation", {
-      for: "all",
-      to: appRole,
-      using: sql`${t.workspaceId} = ${currentWorkspaceId}`,
-      withCheck: sql`${t.workspaceId} = ${currentWorkspaceId}`,
-    }),
+    tenantIsolation("workspace_keys_tenant_isolation", t.workspaceId),
     // Key rotation rewraps every workspace's key: wrapped keys are useless without the root key.
     pgPolicy("workspace_keys_platform", { for: "all", to: appRole, using: platformScope, withCheck: platformScope }),
   ],

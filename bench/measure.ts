@@ -1,0 +1,87 @@
+/** Measuring helpers shared by the benchmarks: percentiles, process-group memory and CPU (Linux /proc). */
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+export const mb = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MB`;
+
+/** The processes of a process group (a gateway and its helpers). */
+export function groupPids(pgid: number): number[] {
+  try {
+    return execFileSync("ps", ["-o", "pid=", "-g", String(pgid)])
+      .toString()
+      .split("\n")
+      .map((l) => Number(l.trim()))
+      .filter((n) => n > 0);
+  } catch {
+    return [];
+  }
+}
+
+/** Resident memory of a process group. */
+export function groupRss(pgid: number): number {
+  try {
+    const out = execFileSync("ps", ["-o", "rss=", "-g", String(pgid)]).toString();
+    return out.split("\n").reduce((s, l) => s + (Number(l.trim()) || 0), 0) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+const TICK_MS = 10; // Linux USER_HZ is 100
+
+/** CPU a process used so far, including its waited-for children (Linux /proc). */
+export function processCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return [11, 12, 13, 14].reduce((s, i) => s + Number(f[i] ?? 0), 0) * TICK_MS;
+  } catch {
+    return 0;
+  }
+}
+
+/** Busy CPU of the whole machine so far (all cores). */
+export function machineBusyMs(): number {
+  const [, ...v] = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/);
+  const n = v.map(Number);
+  const total = n.slice(0, 8).reduce((s, x) => s + x, 0);
+  return (total - (n[3] ?? 0) - (n[4] ?? 0)) * TICK_MS;
+}
+
+/** The parent of a process (Linux /proc). */
+export function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+}
+
+/** A process and its children, e.g. Postgres' postmaster and its backends. */
+export function treeCpuMs(pid: number): number {
+  let children: number[] = [];
+  try {
+    children = execFileSync("ps", ["-o", "pid=", "--ppid", String(pid)])
+      .toString()
+      .split("\n")
+      .map((l) => Number(l.trim()))
+      .filter((n) => n > 0);
+  } catch {}
+  return processCpuMs(pid) + children.reduce((s, c) => s + processCpuMs(c), 0);
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+export async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i] as T, i);
+      }
+    }),
+  );
+  return out;
+}
