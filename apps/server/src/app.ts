@@ -21,6 +21,7 @@ import { chatRoutes } from "./routes/chat-routes.ts";
 import { healthRoutes } from "./routes/health-routes.ts";
 import { providerRoutes } from "./routes/provider-routes.ts";
 import { runtimeRoutes } from "./routes/runtime-routes.ts";
+import { settingsRoutes } from "./routes/settings-routes.ts";
 import { workspaceRoutes } from "./routes/workspace-routes.ts";
 import { createServices } from "./services.ts";
 import { REEF_VERSION } from "./version.ts";
@@ -47,6 +48,7 @@ export type AppConfig = Pick<
   | "dataDir"
   | "secretKey"
   | "secretKeyPrevious"
+  | "explicitKeys"
   | "runtimeDriver"
   | "runtimeImage"
   | "dockerSocket"
@@ -117,9 +119,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   });
   registerErrorHandler(app);
+  const services = createServices(deps, app.log);
+  appServices.set(app, services);
   // HSTS and upgrade-insecure-requests only make sense when users reach Reef
-  // over https; on a plain-http LAN address they would break the app.
-  const https = deps.config.publicUrl.startsWith("https:");
+  // over https; on a plain-http LAN address they would break the app. The public
+  // URL may come from the platform settings an operator saved, not only the config.
+  const https = (await services.platformSettings.startupPublicUrl()).startsWith("https:");
   await app.register(helmet, {
     strictTransportSecurity: https,
     contentSecurityPolicy: {
@@ -134,8 +139,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerMetrics(app);
   await registerOpenApi(app, REEF_VERSION);
 
-  const services = createServices(deps, app.log);
-  appServices.set(app, services);
   await app.register(registerAuth, { identity: services.identity, apiKeys: services.apiKeys, secureCookies: https });
   await app.register(healthRoutes({ system: services.system, version: REEF_VERSION }));
   await app.register(authRoutes({ identity: services.identity, secureCookies: https }));
@@ -143,6 +146,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(apiKeyRoutes(services));
   await app.register(auditAndAdminRoutes(services));
   await app.register(runtimeRoutes(services));
+  await app.register(settingsRoutes(services));
   await app.register(providerRoutes(services));
   await app.register(agentRoutes(services));
   await app.register(chatRoutes(services));

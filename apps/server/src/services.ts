@@ -12,13 +12,14 @@ import {
   createIdentityService,
   createInviteService,
   createPermissions,
+  createPlatformSealer,
+  createPlatformSettings,
   createProviderService,
   createQuotaService,
   createRateLimits,
   createRuntimeManager,
   createRuntimeService,
   createRuntimeTokenSealer,
-  createSmtpMailer,
   createSystemService,
   createVault,
   createWorkspaceGate,
@@ -82,13 +83,29 @@ export function createServices(deps: Pick<AppDeps, "database"> & { config: AppCo
   const keyring = { current: config.secretKey, previous: config.secretKeyPrevious ?? [] };
   const vault = createVault({ keyring });
   const agents = createAgentService({ db, gate, vault });
+  const explicit = new Set(config.explicitKeys ?? []);
+  const platformSettings = createPlatformSettings({
+    db,
+    sealer: createPlatformSealer(keyring),
+    defaults: {
+      publicUrl: config.publicUrl,
+      smtpUrl: config.smtpUrl,
+      smtpFrom: config.smtpFrom,
+      idleTimeoutMinutes: config.runtimeIdleTimeoutMinutes,
+      fixed: {
+        publicUrl: explicit.has("publicUrl"),
+        email: explicit.has("smtpUrl"),
+        idleTimeout: explicit.has("runtimeIdleTimeoutMinutes"),
+      },
+    },
+  });
   const runtimeManager = createRuntimeManager({
     db,
     driver,
     sealer: createRuntimeTokenSealer(keyring),
     settingsFor: (workspaceId) => agents.gatewaySettings(workspaceId),
     instanceId: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
-    idleTimeoutMs: config.runtimeIdleTimeoutMinutes * 60_000,
+    idleTimeoutMs: platformSettings.idleTimeoutMs,
     startTimeoutMs: config.runtimeStartTimeoutSeconds * 1000,
     limits: { memoryMb: config.runtimeMemoryMb, cpus: 1, pids: 1024 },
     // Containers and pods get a hard limit from their engine; a child process only this watchdog.
@@ -99,7 +116,6 @@ export function createServices(deps: Pick<AppDeps, "database"> & { config: AppCo
     gate,
     limits: { messages: config.quotaMonthlyMessages ?? null, tokens: config.quotaMonthlyTokens ?? null },
   });
-  const mailer = config.smtpUrl ? createSmtpMailer({ url: config.smtpUrl, from: config.smtpFrom }) : undefined;
   return {
     system: createSystemService({
       database: deps.database,
@@ -111,13 +127,14 @@ export function createServices(deps: Pick<AppDeps, "database"> & { config: AppCo
       db,
       gate,
       rateLimits,
-      mailer,
-      publicUrl: config.publicUrl,
+      mailer: platformSettings.mailer,
+      publicUrl: platformSettings.publicUrl,
       ttlMs: config.inviteTtlHours * HOUR_MS,
     }),
     apiKeys: createApiKeyService({ db, gate }),
     auditQuery: createAuditQueryService({ gate }),
     admin: createAdminService({ db }),
+    platformSettings,
     runtimeManager,
     runtimes: createRuntimeService({ gate, manager: runtimeManager, driver }),
     vault,

@@ -38,6 +38,8 @@ const BODIES: Record<string, unknown> = {
   "POST /api/v1/workspaces/:wid/invites": { email: "attacker@example.test", role: "viewer" },
   "POST /api/v1/workspaces/:wid/api-keys": { name: "stolen", role: "viewer" },
   "PATCH /api/v1/admin/users/:userId": { deactivated: true },
+  "PATCH /api/v1/admin/settings": { publicUrl: "https://attacker.example" },
+  "POST /api/v1/admin/settings/test-email": { to: "attacker@example.test" },
   "POST /api/v1/workspaces/:wid/providers": {
     name: "stolen",
     kind: "openai-compatible",

@@ -10,6 +10,8 @@ export interface Config extends Omit<ParsedConfig, "secretKey"> {
   publicUrl: string;
   /** Where the secret key came from, for the start-up log. */
   secretKeySource: "env" | "file" | "generated";
+  /** Settings given explicitly (env or config file), as opposed to defaults. */
+  explicitKeys?: readonly string[];
 }
 
 /** A setting was missing or wrong; the message names it and says why. */
@@ -40,7 +42,9 @@ function describeIssues(error: z.ZodError, from: (key: string) => string): strin
  * them against {@link configSchema}, and resolves the root secret key. Does not
  * create anything; see {@link ensureSecretKey}.
  */
-export async function parseConfig(opts: LoadConfigOptions = {}): Promise<ParsedConfig & { configFile?: string }> {
+export async function parseConfig(
+  opts: LoadConfigOptions = {},
+): Promise<ParsedConfig & { configFile?: string; explicitKeys: string[] }> {
   const env = opts.env ?? {};
   const file = opts.file ?? env.REEF_CONFIG;
   let fromFile: Record<string, unknown> = {};
@@ -66,7 +70,7 @@ export async function parseConfig(opts: LoadConfigOptions = {}): Promise<ParsedC
     };
     throw new ConfigError(`invalid configuration:\n${describeIssues(parsed.error, source)}`);
   }
-  return { ...parsed.data, ...(file ? { configFile: file } : {}) };
+  return { ...parsed.data, explicitKeys: Object.keys(merged), ...(file ? { configFile: file } : {}) };
 }
 
 /**

@@ -20,4 +20,5 @@ export { type HealthBody, healthBodySchema, type ReadinessBody, readinessBodySch
 export * from "./identity.ts";
 export * from "./providers.ts";
 export * from "./runtime.ts";
+export * from "./settings.ts";
 export * from "./workspaces.ts";

@@ -13,7 +13,16 @@ export {
   type SessionView,
 } from "./chat/chat-service.ts";
 export { createIdentityService, type IdentityService } from "./identity/identity-service.ts";
-export { createSmtpMailer, type Mail, type Mailer } from "./mail/mailer.ts";
+export { createSmtpMailer, type Mail, type Mailer, type SmtpServer } from "./mail/mailer.ts";
+export {
+  createPlatformSealer,
+  createPlatformSettings,
+  type EmailSettingsInput,
+  type PlatformDefaults,
+  type PlatformSettingsPatch,
+  type PlatformSettingsService,
+  resealPlatformSecrets,
+} from "./platform/platform-settings-service.ts";
 export { maskKey, PROVIDER_KIND_INFO, probeProvider } from "./providers/provider-catalog.ts";
 export { createProviderService, type ProviderService, type ProviderView } from "./providers/provider-service.ts";
 export { createQuotaService, type QuotaLimits, type QuotaService, type UsageView } from "./quotas/quota-service.ts";

@@ -1,4 +1,4 @@
-import { resealRuntimeTokens, rootKeyId, rotateRootKey } from "@reef/core";
+import { resealPlatformSecrets, resealRuntimeTokens, rootKeyId, rotateRootKey } from "@reef/core";
 import { openConfiguredDatabase } from "@reef/server";
 import { Command } from "commander";
 import { configFor, fail, loggerFor } from "./shared.ts";
@@ -39,9 +39,10 @@ export function rotateKeysCommand(): Command {
         try {
           const keys = await rotateRootKey(database.db, keyring);
           const tokens = await resealRuntimeTokens(database.db, keyring);
+          const platformSecrets = await resealPlatformSecrets(database.db, keyring);
           const lines = [
             `rewrapped ${keys.rewrapped} workspace data key(s); ${keys.alreadyCurrent} already under the current root key (key id ${rootKeyId(keyring.current)})`,
-            `resealed ${tokens.resealed} gateway token(s)`,
+            `resealed ${tokens.resealed} gateway token(s) and ${platformSecrets} platform secret(s)`,
           ];
           if (tokens.unreadable) {
             lines.push(

@@ -13,12 +13,40 @@ export interface Mailer {
   send(mail: Mail): Promise<void>;
 }
 
+/** An SMTP server given field by field (what the settings screen edits). */
+export interface SmtpServer {
+  host: string;
+  port: number;
+  /** `tls`: implicit TLS; `starttls`: plain then upgrade, refused if the server cannot; `none`: never encrypted. */
+  security: "tls" | "starttls" | "none";
+  username?: string | undefined;
+  password?: string | undefined;
+}
+
+// A mail server that accepts the connection and then says nothing must not hold
+// an invite request (or the settings screen's test) for nodemailer's 2-minute default.
+const TIMEOUTS = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 20_000 };
+
+function transportOptions(server: string | SmtpServer) {
+  if (typeof server === "string") return server;
+  return {
+    host: server.host,
+    port: server.port,
+    secure: server.security === "tls",
+    requireTLS: server.security === "starttls",
+    ignoreTLS: server.security === "none",
+    ...(server.username ? { auth: { user: server.username, pass: server.password ?? "" } } : {}),
+    ...TIMEOUTS,
+  };
+}
+
 /**
- * A mailer over SMTP (`smtp://user:pass@host:port`, or `smtps://` for implicit
- * TLS). Failures become a retryable 503 with the server's reason, never the URL.
+ * A mailer over SMTP, from a URL (`smtp://user:pass@host:port`, or `smtps://` for
+ * implicit TLS) or from fields. Failures become a retryable 503 with the server's
+ * reason, never the URL or the password.
  */
-export function createSmtpMailer(opts: { url: string; from: string }): Mailer {
-  const transport = nodemailer.createTransport(opts.url);
+export function createSmtpMailer(opts: { server: string | SmtpServer; from: string }): Mailer {
+  const transport = nodemailer.createTransport(transportOptions(opts.server));
   return {
     async send(mail) {
       try {

@@ -38,7 +38,8 @@ export interface RuntimeManagerDeps {
   settingsFor: (workspaceId: string) => Promise<GatewaySettings>;
   /** Identifies this Reef process in start claims. */
   instanceId: string;
-  idleTimeoutMs: number;
+  /** A number, or a function for a timeout operators can change while Reef runs. */
+  idleTimeoutMs: number | (() => Promise<number>);
   startTimeoutMs: number;
   limits: { memoryMb: number; cpus: number; pids: number };
   /**
@@ -328,7 +329,8 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
 
     /** Stops runtimes idle for longer than the idle timeout. @returns the workspaces stopped. */
     async reapIdle(): Promise<string[]> {
-      const cutoff = new Date(Date.now() - deps.idleTimeoutMs);
+      const timeoutMs = typeof deps.idleTimeoutMs === "number" ? deps.idleTimeoutMs : await deps.idleTimeoutMs();
+      const cutoff = new Date(Date.now() - timeoutMs);
       const idle = await platform((tx) =>
         tx
           .select({ id: runtimes.workspaceId })

@@ -43,11 +43,14 @@ function toView(i: typeof invites.$inferSelect): InviteView {
 
 export interface InviteServiceDeps {
   db: Db;
-  /** With a mailer the link goes to the invitee by email; without one it is returned to the inviter. */
-  mailer?: Mailer | undefined;
+  /**
+   * The mailer in force (platform settings can change it at any time). With one the
+   * link goes to the invitee by email; without one it is returned to the inviter.
+   */
+  mailer: () => Promise<Mailer | undefined>;
   gate: WorkspaceGate;
   rateLimits: RateLimits;
-  publicUrl: string;
+  publicUrl: () => Promise<string>;
   ttlMs: number;
 }
 
@@ -58,7 +61,9 @@ export function createInviteService(deps: InviteServiceDeps) {
      * Invites someone by email with a role no higher than the inviter's. Returns the
      * single-use token and link once; only its hash is stored.
      */
-    create(ctx: RequestContext, workspaceId: string, input: { email: string; role: WorkspaceRole }) {
+    async create(ctx: RequestContext, workspaceId: string, input: { email: string; role: WorkspaceRole }) {
+      // Read before the transaction: the settings come over their own connection.
+      const [mailer, publicUrl] = await Promise.all([deps.mailer(), deps.publicUrl()]);
       return gate.run(ctx, workspaceId, "members:invite", async (tx, access) => {
         if (!roleAtMost(input.role, access.role))
           throw new ForbiddenError(`You cannot invite a ${input.role}: it is above your own role (${access.role}).`);
@@ -75,15 +80,15 @@ export function createInviteService(deps: InviteServiceDeps) {
           })
           .returning();
         if (!invite) throw new Error("invite insert returned nothing");
-        const url = `${deps.publicUrl.replace(/\/$/, "")}/invites/${token}`;
-        if (deps.mailer) {
+        const url = `${publicUrl.replace(/\/$/, "")}/invites/${token}`;
+        if (mailer) {
           const [ws] = await tx
             .select({ name: workspaces.name })
             .from(workspaces)
             .where(eq(workspaces.id, workspaceId));
           const name = ws?.name ?? "a workspace";
           // Sent before commit: if the mail server refuses, no undelivered invite is left behind.
-          await deps.mailer.send({
+          await mailer.send({
             to: invite.email,
             subject: `You are invited to ${name} on Reef`,
             text: `You have been invited to join "${name}" as ${invite.role}.\n\nAccept the invite (valid until ${invite.expiresAt.toUTCString()}):\n${url}\n\nIf you did not expect this, ignore this email.\n`,
@@ -94,9 +99,9 @@ export function createInviteService(deps: InviteServiceDeps) {
           action: "invite.create",
           targetType: "invite",
           targetId: invite.id,
-          details: { email: invite.email, role: invite.role, delivery: deps.mailer ? "email" : "link" },
+          details: { email: invite.email, role: invite.role, delivery: mailer ? "email" : "link" },
         });
-        return deps.mailer
+        return mailer
           ? { invite: toView(invite), delivery: "email" as const }
           : { invite: toView(invite), delivery: "link" as const, token, url };
       });

@@ -1,0 +1,72 @@
+import { z } from "zod";
+
+/** Where a platform setting's value comes from; `config` means fixed by env or config file (read-only here). */
+export const settingSourceSchema = z.enum(["config", "settings", "default"]);
+
+const publicUrlSchema = z
+  .url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" })
+  .max(2000)
+  .transform((v) => v.replace(/\/+$/, ""));
+const emailAddressSchema = z.string().trim().min(3).max(254);
+const smtpHostSchema = z
+  .string()
+  .trim()
+  .min(1, "give the mail server's host name")
+  .max(253)
+  .regex(/^[A-Za-z0-9.:[\]-]+$/, "a host name or IP address, without smtp:// or a port");
+
+/** The SMTP server as the settings screen edits it. The password is write-only. */
+export const emailSettingsBodySchema = z.object({
+  host: smtpHostSchema,
+  port: z.number().int().min(1).max(65535),
+  security: z.enum(["tls", "starttls", "none"]),
+  username: z.string().trim().max(254).nullable().optional(),
+  /** Omit to keep the stored password; null to remove it. */
+  password: z.string().max(1000).nullable().optional(),
+  /** The sender: `reef@example.com` or `Reef <reef@example.com>`. */
+  from: emailAddressSchema,
+});
+
+export const updatePlatformSettingsBodySchema = z
+  .object({
+    /** null: back to the configured default. */
+    publicUrl: publicUrlSchema.nullable().optional(),
+    /** null: no email (invite links are shown to the inviter instead). */
+    email: emailSettingsBodySchema.nullable().optional(),
+    runtimeIdleTimeoutMinutes: z.number().int().min(1).max(1440).nullable().optional(),
+    /** The first-run wizard's step to resume at. */
+    setupStep: z.number().int().min(0).max(10).optional(),
+    /** Ends the first-run wizard (cannot be undone). */
+    setupCompleted: z.literal(true).optional(),
+  })
+  .refine((v) => Object.values(v).some((x) => x !== undefined), "give at least one setting");
+
+export const platformSettingsSchema = z.object({
+  publicUrl: z.object({ value: z.string(), source: settingSourceSchema }),
+  email: z.object({
+    enabled: z.boolean(),
+    source: settingSourceSchema,
+    host: z.string().nullable(),
+    port: z.number().int().nullable(),
+    security: z.enum(["tls", "starttls", "none"]).nullable(),
+    username: z.string().nullable(),
+    passwordSet: z.boolean(),
+    from: z.string(),
+  }),
+  runtimeIdleTimeoutMinutes: z.object({ value: z.number(), source: settingSourceSchema }),
+  setup: z.object({ completed: z.boolean(), step: z.number().int() }),
+  /**
+   * True when the public URL's scheme changed since start-up: secure cookies and
+   * HSTS follow the scheme Reef started with until it restarts.
+   */
+  restartRequired: z.boolean(),
+  updatedAt: z.string(),
+});
+
+export const testEmailBodySchema = z.object({
+  /** Defaults to the operator's own address. */
+  to: z.email().max(254).optional(),
+  /** Unsaved server settings to try; the saved ones when omitted. A missing password reuses the saved one. */
+  email: emailSettingsBodySchema.optional(),
+});
+export const testEmailResultSchema = z.object({ ok: z.boolean(), to: z.string(), message: z.string() });

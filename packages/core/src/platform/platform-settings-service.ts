@@ -1,0 +1,336 @@
+import { BadRequestError, ConflictError } from "@reef/contracts";
+import { type Db, schema, withScope } from "@reef/db";
+import { eq } from "drizzle-orm";
+import { requireOperator } from "../admin/admin-service.ts";
+import { appendAudit } from "../audit/audit-service.ts";
+import { createSmtpMailer, type Mailer, type SmtpServer } from "../mail/mailer.ts";
+import type { RequestContext } from "../shared/context.ts";
+import { createSealer, type Sealer } from "../shared/sealing.ts";
+
+const { platformSettings, users } = schema;
+
+type Source = "config" | "settings" | "default";
+type Row = typeof platformSettings.$inferSelect;
+
+/** What Reef's configuration says, and which settings it fixes (env or config file). */
+export interface PlatformDefaults {
+  publicUrl: string;
+  smtpUrl?: string | undefined;
+  smtpFrom: string;
+  idleTimeoutMinutes: number;
+  /** Settings the configuration sets explicitly: the web app shows them read-only. */
+  fixed: { publicUrl: boolean; email: boolean; idleTimeout: boolean };
+}
+
+export interface EmailSettingsInput {
+  host: string;
+  port: number;
+  security: SmtpServer["security"];
+  username?: string | null | undefined;
+  password?: string | null | undefined;
+  from: string;
+}
+
+export interface PlatformSettingsPatch {
+  publicUrl?: string | null | undefined;
+  email?: EmailSettingsInput | null | undefined;
+  runtimeIdleTimeoutMinutes?: number | null | undefined;
+  setupStep?: number | undefined;
+  setupCompleted?: true | undefined;
+}
+
+/** The settings in force, resolved from the row and the configuration. */
+interface Effective {
+  publicUrl: string;
+  mailer: Mailer | undefined;
+  idleTimeoutMinutes: number;
+  row: Row | undefined;
+}
+
+const SMTP_AAD = "platform:smtp-password";
+
+/**
+ * Platform settings an operator edits in the web app (first-run wizard and admin
+ * screen): public URL, outgoing email and the default runtime idle timeout. Reads
+ * are cached for `cacheMs`, so a change reaches every replica within that time and
+ * applies without a restart. Values fixed by Reef's configuration win and cannot
+ * be changed here. The SMTP password is sealed under the root key and never leaves.
+ */
+export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults: PlatformDefaults; cacheMs?: number }) {
+  const { db, sealer, defaults } = deps;
+  const cacheMs = deps.cacheMs ?? 5000;
+  let cached: { at: number; value: Promise<Effective> } | undefined;
+  let mailerCache: { key: string; mailer: Mailer } | undefined;
+  // Secure cookies and HSTS follow the scheme Reef started with; see startupPublicUrl().
+  let startedOnHttps: boolean | undefined;
+
+  const readRow = () => withScope(db, { platform: true }, async (tx) => (await tx.select().from(platformSettings))[0]);
+
+  function mailerFor(server: string | SmtpServer, from: string): Mailer {
+    const key = JSON.stringify([server, from]);
+    if (mailerCache?.key !== key) mailerCache = { key, mailer: createSmtpMailer({ server, from }) };
+    return mailerCache.mailer;
+  }
+
+  function serverOf(row: Row): SmtpServer | undefined {
+    if (!row.smtpHost || !row.smtpPort || !row.smtpSecurity) return undefined;
+    return {
+      host: row.smtpHost,
+      port: row.smtpPort,
+      security: row.smtpSecurity,
+      username: row.smtpUsername ?? undefined,
+      password: row.smtpPasswordSealed ? sealer.open(row.smtpPasswordSealed, SMTP_AAD) : undefined,
+    };
+  }
+
+  async function resolve(): Promise<Effective> {
+    const row = await readRow();
+    let mailer: Mailer | undefined;
+    if (defaults.fixed.email) {
+      mailer = defaults.smtpUrl ? mailerFor(defaults.smtpUrl, defaults.smtpFrom) : undefined;
+    } else {
+      const server = row && serverOf(row);
+      if (server) mailer = mailerFor(server, row.smtpFrom ?? defaults.smtpFrom);
+      else if (defaults.smtpUrl) mailer = mailerFor(defaults.smtpUrl, defaults.smtpFrom);
+    }
+    return {
+      publicUrl: (!defaults.fixed.publicUrl && row?.publicUrl) || defaults.publicUrl,
+      mailer,
+      idleTimeoutMinutes:
+        (!defaults.fixed.idleTimeout && row?.runtimeIdleTimeoutMinutes) || defaults.idleTimeoutMinutes,
+      row,
+    };
+  }
+
+  function effective(): Promise<Effective> {
+    if (!cached || Date.now() - cached.at > cacheMs) {
+      const value = resolve();
+      cached = { at: Date.now(), value };
+      // A failed read must not be cached: the next caller tries again.
+      value.catch(() => {
+        if (cached?.value === value) cached = undefined;
+      });
+    }
+    return cached.value;
+  }
+
+  function view(e: Effective) {
+    const row = e.row;
+    const source = (fixed: boolean, set: unknown): Source => (fixed ? "config" : set != null ? "settings" : "default");
+    const rowEmail = !defaults.fixed.email && row?.smtpHost ? row : undefined;
+    let envServer: URL | undefined;
+    if (!rowEmail && defaults.smtpUrl) envServer = new URL(defaults.smtpUrl);
+    const https = e.publicUrl.startsWith("https:");
+    return {
+      publicUrl: { value: e.publicUrl, source: source(defaults.fixed.publicUrl, row?.publicUrl) },
+      email: {
+        enabled: e.mailer !== undefined,
+        source: defaults.fixed.email ? ("config" as const) : rowEmail ? ("settings" as const) : ("default" as const),
+        host: rowEmail?.smtpHost ?? envServer?.hostname ?? null,
+        port:
+          rowEmail?.smtpPort ??
+          (envServer ? Number(envServer.port || (envServer.protocol === "smtps:" ? 465 : 587)) : null),
+        security: rowEmail?.smtpSecurity ?? (envServer ? (envServer.protocol === "smtps:" ? "tls" : "starttls") : null),
+        username: rowEmail
+          ? rowEmail.smtpUsername
+          : envServer?.username
+            ? decodeURIComponent(envServer.username)
+            : null,
+        passwordSet: rowEmail ? rowEmail.smtpPasswordSealed !== null : Boolean(envServer?.password),
+        from: (rowEmail ? rowEmail.smtpFrom : undefined) ?? defaults.smtpFrom,
+      },
+      runtimeIdleTimeoutMinutes: {
+        value: e.idleTimeoutMinutes,
+        source: source(defaults.fixed.idleTimeout, row?.runtimeIdleTimeoutMinutes),
+      },
+      setup: { completed: row?.setupCompletedAt != null, step: row?.setupStep ?? 0 },
+      restartRequired: startedOnHttps !== undefined && https !== startedOnHttps,
+      updatedAt: (row?.updatedAt ?? new Date(0)).toISOString(),
+    };
+  }
+
+  function refuseFixed(patch: PlatformSettingsPatch) {
+    const fixed = [
+      patch.publicUrl !== undefined && defaults.fixed.publicUrl && "REEF_PUBLIC_URL",
+      patch.email !== undefined && defaults.fixed.email && "REEF_SMTP_URL",
+      patch.runtimeIdleTimeoutMinutes !== undefined &&
+        defaults.fixed.idleTimeout &&
+        "REEF_RUNTIME_IDLE_TIMEOUT_MINUTES",
+    ].filter(Boolean);
+    if (fixed.length)
+      throw new ConflictError(
+        `Set by Reef's configuration (${fixed.join(", ")}): change it there and restart, or remove it to manage it here.`,
+        { settings: fixed },
+      );
+  }
+
+  return {
+    /**
+     * The public URL at start-up, for what is fixed for the life of the process
+     * (secure cookies, HSTS). A later change of scheme is reported as `restartRequired`.
+     */
+    async startupPublicUrl(): Promise<string> {
+      const url = (await effective()).publicUrl;
+      startedOnHttps = url.startsWith("https:");
+      return url;
+    },
+    /** The public URL links and emails use. */
+    async publicUrl(): Promise<string> {
+      return (await effective()).publicUrl;
+    },
+    /** The mailer for outgoing email, or undefined when none is set up. */
+    async mailer(): Promise<Mailer | undefined> {
+      return (await effective()).mailer;
+    },
+    /** How long a runtime may sit idle before it is stopped. */
+    async idleTimeoutMs(): Promise<number> {
+      return (await effective()).idleTimeoutMinutes * 60_000;
+    },
+    /** Whether the first-run wizard is still to be done (shown to operators only). */
+    async setupPending(): Promise<boolean> {
+      return (await effective()).row?.setupCompletedAt == null;
+    },
+
+    async get(ctx: RequestContext) {
+      requireOperator(ctx);
+      return view(await resolve());
+    },
+
+    /** Changes settings (operators only), audited without the password. */
+    async update(ctx: RequestContext, patch: PlatformSettingsPatch) {
+      requireOperator(ctx);
+      refuseFixed(patch);
+      await withScope(db, { platform: true, userId: ctx.actor.userId }, async (tx) => {
+        const [before] = await tx.select().from(platformSettings).where(eq(platformSettings.id, 1)).for("update");
+        const set: Partial<typeof platformSettings.$inferInsert> = {
+          updatedAt: new Date(),
+          updatedBy: ctx.actor.userId,
+        };
+        const changed: string[] = [];
+        if (patch.publicUrl !== undefined) {
+          set.publicUrl = patch.publicUrl;
+          changed.push("publicUrl");
+        }
+        if (patch.runtimeIdleTimeoutMinutes !== undefined) {
+          set.runtimeIdleTimeoutMinutes = patch.runtimeIdleTimeoutMinutes;
+          changed.push("runtimeIdleTimeoutMinutes");
+        }
+        if (patch.email !== undefined) {
+          changed.push("email");
+          const e = patch.email;
+          set.smtpHost = e?.host ?? null;
+          set.smtpPort = e?.port ?? null;
+          set.smtpSecurity = e?.security ?? null;
+          set.smtpUsername = e?.username || null;
+          set.smtpFrom = e?.from ?? null;
+          if (!e || e.password === null || !e.username) set.smtpPasswordSealed = null;
+          else if (e.password !== undefined) set.smtpPasswordSealed = sealer.seal(e.password, SMTP_AAD);
+          else if (!before?.smtpPasswordSealed && e.username)
+            throw new BadRequestError("Give the mail server's password for this user name.", { field: "password" });
+        }
+        if (patch.setupStep !== undefined) set.setupStep = patch.setupStep;
+        if (patch.setupCompleted && !before?.setupCompletedAt) {
+          set.setupCompletedAt = new Date();
+          changed.push("setupCompleted");
+        }
+        await tx
+          .insert(platformSettings)
+          .values({ id: 1, ...set })
+          .onConflictDoUpdate({ target: platformSettings.id, set });
+        if (changed.length) {
+          const details: Record<string, unknown> = { changed };
+          if (patch.publicUrl !== undefined)
+            details.publicUrl = { from: before?.publicUrl ?? null, to: patch.publicUrl };
+          if (patch.runtimeIdleTimeoutMinutes !== undefined)
+            details.runtimeIdleTimeoutMinutes = {
+              from: before?.runtimeIdleTimeoutMinutes ?? null,
+              to: patch.runtimeIdleTimeoutMinutes,
+            };
+          if (patch.email !== undefined)
+            details.email = patch.email
+              ? {
+                  host: patch.email.host,
+                  port: patch.email.port,
+                  security: patch.email.security,
+                  from: patch.email.from,
+                }
+              : null;
+          await appendAudit(tx, ctx, {
+            workspaceId: null,
+            action: "platform.settings_update",
+            targetType: "platform",
+            targetId: "settings",
+            details,
+          });
+        }
+      });
+      cached = undefined;
+      return view(await effective());
+    },
+
+    /**
+     * Sends a test email with the saved or the given (unsaved) server settings,
+     * to the operator unless `to` is given. Answers with the server's reason on
+     * failure rather than throwing, so the screen can show it.
+     */
+    async testEmail(ctx: RequestContext, input: { to?: string | undefined; email?: EmailSettingsInput | undefined }) {
+      requireOperator(ctx);
+      if (input.email && defaults.fixed.email) refuseFixed({ email: input.email });
+      const { row, to } = await withScope(db, { platform: true, userId: ctx.actor.userId }, async (tx) => ({
+        row: (await tx.select().from(platformSettings))[0],
+        to:
+          input.to ??
+          (await tx.select({ email: users.email }).from(users).where(eq(users.id, ctx.actor.userId)))[0]?.email,
+      }));
+      if (!to) throw new BadRequestError("Give an address to send the test email to.");
+      let mailer: Mailer | undefined;
+      if (input.email) {
+        const e = input.email;
+        const password =
+          e.password ??
+          (e.password === undefined && row?.smtpPasswordSealed
+            ? sealer.open(row.smtpPasswordSealed, SMTP_AAD)
+            : undefined);
+        mailer = createSmtpMailer({
+          server: { host: e.host, port: e.port, security: e.security, username: e.username ?? undefined, password },
+          from: e.from,
+        });
+      } else {
+        mailer = (await resolve()).mailer;
+      }
+      if (!mailer) throw new BadRequestError("No mail server is set up yet.");
+      try {
+        await mailer.send({
+          to,
+          subject: "Reef test email",
+          text: "This is a test email from Reef. If you can read it, invites and notifications will reach people.\n",
+        });
+        return { ok: true, to, message: `Sent to ${to}. Check that it arrived (and not in spam).` };
+      } catch (err) {
+        return { ok: false, to, message: (err as Error).message };
+      }
+    },
+  };
+}
+
+export type PlatformSettingsService = ReturnType<typeof createPlatformSettings>;
+
+/** The sealer for platform secrets (today the SMTP password). */
+export function createPlatformSealer(keyring: Buffer | { current: Buffer; previous: Buffer[] }): Sealer {
+  return createSealer(keyring, "platform-settings");
+}
+
+/**
+ * Reseals the stored SMTP password under the current root key, for `reef
+ * rotate-keys`. @returns how many secrets were resealed (0 or 1).
+ */
+export async function resealPlatformSecrets(db: Db, keyring: { current: Buffer; previous: Buffer[] }): Promise<number> {
+  const sealer = createPlatformSealer(keyring);
+  return withScope(db, { platform: true }, async (tx) => {
+    const [row] = await tx.select().from(platformSettings).for("update");
+    const next = row?.smtpPasswordSealed ? sealer.reseal(row.smtpPasswordSealed, SMTP_AAD) : undefined;
+    if (!next) return 0;
+    await tx.update(platformSettings).set({ smtpPasswordSealed: next }).where(eq(platformSettings.id, 1));
+    return 1;
+  });
+}

@@ -1,0 +1,35 @@
+import { sql } from "drizzle-orm";
+import { check, integer, pgPolicy, pgTable, smallint, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { appRole, platformScope } from "./roles.ts";
+import { users } from "./users.ts";
+
+/**
+ * Platform settings an operator changes from the web app (one row). Each column
+ * left null falls back to Reef's configuration (env or config file); a setting
+ * the configuration fixes explicitly cannot be overridden here.
+ */
+export const platformSettings = pgTable(
+  "platform_settings",
+  {
+    id: integer().primaryKey().default(1),
+    publicUrl: text(),
+    smtpHost: text(),
+    smtpPort: integer(),
+    /** `tls`: implicit TLS (465); `starttls`: upgrade required; `none`: plain (local relays only). */
+    smtpSecurity: text({ enum: ["tls", "starttls", "none"] }),
+    smtpUsername: text(),
+    /** Sealed under the root key (purpose `platform-smtp`), never returned. */
+    smtpPasswordSealed: text(),
+    smtpFrom: text(),
+    runtimeIdleTimeoutMinutes: integer(),
+    /** Where the first-run wizard was left, so it resumes there. */
+    setupStep: smallint().notNull().default(0),
+    setupCompletedAt: timestamp({ withTimezone: true }),
+    updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    updatedBy: uuid().references(() => users.id, { onDelete: "set null" }),
+  },
+  (t) => [
+    check("platform_settings_single_row", sql`${t.id} = 1`),
+    pgPolicy("platform_settings_platform", { for: "all", to: appRole, using: platformScope, withCheck: platformScope }),
+  ],
+).enableRLS();
