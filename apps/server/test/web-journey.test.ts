@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildApp, DEFAULT_WEB_DIST, servicesOf } from "@reef/server";
 import {
+  accessibilityViolations,
   createTestDatabase,
   type LlmStandIn,
   launchChromium,
@@ -18,6 +19,7 @@ import {
 } from "@reef/testing";
 import type { FastifyInstance } from "fastify";
 import type { Browser, Page } from "playwright-core";
+import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const SHOTS = fileURLToPath(new URL("../../../artifacts/screenshots/", import.meta.url));
@@ -29,6 +31,25 @@ let llm: LlmStandIn;
 let browser: Browser;
 /** Console errors and uncaught page errors, per page: the journeys must have none. */
 const consoleErrors: string[] = [];
+/** What axe-core finds on each screen the journeys pass through. */
+const a11yViolations: string[] = [];
+/** The organisation's mail relay, stood in for by a local SMTP server. */
+const mails: { to: string[]; raw: string }[] = [];
+const smtp = new SMTPServer({
+  authOptional: true,
+  disabledCommands: ["STARTTLS"],
+  onData(stream, session, callback) {
+    let raw = "";
+    stream.on("data", (c: Buffer) => {
+      raw += c.toString();
+    });
+    stream.on("end", () => {
+      mails.push({ to: session.envelope.rcptTo.map((r) => r.address), raw });
+      callback();
+    });
+  },
+});
+let smtpPort = 0;
 
 function watch(page: Page, who: string): Page {
   page.on("console", (m) => {
@@ -39,12 +60,17 @@ function watch(page: Page, who: string): Page {
   return page;
 }
 
+/** Saves a screenshot of the screen and audits its accessibility. */
 async function shot(page: Page, name: string) {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  for (const v of await accessibilityViolations(page)) a11yViolations.push(`${name}: ${v}`);
 }
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
+  await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", resolve));
+  const smtpAddress = smtp.server.address();
+  smtpPort = typeof smtpAddress === "object" && smtpAddress ? smtpAddress.port : 0;
   llm = await startLlmStandIn({
     apiKey: KEY,
     models: ["stand-in-model"],
@@ -73,6 +99,7 @@ afterAll(async () => {
   await app.close();
   await db.drop();
   await llm.close();
+  await new Promise<void>((resolve) => smtp.close(() => resolve()));
 }, 60_000);
 
 let ownerPage: Page;
@@ -91,6 +118,33 @@ describe("the web app in a real browser", () => {
     await expect.poll(() => page.getByText("At least 12 characters.").isVisible()).toBe(true);
     await page.getByLabel("Password").fill("correct horse battery");
     await page.getByRole("button", { name: "Create account" }).click();
+
+    // The very first account runs this Reef: the platform wizard comes first.
+    await page.waitForURL(/\/admin\/setup$/);
+    expect(await page.getByLabel("Public URL").inputValue()).toBe(base);
+    await page.getByLabel("Public URL").fill("reef.example");
+    await page.getByText("This is not a URL").waitFor();
+    await page.getByLabel("Public URL").fill(base);
+    await shot(page, "01b-platform-setup");
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.getByLabel("Mail server").fill("127.0.0.1");
+    await page.getByLabel("Port").fill(String(smtpPort));
+    await page.getByLabel("Encryption").selectOption("none");
+    await page.getByLabel("Send as").fill("Reef <reef@example.test>");
+    await page.getByRole("button", { name: "Send a test email to me" }).click();
+    await page.getByText("✓ Sent to ada@example.test").waitFor();
+    expect(mails.at(-1)?.to).toEqual(["ada@example.test"]);
+    // Leaving and coming back resumes at the same step.
+    await page.reload();
+    await page.getByRole("heading", { name: "Email (optional)" }).waitFor();
+    await page.getByLabel("Mail server").fill("127.0.0.1");
+    await page.getByLabel("Port").fill(String(smtpPort));
+    await page.getByLabel("Encryption").selectOption("none");
+    await page.getByLabel("Send as").fill("Reef <reef@example.test>");
+    await page.getByRole("button", { name: "Save and continue" }).click();
+    await page.getByLabel(/Stop an unused workspace after/).fill("30");
+    await shot(page, "01c-platform-setup-idle");
+    await page.getByRole("button", { name: "Finish", exact: true }).click();
     await page.waitForURL(/\/w\/[0-9a-f-]+\/setup$/);
     workspaceUrl = page.url().replace(/\/setup$/, "");
 
@@ -160,22 +214,26 @@ describe("the web app in a real browser", () => {
     await page.getByLabel("Personality and instructions").fill("You are Ada, and you answer tersely.");
     await page.getByRole("button", { name: "Save" }).click();
     await page.getByText("You are Ada, and you answer tersely.").waitFor();
+    // An owner grants a tool deliberately; every agent starts with none.
+    await page.getByRole("button", { name: "Edit" }).click();
+    expect(await page.getByLabel(/Shell: run commands/).isChecked()).toBe(false);
+    await page.getByLabel(/Web: search/).check();
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByText(/tools: web$/).waitFor();
   }, 180_000);
 
   it("a viewer sees no edit controls, and loses access at once when an operator deactivates them", async () => {
-    // The owner invites a viewer from the Members screen (no SMTP here: the link is shown to copy).
+    // The owner invites a viewer from the Members screen; the wizard set up email, so the link goes by mail.
     await ownerPage.getByRole("link", { name: "Members" }).click();
     await ownerPage.getByLabel("Their email").fill("vic@example.test");
     await ownerPage.getByLabel("Role", { exact: true }).selectOption("viewer");
     await ownerPage.getByRole("button", { name: "Invite" }).click();
-    const link = await ownerPage
-      .locator("code", { hasText: "/invites/" })
-      .textContent({ timeout: 10_000 })
-      .catch(async (err: unknown) => {
-        await shot(ownerPage, "debug-invite");
-        throw err;
-      });
-    const invite = { token: (link ?? "").split("/invites/")[1] ?? "" };
+    await ownerPage.getByText("Invitation sent by email.").waitFor();
+    const mail = mails.find((m) => m.to.includes("vic@example.test"));
+    const link = (mail?.raw ?? "").replace(/=\r?\n/g, "").match(/(https?:\/\/\S+\/invites\/(ri_[A-Za-z0-9_-]+))/);
+    // The link points at the public URL the wizard saved.
+    expect(link?.[1]?.startsWith(`${base}/invites/`)).toBe(true);
+    const invite = { token: link?.[2] ?? "" };
     expect(invite.token.length).toBeGreaterThan(10);
     await shot(ownerPage, "08-members");
 
@@ -229,4 +287,15 @@ describe("the web app in a real browser", () => {
   it("had no console errors in any journey", () => {
     expect(consoleErrors).toEqual([]);
   });
+
+  it("every screen passes an automated accessibility audit (axe-core, WCAG 2.1 AA), in light and dark mode", async () => {
+    await ownerPage.emulateMedia({ colorScheme: "dark" });
+    for (const path of ["/chat", "/agents", "/providers", "/members"]) {
+      await ownerPage.goto(`${workspaceUrl}${path}`);
+      await ownerPage.getByRole("heading", { level: 1 }).waitFor();
+      for (const v of await accessibilityViolations(ownerPage)) a11yViolations.push(`dark ${path}: ${v}`);
+    }
+    await shot(ownerPage, "12-dark-mode");
+    expect(a11yViolations).toEqual([]);
+  }, 60_000);
 });

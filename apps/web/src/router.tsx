@@ -6,6 +6,7 @@ import { AuditPage, UsagePage } from "./pages/audit-page.tsx";
 import { InvitePage, SignInPage, SignUpPage } from "./pages/auth-pages.tsx";
 import { ChatPage } from "./pages/chat-page.tsx";
 import { MembersPage } from "./pages/members-page.tsx";
+import { PlatformSetupPage } from "./pages/platform-setup-page.tsx";
 import { ProvidersPage } from "./pages/providers-page.tsx";
 import { SetupPage } from "./pages/setup-page.tsx";
 
@@ -59,6 +60,11 @@ const membersRoute = createRoute({ getParentRoute: () => appRoute, path: "/w/$wi
 const auditRoute = createRoute({ getParentRoute: () => appRoute, path: "/w/$wid/audit", component: AuditPage });
 const usageRoute = createRoute({ getParentRoute: () => appRoute, path: "/w/$wid/usage", component: UsagePage });
 const adminRoute = createRoute({ getParentRoute: () => appRoute, path: "/admin", component: AdminPage });
+const platformSetupRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/admin/setup",
+  component: PlatformSetupPage,
+});
 
 const routeTree = rootRoute.addChildren([
   signInRoute,
@@ -74,6 +80,7 @@ const routeTree = rootRoute.addChildren([
     auditRoute,
     usageRoute,
     adminRoute,
+    platformSetupRoute,
   ]),
 ]);
 

@@ -6,9 +6,11 @@ import type {
   memberSchema,
   meResponseSchema,
   messageSchema,
+  platformSettingsSchema,
   providerSchema,
   providerTestResultSchema,
   runtimeSchema,
+  testEmailResultSchema,
   usageSchema,
 } from "@reef/contracts";
 import type { z } from "zod";
@@ -25,6 +27,8 @@ export type Usage = z.infer<typeof usageSchema>;
 export type Runtime = z.infer<typeof runtimeSchema>;
 export type Member = z.infer<typeof memberSchema>;
 export type ApiKey = z.infer<typeof apiKeySchema>;
+export type PlatformSettings = z.infer<typeof platformSettingsSchema>;
+export type TestEmailResult = z.infer<typeof testEmailResultSchema>;
 export type AuditEntry = z.infer<typeof auditEntrySchema>;
 export interface Page<T> {
   items: T[];

@@ -13,8 +13,42 @@ export const agentsQuery = (wid: string) => ({
   queryFn: () => api<Page<Agent>>("GET", `/api/v1/workspaces/${wid}/agents?limit=200`),
 });
 
+type Tool = Agent["tools"][number];
+const TOOLS: { value: Tool; label: string }[] = [
+  { value: "web", label: "Web: search and read web pages" },
+  { value: "files", label: "Files: read and write files in the agent's own folder" },
+  { value: "shell", label: "Shell: run commands in the workspace's runtime (only for agents you trust)" },
+];
+
+/**
+ * What an agent may do beyond talking: admins and owners grant it, deliberately.
+ * Every agent starts with none.
+ */
+export function ToolGrants(props: { value: Tool[]; onChange: (tools: Tool[]) => void }) {
+  const toggle = (t: Tool, on: boolean) =>
+    props.onChange(on ? [...props.value, t] : props.value.filter((x) => x !== t));
+  return (
+    <fieldset className="field">
+      <legend>Tools (beyond answering messages)</legend>
+      {TOOLS.map((t) => (
+        <label key={t.value} className="check">
+          <input
+            type="checkbox"
+            name="tools"
+            value={t.value}
+            checked={props.value.includes(t.value)}
+            onChange={(e) => toggle(t.value, e.target.checked)}
+          />{" "}
+          {t.label}
+        </label>
+      ))}
+      <small className="hint">Changing tools restarts the workspace's runtime before the next message.</small>
+    </fieldset>
+  );
+}
+
 /** Creates an agent on one of the workspace's providers, choosing among the provider's models. */
-export function AgentForm(props: { wid: string; onCreated: (a: Agent) => void }) {
+export function AgentForm(props: { wid: string; canGrantTools?: boolean; onCreated: (a: Agent) => void }) {
   const queryClient = useQueryClient();
   const providers = useQuery(providersQuery(props.wid));
   const list = providers.data?.items ?? [];
@@ -22,6 +56,7 @@ export function AgentForm(props: { wid: string; onCreated: (a: Agent) => void })
   const [model, setModel] = useState("");
   const [name, setName] = useState("");
   const [instructions, setInstructions] = useState("");
+  const [tools, setTools] = useState<Tool[]>([]);
   const provider = list.find((p) => p.id === providerId) ?? list[0];
   const models = provider?.models ?? [];
   const chosenModel = model || models[0] || "";
@@ -32,6 +67,7 @@ export function AgentForm(props: { wid: string; onCreated: (a: Agent) => void })
         providerId: provider?.id,
         model: chosenModel,
         ...(instructions.trim() ? { instructions } : {}),
+        ...(tools.length ? { tools } : {}),
       }),
     onSuccess: async (a) => {
       await queryClient.invalidateQueries({ queryKey: ["agents", props.wid] });
@@ -93,6 +129,7 @@ export function AgentForm(props: { wid: string; onCreated: (a: Agent) => void })
           onChange={(e) => setInstructions(e.target.value)}
         />
       </div>
+      {props.canGrantTools ? <ToolGrants value={tools} onChange={setTools} /> : null}
       {create.isError ? <Notice>{messageOf(create.error)}</Notice> : null}
       <button type="submit" disabled={create.isPending || !chosenModel}>
         {create.isPending ? "Creating…" : "Create agent"}

@@ -2,6 +2,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, fieldErrors, messageOf } from "../api/client.ts";
 import type { Agent, Provider } from "../api/types.ts";
+import { ToolGrants } from "./agent-form.tsx";
 import { Field, Notice, Select } from "./forms.tsx";
 
 /** Edits an agent's name, model, personality and temperature; the next message uses the change. */
@@ -9,10 +10,12 @@ export function AgentEditForm(props: {
   wid: string;
   agent: Agent;
   provider: Provider | undefined;
+  canGrantTools: boolean;
   onDone: () => void;
 }) {
   const queryClient = useQueryClient();
   const { agent } = props;
+  const [tools, setTools] = useState(agent.tools);
   const [name, setName] = useState(agent.name);
   const [model, setModel] = useState(agent.model);
   const [instructions, setInstructions] = useState(agent.instructions);
@@ -26,6 +29,7 @@ export function AgentEditForm(props: {
         instructions,
         temperature: temp,
         ...(model !== agent.model ? { model } : {}),
+        ...(props.canGrantTools ? { tools } : {}),
       }),
     onSuccess: async () => {
       await queryClient.invalidateQueries({ queryKey: ["agents", props.wid] });
@@ -65,6 +69,7 @@ export function AgentEditForm(props: {
         onChange={(e) => setTemperature(e.target.value)}
         error={tempError ?? errors.temperature}
       />
+      {props.canGrantTools ? <ToolGrants value={tools} onChange={setTools} /> : null}
       {save.isError ? <Notice>{messageOf(save.error)}</Notice> : null}
       <div className="actions">
         <button type="submit" disabled={save.isPending || !!tempError || !name.trim()}>

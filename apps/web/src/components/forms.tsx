@@ -61,3 +61,14 @@ export function Notice(props: { kind?: "error" | "ok" | "info"; children: ReactN
     </div>
   );
 }
+
+/** Why `v` is not an http(s) URL, or undefined when it is (or is empty). */
+export function validateUrl(v: string, example = "https://llm.example.com/v1"): string | undefined {
+  if (!v) return undefined;
+  try {
+    const u = new URL(v);
+    return u.protocol === "http:" || u.protocol === "https:" ? undefined : "Use an http:// or https:// address.";
+  } catch {
+    return `This is not a URL, e.g. ${example}`;
+  }
+}

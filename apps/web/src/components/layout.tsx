@@ -1,7 +1,8 @@
-import { useQueryClient } from "@tanstack/react-query";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, Navigate, Outlet, useNavigate, useParams } from "@tanstack/react-router";
 import { api, messageOf } from "../api/client.ts";
 import { Notice } from "./forms.tsx";
+import { platformSettingsQuery } from "./platform-settings.tsx";
 import { useMe } from "./session.ts";
 
 /** The signed-in frame: brand, workspace switcher, navigation, sign out. */
@@ -93,11 +94,14 @@ export function AppShell() {
   );
 }
 
-/** `/`: the person's first workspace. */
+/** `/`: the first-run wizard while an operator has it pending, else the person's first workspace. */
 export function HomeRedirect() {
   const me = useMe();
+  const operator = me.data?.user.platformRole === "super_admin";
+  const settings = useQuery({ ...platformSettingsQuery, enabled: operator });
   const first = me.data?.workspaces.find((w) => w.personal) ?? me.data?.workspaces[0];
-  if (!me.data) return null;
+  if (!me.data || (operator && settings.isPending)) return null;
+  if (operator && settings.data && !settings.data.setup.completed) return <Navigate to="/admin/setup" replace />;
   if (!first) return <Notice kind="info">You are not a member of any workspace yet. Ask for an invite.</Notice>;
   return <Navigate to="/w/$wid/chat" params={{ wid: first.id }} search={{}} replace />;
 }

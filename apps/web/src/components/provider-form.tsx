@@ -2,7 +2,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, fieldErrors, messageOf } from "../api/client.ts";
 import type { Provider, ProviderTest } from "../api/types.ts";
-import { Field, Notice, Select } from "./forms.tsx";
+import { Field, Notice, Select, validateUrl } from "./forms.tsx";
 
 const KINDS = [
   { value: "openai", label: "OpenAI" },
@@ -11,16 +11,6 @@ const KINDS = [
   { value: "ollama", label: "Ollama (local)" },
   { value: "openai-compatible", label: "Other OpenAI-compatible server" },
 ];
-
-function validateUrl(v: string): string | undefined {
-  if (!v) return undefined;
-  try {
-    const u = new URL(v);
-    return u.protocol === "http:" || u.protocol === "https:" ? undefined : "Use an http:// or https:// address.";
-  } catch {
-    return "This is not a URL, e.g. https://llm.example.com/v1";
-  }
-}
 
 /** Adds a provider; validates as you type; the key is sent once and never shown again. */
 export function ProviderForm(props: { wid: string; canShare: boolean; onCreated: (p: Provider) => void }) {

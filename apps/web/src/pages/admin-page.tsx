@@ -4,6 +4,7 @@ import { api, messageOf } from "../api/client.ts";
 import type { Page, Runtime } from "../api/types.ts";
 import { AuditTable } from "../components/audit-table.tsx";
 import { Field, Notice } from "../components/forms.tsx";
+import { EmailForm, IdleTimeoutForm, PublicUrlForm, platformSettingsQuery } from "../components/platform-settings.tsx";
 import { useMe } from "../components/session.ts";
 
 interface AdminUser {
@@ -164,8 +165,28 @@ export function AdminPage() {
           ))}
         </tbody>
       </table>
+      <PlatformSettingsSection />
       <h2>Platform audit trail</h2>
       <AuditTable path="/api/v1/admin/audit" queryKey={["admin-audit"]} />
     </section>
+  );
+}
+
+/** Public URL, email and idle timeout: the first-run wizard's settings, editable any time. */
+function PlatformSettingsSection() {
+  const settings = useQuery(platformSettingsQuery);
+  if (settings.isPending) return null;
+  if (settings.isError) return <Notice>{messageOf(settings.error)}</Notice>;
+  const s = settings.data;
+  return (
+    <div>
+      <h2>Settings</h2>
+      <h3>Public URL</h3>
+      <PublicUrlForm settings={s} submitLabel="Save public URL" />
+      <h3>Email</h3>
+      <EmailForm settings={s} submitLabel="Save email settings" />
+      <h3>Idle workspaces</h3>
+      <IdleTimeoutForm settings={s} submitLabel="Save idle timeout" />
+    </div>
   );
 }

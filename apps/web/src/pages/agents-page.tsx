@@ -18,6 +18,8 @@ export function AgentsPage() {
   const [adding, setAdding] = useState(false);
   const [editing, setEditing] = useState<string | null>(null);
   const canCreate = atLeast(membership?.role, "member");
+  // Granting tools beyond messaging is for admins and owners (the server checks agents:manage).
+  const canGrantTools = atLeast(membership?.role, "admin");
   const mayManage = (a: Agent) =>
     a.personal
       ? a.createdBy === me.data?.user.id
@@ -33,7 +35,7 @@ export function AgentsPage() {
           </button>
         ) : null}
       </div>
-      {adding ? <AgentForm wid={wid} onCreated={() => setAdding(false)} /> : null}
+      {adding ? <AgentForm wid={wid} canGrantTools={canGrantTools} onCreated={() => setAdding(false)} /> : null}
       {agents.isError ? <Notice>{messageOf(agents.error)}</Notice> : null}
       {agents.data?.items.length === 0 ? (
         <p>
@@ -61,6 +63,7 @@ export function AgentsPage() {
                 wid={wid}
                 agent={a}
                 provider={providers.data?.items.find((p) => p.id === a.providerId)}
+                canGrantTools={canGrantTools}
                 onDone={() => setEditing(null)}
               />
             ) : null}

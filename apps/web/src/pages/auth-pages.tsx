@@ -64,10 +64,12 @@ export function SignUpPage() {
   const queryClient = useQueryClient();
   const [form, setForm] = useState({ name: "", email: "", password: "" });
   const signup = useMutation({
-    mutationFn: () => api<{ workspace: { id: string } }>("POST", "/api/v1/auth/signup", form),
+    mutationFn: () =>
+      api<{ user: { platformRole: string }; workspace: { id: string } }>("POST", "/api/v1/auth/signup", form),
     onSuccess: async (res) => {
       await queryClient.invalidateQueries();
       if (search.next?.startsWith("/")) await navigate({ to: search.next });
+      else if (res.user.platformRole === "super_admin") await navigate({ to: "/admin/setup" });
       else await navigate({ to: "/w/$wid/setup", params: { wid: res.workspace.id } });
     },
   });

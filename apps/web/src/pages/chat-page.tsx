@@ -16,6 +16,8 @@ interface Pending {
   waking: number | null;
   error: { message: string; code: string } | null;
   stopped: boolean;
+  /** The stored messages this turn is (from `accepted`): history hides them while the turn is shown here. */
+  ids: number[];
 }
 
 function ChatMessage(props: { from: "user" | "assistant"; content: string; status?: string; error?: string | null }) {
@@ -86,7 +88,7 @@ export function ChatPage() {
     setText("");
     const controller = new AbortController();
     abortRef.current = controller;
-    setPending({ user: said, answer: "", waking: null, error: null, stopped: false });
+    setPending({ user: said, answer: "", waking: null, error: null, stopped: false, ids: [] });
     try {
       await sendMessage(
         `/api/v1/workspaces/${wid}/sessions/${sid}/messages`,
@@ -95,6 +97,8 @@ export function ChatPage() {
           setPending((p) => {
             if (!p) return p;
             switch (ev.event) {
+              case "accepted":
+                return { ...p, ids: [ev.data.userMessageId, ev.data.assistantMessageId] };
               case "runtime":
                 return { ...p, waking: ev.data.state === "starting" ? 0 : null };
               case "delta":
@@ -136,7 +140,14 @@ export function ChatPage() {
     }
   }
 
-  if (!canChat) return <Notice kind="info">Your role in this workspace (viewer) cannot chat.</Notice>;
+  if (!canChat) {
+    return (
+      <section>
+        <h1>Chat</h1>
+        <Notice kind="info">Your role in this workspace (viewer) cannot chat.</Notice>
+      </section>
+    );
+  }
   if (agents.data && agents.data.items.length === 0) {
     return (
       <section>
@@ -150,7 +161,10 @@ export function ChatPage() {
   }
   const agentName = (id: string) => agents.data?.items.find((a) => a.id === id)?.name ?? "Agent";
   const current = sessions.data?.items.find((s) => s.id === sid);
-  const shown = (history.data?.items ?? []).filter((m) => !(pending && m.status === "streaming"));
+  // The refetched history may hold this turn before the pending view is cleared: never show it twice.
+  const shown = (history.data?.items ?? []).filter(
+    (m) => !(pending && (m.status === "streaming" || pending.ids.includes(m.id))),
+  );
 
   return (
     <div className="chat">

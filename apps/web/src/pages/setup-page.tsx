@@ -65,7 +65,11 @@ export function SetupPage() {
           </p>
           <ProviderTestButton wid={wid} provider={provider} />
           <h2>Create your first agent</h2>
-          <AgentForm wid={wid} onCreated={() => void agents.refetch()} />
+          <AgentForm
+            wid={wid}
+            canGrantTools={atLeast(membership?.role, "admin")}
+            onCreated={() => void agents.refetch()}
+          />
         </>
       ) : null}
       {step === 3 && agent ? (
