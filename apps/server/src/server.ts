@@ -101,9 +101,13 @@ export async function startServer(
         clearInterval(sweep);
         await app.close();
         // Process runtimes are children of this Reef: stop them rather than orphan them.
-        await runtimes
-          .stopAll("reef shutting down")
-          .catch((err: unknown) => logger.warn({ err }, "stopping runtimes failed"));
+        // Containers and pods outlive a Reef restart (a rolling update of several
+        // replicas must not stop every workspace); the next Reef adopts them.
+        if (config.runtimeDriver === "process") {
+          await runtimes
+            .stopAll("reef shutting down")
+            .catch((err: unknown) => logger.warn({ err }, "stopping runtimes failed"));
+        }
       } finally {
         clearTimeout(timer);
         await database.close();

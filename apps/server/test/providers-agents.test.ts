@@ -269,3 +269,33 @@ describe("quotas", () => {
     }
   });
 });
+
+describe("an answer cut off by a Reef that died", () => {
+  it("is shown as cut off once its heartbeat stops, and until then blocks a second turn on every replica", async () => {
+    const p = (await owner.client.post(`/api/v1/workspaces/${wid}/providers`, { ...stand(), name: "HB" })).json();
+    const agent = (
+      await owner.client.post(`/api/v1/workspaces/${wid}/agents`, { name: "HB", providerId: p.id, model: "alpha" })
+    ).json();
+    const s = (await owner.client.post(`/api/v1/workspaces/${wid}/sessions`, { agentId: agent.id })).json();
+    const url = `/api/v1/workspaces/${wid}/sessions/${s.id}/messages`;
+    // Another replica is streaming an answer in this session: its heartbeat is fresh.
+    const [row] = (
+      await t.db.owner.query(
+        `insert into chat_messages (workspace_id, session_id, role, content, status) values ($1, $2, 'assistant', 'Half an ans', 'streaming') returning id`,
+        [wid, s.id],
+      )
+    ).rows;
+    const busy = await owner.client.post(url, { text: "again" });
+    expect(busy.statusCode).toBe(409);
+    expect(busy.json().code).toBe("CONFLICT");
+    expect((await owner.client.get(url)).json().items[0]).toMatchObject({ status: "streaming" });
+
+    // That replica died a minute ago: no heartbeat since.
+    await t.db.owner.query("update chat_messages set heartbeat_at = now() - interval '1 minute' where id = $1", [
+      row.id,
+    ]);
+    const items = (await owner.client.get(url)).json().items;
+    expect(items[0]).toMatchObject({ id: Number(row.id), status: "error", content: "Half an ans" });
+    expect(items[0].error).toMatch(/cut off because Reef stopped/);
+  });
+});

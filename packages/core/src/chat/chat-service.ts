@@ -1,7 +1,7 @@
 import { ConflictError, ForbiddenError, NotFoundError } from "@reef/contracts";
 import { type Db, type MessageStatus, schema, type Tx, withScope } from "@reef/db";
 import { GatewayRequestError, streamChatTurn } from "@reef/runtime";
-import { and, asc, desc, eq, gt, isNull } from "drizzle-orm";
+import { and, asc, desc, eq, gt, isNull, lt } from "drizzle-orm";
 import type { AgentService, ChatAgent } from "../agents/agent-service.ts";
 import { appendAudit } from "../audit/audit-service.ts";
 import type { QuotaService } from "../quotas/quota-service.ts";
@@ -100,6 +100,9 @@ export function gatewaySessionKey(workspaceId: string, owner: Owner, sessionId: 
 const DEAD_RUNTIME =
   "Your workspace's runtime stopped while answering. What was said so far is kept; send your message again to continue.";
 
+const INTERRUPTED =
+  "This answer was cut off because Reef stopped while writing it. What was said so far is kept; send your message again to continue.";
+
 /**
  * Chat sessions per member per agent, and streamed turns relayed from the
  * workspace's own gateway. Every session belongs to one member (or API key):
@@ -113,10 +116,39 @@ export function createChatService(deps: {
   quotas: QuotaService;
   /** How often a streaming answer is saved, so a crash loses at most this much. */
   flushEveryMs?: number;
+  /** How often a turn in flight touches its answer's heartbeat (also while the runtime wakes). */
+  heartbeatMs?: number;
   log?: { warn(obj: object, msg: string): void };
 }) {
   const { db, gate } = deps;
   const flushEveryMs = deps.flushEveryMs ?? 1000;
+  const heartbeatMs = deps.heartbeatMs ?? 5000;
+  // Several missed heartbeats: the Reef relaying the answer is gone.
+  const staleAfterMs = heartbeatMs * 6;
+
+  /**
+   * Marks the session's answers left `streaming` by a Reef that died as cut off,
+   * keeping what they said. @returns whether an answer is still really streaming.
+   */
+  async function settleInterrupted(tx: Tx, sessionId: string): Promise<boolean> {
+    const stale = new Date(Date.now() - staleAfterMs);
+    await tx
+      .update(chatMessages)
+      .set({ status: "error", error: INTERRUPTED, completedAt: new Date() })
+      .where(
+        and(
+          eq(chatMessages.sessionId, sessionId),
+          eq(chatMessages.status, "streaming"),
+          lt(chatMessages.heartbeatAt, stale),
+        ),
+      );
+    const [live] = await tx
+      .select({ id: chatMessages.id })
+      .from(chatMessages)
+      .where(and(eq(chatMessages.sessionId, sessionId), eq(chatMessages.status, "streaming")))
+      .limit(1);
+    return live !== undefined;
+  }
   /** Turns streaming in this process, by session, so `abort` can reach them. */
   const inflight = new Map<string, AbortController>();
 
@@ -173,11 +205,29 @@ export function createChatService(deps: {
       if (signal.aborted) controller.abort();
       inflight.set(session.id, controller);
       let content = "";
+      // The heartbeat tells every replica this answer is alive, also while nothing arrives (a runtime waking).
+      let beating = false;
+      const heartbeat = setInterval(() => {
+        if (beating) return;
+        beating = true;
+        withScope(db, { workspaceId }, (tx) =>
+          tx
+            .update(chatMessages)
+            .set({ heartbeatAt: new Date() })
+            .where(and(eq(chatMessages.id, assistantMessageId), eq(chatMessages.status, "streaming"))),
+        )
+          .catch((err: unknown) => deps.log?.warn({ err, workspaceId }, "chat heartbeat failed"))
+          .finally(() => {
+            beating = false;
+          });
+      }, heartbeatMs);
+      heartbeat.unref();
       let usage: { promptTokens: number; completionTokens: number } | undefined;
       let settled = false;
       let lastFlush = Date.now();
       const settle = async (status: MessageStatus, error?: string) => {
         settled = true;
+        clearInterval(heartbeat);
         await finish(workspaceId, assistantMessageId, { content, status, usage, ...(error ? { error } : {}) });
       };
       try {
@@ -202,7 +252,10 @@ export function createChatService(deps: {
                 if (Date.now() - lastFlush > flushEveryMs) {
                   lastFlush = Date.now();
                   await withScope(db, { workspaceId }, (tx) =>
-                    tx.update(chatMessages).set({ content }).where(eq(chatMessages.id, assistantMessageId)),
+                    tx
+                      .update(chatMessages)
+                      .set({ content, heartbeatAt: new Date() })
+                      .where(eq(chatMessages.id, assistantMessageId)),
                   );
                 }
               } else if (ev.type === "usage") {
@@ -262,6 +315,7 @@ export function createChatService(deps: {
         await settle("error", message);
         yield { type: "error", messageId: assistantMessageId, code, message };
       } finally {
+        clearInterval(heartbeat);
         signal.removeEventListener("abort", onAbort);
         if (inflight.get(session.id) === controller) inflight.delete(session.id);
         // The consumer left mid-stream (client gone): stop upstream and keep what was said.
@@ -354,6 +408,7 @@ export function createChatService(deps: {
       const cursor = decodeCursor(q.cursor, ["id"] as const);
       return gate.run(ctx, workspaceId, "chat:use", async (tx, access) => {
         await findSession(tx, ctx, access, sessionId);
+        await settleInterrupted(tx, sessionId);
         const rows = await tx
           .select()
           .from(chatMessages)
@@ -375,7 +430,8 @@ export function createChatService(deps: {
       return gate
         .run(ctx, workspaceId, "chat:use", async (tx, access) => {
           const session = await findSession(tx, ctx, access, sessionId);
-          if (inflight.has(sessionId)) {
+          // In this process, or (by its heartbeat) in another replica.
+          if (inflight.has(sessionId) || (await settleInterrupted(tx, sessionId))) {
             throw new ConflictError("An answer is still arriving in this session; wait for it or stop it first.");
           }
           const agent = await deps.agents.forChat(tx, access, session.agentId);

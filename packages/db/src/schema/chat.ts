@@ -52,6 +52,12 @@ export const chatMessages = pgTable(
     completionTokens: integer(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     completedAt: timestamp({ withTimezone: true }),
+    /**
+     * While an answer streams, the Reef relaying it touches this every few seconds
+     * (also while the runtime wakes): a `streaming` answer whose heartbeat stopped
+     * was cut off by a Reef that died, wherever it ran.
+     */
+    heartbeatAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
     index("chat_messages_session_idx").on(t.sessionId, t.id),
