@@ -122,7 +122,7 @@ export function createServices(deps: Pick<AppDeps, "database"> & { config: AppCo
       onCheckFailed: (check, err) => log.warn({ err, check }, "readiness check failed"),
     }),
     identity: createIdentityService({ db, audit, rateLimits, sessionTtlMs: config.sessionTtlHours * HOUR_MS }),
-    workspaces: createWorkspaceService({ db, gate }),
+    workspaces: createWorkspaceService({ db, gate, destroyRuntime: runtimeManager.destroy }),
     invites: createInviteService({
       db,
       gate,

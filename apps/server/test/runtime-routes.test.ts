@@ -1,5 +1,16 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { ApiClient, buildTestApp, signUp, type TestApp } from "@reef/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 let t: TestApp;
 let operator: Awaited<ReturnType<typeof signUp>>;
@@ -55,5 +66,22 @@ describe("workspace runtime over HTTP (real gateway)", () => {
     );
     expect(actions.slice(0, 3)).toEqual(["runtime.stop:operator", "runtime.ready:owner", "runtime.start:owner"]);
     expect((await new ApiClient(t.app).post(`/api/v1/workspaces/${wid}/runtime/start`)).statusCode).toBe(401);
+  }, 120_000);
+
+  it("deleting a workspace stops its gateway and removes everything it stored", async () => {
+    const owner = await signUp(t.app);
+    const created = await owner.client.post("/api/v1/workspaces", { name: "Doomed" });
+    expect(created.statusCode, created.body).toBe(201);
+    const wid = created.json().id;
+    expect((await owner.client.post(`/api/v1/workspaces/${wid}/runtime/start`)).statusCode).toBe(200);
+    const { rows } = await t.db.owner.query("select handle from runtimes where workspace_id = $1", [wid]);
+    const { pid, dir } = rows[0].handle as { pid: number; dir: string };
+    expect(existsSync(join(dir, "state", "openclaw.json"))).toBe(true);
+
+    const res = await owner.client.request("DELETE", `/api/v1/workspaces/${wid}`, { confirmName: "Doomed" });
+    expect(res.statusCode, res.body).toBe(204);
+    expect(alive(pid)).toBe(false);
+    expect(existsSync(dir)).toBe(false);
+    expect((await t.db.owner.query("select 1 from runtimes where workspace_id = $1", [wid])).rowCount).toBe(0);
   }, 120_000);
 });

@@ -37,7 +37,11 @@ export interface RuntimeDriver {
   start(spec: RuntimeSpec, signal: AbortSignal): Promise<{ endpoint: URL; state: JsonObject }>;
   poll(handle: RuntimeHandle): Promise<RuntimeStatus>;
   stop(handle: RuntimeHandle, opts: { graceful: boolean }): Promise<void>;
-  /** Removes the runtime's volumes and state for good. */
+  /**
+   * Stops the runtime if it runs and removes its volumes and state for good
+   * (the workspace was deleted). `handle.state` may be empty, for a runtime that
+   * was stopped: the driver then finds what it created by the workspace id.
+   */
   destroy(handle: RuntimeHandle): Promise<void>;
   /** Resource use of a running runtime, where the driver can measure it. */
   stats?(handle: RuntimeHandle): Promise<{ rssBytes: number } | undefined>;

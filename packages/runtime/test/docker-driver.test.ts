@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { objectName } from "../src/container-profile.ts";
 import { DockerDriver } from "../src/docker/docker-driver.ts";
 import type { GatewaySettings } from "../src/openclaw-config.ts";
 import { describeDriverConformance } from "./driver-conformance.ts";
@@ -24,6 +25,14 @@ describeDriverConformance("docker (fake Engine API)", {
   settings,
   servesHttp: true,
   timeoutMs: 20_000,
+  async leftovers(workspaceId) {
+    const name = objectName(workspaceId);
+    return [
+      ...[...engine.containers.values()].filter((c) => c.name === name).map(() => `container ${name}`),
+      ...[...engine.networks.keys()].filter((n) => n === name).map((n) => `network ${n}`),
+      ...[...engine.volumes.keys()].filter((v) => v === `${name}-state`).map((v) => `volume ${v}`),
+    ];
+  },
 });
 
 describe("docker driver requests", () => {

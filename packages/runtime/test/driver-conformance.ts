@@ -9,6 +9,8 @@ export interface ConformanceOptions {
   settings: () => GatewaySettings;
   /** Whether the runtime behind the driver is a real gateway that serves HTTP. */
   servesHttp: boolean;
+  /** What of the workspace's runtime is left behind (directories, containers, volumes, objects): names, empty when none. */
+  leftovers: (workspaceId: string) => Promise<string[]>;
   timeoutMs?: number;
 }
 
@@ -92,8 +94,24 @@ export function describeDriverConformance(name: string, opts: ConformanceOptions
         const s = spec();
         const { state } = await driver.start(s, AbortSignal.timeout(timeout));
         const handle = { workspaceId: s.workspaceId, state };
+        expect(await opts.leftovers(s.workspaceId)).not.toEqual([]);
         await driver.destroy(handle);
         expect((await driver.poll(handle)).status).toBe("exited");
+        expect(await opts.leftovers(s.workspaceId)).toEqual([]);
+      },
+      timeout,
+    );
+
+    it(
+      "destroy after a stop finds everything from the workspace id alone (the workspace was deleted)",
+      async () => {
+        driver = await opts.makeDriver();
+        const s = spec();
+        const { state } = await driver.start(s, AbortSignal.timeout(timeout));
+        await driver.stop({ workspaceId: s.workspaceId, state }, { graceful: true });
+        // A stopped runtime's row no longer holds its state.
+        await driver.destroy({ workspaceId: s.workspaceId, state: {} });
+        expect(await opts.leftovers(s.workspaceId)).toEqual([]);
       },
       timeout,
     );

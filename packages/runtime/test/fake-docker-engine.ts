@@ -33,6 +33,11 @@ export async function startFakeDockerEngine() {
   const socketPath = join(mkdtempSync(join(tmpdir(), "reef-fake-docker-")), "docker.sock");
   const calls: EngineCall[] = [];
   const containers = new Map<string, FakeContainer>();
+  // The Engine API takes a container's id or its name wherever it takes one.
+  const find = (idOrName: string | undefined) => {
+    const key = decodeURIComponent(idOrName ?? "");
+    return containers.get(key) ?? [...containers.values()].find((c) => c.name === key);
+  };
   const networks = new Map<string, Record<string, unknown>>();
   const volumes = new Map<string, Record<string, unknown>>();
   let seq = 0;
@@ -127,14 +132,14 @@ export async function startFakeDockerEngine() {
     }
     const archive = on("PUT", /^\/containers\/([^/]+)\/archive$/);
     if (archive) {
-      const c = containers.get(archive[1] ?? "");
+      const c = find(archive[1]);
       if (!c) return notFound();
       for (const [name, content] of await untar(raw)) c.files.set(name, content);
       return json(200);
     }
     const start = on(undefined, /^\/containers\/([^/]+)\/start$/);
     if (start) {
-      const c = containers.get(start[1] ?? "");
+      const c = find(start[1]);
       if (!c) return notFound();
       c.running = true;
       await startGateway(c);
@@ -142,7 +147,7 @@ export async function startFakeDockerEngine() {
     }
     const inspect = on(undefined, /^\/containers\/([^/]+)\/json$/);
     if (inspect) {
-      const c = containers.get(inspect[1] ?? "");
+      const c = find(inspect[1]);
       if (!c) return notFound();
       const port = Object.keys(c.create.ExposedPorts ?? {})[0] ?? "18789/tcp";
       return json(200, {
@@ -156,7 +161,7 @@ export async function startFakeDockerEngine() {
     }
     const halt = on(undefined, /^\/containers\/([^/]+)\/(stop|kill)$/);
     if (halt) {
-      const c = containers.get(halt[1] ?? "");
+      const c = find(halt[1]);
       if (!c) return notFound();
       if (!c.running) return res.writeHead(304).end();
       c.exitCode = halt[2] === "kill" ? 137 : 0;
@@ -165,7 +170,7 @@ export async function startFakeDockerEngine() {
     }
     const removeContainer = on("DELETE", /^\/containers\/([^/]+)$/);
     if (removeContainer) {
-      const c = containers.get(removeContainer[1] ?? "");
+      const c = find(removeContainer[1]);
       if (!c) return notFound();
       await stopGateway(c);
       containers.delete(c.id);

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { objectName } from "../src/container-profile.ts";
 import { KubernetesDriver } from "../src/kubernetes/kubernetes-driver.ts";
 import type { GatewaySettings } from "../src/openclaw-config.ts";
 import { describeDriverConformance } from "./driver-conformance.ts";
@@ -32,6 +33,10 @@ describeDriverConformance("kubernetes (fake API server)", {
   // The endpoint is a cluster DNS name: only reachable from inside a cluster.
   servesHttp: false,
   timeoutMs: 20_000,
+  async leftovers(workspaceId) {
+    const name = objectName(workspaceId);
+    return [...api.objects.keys()].filter((k) => k.split("/")[2]?.startsWith(name));
+  },
 });
 
 describe("kubernetes driver requests", () => {

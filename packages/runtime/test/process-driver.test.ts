@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RuntimeHandle } from "../src/driver.ts";
 import type { GatewaySettings } from "../src/openclaw-config.ts";
 import { ProcessDriver } from "../src/process/process-driver.ts";
+import { runtimeUserName } from "../src/process/runtime-users.ts";
 import { describeDriverConformance } from "./driver-conformance.ts";
 
 const PROVIDER_KEY = `sk-canary-${randomBytes(8).toString("hex")}`;
@@ -40,6 +42,19 @@ describeDriverConformance("process", {
   makeDriver: () => new ProcessDriver({ rootDir: join(root, "conformance") }),
   settings,
   servesHttp: true,
+  async leftovers(workspaceId) {
+    const left: string[] = [];
+    const dir = join(root, "conformance", workspaceId);
+    if (existsSync(dir)) left.push(dir);
+    // As root each runtime has its own OS user, and OpenClaw a lock folder for that uid in /tmp.
+    const user = runtimeUserName(workspaceId);
+    const id = spawnSync("id", ["-u", user], { encoding: "utf8" });
+    if (id.status === 0) {
+      left.push(`user ${user}`);
+      if (existsSync(`/tmp/openclaw-state-locks-${id.stdout.trim()}`)) left.push("lock folder");
+    }
+    return left;
+  },
 });
 
 async function chat(endpoint: URL, token: string, text: string) {

@@ -506,6 +506,19 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
     },
 
     /** Stops every running runtime (process-driver shutdown). */
+    /**
+     * Removes a deleted workspace's runtime and everything it stored, running or
+     * not. Failures are logged, not thrown: the workspace is already gone.
+     */
+    async destroy(workspaceId: string, state: JsonObject): Promise<void> {
+      inflight.delete(workspaceId);
+      try {
+        await driver.destroy({ workspaceId, state });
+      } catch (err) {
+        deps.log?.warn({ err, workspaceId }, "could not remove a deleted workspace's runtime; remove it by hand");
+      }
+    },
+
     async stopAll(reason: string): Promise<void> {
       const rows = await platform((tx) =>
         tx.select({ id: runtimes.workspaceId }).from(runtimes).where(eq(runtimes.state, "running")),

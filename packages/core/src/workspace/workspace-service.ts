@@ -1,5 +1,6 @@
 import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from "@reef/contracts";
 import { type Db, schema, type Tx, type WorkspaceRole, withScope } from "@reef/db";
+import type { JsonObject } from "@reef/runtime";
 import { and, asc, count, eq, gt } from "drizzle-orm";
 import { appendAudit } from "../audit/audit-service.ts";
 import { roleAtMost } from "../authz/permissions.ts";
@@ -7,7 +8,7 @@ import type { RequestContext } from "../shared/context.ts";
 import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
 import type { Access, WorkspaceGate } from "./workspace-access.ts";
 
-const { workspaces, workspaceMembers, users } = schema;
+const { workspaces, workspaceMembers, users, runtimes } = schema;
 
 export interface WorkspaceView {
   id: string;
@@ -47,7 +48,12 @@ function assertCanGrant(access: Access, role: WorkspaceRole): void {
     throw new ForbiddenError(`You cannot grant the ${role} role: it is above your own (${access.role}).`);
 }
 
-export function createWorkspaceService(deps: { db: Db; gate: WorkspaceGate }) {
+export function createWorkspaceService(deps: {
+  db: Db;
+  gate: WorkspaceGate;
+  /** Removes a deleted workspace's runtime and its data (the runtime manager's `destroy`). */
+  destroyRuntime?: (workspaceId: string, state: JsonObject) => Promise<void>;
+}) {
   const { db, gate } = deps;
 
   async function memberRow(tx: Tx, workspaceId: string, userId: string) {
@@ -136,27 +142,42 @@ export function createWorkspaceService(deps: { db: Db; gate: WorkspaceGate }) {
       });
     },
 
-    /** Deletes a workspace and everything in it. The caller must type its exact name. */
+    /**
+     * Deletes a workspace and everything in it, its runtime and the runtime's data
+     * included. The caller must type its exact name.
+     */
     delete(ctx: RequestContext, workspaceId: string, input: { confirmName: string }): Promise<void> {
-      return gate.run(ctx, workspaceId, "workspace:delete", async (tx) => {
-        const [ws] = await tx.select().from(workspaces).where(eq(workspaces.id, workspaceId));
-        if (!ws) throw new NotFoundError("No such workspace.");
-        if (input.confirmName !== ws.name) {
-          throw new BadRequestError(
-            "To delete this workspace, confirm with its exact name.",
-            [{ in: "body", path: "confirmName", message: "does not match the workspace name" }],
-            "VALIDATION_FAILED",
-          );
-        }
-        await appendAudit(tx, ctx, {
-          workspaceId,
-          action: "workspace.delete",
-          targetType: "workspace",
-          targetId: workspaceId,
-          details: { name: ws.name },
+      return gate
+        .run(ctx, workspaceId, "workspace:delete", async (tx) => {
+          const [ws] = await tx.select().from(workspaces).where(eq(workspaces.id, workspaceId));
+          if (!ws) throw new NotFoundError("No such workspace.");
+          if (input.confirmName !== ws.name) {
+            throw new BadRequestError(
+              "To delete this workspace, confirm with its exact name.",
+              [{ in: "body", path: "confirmName", message: "does not match the workspace name" }],
+              "VALIDATION_FAILED",
+            );
+          }
+          await appendAudit(tx, ctx, {
+            workspaceId,
+            action: "workspace.delete",
+            targetType: "workspace",
+            targetId: workspaceId,
+            details: { name: ws.name },
+          });
+          // Read the runtime's handle before its row goes with the workspace's.
+          const [runtime] = await tx
+            .select({ handle: runtimes.handle })
+            .from(runtimes)
+            .where(eq(runtimes.workspaceId, workspaceId));
+          await tx.delete(workspaces).where(eq(workspaces.id, workspaceId));
+          return runtime?.handle ?? null;
+        })
+        .then(async (handle) => {
+          // After commit: the gateway stops and its data (transcripts, the config
+          // holding provider keys) is removed for good, even if it was stopped.
+          await deps.destroyRuntime?.(workspaceId, (handle ?? {}) as JsonObject);
         });
-        await tx.delete(workspaces).where(eq(workspaces.id, workspaceId));
-      });
     },
 
     listMembers(ctx: RequestContext, workspaceId: string, q: ListQuery): Promise<Page<MemberView>> {

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import Docker from "dockerode";
 import { pack } from "tar-stream";
-import { CONFIG_PATH, GATEWAY_UID, STATE_DIR } from "../container-profile.ts";
+import { CONFIG_PATH, GATEWAY_UID, objectName, STATE_DIR } from "../container-profile.ts";
 import type { JsonObject, RuntimeDriver, RuntimeHandle, RuntimeSpec, RuntimeStatus } from "../driver.ts";
 import { renderGatewayConfig } from "../openclaw-config.ts";
 import { buildDockerPlan } from "./docker-spec.ts";
@@ -135,7 +135,12 @@ export class DockerDriver implements RuntimeDriver {
   }
 
   async destroy(handle: RuntimeHandle): Promise<void> {
-    const { container, network, volume } = handle.state as DockerState;
+    // A stopped runtime has no persisted state: its objects are named after the workspace.
+    const name = objectName(handle.workspaceId);
+    const state = handle.state as Partial<DockerState>;
+    const container = state.container ?? name;
+    const network = state.network ?? name;
+    const volume = state.volume ?? `${name}-state`;
     const ignoreMissing = (err: { statusCode?: number }) => {
       if (err.statusCode !== 404) throw err;
     };

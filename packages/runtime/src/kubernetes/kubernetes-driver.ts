@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { CoreV1Api, type KubeConfig, NetworkingV1Api } from "@kubernetes/client-node";
-import { STATE_DIR } from "../container-profile.ts";
+import { objectName, STATE_DIR } from "../container-profile.ts";
 import type { JsonObject, RuntimeDriver, RuntimeHandle, RuntimeSpec, RuntimeStatus } from "../driver.ts";
 import { renderGatewayConfig } from "../openclaw-config.ts";
 import { buildKubernetesPlan } from "./pod-spec.ts";
@@ -123,7 +123,10 @@ export class KubernetesDriver implements RuntimeDriver {
   }
 
   async destroy(handle: RuntimeHandle): Promise<void> {
-    const { name, namespace } = handle.state as KubeState;
+    // A stopped runtime has no persisted state: its objects are named after the workspace.
+    const state = handle.state as Partial<KubeState>;
+    const name = state.name ?? objectName(handle.workspaceId);
+    const namespace = state.namespace ?? this.#opts.namespace;
     await this.#core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }).catch(ignore404);
     await this.#core.deleteNamespacedService({ name, namespace }).catch(ignore404);
     await this.#net.deleteNamespacedNetworkPolicy({ name, namespace }).catch(ignore404);

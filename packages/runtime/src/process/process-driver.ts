@@ -10,7 +10,7 @@ import { EMBEDDING_ENV } from "../container-profile.ts";
 import type { JsonObject, RuntimeDriver, RuntimeHandle, RuntimeSpec, RuntimeStatus } from "../driver.ts";
 import { renderGatewayConfig } from "../openclaw-config.ts";
 import { PortAllocator } from "./ports.ts";
-import { ensureRuntimeUser, lookupUid, type RuntimeUser, removeRuntimeUser } from "./runtime-users.ts";
+import { ensureRuntimeUser, lookupUid, type RuntimeUser, removeRuntimeUser, runtimeUserName } from "./runtime-users.ts";
 
 export interface ProcessDriverOptions {
   /** Where runtimes live: one private directory per workspace. */
@@ -335,9 +335,15 @@ export class ProcessDriver implements RuntimeDriver {
   }
 
   async destroy(handle: RuntimeHandle): Promise<void> {
-    await this.stop(handle, { graceful: false });
-    const state = handle.state as ProcessState;
+    const state = handle.state as Partial<ProcessState>;
+    if (state.pid) await this.stop(handle, { graceful: false });
     await rm(this.#dir(handle.workspaceId), { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
-    if (state.user) await removeRuntimeUser(state.user);
+    // A stopped runtime has no persisted state: its OS user is named after the workspace.
+    const user = state.user ?? (this.#opts.separateUsers ? runtimeUserName(handle.workspaceId) : null);
+    if (!user) return;
+    const uid = await lookupUid(user);
+    // OpenClaw keeps lock files in a per-uid folder of /tmp (not TMPDIR), outside the runtime's own dir.
+    if (uid !== undefined) await rm(`/tmp/openclaw-state-locks-${uid}`, { recursive: true, force: true });
+    await removeRuntimeUser(user);
   }
 }
