@@ -14,7 +14,13 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRuntimeManager, createSealer } from "@reef/core";
 import { openDatabase } from "@reef/db";
-import { EMBEDDING_ENV, type GatewaySettings, ProcessDriver, renderGatewayConfig } from "@reef/runtime";
+import {
+  EMBEDDING_ENV,
+  GATEWAY_NODE_ENV,
+  type GatewaySettings,
+  ProcessDriver,
+  renderGatewayConfig,
+} from "@reef/runtime";
 import { startLlmStandIn } from "@reef/testing/llm";
 import pg from "pg";
 import { startBenchPostgres } from "./bench-postgres.ts";
@@ -35,7 +41,7 @@ async function waitReady(port: number, child: ChildProcess): Promise<void> {
 }
 
 /** Spawns a gateway by hand, as an operator following OpenClaw's embedding guide would. */
-async function byHand(config: Record<string, unknown>, port: number) {
+async function byHand(config: Record<string, unknown>, port: number, env: Record<string, string> = {}) {
   const dir = mkdtempSync(join(tmpdir(), "reef-bench-gw-"));
   for (const d of ["home", "tmp", "state"]) mkdirSync(join(dir, d));
   writeFileSync(join(dir, "state", "openclaw.json"), JSON.stringify(config), { mode: 0o600 });
@@ -54,6 +60,7 @@ async function byHand(config: Record<string, unknown>, port: number) {
         OPENCLAW_CONFIG_PATH: join(dir, "state", "openclaw.json"),
         OPENCLAW_STATE_DIR: join(dir, "state"),
         ...EMBEDDING_ENV,
+        ...env,
       },
     },
   );
@@ -131,6 +138,7 @@ export async function runtimeBench(): Promise<void> {
   const system = { actor: { kind: "system" as const, name: "bench" } };
   try {
     const reef: number[] = [];
+    const wakes: number[] = [];
     const hand: number[] = [];
     const defaults: { ms: number; rss: number }[] = [];
     const trimmed: { ms: number; rss: number }[] = [];
@@ -142,6 +150,11 @@ export async function runtimeBench(): Promise<void> {
       await manager.ensureRunning(system, wid);
       reef.push(performance.now() - t0);
       await manager.stop(system, wid, "bench");
+      // The common case: a workspace waking again after an idle stop (its state and compile cache kept).
+      const t1 = performance.now();
+      await manager.ensureRunning(system, wid);
+      wakes.push(performance.now() - t1);
+      await manager.stop(system, wid, "bench");
       const token = randomBytes(24).toString("base64url");
       port += 120;
       const ours = renderGatewayConfig({
@@ -150,7 +163,7 @@ export async function runtimeBench(): Promise<void> {
         token,
         paths: { logFile: join(tmpdir(), `reef-bench-${port}.log`), agentsDir: join(tmpdir(), "reef-bench-agents") },
       });
-      const trimmedRun = await byHand(ours, port);
+      const trimmedRun = await byHand(ours, port, GATEWAY_NODE_ENV);
       hand.push(trimmedRun.ms);
       trimmed.push(trimmedRun);
       port += 120;
@@ -163,6 +176,9 @@ export async function runtimeBench(): Promise<void> {
       `same gateway spawned by hand         median ${Math.round(median(hand))} ms  (${hand.map(Math.round).join(", ")})`,
     );
     console.log(`ratio Reef : by hand = ${(median(reef) / median(hand)).toFixed(2)}  (${ROUNDS} rounds, alternating)`);
+    console.log(
+      `wake after an idle stop via Reef    median ${Math.round(median(wakes))} ms  (${wakes.map(Math.round).join(", ")})`,
+    );
     console.log(
       `Reef's gateway config  start median ${Math.round(median(trimmed.map((r) => r.ms)))} ms, RSS ${mb(median(trimmed.map((r) => r.rss)))}`,
     );

@@ -1,4 +1,4 @@
-export { EMBEDDING_ENV } from "./container-profile.ts";
+export { EMBEDDING_ENV, GATEWAY_NODE_ENV } from "./container-profile.ts";
 export { DockerDriver, type DockerDriverOptions } from "./docker/docker-driver.ts";
 export { buildDockerPlan, type DockerPlan, type DockerPlanInput } from "./docker/docker-spec.ts";
 export type { JsonObject, JsonValue, RuntimeDriver, RuntimeHandle, RuntimeSpec, RuntimeStatus } from "./driver.ts";

@@ -66,7 +66,8 @@ function pluginAllowlist(providers: ProviderInput[]): string[] {
  * Renders a workspace gateway's `openclaw.json`. Pure: the same input always gives
  * the same config. Defaults are Reef's, not OpenClaw's: loopback only, token auth,
  * no control UI, no update checks, no background LLM spend (heartbeat, memory
- * dreaming, autonomous skill review off) and a tool profile without shell, file
+ * dreaming, autonomous skill review and cron automations off), only the
+ * workspace's own model providers and a tool profile without shell, file
  * or web access unless the workspace opted in.
  */
 export function renderGatewayConfig(input: GatewayConfigInput): JsonObject {
@@ -111,7 +112,9 @@ export function renderGatewayConfig(input: GatewayConfigInput): JsonObject {
     },
     update: { checkOnStart: false, auto: { enabled: false } },
     logging: { file: input.paths.logFile },
-    models: { mode: "merge", catalogRefresh: { enabled: false }, providers },
+    // Only the workspace's own providers: OpenClaw's built-in model catalog is not
+    // offered by Reef, and merging it costs start time and memory.
+    models: { mode: "replace", catalogRefresh: { enabled: false }, providers },
     agents: {
       // OpenClaw requires at least one entry under explicit ownership; a workspace
       // without agents yet gets the gateway's implicit default agent.
@@ -132,6 +135,9 @@ export function renderGatewayConfig(input: GatewayConfigInput): JsonObject {
       entries: { "memory-core": { config: { dreaming: { enabled: false } } } },
     },
     skills: { workshop: { autonomous: { mode: "off" } } },
+    // No gateway-side automations: nothing runs (or spends the workspace's LLM
+    // money) unless a person sends a message. Scheduling is Reef's to offer.
+    cron: { enabled: false },
     tools,
   };
 }

@@ -38,6 +38,9 @@ describe("renderGatewayConfig", () => {
     expect(c.plugins.entries["memory-core"].config.dreaming.enabled).toBe(false);
     expect(c.skills.workshop.autonomous.mode).toBe("off");
     expect(c.models.catalogRefresh.enabled).toBe(false);
+    // Only the workspace's providers, and no gateway-side automations.
+    expect(c.models.mode).toBe("replace");
+    expect(c.cron.enabled).toBe(false);
   });
 
   it("gives agents no shell, file or web tools unless granted one by one, or the workspace chose the full profile", () => {

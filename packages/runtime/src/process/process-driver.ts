@@ -6,7 +6,7 @@ import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { EMBEDDING_ENV } from "../container-profile.ts";
+import { EMBEDDING_ENV, GATEWAY_NODE_ENV } from "../container-profile.ts";
 import type { JsonObject, RuntimeDriver, RuntimeHandle, RuntimeSpec, RuntimeStatus } from "../driver.ts";
 import { renderGatewayConfig } from "../openclaw-config.ts";
 import { PortAllocator } from "./ports.ts";
@@ -227,6 +227,7 @@ export class ProcessDriver implements RuntimeDriver {
           OPENCLAW_CONFIG_PATH: configPath,
           OPENCLAW_STATE_DIR: paths.state,
           ...EMBEDDING_ENV,
+          ...GATEWAY_NODE_ENV,
         },
       },
     );
