@@ -18,6 +18,7 @@ import {
   EMBEDDING_ENV,
   GATEWAY_NODE_ENV,
   type GatewaySettings,
+  installedOpenclawVersion,
   ProcessDriver,
   renderGatewayConfig,
 } from "@reef/runtime";
@@ -159,6 +160,7 @@ export async function runtimeBench(): Promise<void> {
       port += 120;
       const ours = renderGatewayConfig({
         ...settings,
+        openclawVersion: installedOpenclawVersion(),
         port,
         token,
         paths: { logFile: join(tmpdir(), `reef-bench-${port}.log`), agentsDir: join(tmpdir(), "reef-bench-agents") },

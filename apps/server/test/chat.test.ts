@@ -317,7 +317,7 @@ describe("chat, end to end with real gateways", () => {
 
     const next = await chat(bob, b.wid, b.sid, "are you back?");
     expect(next.map((e) => e.event)).toContain("runtime");
-    expect(textOf(next)).toBe("Stand-in reply to: are you back?");
+    expect(textOf(next), JSON.stringify(next)).toBe("Stand-in reply to: are you back?");
     expect(await gatewayPid(b.wid)).not.toBe(pid);
   }, 120_000);
 

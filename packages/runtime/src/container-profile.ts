@@ -38,7 +38,15 @@ export const EMBEDDING_ENV: Readonly<Record<string, string>> = {
  */
 export const GATEWAY_NODE_ENV: Readonly<Record<string, string>> = {
   NODE_OPTIONS: "--max-semi-space-size=4",
+  // The gateway's update-status probe runs `npm root -g` after every start (no
+  // setting turns it off); this keeps it from leaving a debug log behind each time.
+  NPM_CONFIG_LOGS_MAX: "0",
 };
+
+/** The OpenClaw version an image tag names (`…/openclaw:2026.9.6`), if it names one. */
+export function imageOpenclawVersion(image: string): string | undefined {
+  return /:(\d{4}\.\d+\.\d+)$/.exec(image)?.[1];
+}
 
 /** The environment of a containerised gateway: paths, the embedding preset and Node settings, never a secret. */
 export function gatewayEnv(): Record<string, string> {

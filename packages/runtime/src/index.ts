@@ -1,4 +1,4 @@
-export { EMBEDDING_ENV, GATEWAY_NODE_ENV } from "./container-profile.ts";
+export { EMBEDDING_ENV, GATEWAY_NODE_ENV, imageOpenclawVersion } from "./container-profile.ts";
 export { DockerDriver, type DockerDriverOptions } from "./docker/docker-driver.ts";
 export { buildDockerPlan, type DockerPlan, type DockerPlanInput } from "./docker/docker-spec.ts";
 export type { JsonObject, JsonValue, RuntimeDriver, RuntimeHandle, RuntimeSpec, RuntimeStatus } from "./driver.ts";
@@ -17,5 +17,5 @@ export {
   type ProviderInput,
   renderGatewayConfig,
 } from "./openclaw-config.ts";
-export { ProcessDriver, type ProcessDriverOptions } from "./process/process-driver.ts";
+export { installedOpenclawVersion, ProcessDriver, type ProcessDriverOptions } from "./process/process-driver.ts";
 export { runtimeUserName } from "./process/runtime-users.ts";

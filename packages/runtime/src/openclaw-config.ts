@@ -48,6 +48,13 @@ export interface GatewayConfigInput extends GatewaySettings {
   token: string;
   /** Private per-runtime directories (inside the runtime's own state dir). */
   paths: { logFile: string; agentsDir: string };
+  /**
+   * The OpenClaw version that will read this config. Stamped as
+   * `meta.lastTouchedVersion`: without it OpenClaw treats the file as a legacy
+   * config and switches bundled-plugin discovery to a compatibility mode that
+   * does not honour `plugins.allow` everywhere.
+   */
+  openclawVersion?: string | undefined;
 }
 
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -101,6 +108,7 @@ export function renderGatewayConfig(input: GatewayConfigInput): JsonObject {
         ? { profile: "messaging" }
         : { profile: "messaging", deny: ["group:runtime", "group:fs", "group:web"] };
   return {
+    ...(input.openclawVersion ? { meta: { lastTouchedVersion: input.openclawVersion } } : {}),
     gateway: {
       mode: "local",
       bind: "loopback",

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { imageOpenclawVersion } from "../src/container-profile.ts";
 import { renderGatewayConfig } from "../src/openclaw-config.ts";
 
 const base = {
@@ -30,6 +31,14 @@ describe("renderGatewayConfig", () => {
     });
     expect(c.update).toEqual({ checkOnStart: false, auto: { enabled: false } });
     expect(c.logging.file).toBe("/data/rt/logs/gateway.log");
+  });
+
+  it("stamps the OpenClaw version that reads it, so the plugin allowlist is honoured (not a legacy config)", () => {
+    expect((renderGatewayConfig(base) as Record<string, any>).meta).toBeUndefined();
+    const c = renderGatewayConfig({ ...base, openclawVersion: "2026.9.6" }) as Record<string, any>;
+    expect(c.meta).toEqual({ lastTouchedVersion: "2026.9.6" });
+    expect(imageOpenclawVersion("ghcr.io/openclaw/openclaw:2026.9.6")).toBe("2026.9.6");
+    expect(imageOpenclawVersion("registry.local/openclaw@sha256:abc")).toBeUndefined();
   });
 
   it("spends no LLM money in the background", () => {

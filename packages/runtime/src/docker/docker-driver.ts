@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import Docker from "dockerode";
 import { pack } from "tar-stream";
-import { CONFIG_PATH, GATEWAY_UID, objectName, STATE_DIR } from "../container-profile.ts";
+import { CONFIG_PATH, GATEWAY_UID, imageOpenclawVersion, objectName, STATE_DIR } from "../container-profile.ts";
 import type { JsonObject, RuntimeDriver, RuntimeHandle, RuntimeSpec, RuntimeStatus } from "../driver.ts";
 import { renderGatewayConfig } from "../openclaw-config.ts";
 import { buildDockerPlan } from "./docker-spec.ts";
@@ -71,6 +71,7 @@ export class DockerDriver implements RuntimeDriver {
       port: this.#opts.port,
       token: spec.token,
       paths: { logFile: `${STATE_DIR}/logs/gateway.log`, agentsDir: `${STATE_DIR}/agents` },
+      openclawVersion: imageOpenclawVersion(this.#opts.image),
     });
     await this.#docker.createNetwork(plan.network).catch((err: { statusCode?: number }) => {
       if (err.statusCode !== 409) throw err;

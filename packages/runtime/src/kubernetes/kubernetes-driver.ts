@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { CoreV1Api, type KubeConfig, NetworkingV1Api } from "@kubernetes/client-node";
-import { objectName, STATE_DIR } from "../container-profile.ts";
+import { imageOpenclawVersion, objectName, STATE_DIR } from "../container-profile.ts";
 import type { JsonObject, RuntimeDriver, RuntimeHandle, RuntimeSpec, RuntimeStatus } from "../driver.ts";
 import { renderGatewayConfig } from "../openclaw-config.ts";
 import { buildKubernetesPlan } from "./pod-spec.ts";
@@ -64,6 +64,7 @@ export class KubernetesDriver implements RuntimeDriver {
       port,
       token: spec.token,
       paths: { logFile: `${STATE_DIR}/logs/gateway.log`, agentsDir: `${STATE_DIR}/agents` },
+      openclawVersion: imageOpenclawVersion(this.#opts.image),
     });
     const state: KubeState = { name: plan.pod.metadata.name, namespace };
     const exists = (err: unknown) => {

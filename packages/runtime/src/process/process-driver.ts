@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -39,6 +39,15 @@ function openclawEntry(): string {
   // As OpenClaw's embedding guide does: the package entry is dist/index.js.
   const entry = fileURLToPath(import.meta.resolve("openclaw"));
   return join(dirname(entry), "..", "openclaw.mjs");
+}
+
+let installedVersion: string | undefined;
+/** The version of the `openclaw` package Reef runs gateways from. */
+export function installedOpenclawVersion(): string {
+  installedVersion ??= (
+    JSON.parse(readFileSync(join(dirname(openclawEntry()), "package.json"), "utf8")) as { version: string }
+  ).version;
+  return installedVersion;
 }
 
 let lifecycle: Promise<void> | undefined;
@@ -201,6 +210,7 @@ export class ProcessDriver implements RuntimeDriver {
       port,
       token: spec.token,
       paths: { logFile: join(paths.logs, "gateway.log"), agentsDir: paths.agents },
+      openclawVersion: installedOpenclawVersion(),
     });
     await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
     await chmod(configPath, 0o600);
@@ -223,7 +233,8 @@ export class ProcessDriver implements RuntimeDriver {
           HOME: paths.home,
           TMPDIR: paths.tmp,
           XDG_CACHE_HOME: join(paths.home, ".cache"),
-          NODE_COMPILE_CACHE: join(paths.tmp, "node-compile-cache"),
+          // No NODE_COMPILE_CACHE: set, it makes openclaw.mjs relaunch itself (an
+          // extra ~80 MB process); unset, OpenClaw enables one under TMPDIR itself.
           OPENCLAW_CONFIG_PATH: configPath,
           OPENCLAW_STATE_DIR: paths.state,
           ...EMBEDDING_ENV,
