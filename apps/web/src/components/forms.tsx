@@ -1,4 +1,5 @@
 import { type InputHTMLAttributes, type ReactNode, useId } from "react";
+import { messageOf } from "../api/client.ts";
 
 /** A labelled input with its own error line, announced to screen readers. */
 export function Field(
@@ -71,4 +72,19 @@ export function validateUrl(v: string, example = "https://llm.example.com/v1"): 
   } catch {
     return `This is not a URL, e.g. ${example}`;
   }
+}
+
+/** The outcome of a check the person ran (a connection or email test), in plain words. */
+export function CheckResult(props: { result: { ok: boolean; message: string } | undefined; error: unknown }) {
+  return (
+    <>
+      {props.result ? (
+        <Notice kind={props.result.ok ? "ok" : "error"}>
+          {props.result.ok ? "✓ " : "✗ "}
+          {props.result.message}
+        </Notice>
+      ) : null}
+      {props.error ? <Notice>{messageOf(props.error)}</Notice> : null}
+    </>
+  );
 }

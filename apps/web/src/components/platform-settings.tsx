@@ -2,7 +2,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { type ReactNode, useState } from "react";
 import { api, fieldErrors, messageOf } from "../api/client.ts";
 import type { PlatformSettings, TestEmailResult } from "../api/types.ts";
-import { Field, Notice, Select, validateUrl } from "./forms.tsx";
+import { CheckResult, Field, Notice, Select, validateUrl } from "./forms.tsx";
 
 export const platformSettingsQuery = {
   queryKey: ["platform-settings"],
@@ -194,13 +194,7 @@ export function EmailForm(props: FormProps) {
         }
       />
       <Field label="Send as" value={from} onChange={(e) => setFrom(e.target.value)} error={errors.from} />
-      {test.data ? (
-        <Notice kind={test.data.ok ? "ok" : "error"}>
-          {test.data.ok ? "✓ " : "✗ "}
-          {test.data.message}
-        </Notice>
-      ) : null}
-      {test.isError ? <Notice>{messageOf(test.error)}</Notice> : null}
+      <CheckResult result={test.data} error={test.error} />
       {save.isError && !Object.keys(fieldErrors(save.error)).length ? <Notice>{messageOf(save.error)}</Notice> : null}
       {save.isSuccess && !props.extra ? <Notice kind="ok">Saved. Invites are emailed from now on.</Notice> : null}
       <div className="actions">

@@ -2,7 +2,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, fieldErrors, messageOf } from "../api/client.ts";
 import type { Provider, ProviderTest } from "../api/types.ts";
-import { Field, Notice, Select, validateUrl } from "./forms.tsx";
+import { CheckResult, Field, Notice, Select, validateUrl } from "./forms.tsx";
 
 const KINDS = [
   { value: "openai", label: "OpenAI" },
@@ -111,13 +111,7 @@ export function ProviderTestButton(props: { wid: string; provider: Provider; onD
       <button type="button" className="secondary" onClick={() => test.mutate()} disabled={test.isPending}>
         {test.isPending ? "Testing…" : "Test connection"}
       </button>
-      {test.data ? (
-        <Notice kind={test.data.ok ? "ok" : "error"}>
-          {test.data.ok ? "✓ " : "✗ "}
-          {test.data.message}
-        </Notice>
-      ) : null}
-      {test.isError ? <Notice>{messageOf(test.error)}</Notice> : null}
+      <CheckResult result={test.data} error={test.error} />
     </div>
   );
 }

@@ -186,11 +186,6 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
     async idleTimeoutMs(): Promise<number> {
       return (await effective()).idleTimeoutMinutes * 60_000;
     },
-    /** Whether the first-run wizard is still to be done (shown to operators only). */
-    async setupPending(): Promise<boolean> {
-      return (await effective()).row?.setupCompletedAt == null;
-    },
-
     async get(ctx: RequestContext) {
       requireOperator(ctx);
       return view(await resolve());
@@ -275,7 +270,7 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
      */
     async testEmail(ctx: RequestContext, input: { to?: string | undefined; email?: EmailSettingsInput | undefined }) {
       requireOperator(ctx);
-      if (input.email && defaults.fixed.email) refuseFixed({ email: input.email });
+      if (input.email) refuseFixed({ email: input.email });
       const { row, to } = await withScope(db, { platform: true, userId: ctx.actor.userId }, async (tx) => ({
         row: (await tx.select().from(platformSettings))[0],
         to:
@@ -296,7 +291,7 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
           from: e.from,
         });
       } else {
-        mailer = (await resolve()).mailer;
+        mailer = (await effective()).mailer;
       }
       if (!mailer) throw new BadRequestError("No mail server is set up yet.");
       try {
