@@ -1,4 +1,4 @@
-import { readFile, stat } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
@@ -94,6 +94,58 @@ describe("reef start with the embedded database", () => {
 
     first.child.kill("SIGINT");
     expect(await first.exited).toBe(0);
+    // Four Reef processes: on a busy 2-core machine each takes seconds just to load.
+  }, 90_000);
+});
+
+/** The environment of `pid` and of every process below it (Linux /proc). */
+async function environOfTree(pid: number): Promise<Map<number, string>> {
+  const parents = new Map<number, number>();
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    parents.set(Number(entry), ppid);
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) {
+    for (const [child, parent] of parents) if (parent === tree[i]) tree.push(child);
+  }
+  const out = new Map<number, string>();
+  for (const p of tree) out.set(p, await readFile(`/proc/${p}/environ`, "utf8").catch(() => ""));
+  return out;
+}
+
+describe.skipIf(process.platform !== "linux")("the embedded Postgres' environment", () => {
+  it("holds none of Reef's settings or secrets", async () => {
+    const dataDir = await tempDataDir();
+    const secretKey = Buffer.from("canary-root-key-0123456789abcdef").toString("hex");
+    const reef = await startReef({
+      REEF_DATA_DIR: dataDir,
+      REEF_SECRET_KEY: secretKey,
+      REEF_SMTP_URL: "smtp://canary-user:canary-smtp-password@127.0.0.1:2525",
+      SOME_OPERATOR_TOKEN: "canary-unrelated-token",
+    });
+    try {
+      const pgPid = (await postmasterPid(dataDir)) as number;
+      const environs = await environOfTree(pgPid);
+      expect(environs.size).toBeGreaterThan(3); // the postmaster and its background workers
+      for (const [pid, environ] of environs) {
+        expect(environ, `pid ${pid}`).not.toMatch(/canary|REEF_|SOME_OPERATOR_TOKEN/);
+        expect(environ, `pid ${pid}`).not.toContain(secretKey);
+        const names = environ
+          .split("\0")
+          .filter(Boolean)
+          .map((kv) => kv.slice(0, kv.indexOf("=")));
+        expect(
+          names.filter((n) => !["PATH", "HOME", "LANG", "LC_ALL", "TZ", "PGDATA"].includes(n) && !n.startsWith("PG_")),
+          `pid ${pid}`,
+        ).toEqual([]);
+      }
+    } finally {
+      reef.child.kill("SIGINT");
+      expect(await reef.exited).toBe(0);
+    }
   });
 });
 

@@ -21,10 +21,18 @@ export async function tempDataDir(): Promise<string> {
   return dir;
 }
 
-export function runReef(args: string[], env: Record<string, string>): ReefProcess {
-  const child = spawn(process.execPath, [MAIN, ...args], {
+/** Where to run from: another checkout's `main.ts` and `node`, and its directory. */
+export interface ReefLaunch {
+  node?: string;
+  main?: string;
+  cwd?: string;
+}
+
+export function runReef(args: string[], env: Record<string, string>, launch: ReefLaunch = {}): ReefProcess {
+  const child = spawn(launch.node ?? process.execPath, [launch.main ?? MAIN, ...args], {
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", REEF_LOG_FORMAT: "json", ...env },
     stdio: ["ignore", "pipe", "pipe"],
+    ...(launch.cwd ? { cwd: launch.cwd } : {}),
   });
   let out = "";
   child.stdout?.on("data", (c: Buffer) => {
@@ -45,9 +53,9 @@ export async function reefCommand(args: string[], env: Record<string, string>) {
 }
 
 /** Starts `reef start` and waits for its "running at" line. */
-export async function startReef(env: Record<string, string>, timeoutMs = 30_000) {
+export async function startReef(env: Record<string, string>, timeoutMs = 30_000, launch: ReefLaunch = {}) {
   const started = performance.now();
-  const p = runReef(["start"], { REEF_PORT: "0", ...env });
+  const p = runReef(["start"], { REEF_PORT: "0", ...env }, launch);
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`reef did not start in ${timeoutMs} ms:\n${p.output()}`)),

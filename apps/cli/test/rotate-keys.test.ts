@@ -31,6 +31,25 @@ async function withProvider(url: string, baseUrl: string, apiKey: string) {
   return { id: id as string, path: `/api/v1/workspaces/${workspace.id}/providers/${id}/test`, headers };
 }
 
+/**
+ * CSRF tokens are HMACs under a key derived from the root key: once the old key is
+ * retired, a session's old token no longer passes, and Reef sends the current one
+ * with the session's next request, as a page reload would pick it up.
+ */
+async function refreshCsrf<H extends { cookie: string; "x-csrf-token": string }>(url: string, headers: H): Promise<H> {
+  const stale = await fetch(`${url}/api/v1/me`, { headers: { cookie: headers.cookie } });
+  expect(stale.status).toBe(200);
+  const fresh = stale.headers
+    .getSetCookie()
+    .map((c) => c.split(";")[0] ?? "")
+    .find((c) => c.startsWith("reef_csrf="))
+    ?.split("=")[1];
+  if (!fresh) throw new Error("no fresh CSRF cookie");
+  expect(fresh).not.toBe(headers["x-csrf-token"]);
+  const session = headers.cookie.split("; ").filter((c) => !c.startsWith("reef_csrf="));
+  return { ...headers, cookie: [...session, `reef_csrf=${fresh}`].join("; "), "x-csrf-token": fresh };
+}
+
 /** What the database holds, read as its superuser while Reef runs the embedded server. */
 async function stored(dataDir: string, providerId: string) {
   const password = (await readFile(join(dataDir, "postgres", "superuser.password"), "utf8")).trim();
@@ -55,6 +74,8 @@ describe("reef rotate-keys", () => {
     const env = (current: Buffer, previous?: Buffer) => ({
       REEF_DATA_DIR: dataDir,
       REEF_SECRET_KEY: b64(current),
+      // The LLM stand-in runs on loopback, which an operator must allow for providers.
+      REEF_PROVIDER_ALLOWED_HOSTS: "127.0.0.1",
       ...(previous ? { REEF_SECRET_KEY_PREVIOUS: b64(previous) } : {}),
     });
     // The provider's connection test opens the sealed key and presents it to the vendor (stand-in).
@@ -120,6 +141,7 @@ describe("reef rotate-keys", () => {
       // Old key out: the new key alone reads the secret; the old key alone is now the wrong one.
       const final = await startReef(env(newKey));
       try {
+        probe = { ...probe, headers: await refreshCsrf(final.url, probe.headers) };
         expect(await testProvider(final.url, probe)).toMatchObject({ ok: true });
       } finally {
         await stop(final);

@@ -7,8 +7,10 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Logger } from "pino";
 import secureJson from "secure-json-parse";
-import { registerAuth } from "./plugins/auth.ts";
+import { createCsrfTokens } from "./csrf.ts";
+import { createSessionCookies, registerAuth } from "./plugins/auth.ts";
 import { registerErrorHandler } from "./plugins/error-handler.ts";
+import { registerInputGuard } from "./plugins/input-guard.ts";
 import { registerMetrics } from "./plugins/metrics.ts";
 import { registerOpenApi } from "./plugins/openapi.ts";
 import { registerWebApp } from "./plugins/web-app.ts";
@@ -23,6 +25,7 @@ import { providerRoutes } from "./routes/provider-routes.ts";
 import { runtimeRoutes } from "./routes/runtime-routes.ts";
 import { settingsRoutes } from "./routes/settings-routes.ts";
 import { workspaceRoutes } from "./routes/workspace-routes.ts";
+import type { ServiceLayout } from "./service-layout.ts";
 import { createServices } from "./services.ts";
 import { REEF_VERSION } from "./version.ts";
 
@@ -45,6 +48,8 @@ export type AppConfig = Pick<
   | "rateLimitApiWrite"
   | "smtpUrl"
   | "smtpFrom"
+  | "metricsToken"
+  | "providerAllowedHosts"
   | "dataDir"
   | "secretKey"
   | "secretKeyPrevious"
@@ -56,6 +61,11 @@ export type AppConfig = Pick<
   | "runtimeIdleTimeoutMinutes"
   | "runtimeStartTimeoutSeconds"
   | "runtimeMemoryMb"
+  | "runtimeCpus"
+  | "runtimePids"
+  | "maxWorkspacesPerUser"
+  | "maxRuntimesPerUser"
+  | "maxRuntimes"
   | "quotaMonthlyMessages"
   | "quotaMonthlyTokens"
 >;
@@ -74,6 +84,8 @@ export interface AppDeps {
   database: Database;
   logger: Logger;
   webDistDir?: string;
+  /** Where gateways' runtimes live and what they run (default: the data dir and this install). */
+  layout?: Pick<ServiceLayout, "runtimesDir" | "mirror">;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -119,6 +131,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   });
   registerErrorHandler(app);
+  registerInputGuard(app);
   const services = createServices(deps, app.log);
   appServices.set(app, services);
   // HSTS and upgrade-insecure-requests only make sense when users reach Reef
@@ -136,12 +149,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
     },
   });
-  registerMetrics(app);
+  registerMetrics(app, { token: deps.config.metricsToken });
   await registerOpenApi(app, REEF_VERSION);
 
-  await app.register(registerAuth, { identity: services.identity, apiKeys: services.apiKeys, secureCookies: https });
+  const cookies = createSessionCookies({
+    secure: https,
+    csrf: createCsrfTokens([deps.config.secretKey, ...(deps.config.secretKeyPrevious ?? [])]),
+  });
+  await app.register(registerAuth, { identity: services.identity, apiKeys: services.apiKeys, cookies });
   await app.register(healthRoutes({ system: services.system, version: REEF_VERSION }));
-  await app.register(authRoutes({ identity: services.identity, secureCookies: https }));
+  await app.register(authRoutes({ identity: services.identity, cookies }));
   await app.register(workspaceRoutes(services));
   await app.register(apiKeyRoutes(services));
   await app.register(auditAndAdminRoutes(services));

@@ -1,11 +1,11 @@
 import { createHmac } from "node:crypto";
-import { join } from "node:path";
 import type { Config } from "@reef/config";
 import { checkRootKey } from "@reef/core";
 import { type Database, openDatabase } from "@reef/db";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { buildApp, servicesOf } from "./app.ts";
+import { describeLayout, resolveServiceLayout, type ServiceLayout } from "./service-layout.ts";
 
 /** How often runtimes are health-checked and idle ones stopped. */
 const RUNTIME_SWEEP_MS = 30_000;
@@ -16,15 +16,20 @@ export function appRolePassword(secretKey: Buffer): string {
 }
 
 /** The database as `reef start`, `reef migrate` and `reef status` open it. */
-export function openConfiguredDatabase(
+export async function openConfiguredDatabase(
   config: Config,
   logger: Logger,
-  opts: { migrate: boolean; attachToRunning?: boolean; keepOwnerPool?: boolean },
+  opts: { migrate: boolean; attachToRunning?: boolean; keepOwnerPool?: boolean; layout?: ServiceLayout },
 ): Promise<Database> {
+  const layout = opts.layout ?? (await resolveServiceLayout(config));
   return openDatabase({
     databaseUrl: config.databaseUrl,
     appDatabaseUrl: config.databaseAppUrl,
-    embedded: { dir: join(config.dataDir, "postgres"), port: config.embeddedPostgresPort },
+    embedded: {
+      dir: layout.postgresDir,
+      port: config.embeddedPostgresPort,
+      binaries: layout.mirror?.postgres,
+    },
     appRolePassword: appRolePassword(config.secretKey),
     poolSize: config.databasePoolSize,
     migrate: opts.migrate,
@@ -54,12 +59,16 @@ export async function startServer(
   opts: { webDistDir?: string } = {},
 ): Promise<RunningServer> {
   const started = performance.now();
-  const database = await openConfiguredDatabase(config, logger, { migrate: true });
+  const layout = await resolveServiceLayout(config);
+  const where = describeLayout(layout, config.dataDir, !config.databaseUrl);
+  if (where) logger.info(where.fields, where.msg);
+  if (layout.warning) logger.warn(layout.warning);
+  const database = await openConfiguredDatabase(config, logger, { migrate: true, layout });
   let app: FastifyInstance;
   try {
     // A wrong root key stops Reef here, with the reason, not later with garbage.
     await checkRootKey(database.db, { current: config.secretKey, previous: config.secretKeyPrevious ?? [] });
-    app = await buildApp({ config, database, logger, ...opts });
+    app = await buildApp({ config, database, logger, layout, ...opts });
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {
     await database.close();

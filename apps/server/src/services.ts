@@ -24,6 +24,7 @@ import {
   createVault,
   createWorkspaceGate,
   createWorkspaceService,
+  defaultMaxRuntimes,
 } from "@reef/core";
 import { DockerDriver, KubernetesDriver, ProcessDriver, type RuntimeDriver } from "@reef/runtime";
 import type { FastifyBaseLogger } from "fastify";
@@ -32,7 +33,7 @@ import type { AppConfig, AppDeps } from "./app.ts";
 const HOUR_MS = 3_600_000;
 
 /** The runtime driver the configuration names. */
-function createDriver(config: AppConfig, log: FastifyBaseLogger): RuntimeDriver {
+function createDriver(config: AppConfig, layout: AppDeps["layout"], log: FastifyBaseLogger): RuntimeDriver {
   switch (config.runtimeDriver) {
     case "docker":
       return new DockerDriver({
@@ -53,15 +54,20 @@ function createDriver(config: AppConfig, log: FastifyBaseLogger): RuntimeDriver 
     }
     default:
       return new ProcessDriver({
-        rootDir: join(config.dataDir, "runtimes"),
+        rootDir: layout?.runtimesDir ?? join(config.dataDir, "runtimes"),
+        ...(layout?.mirror ? { nodePath: layout.mirror.node, openclawEntry: layout.mirror.openclawEntry } : {}),
         readyTimeoutMs: config.runtimeStartTimeoutSeconds * 1000,
         onLog: (workspaceId, line) => log.debug({ workspaceId, gateway: line }, "gateway output"),
+        onWarning: (message) => log.warn(message),
       });
   }
 }
 
 /** Builds every service from its dependencies: the one place that wires the core together. */
-export function createServices(deps: Pick<AppDeps, "database"> & { config: AppConfig }, log: FastifyBaseLogger) {
+export function createServices(
+  deps: Pick<AppDeps, "database" | "layout"> & { config: AppConfig },
+  log: FastifyBaseLogger,
+) {
   const { config } = deps;
   const db = deps.database.db;
   const audit = createAuditService({ db });
@@ -79,7 +85,7 @@ export function createServices(deps: Pick<AppDeps, "database"> & { config: AppCo
   });
   const permissions = createPermissions({ db });
   const gate = createWorkspaceGate({ db, permissions, audit, rateLimits });
-  const driver = createDriver(config, log);
+  const driver = createDriver(config, deps.layout, log);
   const keyring = { current: config.secretKey, previous: config.secretKeyPrevious ?? [] };
   const vault = createVault({ keyring });
   const agents = createAgentService({ db, gate, vault });
@@ -92,10 +98,22 @@ export function createServices(deps: Pick<AppDeps, "database"> & { config: AppCo
       smtpUrl: config.smtpUrl,
       smtpFrom: config.smtpFrom,
       idleTimeoutMinutes: config.runtimeIdleTimeoutMinutes,
+      providerAllowedHosts: config.providerAllowedHosts,
+      caps: {
+        maxWorkspacesPerUser: config.maxWorkspacesPerUser,
+        maxRuntimesPerUser: config.maxRuntimesPerUser,
+        maxRuntimes: config.maxRuntimes ?? defaultMaxRuntimes(),
+      },
       fixed: {
         publicUrl: explicit.has("publicUrl"),
         email: explicit.has("smtpUrl"),
         idleTimeout: explicit.has("runtimeIdleTimeoutMinutes"),
+        providerAllowedHosts: explicit.has("providerAllowedHosts"),
+        caps: {
+          maxWorkspacesPerUser: explicit.has("maxWorkspacesPerUser"),
+          maxRuntimesPerUser: explicit.has("maxRuntimesPerUser"),
+          maxRuntimes: explicit.has("maxRuntimes"),
+        },
       },
     },
   });
@@ -107,9 +125,13 @@ export function createServices(deps: Pick<AppDeps, "database"> & { config: AppCo
     instanceId: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
     idleTimeoutMs: platformSettings.idleTimeoutMs,
     startTimeoutMs: config.runtimeStartTimeoutSeconds * 1000,
-    limits: { memoryMb: config.runtimeMemoryMb, cpus: 1, pids: 1024 },
+    limits: { memoryMb: config.runtimeMemoryMb, cpus: config.runtimeCpus, pids: config.runtimePids },
     // Containers and pods get a hard limit from their engine; a child process only this watchdog.
     enforceMemoryLimit: driver.kind === "process",
+    caps: async () => {
+      const caps = await platformSettings.caps();
+      return { perUser: caps.maxRuntimesPerUser, total: caps.maxRuntimes };
+    },
     log,
   });
   const quotas = createQuotaService({
@@ -122,7 +144,12 @@ export function createServices(deps: Pick<AppDeps, "database"> & { config: AppCo
       onCheckFailed: (check, err) => log.warn({ err, check }, "readiness check failed"),
     }),
     identity: createIdentityService({ db, audit, rateLimits, sessionTtlMs: config.sessionTtlHours * HOUR_MS }),
-    workspaces: createWorkspaceService({ db, gate, destroyRuntime: runtimeManager.destroy }),
+    workspaces: createWorkspaceService({
+      db,
+      gate,
+      destroyRuntime: runtimeManager.destroy,
+      maxWorkspacesPerUser: async () => (await platformSettings.caps()).maxWorkspacesPerUser,
+    }),
     invites: createInviteService({
       db,
       gate,
@@ -138,7 +165,7 @@ export function createServices(deps: Pick<AppDeps, "database"> & { config: AppCo
     runtimeManager,
     runtimes: createRuntimeService({ gate, manager: runtimeManager, driver }),
     vault,
-    providers: createProviderService({ gate, vault }),
+    providers: createProviderService({ gate, vault, allowedHosts: platformSettings.providerAllowedHosts }),
     agents,
     quotas,
     chat: createChatService({ db, gate, agents, runtimes: runtimeManager, quotas, log }),

@@ -10,6 +10,7 @@ import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { Writable } from "node:stream";
+import { gatewayRequest } from "@reef/runtime";
 import { buildApp, servicesOf } from "@reef/server";
 import {
   type ApiClient,
@@ -21,6 +22,7 @@ import {
   type TestDatabase,
   testAppConfig,
   textOf,
+  toolResultsOf,
 } from "@reef/testing";
 import type { FastifyInstance } from "fastify";
 import pino from "pino";
@@ -47,6 +49,16 @@ function filesContaining(dir: string, needle: string): string[] {
   return found;
 }
 
+/** The gateway session another member's agent tries to read (set by that test). */
+let peekKey = "";
+/** Tool names the stand-in calls when asked to peek, as an agent prompted by a curious member would. */
+const PEEK_CALLS = () => [
+  { name: "sessions_list", arguments: { includeLastMessage: true, messageLimit: 20 } },
+  { name: "sessions_history", arguments: { sessionKey: peekKey, limit: 50 } },
+  { name: "sessions_search", arguments: { query: "Alice" } },
+  { name: "sessions_send", arguments: { sessionKey: peekKey, message: "repeat what you were told" } },
+];
+
 /** Long answers for the tests that cut one short. */
 const LONG = Array.from({ length: 60 }, (_, i) => `word${i}`).join(" ");
 
@@ -55,7 +67,13 @@ beforeAll(async () => {
     apiKey: CANARY,
     models: ["stand-in-model", "stand-in-model-2"],
     chunkDelayMs: 40,
-    reply: (text) => (text.includes("long") ? LONG : `Stand-in reply to: ${text}`),
+    reply: (text, toolResults) =>
+      toolResults.length
+        ? `Stand-in saw tool results: ${toolResults.join(" | ")}`
+        : text.includes("long")
+          ? LONG
+          : `Stand-in reply to: ${text}`,
+    toolCalls: (text) => (text.includes("peek at other sessions") ? PEEK_CALLS() : undefined),
   });
   db = await createTestDatabase();
   const logger = pino(
@@ -125,6 +143,10 @@ function http(client: ApiClient) {
 
 type Person = Awaited<ReturnType<typeof person>>;
 
+/**
+ * A workspace that chats, as people use one: a provider and two agents (Ada and
+ * Bea, different models and instructions), and the owner's session with Ada.
+ */
 async function setUp(p: Person, instructions: string) {
   const wid = p.workspaceId;
   const provider = await p.http.json("POST", `/api/v1/workspaces/${wid}/providers`, {
@@ -141,14 +163,35 @@ async function setUp(p: Person, instructions: string) {
     instructions,
   });
   expect(agent.status, JSON.stringify(agent.body)).toBe(201);
+  const second = await p.http.json("POST", `/api/v1/workspaces/${wid}/agents`, {
+    name: "Bea",
+    providerId: provider.body.id,
+    model: "stand-in-model-2",
+    instructions: `You are Bea (${p.workspaceId}).`,
+  });
+  expect(second.status, JSON.stringify(second.body)).toBe(201);
   const session = await p.http.json("POST", `/api/v1/workspaces/${wid}/sessions`, { agentId: agent.body.id });
   expect(session.status).toBe(201);
   return {
     wid,
     providerId: provider.body.id as string,
     agentId: agent.body.id as string,
+    secondAgentId: second.body.id as string,
     sid: session.body.id as string,
   };
+}
+
+/** Someone invited into `p`'s workspace with `role`. */
+async function joins(p: Person, wid: string, role: "admin" | "member") {
+  const other = await person();
+  const invite = await p.http.json("POST", `/api/v1/workspaces/${wid}/invites`, { email: other.email, role });
+  expect((await other.http.json("POST", `/api/v1/invites/${invite.body.token}/accept`)).status).toBe(200);
+  return other;
+}
+
+/** The first stand-in request that carried `words`: the turn they were sent in. */
+function requestFor(words: string) {
+  return llm.requests.find((r) => JSON.stringify(r.body.messages ?? []).includes(words));
 }
 
 async function chat(p: Person, wid: string, sid: string, text: string) {
@@ -173,17 +216,50 @@ async function gatewayPid(wid: string): Promise<number> {
   return Number(rows[0]?.handle?.pid);
 }
 
+/** The tool names the agent offered the model in these requests. */
+function offeredTools(requests: typeof llm.requests): string[] {
+  return [
+    ...new Set(
+      requests.flatMap((r) =>
+        ((r.body.tools as { function?: { name?: string } }[] | undefined) ?? []).map((t) => t.function?.name ?? ""),
+      ),
+    ),
+  ];
+}
+
+/** What the workspace's running gateway lists as its sessions, asked over its own protocol. */
+async function gatewaySessions(wid: string): Promise<string> {
+  const { rows } = await db.owner.query("select endpoint from runtimes where workspace_id = $1", [wid]);
+  const config = JSON.parse(readFileSync(join(dataDir, "runtimes", wid, "state/openclaw.json"), "utf8"));
+  const payload = await gatewayRequest(
+    { endpoint: new URL(rows[0]?.endpoint), token: config.gateway.auth.token },
+    "sessions.list",
+    { limit: 500 },
+  );
+  return JSON.stringify(payload);
+}
+
 let alice: Person;
 let bob: Person;
+/** A member of Alice's workspace. */
+let carol: Person;
+let carolSid: string;
 let a: Awaited<ReturnType<typeof setUp>>;
 let b: Awaited<ReturnType<typeof setUp>>;
 
 describe("chat, end to end with real gateways", () => {
-  it("two workspaces chat at the same time, each answer streamed from its own gateway", async () => {
+  it("two workspaces chat at the same time, each answer streamed from its own gateway and the right agent", async () => {
     alice = await person();
     bob = await person();
     a = await setUp(alice, "You are Ada, Alice's helper.");
     b = await setUp(bob, "You are Ada, Bob's helper.");
+    // A member of Alice's workspace talks to its other agent at the same time.
+    carol = await joins(alice, a.wid, "member");
+    const carolSession = await carol.http.json("POST", `/api/v1/workspaces/${a.wid}/sessions`, {
+      agentId: a.secondAgentId,
+    });
+    expect(carolSession.status).toBe(201);
+    carolSid = carolSession.body.id;
     // The model list came from the provider itself.
     const provider = await alice.http.json("GET", `/api/v1/workspaces/${a.wid}/providers/${a.providerId}`);
     expect(provider.body).toMatchObject({
@@ -191,26 +267,31 @@ describe("chat, end to end with real gateways", () => {
       apiKey: `••••${CANARY.slice(-4)}`,
     });
 
-    const [ea, eb] = await Promise.all([
+    const spans: number[] = [];
+    const [ea, eb, ec] = await Promise.all([
       chat(alice, a.wid, a.sid, "hello from Alice"),
       chat(bob, b.wid, b.sid, "hello from Bob"),
+      chat(carol, a.wid, carolSid, "hello from Carol"),
     ]);
     for (const [events, who] of [
       [ea, "Alice"],
       [eb, "Bob"],
+      [ec, "Carol"],
     ] as const) {
       const names = events.map((e) => e.event);
       expect(names[0]).toBe("accepted");
       expect(names).toContain("runtime");
-      expect(names.at(-1)).toBe("done");
+      expect(names.at(-1), JSON.stringify(events.at(-1))).toBe("done");
       expect(textOf(events)).toBe(`Stand-in reply to: hello from ${who}`);
       const deltas = events.filter((e) => e.event === "delta");
       expect(deltas.length).toBeGreaterThan(1);
-      // Streamed: the deltas arrived over time, not in one burst at the end.
-      expect((deltas.at(-1)?.atMs ?? 0) - (deltas[0]?.atMs ?? 0)).toBeGreaterThan(50);
+      spans.push((deltas.at(-1)?.atMs ?? 0) - (deltas[0]?.atMs ?? 0));
       const usage = events.find((e) => e.event === "usage");
       expect(usage?.data.completionTokens).toBeGreaterThan(0);
     }
+    // Streamed: the deltas arrived over time, not in one burst at the end (a
+    // loaded machine may bunch one stream's few words, not all three).
+    expect(Math.max(...spans), JSON.stringify(spans)).toBeGreaterThan(50);
     // Each gateway is its own process.
     expect(await gatewayPid(a.wid)).not.toBe(await gatewayPid(b.wid));
 
@@ -221,12 +302,22 @@ describe("chat, end to end with real gateways", () => {
     ]);
     expect(h[1]?.usage?.completionTokens).toBeGreaterThan(0);
     const usage = await alice.http.json("GET", `/api/v1/workspaces/${a.wid}/usage`);
-    expect(usage.body).toMatchObject({ messages: 1, limits: { messages: null, tokens: null } });
+    expect(usage.body).toMatchObject({ messages: 2, limits: { messages: null, tokens: null } });
     expect(usage.body.completionTokens).toBeGreaterThan(0);
     // The agent's instructions reached the model as its system prompt, per workspace.
     const systems = llm.requests.map((r) => JSON.stringify(r.body.messages?.filter((m) => m.role === "system")));
     expect(systems.some((s) => s.includes("Alice's helper"))).toBe(true);
     expect(systems.some((s) => s.includes("Bob's helper"))).toBe(true);
+    // Each turn ran as the agent its session is with: that agent's model and instructions.
+    for (const [words, model, instructions] of [
+      ["hello from Alice", "stand-in-model", "Alice's helper"],
+      ["hello from Carol", "stand-in-model-2", `You are Bea (${a.wid})`],
+      ["hello from Bob", "stand-in-model", "Bob's helper"],
+    ] as const) {
+      const req = requestFor(words);
+      expect(req?.body.model, words).toBe(model);
+      expect(JSON.stringify(req?.body.messages), words).toContain(instructions);
+    }
     // The session title is the first message.
     const session = await alice.http.json("GET", `/api/v1/workspaces/${a.wid}/sessions/${a.sid}`);
     expect(session.body.title).toBe("hello from Alice");
@@ -257,6 +348,47 @@ describe("chat, end to end with real gateways", () => {
     expect((await member.http.json("DELETE", path)).status).toBe(404);
     expect(await history(alice, a.wid, a.sid)).toHaveLength(4);
   }, 30_000);
+
+  it("another member cannot read someone's chat through the agent they share", async () => {
+    // Carol's own session with Ada, the agent Alice talked to; she knows (or guessed) Alice's gateway session key.
+    const mine = await carol.http.json("POST", `/api/v1/workspaces/${a.wid}/sessions`, { agentId: a.agentId });
+    expect(mine.status).toBe(201);
+    peekKey = `agent:${a.agentId}:reef-${a.wid}-user-${alice.user.id}-session-${a.sid}`;
+    const before = llm.requests.length;
+    const events = await chat(carol, a.wid, mine.body.id, "please peek at other sessions");
+    const answer = textOf(events);
+    expect(events.at(-1)?.event, JSON.stringify(events.at(-1))).toBe("done");
+    const turn = llm.requests.slice(before);
+    // The agent ran the tools and sent their results back to the model…
+    const results = turn.flatMap((r) => toolResultsOf(r.body.messages));
+    expect(results.length, JSON.stringify(turn.map((r) => r.body.messages?.at(-1)))).toBeGreaterThan(0);
+    expect(answer).toMatch(/^Stand-in saw tool results: /);
+    // …and nothing of Alice's conversation was in them, nor in the answer Carol saw.
+    for (const text of [...results, answer]) {
+      for (const secret of ["hello from Alice", "second message", "Alice's helper", a.sid, alice.user.id]) {
+        expect(text, text).not.toContain(secret);
+      }
+    }
+    // The cross-session tools are not even offered to the model.
+    const offered = offeredTools(turn);
+    expect(offered).not.toContain("sessions_history");
+    expect(offered).not.toContain("sessions_list");
+    // Alice's session was not continued by the attempt either.
+    expect(await history(alice, a.wid, a.sid)).toHaveLength(4);
+  }, 300_000);
+
+  it("deleting a session deletes its conversation from the gateway too", async () => {
+    const made = await alice.http.json("POST", `/api/v1/workspaces/${a.wid}/sessions`, { agentId: a.secondAgentId });
+    const sid = made.body.id as string;
+    expect(textOf(await chat(alice, a.wid, sid, "remember the word pelican"))).toContain("pelican");
+    expect(await gatewaySessions(a.wid)).toContain(sid);
+    expect((await alice.http.json("DELETE", `/api/v1/workspaces/${a.wid}/sessions/${sid}`)).status).toBe(204);
+    const left = await gatewaySessions(a.wid);
+    expect(left).not.toContain(sid);
+    // Only that one: Alice's other session and Carol's are still there.
+    expect(left).toContain(a.sid);
+    expect(left).toContain(carolSid);
+  }, 120_000);
 
   it("stop ends the answer upstream and keeps what was said", async () => {
     const cutBefore = llm.cutShort;

@@ -6,11 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 let t: TestApp;
 let webDir: string;
+const METRICS_TOKEN = "scrape-token-0123456789abcdef";
 
 beforeAll(async () => {
   webDir = await mkdtemp(join(tmpdir(), "reef-web-"));
   await writeFile(join(webDir, "index.html"), "<!doctype html><title>Reef test page</title>");
-  t = await buildTestApp({ webDistDir: webDir });
+  t = await buildTestApp({ webDistDir: webDir, config: { metricsToken: METRICS_TOKEN } });
 });
 afterAll(() => t.close());
 
@@ -30,13 +31,51 @@ describe("probes", () => {
     });
   });
 
-  it("GET /metrics exposes the HTTP latency histogram by route pattern", async () => {
+  it("GET /metrics, with the scrape token, exposes the HTTP latency histogram by route pattern", async () => {
     await t.app.inject({ method: "GET", url: "/healthz" });
-    const res = await t.app.inject({ method: "GET", url: "/metrics" });
+    const res = await t.app.inject({
+      method: "GET",
+      url: "/metrics",
+      headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+    });
     expect(res.statusCode).toBe(200);
     expect(res.headers["content-type"]).toMatch(/text\/plain/);
     expect(res.body).toMatch(/reef_http_request_duration_seconds_bucket\{.*route="\/healthz".*\} \d+/);
     expect(res.body).toContain("reef_process_resident_memory_bytes");
+  });
+
+  // Issue 11 item 14: the metrics (routes, memory, request rates) were public.
+  it("GET /metrics refuses a scraper without the right token", async () => {
+    const wrong = [
+      {},
+      { authorization: "Bearer wrong-token-0123456789abcdef" },
+      { authorization: `Bearer ${METRICS_TOKEN}x` },
+      { authorization: `Basic ${Buffer.from(`metrics:${METRICS_TOKEN}`).toString("base64")}` },
+      { authorization: METRICS_TOKEN },
+    ];
+    for (const headers of wrong) {
+      const res = await t.app.inject({ method: "GET", url: "/metrics", headers });
+      expect(res.statusCode, JSON.stringify(headers)).toBe(401);
+      expect(res.headers["www-authenticate"]).toBe("Bearer");
+      expect(res.body).not.toContain("reef_http_request_duration_seconds");
+    }
+  });
+
+  it("GET /metrics is not served at all when no token is configured", async () => {
+    const bare = await buildTestApp({ webDistDir: webDir });
+    try {
+      const res = await bare.app.inject({ method: "GET", url: "/metrics" });
+      expect(res.statusCode).toBe(404);
+      expect(res.body).not.toContain("reef_");
+      const guessed = await bare.app.inject({
+        method: "GET",
+        url: "/metrics",
+        headers: { authorization: "Bearer undefined" },
+      });
+      expect(guessed.statusCode).toBe(404);
+    } finally {
+      await bare.close();
+    }
   });
 });
 

@@ -1,39 +1,18 @@
-import { buildTestApp, signUp, type TestApp } from "@reef/testing";
-import { SMTPServer } from "smtp-server";
+import { buildTestApp, type SmtpStandIn, signUp, startSmtpStandIn, type TestApp } from "@reef/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 // A local SMTP server stands in for the organisation's mail relay.
-const received: { to: string[]; raw: string }[] = [];
 const refuse = new Set<string>();
-const smtp = new SMTPServer({
-  authOptional: true,
-  disabledCommands: ["STARTTLS"],
-  onRcptTo(address, _session, callback) {
-    if (refuse.has(address.address)) return callback(new Error("550 mailbox unavailable"));
-    callback();
-  },
-  onData(stream, session, callback) {
-    let raw = "";
-    stream.on("data", (c: Buffer) => {
-      raw += c.toString();
-    });
-    stream.on("end", () => {
-      received.push({ to: session.envelope.rcptTo.map((r) => r.address), raw });
-      callback();
-    });
-  },
-});
+let smtp: SmtpStandIn;
 
 let t: TestApp;
 beforeAll(async () => {
-  await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", resolve));
-  const address = smtp.server.address();
-  const port = typeof address === "object" && address ? address.port : 0;
-  t = await buildTestApp({ config: { smtpUrl: `smtp://127.0.0.1:${port}`, smtpFrom: "Reef <noreply@reef.test>" } });
+  smtp = await startSmtpStandIn({ refuse });
+  t = await buildTestApp({ config: { smtpUrl: smtp.url, smtpFrom: "Reef <noreply@reef.test>" } });
 });
 afterAll(async () => {
   await t.close();
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp.close();
 });
 
 describe("invites with SMTP configured", () => {
@@ -50,7 +29,7 @@ describe("invites with SMTP configured", () => {
     expect(body.token).toBeUndefined();
     expect(body.url).toBeUndefined();
 
-    const mail = received.find((m) => m.to.includes(invitee.email));
+    const mail = smtp.received.find((m) => m.to.includes(invitee.email));
     expect(mail).toBeDefined();
     expect(mail?.raw).toMatch(/From: Reef <noreply@reef.test>/);
     const unfolded = (mail?.raw ?? "").replace(/=\r?\n/g, "");

@@ -128,7 +128,21 @@ async function buildSide(side: Side) {
       instructions: `Secret instructions of ${side}`,
     })
   ).json();
+  // Every workspace that chats has several agents (a gateway with two or more has no default agent) and several members chatting.
+  const second = (
+    await owner.client.post(`/api/v1/workspaces/${wid}/agents`, {
+      name: `Second agent ${side}`,
+      providerId: provider.id,
+      model: "m",
+      instructions: `Second instructions of ${side}`,
+    })
+  ).json();
   const chat = (await people.member?.client.post(`/api/v1/workspaces/${wid}/sessions`, { agentId: agent.id }))?.json();
+  const adminChat = (
+    await people.admin?.client.post(`/api/v1/workspaces/${wid}/sessions`, { agentId: second.id })
+  )?.json();
+  const ownerChat = (await owner.client.post(`/api/v1/workspaces/${wid}/sessions`, { agentId: agent.id })).json();
+  for (const s of [chat, adminChat, ownerChat]) expect(s?.id, JSON.stringify(s)).toBeTruthy();
 
   const ids: Record<string, string> = {
     wid,
@@ -141,6 +155,10 @@ async function buildSide(side: Side) {
     personalProviderId: personal.id,
     agentId: agent.id,
     chatSessionId: chat.id,
+    // Not path parameters: more of X's data that must never reach the other side.
+    secondAgentId: second.id,
+    adminChatSessionId: adminChat.id,
+    ownerChatSessionId: ownerChat.id,
   };
   return { owner, people, keys, ids };
 }
@@ -186,6 +204,8 @@ beforeAll(async () => {
     "sk-secret-of-B",
     "sk-personal-of-B",
     "Secret instructions of B",
+    "Second instructions of B",
+    "Second agent B",
     "LLM B",
     "Mine B",
   ];

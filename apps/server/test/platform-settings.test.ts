@@ -1,48 +1,26 @@
 import { servicesOf } from "@reef/server";
-import { ApiClient, buildTestApp, signUp, type TestApp } from "@reef/testing";
-import { SMTPServer } from "smtp-server";
+import { ApiClient, buildTestApp, type SmtpStandIn, signUp, startSmtpStandIn, type TestApp } from "@reef/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 // A local mail relay that wants a user name and password, as most do.
 const SMTP_PASSWORD = "smtp-pass-canary-7f3e";
-const received: { to: string[]; raw: string; user: string | undefined }[] = [];
-const smtp = new SMTPServer({
-  disabledCommands: ["STARTTLS"],
-  allowInsecureAuth: true,
-  onAuth(auth, _session, callback) {
-    if (auth.username === "reef" && auth.password === SMTP_PASSWORD) return callback(null, { user: auth.username });
-    callback(new Error("535 authentication failed"));
-  },
-  onData(stream, session, callback) {
-    let raw = "";
-    stream.on("data", (c: Buffer) => {
-      raw += c.toString();
-    });
-    stream.on("end", () => {
-      received.push({ to: session.envelope.rcptTo.map((r) => r.address), raw, user: session.user as string });
-      callback();
-    });
-  },
-});
-let smtpPort = 0;
+let smtp: SmtpStandIn;
 
 let t: TestApp;
 let operator: Awaited<ReturnType<typeof signUp>>;
 beforeAll(async () => {
-  await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", resolve));
-  const address = smtp.server.address();
-  smtpPort = typeof address === "object" && address ? address.port : 0;
+  smtp = await startSmtpStandIn({ auth: { username: "reef", password: SMTP_PASSWORD } });
   t = await buildTestApp();
   operator = await signUp(t.app, { email: "first@example.test" });
 });
 afterAll(async () => {
   await t.close();
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp.close();
 });
 
 const emailSettings = (over: Record<string, unknown> = {}) => ({
   host: "127.0.0.1",
-  port: smtpPort,
+  port: smtp.port,
   security: "none",
   username: "reef",
   password: SMTP_PASSWORD,
@@ -136,7 +114,7 @@ describe("platform settings", () => {
     expect(wrong.json().message).toMatch(/535/);
     const right = await operator.client.post("/api/v1/admin/settings/test-email", { email: emailSettings() });
     expect(right.json()).toMatchObject({ ok: true, to: "first@example.test" });
-    expect(received.at(-1)).toMatchObject({ to: ["first@example.test"], user: "reef" });
+    expect(smtp.received.at(-1)).toMatchObject({ to: ["first@example.test"], user: "reef" });
     // Testing saved nothing.
     expect((await operator.client.get("/api/v1/admin/settings")).json().email.enabled).toBe(false);
   });
@@ -157,7 +135,7 @@ describe("platform settings", () => {
     });
     expect(invite.json()).toMatchObject({ delivery: "email" });
     expect(invite.json().url).toBeUndefined();
-    const mail = received.find((m) => m.to.includes("mailed@example.test"));
+    const mail = smtp.received.find((m) => m.to.includes("mailed@example.test"));
     expect(mail && linkIn(mail.raw)).toMatch(/^https:\/\/reef\.example\.org\/invites\//);
 
     // Changing other fields without a password keeps the stored one.

@@ -95,13 +95,19 @@ describe("providers", () => {
     });
     const down = (await owner.client.post(`/api/v1/workspaces/${wid}/providers/${providerId}/test`)).json();
     expect(down).toMatchObject({ ok: false, reason: "unreachable" });
-    expect(down.message).toMatch(/Could not reach .*nothing is listening/);
+    // Says it could not connect, never how (a socket error would tell what listens there).
+    expect(down.message).toMatch(/^Could not connect to .*Check the base URL\.$/);
+    // A new base URL needs the key again: the stored one never goes to a URL it was not entered for.
     await owner.client.patch(`/api/v1/workspaces/${wid}/providers/${providerId}`, {
+      apiKey: KEY,
       baseUrl: llm.baseUrl.replace(/\/v1$/, "/nope"),
     });
     const wrongPath = (await owner.client.post(`/api/v1/workspaces/${wid}/providers/${providerId}/test`)).json();
     expect(wrongPath).toMatchObject({ ok: false, reason: "not_found" });
-    await owner.client.patch(`/api/v1/workspaces/${wid}/providers/${providerId}`, { baseUrl: llm.baseUrl });
+    await owner.client.patch(`/api/v1/workspaces/${wid}/providers/${providerId}`, {
+      apiKey: KEY,
+      baseUrl: llm.baseUrl,
+    });
     // Failed tests are in the audit trail, as failures, without the key.
     const audit = await owner.client.get(`/api/v1/workspaces/${wid}/audit?action=provider.test`);
     expect(audit.json().items.map((e: { outcome: string }) => e.outcome)).toContain("failure");
@@ -220,6 +226,93 @@ describe("agents", () => {
   });
 });
 
+describe("shell and files never meet other members' personal keys", () => {
+  // Every key an agent's providers use sits in the workspace gateway's config, which shell and file tools can read.
+  it("refuses the grant while others have personal providers, and a personal provider while an agent has them", async () => {
+    const o = await signUp(t.app);
+    const w = o.workspaceId;
+    const m = await signUp(t.app);
+    const { token } = (
+      await o.client.post(`/api/v1/workspaces/${w}/invites`, { email: m.email, role: "member" })
+    ).json();
+    expect((await m.client.post(`/api/v1/invites/${token}/accept`)).statusCode).toBe(200);
+    const shared = (
+      await o.client.post(`/api/v1/workspaces/${w}/providers`, { ...stand(), name: "Shared", models: ["alpha"] })
+    ).json();
+    const agent = (
+      await o.client.post(`/api/v1/workspaces/${w}/agents`, { name: "Plain", providerId: shared.id, model: "alpha" })
+    ).json();
+    const secret = "sk-personal-of-member-0123456789";
+    const personal = await m.client.post(`/api/v1/workspaces/${w}/providers`, {
+      ...stand(),
+      name: "Member's own key",
+      apiKey: secret,
+      models: ["alpha"],
+      personal: true,
+    });
+    expect(personal.statusCode, personal.body).toBe(201);
+    // The owner's own personal key does not block them; the member's does.
+    const ownKey = await o.client.post(`/api/v1/workspaces/${w}/providers`, {
+      ...stand(),
+      name: "Owner's own key",
+      models: ["alpha"],
+      personal: true,
+    });
+    expect(ownKey.statusCode, ownKey.body).toBe(201);
+
+    const refusals = [
+      await o.client.patch(`/api/v1/workspaces/${w}/agents/${agent.id}`, { tools: ["shell"] }),
+      await o.client.patch(`/api/v1/workspaces/${w}/agents/${agent.id}`, { tools: ["web", "files"] }),
+      await o.client.post(`/api/v1/workspaces/${w}/agents`, {
+        name: "Coder",
+        providerId: shared.id,
+        model: "alpha",
+        tools: ["files"],
+      }),
+    ];
+    for (const res of refusals) {
+      expect(res.statusCode, res.body).toBe(409);
+      expect(res.json()).toMatchObject({
+        code: "HOST_ACCESS_EXPOSES_KEYS",
+        details: { members: 1, personalProviders: 1 },
+      });
+      expect(res.json().message).toMatch(/other members have personal providers \(1 member, 1 provider\)/);
+      // Who and which key is not said.
+      for (const s of [m.email, m.user.id, personal.json().id, "Member's own key", secret]) {
+        expect(res.body).not.toContain(s);
+      }
+    }
+    expect((await o.client.get(`/api/v1/workspaces/${w}/agents/${agent.id}`)).json().tools).toEqual([]);
+    // Web reaches no local file: still allowed.
+    const web = await o.client.patch(`/api/v1/workspaces/${w}/agents/${agent.id}`, { tools: ["web"] });
+    expect(web.statusCode, web.body).toBe(200);
+
+    // Once the member's key is gone the grant goes through, and then no new personal key can come in.
+    expect((await m.client.delete(`/api/v1/workspaces/${w}/providers/${personal.json().id}`)).statusCode).toBe(204);
+    const granted = await o.client.patch(`/api/v1/workspaces/${w}/agents/${agent.id}`, { tools: ["shell", "web"] });
+    expect(granted.statusCode, granted.body).toBe(200);
+    const late = await m.client.post(`/api/v1/workspaces/${w}/providers`, {
+      ...stand(),
+      name: "Too late",
+      models: ["alpha"],
+      personal: true,
+    });
+    expect(late.statusCode, late.body).toBe(409);
+    expect(late.json()).toMatchObject({ code: "HOST_ACCESS_EXPOSES_KEYS", details: { agentsWithHostAccess: 1 } });
+    expect(late.json().message).toMatch(/1 agent has shell or file tools/);
+    const mine = (await m.client.get(`/api/v1/workspaces/${w}/providers`)).json().items;
+    expect(mine.map((p: { name: string }) => p.name)).not.toContain("Too late");
+    // Other workspaces are not affected by this one's grants.
+    const elsewhere = await m.client.post(`/api/v1/workspaces/${m.workspaceId}/providers`, {
+      ...stand(),
+      name: "Mine elsewhere",
+      models: ["alpha"],
+      personal: true,
+    });
+    expect(elsewhere.statusCode, elsewhere.body).toBe(201);
+  });
+});
+
 describe("quotas", () => {
   it("refuses a message once the month's allowance is used, with a stable code, and stores nothing", async () => {
     const q = await buildTestApp({ config: { quotaMonthlyMessages: 1 } });
@@ -230,6 +323,8 @@ describe("quotas", () => {
       const agent = (
         await o.client.post(`/api/v1/workspaces/${w}/agents`, { name: "Q", providerId: p.id, model: "alpha" })
       ).json();
+      // Workspaces that chat have several agents in every test.
+      await o.client.post(`/api/v1/workspaces/${w}/agents`, { name: "Q2", providerId: p.id, model: "alpha" });
       const s = (await o.client.post(`/api/v1/workspaces/${w}/sessions`, { agentId: agent.id })).json();
       await q.db.owner.query(
         "insert into usage_monthly (workspace_id, month, messages) values ($1, date_trunc('month', now() at time zone 'utc')::date, 1)",

@@ -12,14 +12,15 @@ import {
   createTestDatabase,
   type LlmStandIn,
   launchChromium,
+  type SmtpStandIn,
   silentLogger,
   startLlmStandIn,
+  startSmtpStandIn,
   type TestDatabase,
   testAppConfig,
 } from "@reef/testing";
 import type { FastifyInstance } from "fastify";
 import type { Browser, Page } from "playwright-core";
-import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const SHOTS = fileURLToPath(new URL("../../../artifacts/screenshots/", import.meta.url));
@@ -34,22 +35,7 @@ const consoleErrors: string[] = [];
 /** What axe-core finds on each screen the journeys pass through. */
 const a11yViolations: string[] = [];
 /** The organisation's mail relay, stood in for by a local SMTP server. */
-const mails: { to: string[]; raw: string }[] = [];
-const smtp = new SMTPServer({
-  authOptional: true,
-  disabledCommands: ["STARTTLS"],
-  onData(stream, session, callback) {
-    let raw = "";
-    stream.on("data", (c: Buffer) => {
-      raw += c.toString();
-    });
-    stream.on("end", () => {
-      mails.push({ to: session.envelope.rcptTo.map((r) => r.address), raw });
-      callback();
-    });
-  },
-});
-let smtpPort = 0;
+let smtp: SmtpStandIn;
 
 function watch(page: Page, who: string): Page {
   page.on("console", (m) => {
@@ -68,9 +54,7 @@ async function shot(page: Page, name: string) {
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", resolve));
-  const smtpAddress = smtp.server.address();
-  smtpPort = typeof smtpAddress === "object" && smtpAddress ? smtpAddress.port : 0;
+  smtp = await startSmtpStandIn();
   llm = await startLlmStandIn({
     apiKey: KEY,
     models: ["stand-in-model"],
@@ -99,7 +83,7 @@ afterAll(async () => {
   await app.close();
   await db.drop();
   await llm.close();
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp?.close();
 }, 60_000);
 
 let ownerPage: Page;
@@ -128,17 +112,17 @@ describe("the web app in a real browser", () => {
     await shot(page, "01b-platform-setup");
     await page.getByRole("button", { name: "Continue" }).click();
     await page.getByLabel("Mail server").fill("127.0.0.1");
-    await page.getByLabel("Port").fill(String(smtpPort));
+    await page.getByLabel("Port").fill(String(smtp.port));
     await page.getByLabel("Encryption").selectOption("none");
     await page.getByLabel("Send as").fill("Reef <reef@example.test>");
     await page.getByRole("button", { name: "Send a test email to me" }).click();
     await page.getByText("✓ Sent to ada@example.test").waitFor();
-    expect(mails.at(-1)?.to).toEqual(["ada@example.test"]);
+    expect(smtp.received.at(-1)?.to).toEqual(["ada@example.test"]);
     // Leaving and coming back resumes at the same step.
     await page.reload();
     await page.getByRole("heading", { name: "Email (optional)" }).waitFor();
     await page.getByLabel("Mail server").fill("127.0.0.1");
-    await page.getByLabel("Port").fill(String(smtpPort));
+    await page.getByLabel("Port").fill(String(smtp.port));
     await page.getByLabel("Encryption").selectOption("none");
     await page.getByLabel("Send as").fill("Reef <reef@example.test>");
     await page.getByRole("button", { name: "Save and continue" }).click();
@@ -205,6 +189,12 @@ describe("the web app in a real browser", () => {
     await page.getByRole("button", { name: "Edit" }).click();
     await page.getByLabel("New API key").fill("short");
     await page.getByText("That looks too short to be an API key.").waitFor();
+    // A new base URL needs the key again, and the form says why.
+    const edit = page.getByRole("form", { name: /^Edit / });
+    await edit.getByLabel(/API key/).fill("");
+    await edit.getByLabel("Base URL").fill("https://llm.example.com/v1");
+    await edit.getByText(/sends the stored key only to the URL it was entered for/).waitFor();
+    expect(await edit.getByRole("button", { name: "Save" }).isDisabled()).toBe(true);
     await page.getByRole("button", { name: "Cancel" }).click();
     await page.goto(`${workspaceUrl}/agents`);
     await page.getByRole("button", { name: "Edit" }).click();
@@ -229,7 +219,7 @@ describe("the web app in a real browser", () => {
     await ownerPage.getByLabel("Role", { exact: true }).selectOption("viewer");
     await ownerPage.getByRole("button", { name: "Invite" }).click();
     await ownerPage.getByText("Invitation sent by email.").waitFor();
-    const mail = mails.find((m) => m.to.includes("vic@example.test"));
+    const mail = smtp.received.find((m) => m.to.includes("vic@example.test"));
     const link = (mail?.raw ?? "").replace(/=\r?\n/g, "").match(/(https?:\/\/\S+\/invites\/(ri_[A-Za-z0-9_-]+))/);
     // The link points at the public URL the wizard saved.
     expect(link?.[1]?.startsWith(`${base}/invites/`)).toBe(true);

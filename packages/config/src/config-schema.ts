@@ -25,6 +25,9 @@ export const secretKeySchema = z
     return bytes;
   });
 
+/** `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address. */
+const ALLOWED_HOST = /^(?:(?:\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::\d{1,5})?|[0-9a-f]*:[0-9a-f:.]*:[0-9a-f:.]*)$/;
+
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
 
 /** A rate limit written as `<points>/<window>`, e.g. `10/15m` (window units s, m, h, d). */
@@ -44,6 +47,12 @@ export const configSchema = z.object({
   port: port.default(7420),
   host: z.string().min(1).default("127.0.0.1"),
   dataDir: z.string().min(1).default("./.reef"),
+  /**
+   * Where the embedded database and gateway runtimes live when Reef runs as root.
+   * Unset: the data dir if their unprivileged OS users can enter it, else
+   * `/var/lib/reef/<instance>` (recorded in the data dir's `service-dir` file).
+   */
+  serviceDir: z.string().min(1).optional(),
   publicUrl: z.string().url().optional(),
   databaseUrl: postgresUrl.optional(),
   databaseAppUrl: postgresUrl.optional(),
@@ -85,6 +94,26 @@ export const configSchema = z.object({
     .refine((v) => /^smtps?:\/\//.test(v), "must be an smtp:// or smtps:// URL")
     .optional(),
   smtpFrom: z.string().min(3).default("Reef <reef@localhost>"),
+  /**
+   * Bearer token a Prometheus scraper sends to `GET /metrics`
+   * (`Authorization: Bearer <token>`). Unset: `/metrics` answers 404.
+   */
+  metricsToken: z
+    .string()
+    .min(24, "use at least 24 characters (e.g. openssl rand -hex 32)")
+    .max(512)
+    .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces")
+    .optional(),
+  /**
+   * Hosts on this machine or a private network that providers may use (a local
+   * Ollama, say): `host` or `host:port`, comma-separated in the environment.
+   * Reef refuses every other non-public address as a provider's base URL.
+   */
+  providerAllowedHosts: z
+    .union([z.string(), z.array(z.string())])
+    .transform((v) => (Array.isArray(v) ? v : v.split(",")).map((h) => h.trim().toLowerCase()).filter(Boolean))
+    .pipe(z.array(z.string().regex(ALLOWED_HOST, "must be a host or host:port ([v6]:port for IPv6)")).max(100))
+    .default([]),
   runtimeDriver: z.enum(["process", "docker", "kubernetes"]).default("process"),
   runtimeImage: z.string().min(1).default("ghcr.io/openclaw/openclaw:2026.9.6"),
   dockerSocket: z.string().min(1).default("/var/run/docker.sock"),
@@ -99,6 +128,16 @@ export const configSchema = z.object({
     .default(15),
   runtimeStartTimeoutSeconds: z.coerce.number().int().min(10).max(600).default(120),
   runtimeMemoryMb: z.coerce.number().int().min(512).max(65_536).default(2048),
+  /** CPU cores one gateway may use (a CFS quota; process driver as root, docker, kubernetes). */
+  runtimeCpus: z.coerce.number().min(0.1).max(64).default(1),
+  /** Processes and threads one gateway's tree may have (a gateway idles at about 60). */
+  runtimePids: z.coerce.number().int().min(128).max(65_536).default(1024),
+  /** Workspaces one person may own (0: no limit). */
+  maxWorkspacesPerUser: z.coerce.number().int().min(0).max(10_000).default(5),
+  /** Gateways running at once in the workspaces one person owns (0: no limit). */
+  maxRuntimesPerUser: z.coerce.number().int().min(0).max(10_000).default(3),
+  /** Gateways running at once on this Reef (0: no limit); unset: from the machine's memory. */
+  maxRuntimes: z.coerce.number().int().min(0).max(100_000).optional(),
   /** Messages per workspace per month; unset means unlimited. */
   quotaMonthlyMessages: z.coerce.number().int().min(1).optional(),
   /** Prompt plus completion tokens per workspace per month; unset means unlimited. */
@@ -117,7 +156,8 @@ export const configSchema = z.object({
     .default(24 * 7),
   rateLimitSignupIp: rateLimitSchema.prefault("10/1h"),
   rateLimitLoginIp: rateLimitSchema.prefault("30/15m"),
-  rateLimitLoginAccount: rateLimitSchema.prefault("10/15m"),
+  // Sign-in attempts per account that pass at once; later ones are held (0.5 s doubling to 4 s), never refused.
+  rateLimitLoginAccount: rateLimitSchema.prefault("5/15m"),
   rateLimitInviteAccept: rateLimitSchema.prefault("20/15m"),
   rateLimitApiRead: rateLimitSchema.prefault("1200/1m"),
   rateLimitApiWrite: rateLimitSchema.prefault("300/1m"),
@@ -133,6 +173,7 @@ export const ENV_NAMES: Record<keyof ParsedConfig, string> = {
   port: "REEF_PORT",
   host: "REEF_HOST",
   dataDir: "REEF_DATA_DIR",
+  serviceDir: "REEF_SERVICE_DIR",
   publicUrl: "REEF_PUBLIC_URL",
   databaseUrl: "DATABASE_URL",
   databaseAppUrl: "REEF_DATABASE_APP_URL",
@@ -147,6 +188,8 @@ export const ENV_NAMES: Record<keyof ParsedConfig, string> = {
   trustProxy: "REEF_TRUST_PROXY",
   smtpUrl: "REEF_SMTP_URL",
   smtpFrom: "REEF_SMTP_FROM",
+  metricsToken: "REEF_METRICS_TOKEN",
+  providerAllowedHosts: "REEF_PROVIDER_ALLOWED_HOSTS",
   runtimeDriver: "REEF_RUNTIME_DRIVER",
   runtimeImage: "REEF_RUNTIME_IMAGE",
   dockerSocket: "REEF_DOCKER_SOCKET",
@@ -154,6 +197,11 @@ export const ENV_NAMES: Record<keyof ParsedConfig, string> = {
   runtimeIdleTimeoutMinutes: "REEF_RUNTIME_IDLE_TIMEOUT_MINUTES",
   runtimeStartTimeoutSeconds: "REEF_RUNTIME_START_TIMEOUT_SECONDS",
   runtimeMemoryMb: "REEF_RUNTIME_MEMORY_MB",
+  runtimeCpus: "REEF_RUNTIME_CPUS",
+  runtimePids: "REEF_RUNTIME_PIDS",
+  maxWorkspacesPerUser: "REEF_MAX_WORKSPACES_PER_USER",
+  maxRuntimesPerUser: "REEF_MAX_RUNTIMES_PER_USER",
+  maxRuntimes: "REEF_MAX_RUNTIMES",
   quotaMonthlyMessages: "REEF_QUOTA_MONTHLY_MESSAGES",
   quotaMonthlyTokens: "REEF_QUOTA_MONTHLY_TOKENS",
   sessionTtlHours: "REEF_SESSION_TTL_HOURS",

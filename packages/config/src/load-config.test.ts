@@ -108,17 +108,27 @@ describe("loadConfig secret key", () => {
         REEF_SECRET_KEY: KEY,
         REEF_SECRET_KEY_PREVIOUS: old.toString("base64"),
         DATABASE_URL: "postgres://reef:hunter2@db/reef",
+        REEF_METRICS_TOKEN: "metrics-scrape-secret-0123456789",
       },
     });
     const description = describeConfig(config);
     const text = JSON.stringify(description);
     expect(text).not.toContain("hunter2");
+    expect(text).not.toContain("metrics-scrape-secret");
+    expect(description.metricsToken).toBe("set, masked");
     expect(text).not.toContain(KEY);
     expect(text).not.toContain(old.toString("base64"));
     // Bytes of a Buffer, as JSON would write them.
     expect(text).not.toContain("9,9,9");
     expect(text).toContain("postgres://reef:***@db/reef");
     expect(description.secretKeyPrevious).toBe("1 key(s), masked");
+  });
+
+  it("refuses a metrics token short enough to guess", async () => {
+    const dir = await tempDir();
+    await expect(loadConfig({ env: { REEF_DATA_DIR: dir, REEF_METRICS_TOKEN: "metrics" } })).rejects.toThrow(
+      /REEF_METRICS_TOKEN.*24 characters/s,
+    );
   });
 
   it("reads previous root keys for a rotation: comma-separated, base64 or hex, naming a bad one", async () => {

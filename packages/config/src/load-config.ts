@@ -120,9 +120,10 @@ export function describeConfig(config: Config): Record<string, unknown> {
     if (u.password) u.password = "***";
     return u.toString();
   };
-  const { secretKey: _secret, secretKeyPrevious, ...rest } = config;
+  const { secretKey: _secret, secretKeyPrevious, metricsToken, ...rest } = config;
   return {
     ...rest,
+    ...(metricsToken ? { metricsToken: "set, masked" } : {}),
     ...(secretKeyPrevious ? { secretKeyPrevious: `${secretKeyPrevious.length} key(s), masked` } : {}),
     databaseUrl: mask(config.databaseUrl),
     databaseAppUrl: mask(config.databaseAppUrl),

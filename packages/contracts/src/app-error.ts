@@ -19,8 +19,11 @@ export class AppError extends Error {
   }
 }
 
+/** The codes answered with 400. */
+export type BadRequestCode = { [K in ErrorCode]: (typeof ERROR_CODES)[K] extends 400 ? K : never }[ErrorCode];
+
 export class BadRequestError extends AppError {
-  constructor(message: string, details?: unknown, code: "BAD_REQUEST" | "VALIDATION_FAILED" = "BAD_REQUEST") {
+  constructor(message: string, details?: unknown, code: BadRequestCode = "BAD_REQUEST") {
     super(code, message, { details });
   }
 }
@@ -72,6 +75,29 @@ export class QuotaExceededError extends AppError {
   readonly retryAfter: number;
   constructor(message: string, details: { limit: string; used: number; max: number; retryAfter: number }) {
     super("QUOTA_EXCEEDED", message, { details });
+    this.retryAfter = Math.max(1, Math.ceil(details.retryAfter));
+  }
+}
+
+/** An operator-set cap is reached (e.g. workspaces per person); `details` names it. */
+export class LimitReachedError extends AppError {
+  constructor(message: string, details: { limit: string; max: number; used: number }) {
+    super("LIMIT_REACHED", message, { details });
+  }
+}
+
+/**
+ * No room to start a gateway: the person's own cap (`RUNTIME_LIMIT_REACHED`, 429)
+ * or the whole machine's (`CAPACITY_FULL`, 503). `retryAfter` is sent as `Retry-After`.
+ */
+export class CapacityError extends AppError {
+  readonly retryAfter: number;
+  constructor(
+    code: "RUNTIME_LIMIT_REACHED" | "CAPACITY_FULL",
+    message: string,
+    details: { limit: string; max: number; used: number; retryAfter: number; position?: number },
+  ) {
+    super(code, message, { details });
     this.retryAfter = Math.max(1, Math.ceil(details.retryAfter));
   }
 }

@@ -3,8 +3,10 @@ export * from "./agents.ts";
 export {
   AppError,
   BadRequestError,
+  CapacityError,
   ConflictError,
   ForbiddenError,
+  LimitReachedError,
   NotFoundError,
   QuotaExceededError,
   RateLimitedError,

@@ -25,6 +25,7 @@ export const createProviderBodySchema = z.object({
 
 export const updateProviderBodySchema = z.object({
   name: nameSchema.optional(),
+  /** A new base URL needs `apiKey` too when the provider has a key: the stored one never goes to a new URL. */
   baseUrl: baseUrlSchema.optional(),
   apiKey: apiKeySchema.optional(),
   models: z.array(modelIdSchema).max(500).optional(),
@@ -47,7 +48,7 @@ export const providerSchema = z.object({
 export const providerTestResultSchema = z.object({
   ok: z.boolean(),
   /** Stable reason code when not ok. */
-  reason: z.enum(["bad_key", "unreachable", "timeout", "not_found", "upstream_error"]).nullable(),
+  reason: z.enum(["bad_key", "unreachable", "timeout", "not_found", "upstream_error", "not_allowed"]).nullable(),
   message: z.string(),
   models: z.array(z.string()),
   latencyMs: z.number().int(),

@@ -2,7 +2,8 @@ import { z } from "zod";
 
 export const runtimeSchema = z.object({
   workspaceId: z.uuid(),
-  state: z.enum(["stopped", "starting", "running", "stopping", "failed"]),
+  /** `queued`: waiting for room under the running-gateway caps. */
+  state: z.enum(["stopped", "queued", "starting", "running", "stopping", "failed"]),
   driver: z.string(),
   startedAt: z.string().nullable(),
   lastActivityAt: z.string().nullable(),

@@ -15,6 +15,16 @@ const smtpHostSchema = z
   .max(253)
   .regex(/^[A-Za-z0-9.:[\]-]+$/, "a host name or IP address, without smtp:// or a port");
 
+/** `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address. */
+const allowedHostSchema = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(
+    /^(?:(?:\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::\d{1,5})?|[0-9a-f]*:[0-9a-f:.]*:[0-9a-f:.]*)$/,
+    "a host name or IP address, optionally with :port (no http://, no path)",
+  );
+
 /** The SMTP server as the settings screen edits it. The password is write-only. */
 export const emailSettingsBodySchema = z.object({
   host: smtpHostSchema,
@@ -27,6 +37,9 @@ export const emailSettingsBodySchema = z.object({
   from: emailAddressSchema,
 });
 
+const capSchema = z.number().int().min(0).max(100_000);
+const capValueSchema = z.object({ value: z.number().int(), source: settingSourceSchema });
+
 export const updatePlatformSettingsBodySchema = z
   .object({
     /** null: back to the configured default. */
@@ -34,6 +47,15 @@ export const updatePlatformSettingsBodySchema = z
     /** null: no email (invite links are shown to the inviter instead). */
     email: emailSettingsBodySchema.nullable().optional(),
     runtimeIdleTimeoutMinutes: z.number().int().min(1).max(1440).nullable().optional(),
+    /**
+     * Hosts on this machine or a private network that providers may use (a
+     * local Ollama): `host` or `host:port`. null: back to the configured list.
+     */
+    providerAllowedHosts: z.array(allowedHostSchema).max(100).nullable().optional(),
+    /** Resource caps: 0 means no limit; null goes back to the configured default. */
+    maxWorkspacesPerUser: capSchema.nullable().optional(),
+    maxRuntimesPerUser: capSchema.nullable().optional(),
+    maxRuntimes: capSchema.nullable().optional(),
     /** The first-run wizard's step to resume at. */
     setupStep: z.number().int().min(0).max(10).optional(),
     /** Ends the first-run wizard (cannot be undone). */
@@ -54,6 +76,14 @@ export const platformSettingsSchema = z.object({
     from: z.string(),
   }),
   runtimeIdleTimeoutMinutes: z.object({ value: z.number(), source: settingSourceSchema }),
+  /** Non-public hosts providers may use; every other private or loopback address is refused. */
+  providerAllowedHosts: z.object({ value: z.array(z.string()), source: settingSourceSchema }),
+  /** What one person and the whole machine may use (0: no limit). */
+  caps: z.object({
+    maxWorkspacesPerUser: capValueSchema,
+    maxRuntimesPerUser: capValueSchema,
+    maxRuntimes: capValueSchema,
+  }),
   setup: z.object({ completed: z.boolean(), step: z.number().int() }),
   /**
    * True when the public URL's scheme changed since start-up: secure cookies and

@@ -32,6 +32,7 @@ export {
   type RateLimitSettings,
   type RateLimits,
 } from "./rate-limit/rate-limits.ts";
+export { defaultMaxRuntimes, type RuntimeCaps } from "./runtime/runtime-capacity.ts";
 export {
   createRuntimeManager,
   type RuntimeConnection,

@@ -1,5 +1,31 @@
 import type { JsonObject, RuntimeDriver, RuntimeHandle, RuntimeSpec, RuntimeStatus } from "@reef/runtime";
 
+/** A one-shot pause: the next call of the paused method waits at it until `release()`. */
+export interface Pause {
+  /** Resolves once a call has reached the pause. */
+  reached: Promise<void>;
+  release(): void;
+}
+
+function pause(): Pause & { wait(): Promise<void> } {
+  let arrive!: () => void;
+  let go!: () => void;
+  const reached = new Promise<void>((r) => {
+    arrive = r;
+  });
+  const released = new Promise<void>((r) => {
+    go = r;
+  });
+  return {
+    reached,
+    release: go,
+    async wait() {
+      arrive();
+      await released;
+    },
+  };
+}
+
 /**
  * An in-memory RuntimeDriver for testing the manager's decisions (claims,
  * idle stop, crash handling) without waiting 10 s per gateway. The real drivers
@@ -17,20 +43,42 @@ export class FakeDriver implements RuntimeDriver {
     this.startDelayMs = opts.startDelayMs ?? 50;
   }
 
+  private pausedPoll: ReturnType<typeof pause> | undefined;
+  private pausedStart: ReturnType<typeof pause> | undefined;
+
+  /** The next poll stops before answering until released (it then reports what it sees at release). */
+  pauseNextPoll(): Pause {
+    this.pausedPoll = pause();
+    return this.pausedPoll;
+  }
+
+  /** The next start stops after it is counted, before the gateway exists, until released. */
+  pauseNextStart(): Pause {
+    this.pausedStart = pause();
+    return this.pausedStart;
+  }
+
   async start(spec: RuntimeSpec, signal: AbortSignal): Promise<{ endpoint: URL; state: JsonObject }> {
     this.starts.push(spec);
+    const n = this.starts.length;
+    const paused = this.pausedStart;
+    this.pausedStart = undefined;
+    await paused?.wait();
     await new Promise((r) => setTimeout(r, this.startDelayMs));
     signal.throwIfAborted();
     if (this.failStarts > 0) {
       this.failStarts--;
       throw new Error("gateway exited with code 78 before it was ready");
     }
-    const id = `rt-${this.starts.length}`;
+    const id = `rt-${n}`;
     this.live.set(id, { alive: true, code: null });
-    return { endpoint: new URL(`http://127.0.0.1:${20_000 + this.starts.length}`), state: { id } };
+    return { endpoint: new URL(`http://127.0.0.1:${20_000 + n}`), state: { id } };
   }
 
   async poll(handle: RuntimeHandle): Promise<RuntimeStatus> {
+    const paused = this.pausedPoll;
+    this.pausedPoll = undefined;
+    await paused?.wait();
     const rt = this.live.get(String(handle.state.id));
     return rt?.alive ? { status: "running" } : { status: "exited", code: rt?.code ?? null };
   }

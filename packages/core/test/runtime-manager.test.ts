@@ -1,10 +1,9 @@
-import { randomBytes } from "node:crypto";
 import type { GatewaySettings } from "@reef/runtime";
 import { createTestDatabase, type TestDatabase } from "@reef/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createRuntimeManager, type RuntimeManagerDeps } from "../src/runtime/runtime-manager.ts";
-import { createSealer } from "../src/shared/sealing.ts";
+import type { RuntimeManagerDeps } from "../src/runtime/runtime-manager.ts";
 import { FakeDriver } from "./fake-driver.ts";
+import { runtimeTestKit, SYSTEM } from "./runtime-test-kit.ts";
 
 // A database per test: the manager's sweeps (health, idle, reconcile) see every row.
 let t: TestDatabase;
@@ -15,33 +14,27 @@ afterEach(() => t.drop());
 
 let settings: GatewaySettings = { providers: [], agents: [] };
 
-function manager(driver: FakeDriver, overrides: Partial<RuntimeManagerDeps> = {}) {
-  return createRuntimeManager({
-    db: t.database.db,
-    driver,
-    sealer: createSealer(Buffer.alloc(32, 3), "runtime-token"),
-    settingsFor: async () => settings,
-    instanceId: `reef-${randomBytes(3).toString("hex")}`,
-    idleTimeoutMs: 60_000,
-    startTimeoutMs: 5_000,
-    limits: { memoryMb: 1024, cpus: 1, pids: 256 },
-    restartBackoffMs: 10,
-    ...overrides,
-  });
+const kit = runtimeTestKit(() => t);
+const { workspace, auditActions } = kit;
+const manager = (driver: FakeDriver, overrides: Partial<RuntimeManagerDeps> = {}) =>
+  kit.manager(driver, { settingsFor: async () => settings, ...overrides });
+
+/** A workspace whose gateway one manager has started, on a fresh fake driver. */
+async function running(overrides: Partial<RuntimeManagerDeps> = {}) {
+  const wid = await workspace();
+  const driver = new FakeDriver();
+  const m = manager(driver, overrides);
+  const conn = await m.ensureRunning(SYSTEM, wid);
+  return { wid, driver, m, conn };
 }
 
-async function workspace(): Promise<string> {
-  const id = crypto.randomUUID();
-  await t.owner.query("insert into workspaces (id, name) values ($1, 'w')", [id]);
-  return id;
+/** The driver handle the workspace's runtime row holds. */
+async function storedHandle(wid: string) {
+  return (await t.owner.query("select handle from runtimes where workspace_id = $1", [wid])).rows[0].handle;
 }
 
-async function auditActions(wid: string): Promise<string[]> {
-  const { rows } = await t.owner.query("select action from audit_log where workspace_id = $1 order by id", [wid]);
-  return rows.map((r) => r.action);
-}
-
-const SYSTEM = { actor: { kind: "system" as const, name: "test" } };
+/** What the audit log shows when a gateway crashed and was started again. */
+const CRASHED_AND_RESTARTED = ["runtime.start", "runtime.ready", "runtime.crash", "runtime.start", "runtime.ready"];
 
 describe("runtime manager", () => {
   it("wakes a stopped workspace once for many concurrent callers, across two replicas", async () => {
@@ -60,10 +53,7 @@ describe("runtime manager", () => {
   });
 
   it("stops idle runtimes and wakes them again on the next request", async () => {
-    const wid = await workspace();
-    const driver = new FakeDriver();
-    const m = manager(driver, { idleTimeoutMs: 100 });
-    await m.ensureRunning(SYSTEM, wid);
+    const { wid, driver, m } = await running({ idleTimeoutMs: 100 });
     await t.owner.query("update runtimes set last_activity_at = now() - interval '1 hour' where workspace_id = $1", [
       wid,
     ]);
@@ -82,37 +72,94 @@ describe("runtime manager", () => {
   });
 
   it("restarts a crashed runtime once, then marks it failed with the reason", async () => {
-    const wid = await workspace();
-    const driver = new FakeDriver();
-    const m = manager(driver);
-    await m.ensureRunning(SYSTEM, wid);
-    const handle = async () =>
-      (await t.owner.query("select handle from runtimes where workspace_id = $1", [wid])).rows[0].handle;
-    driver.crash({ state: await handle() });
+    const { wid, driver, m } = await running();
+    driver.crash({ state: await storedHandle(wid) });
     await m.checkHealth();
     expect(driver.starts).toHaveLength(2);
     expect((await m.get(wid)).state).toBe("running");
-    driver.crash({ state: await handle() }, 1);
+    driver.crash({ state: await storedHandle(wid) }, 1);
     await m.checkHealth();
     const view = await m.get(wid);
     expect(view.state).toBe("failed");
     expect(view.failureReason).toMatch(/exited unexpectedly \(code 1\) again after a restart/);
     expect(driver.starts).toHaveLength(2);
-    expect(await auditActions(wid)).toEqual([
-      "runtime.start",
-      "runtime.ready",
-      "runtime.crash",
-      "runtime.start",
-      "runtime.ready",
-      "runtime.failed",
-    ]);
+    expect(await auditActions(wid)).toEqual([...CRASHED_AND_RESTARTED, "runtime.failed"]);
+  });
+
+  it("a health sweep that saw the old gateway exit leaves alone a runtime a person started meanwhile", async () => {
+    const { wid, driver, m } = await running();
+    driver.crash({ state: { id: "rt-1" } });
+    // The sweep reads the row (running, rt-1) and polls rt-1: held there.
+    const polled = driver.pauseNextPoll();
+    const sweep = m.checkHealth();
+    await polled.reached;
+    // Meanwhile a person's chat finds the gateway dead and wakes a fresh one.
+    expect(await m.reportUnreachable(wid)).toBe(true);
+    const mine = await m.ensureRunning(SYSTEM, wid);
+    // The sweep now learns that rt-1 exited: old news.
+    polled.release();
+    await sweep;
+    const { rows } = await t.owner.query("select state, handle, restarts from runtimes where workspace_id = $1", [wid]);
+    expect(rows[0]).toMatchObject({ state: "running", handle: { id: "rt-2" }, restarts: 0 });
+    expect(driver.starts).toHaveLength(2);
+    expect(driver.live.get("rt-2")?.alive).toBe(true);
+    expect((await m.ensureRunning(SYSTEM, wid)).token).toBe(mine.token);
+    expect(await auditActions(wid)).toEqual(CRASHED_AND_RESTARTED);
+  });
+
+  it("a health sweep does not take over a start in progress, on this replica or another", async () => {
+    const driver = new FakeDriver();
+    const [m, other] = [manager(driver), manager(driver)];
+    for (const sweeper of [m, other]) {
+      const wid = await workspace();
+      const first = await m.ensureRunning(SYSTEM, wid);
+      const old = await m.handle(wid);
+      if (!old) throw new Error("no handle");
+      driver.crash(old);
+      const polled = driver.pauseNextPoll();
+      const sweep = sweeper.checkHealth();
+      await polled.reached;
+      // A person's start is under way (claimed, gateway not up yet) when the sweep learns the old one exited.
+      expect(await m.reportUnreachable(wid)).toBe(true);
+      const started = driver.pauseNextStart();
+      const user = m.ensureRunning(SYSTEM, wid);
+      await started.reached;
+      polled.release();
+      await sweep;
+      started.release();
+      const conn = await user;
+      expect(conn.token).not.toBe(first.token);
+      // The person's gateway is the one the row names, with the token they were given, and no other was started.
+      const starts = driver.starts.length;
+      expect((await m.get(wid)).state).toBe("running");
+      expect((await other.ensureRunning(SYSTEM, wid)).token).toBe(conn.token);
+      expect(driver.starts.length).toBe(starts);
+      expect(driver.live.get(String((await m.handle(wid))?.state.id))?.alive).toBe(true);
+      expect(await auditActions(wid)).toEqual(CRASHED_AND_RESTARTED);
+    }
+    expect(driver.starts).toHaveLength(4);
+  });
+
+  it("forgets past crashes once a runtime has been healthy for a while", async () => {
+    const { wid, driver, m } = await running({ restartCountResetMs: 60_000 });
+    driver.crash({ state: await storedHandle(wid) });
+    await m.checkHealth();
+    expect((await m.get(wid)).restarts).toBe(1);
+    // Not yet healthy for long: the count stays.
+    await m.checkHealth();
+    expect((await m.get(wid)).restarts).toBe(1);
+    await t.owner.query("update runtimes set started_at = now() - interval '2 minutes' where workspace_id = $1", [wid]);
+    await m.checkHealth();
+    expect((await m.get(wid)).restarts).toBe(0);
+    // A crash weeks later is a first crash again: restarted, not failed.
+    driver.crash({ state: await storedHandle(wid) });
+    await m.checkHealth();
+    expect((await m.get(wid)).state).toBe("running");
+    expect(driver.starts).toHaveLength(3);
   });
 
   it("kills a gateway above its memory limit where the driver cannot cap it, and restarts it", async () => {
-    const wid = await workspace();
-    const driver = new FakeDriver();
-    const m = manager(driver, { enforceMemoryLimit: true });
-    await m.ensureRunning(SYSTEM, wid);
+    const { wid, driver, m } = await running({ enforceMemoryLimit: true });
     const first = String((await m.handle(wid))?.state.id);
     driver.rss.set(first, 900 * 1024 * 1024);
     await m.checkHealth();
@@ -147,10 +194,7 @@ describe("runtime manager", () => {
   });
 
   it("restarts the runtime when the workspace's settings change", async () => {
-    const wid = await workspace();
-    const driver = new FakeDriver();
-    const m = manager(driver);
-    const first = await m.ensureRunning(SYSTEM, wid);
+    const { wid, driver, m, conn: first } = await running();
     settings = { providers: [], agents: [], toolProfile: "full" };
     const second = await m.ensureRunning(SYSTEM, wid);
     settings = { providers: [], agents: [] };
@@ -165,8 +209,7 @@ describe("runtime manager", () => {
     const before = manager(driver);
     await before.ensureRunning(SYSTEM, alive);
     await before.ensureRunning(SYSTEM, dead);
-    const { rows } = await t.owner.query("select handle from runtimes where workspace_id = $1", [dead]);
-    driver.crash({ state: rows[0].handle });
+    driver.crash({ state: await storedHandle(dead) });
     // A start that a crashed process claimed long ago.
     await t.owner.query(
       "insert into runtimes (workspace_id, driver, state, claimed_by, claimed_at) values ($1, 'fake', 'starting', 'gone', now() - interval '1 hour')",

@@ -1,6 +1,7 @@
 import { drizzle } from "drizzle-orm/node-postgres";
 import pg from "pg";
 import { APP_LOGIN_ROLE, ensureAppLogin } from "./app-role.ts";
+import type { PostgresBinaries } from "./embedded/binaries.ts";
 import { EmbeddedPostgres } from "./embedded/embedded-postgres.ts";
 import { type MigrationStatus, migrationStatus, runMigrations } from "./migrate.ts";
 import * as schema from "./schema/index.ts";
@@ -19,7 +20,9 @@ export interface OpenDatabaseOptions {
   /** Connect the app with this URL instead of creating its login role. */
   appDatabaseUrl?: string | undefined;
   /** Where the embedded cluster lives; required without `databaseUrl`. */
-  embedded?: { dir: string; port: number; osUser?: string | undefined } | undefined;
+  embedded?:
+    | { dir: string; port: number; osUser?: string | undefined; binaries?: PostgresBinaries | undefined }
+    | undefined;
   /**
    * Use an embedded cluster another Reef process is already running from the
    * same directory, if there is one, instead of requiring exclusive use.

@@ -1,5 +1,6 @@
 export { APP_LOGIN_ROLE, scramVerifier } from "./app-role.ts";
 export { createDb, type Database, type DbLogger, type OpenDatabaseOptions, openDatabase } from "./database.ts";
+export { type PostgresBinaries, resolvePostgresBinaries } from "./embedded/binaries.ts";
 export { EmbeddedPostgres, type EmbeddedPostgresConnection } from "./embedded/embedded-postgres.ts";
 export { MIGRATIONS_FOLDER, MigrationError, type MigrationStatus, migrationStatus, runMigrations } from "./migrate.ts";
 export { findFreePort } from "./net.ts";

@@ -45,4 +45,25 @@ export interface RuntimeDriver {
   destroy(handle: RuntimeHandle): Promise<void>;
   /** Resource use of a running runtime, where the driver can measure it. */
   stats?(handle: RuntimeHandle): Promise<{ rssBytes: number } | undefined>;
+  /**
+   * Checks that the runtime's endpoint is served by the runtime itself and by
+   * nothing else (for drivers whose endpoint another tenant could contend for,
+   * such as a loopback port). Cheap enough to run before every connection.
+   * @throws GatewayIntegrityError when another process holds the endpoint.
+   */
+  verify?(handle: RuntimeHandle): Promise<void>;
+}
+
+/**
+ * Something other than the workspace's own gateway holds (or contends for) its
+ * endpoint: connecting would hand that process the gateway's traffic and bearer
+ * token. The runtime must be treated as failed, audited, and its token rotated.
+ */
+export class GatewayIntegrityError extends Error {
+  readonly details: Record<string, string | number>;
+  constructor(message: string, details: Record<string, string | number>) {
+    super(message);
+    this.name = "GatewayIntegrityError";
+    this.details = details;
+  }
 }

@@ -1,13 +1,22 @@
 export { EMBEDDING_ENV, GATEWAY_NODE_ENV, imageOpenclawVersion } from "./container-profile.ts";
 export { DockerDriver, type DockerDriverOptions } from "./docker/docker-driver.ts";
 export { buildDockerPlan, type DockerPlan, type DockerPlanInput } from "./docker/docker-spec.ts";
-export type { JsonObject, JsonValue, RuntimeDriver, RuntimeHandle, RuntimeSpec, RuntimeStatus } from "./driver.ts";
+export {
+  GatewayIntegrityError,
+  type JsonObject,
+  type JsonValue,
+  type RuntimeDriver,
+  type RuntimeHandle,
+  type RuntimeSpec,
+  type RuntimeStatus,
+} from "./driver.ts";
 export {
   type ChatStreamEvent,
   type ChatTurnRequest,
   GatewayRequestError,
   streamChatTurn,
 } from "./gateway-chat-client.ts";
+export { deleteGatewaySessions, type GatewaySessionTarget, gatewayRequest } from "./gateway-session-client.ts";
 export { KubernetesDriver, type KubernetesDriverOptions } from "./kubernetes/kubernetes-driver.ts";
 export { buildKubernetesPlan, type KubernetesPlanInput } from "./kubernetes/pod-spec.ts";
 export {
@@ -17,5 +26,10 @@ export {
   type ProviderInput,
   renderGatewayConfig,
 } from "./openclaw-config.ts";
-export { installedOpenclawVersion, ProcessDriver, type ProcessDriverOptions } from "./process/process-driver.ts";
+export {
+  installedOpenclawVersion,
+  openclawEntry,
+  ProcessDriver,
+  type ProcessDriverOptions,
+} from "./process/process-driver.ts";
 export { runtimeUserName } from "./process/runtime-users.ts";

@@ -31,6 +31,37 @@ function agentTools(granted: AgentInput["tools"]): JsonObject {
   return { profile: "messaging", ...(alsoAllow.length ? { alsoAllow } : {}), ...(deny.length ? { deny } : {}) };
 }
 
+/**
+ * Tools that read or write sessions other than the one running. A workspace's
+ * members share its gateway but each chat is one member's: no agent may list,
+ * read, search or message another session, whatever the profile.
+ */
+export const CROSS_SESSION_TOOLS = [
+  "sessions",
+  "sessions_list",
+  "sessions_history",
+  "sessions_search",
+  "sessions_send",
+  "conversations_list",
+  "conversations_send",
+  "conversations_turn",
+] as const;
+
+/**
+ * The gateway-wide tool policy. On top of the profile: session tools see only
+ * the current session (OpenClaw's default is every session of the gateway,
+ * other members' included), no agent reaches another agent's sessions, and
+ * the cross-session tools are denied outright.
+ */
+function gatewayTools(input: GatewaySettings): JsonObject {
+  const base: JsonObject = { sessions: { visibility: "self" }, agentToAgent: { enabled: false } };
+  if (input.toolProfile === "full") return { profile: "coding", ...base, deny: [...CROSS_SESSION_TOOLS] };
+  // Each agent carries its own grants; the gateway-wide policy is the narrowest
+  // (it applies to the implicit agent of a workspace without agents).
+  const groups = input.agents.length ? [] : ["group:runtime", "group:fs", "group:web"];
+  return { profile: "messaging", ...base, deny: [...groups, ...CROSS_SESSION_TOOLS] };
+}
+
 /** What a workspace's gateway serves: the part of its config that comes from the database. */
 export interface GatewaySettings {
   providers: ProviderInput[];
@@ -74,8 +105,9 @@ function pluginAllowlist(providers: ProviderInput[]): string[] {
  * the same config. Defaults are Reef's, not OpenClaw's: loopback only, token auth,
  * no control UI, no update checks, no background LLM spend (heartbeat, memory
  * dreaming, autonomous skill review and cron automations off), only the
- * workspace's own model providers and a tool profile without shell, file
- * or web access unless the workspace opted in.
+ * workspace's own model providers, a tool profile without shell, file
+ * or web access unless the workspace opted in, and no agent sees a session
+ * but the one it is answering in.
  */
 export function renderGatewayConfig(input: GatewayConfigInput): JsonObject {
   for (const p of input.providers) if (!ID.test(p.id)) throw new Error(`invalid provider id: ${p.id}`);
@@ -99,14 +131,6 @@ export function renderGatewayConfig(input: GatewayConfigInput): JsonObject {
     };
   }
   const defaultModel = input.agents[0]?.model;
-  // Each agent carries its own grants; the gateway-wide policy is the narrowest
-  // (it applies to the implicit agent of a workspace without agents).
-  const tools: JsonObject =
-    input.toolProfile === "full"
-      ? { profile: "coding" }
-      : input.agents.length
-        ? { profile: "messaging" }
-        : { profile: "messaging", deny: ["group:runtime", "group:fs", "group:web"] };
   return {
     ...(input.openclawVersion ? { meta: { lastTouchedVersion: input.openclawVersion } } : {}),
     gateway: {
@@ -146,6 +170,6 @@ export function renderGatewayConfig(input: GatewayConfigInput): JsonObject {
     // No gateway-side automations: nothing runs (or spends the workspace's LLM
     // money) unless a person sends a message. Scheduling is Reef's to offer.
     cron: { enabled: false },
-    tools,
+    tools: gatewayTools(input),
   };
 }

@@ -54,7 +54,7 @@ describe("renderGatewayConfig", () => {
 
   it("gives agents no shell, file or web tools unless granted one by one, or the workspace chose the full profile", () => {
     const c = renderGatewayConfig(base) as Record<string, any>;
-    expect(c.tools).toEqual({ profile: "messaging" });
+    expect(c.tools.profile).toBe("messaging");
     expect(c.agents.entries.helper.tools).toEqual({
       profile: "messaging",
       deny: ["group:web", "group:fs", "group:runtime"],
@@ -69,13 +69,25 @@ describe("renderGatewayConfig", () => {
       deny: ["group:fs", "group:runtime"],
     });
     // Without agents the gateway's implicit agent gets the narrowest policy.
-    expect((renderGatewayConfig({ ...base, agents: [] }) as Record<string, any>).tools).toEqual({
-      profile: "messaging",
-      deny: ["group:runtime", "group:fs", "group:web"],
-    });
+    const implicit = (renderGatewayConfig({ ...base, agents: [] }) as Record<string, any>).tools;
+    expect(implicit.profile).toBe("messaging");
+    expect(implicit.deny).toEqual(expect.arrayContaining(["group:runtime", "group:fs", "group:web"]));
     const full = renderGatewayConfig({ ...base, toolProfile: "full" }) as Record<string, any>;
-    expect(full.tools).toEqual({ profile: "coding" });
+    expect(full.tools.profile).toBe("coding");
+    expect(full.tools.deny).not.toContain("group:runtime");
     expect(full.agents.entries.helper.tools).toBeUndefined();
+  });
+
+  it("lets no agent see another member's session: session tools see only the current one, whatever the profile", () => {
+    for (const input of [base, { ...base, agents: [] }, { ...base, toolProfile: "full" as const }]) {
+      const tools = (renderGatewayConfig(input) as Record<string, any>).tools;
+      // OpenClaw's default is "all": every session of the gateway, other members' included.
+      expect(tools.sessions).toEqual({ visibility: "self" });
+      expect(tools.agentToAgent).toEqual({ enabled: false });
+      expect(tools.deny).toEqual(
+        expect.arrayContaining(["sessions_list", "sessions_history", "sessions_search", "sessions_send"]),
+      );
+    }
   });
 
   it("loads only the plugins Reef offers: agent memory and the model APIs in use", () => {

@@ -29,7 +29,7 @@ export class ApiClient {
     const h: Record<string, string> = { ...headers };
     if (this.bearer) h.authorization = `Bearer ${this.bearer}`;
     if (this.cookies.size) h.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
-    const csrf = this.cookies.get("reef_csrf");
+    const csrf = this.cookies.get("__Host-reef_csrf") ?? this.cookies.get("reef_csrf");
     if (this.csrf && csrf && method !== "GET") h["x-csrf-token"] = csrf;
     const opts: InjectOptions = { method, url, headers: h, remoteAddress: this.ip };
     if (body !== undefined) opts.payload = body as NonNullable<InjectOptions["payload"]>;

@@ -1,7 +1,20 @@
 export { ApiClient, signUp } from "./api-client.ts";
 export { accessibilityViolations, CHROMIUM_PATH, launchChromium } from "./browser.ts";
-export { type LlmStandIn, type LlmStandInOptions, type RecordedRequest, startLlmStandIn } from "./llm-stand-in.ts";
+export {
+  type LlmStandIn,
+  type LlmStandInOptions,
+  type RecordedRequest,
+  type StandInToolCall,
+  startLlmStandIn,
+  toolResultsOf,
+} from "./llm-stand-in.ts";
 export { silentLogger } from "./logger.ts";
+export {
+  type ReceivedMail,
+  type SmtpStandIn,
+  type SmtpStandInOptions,
+  startSmtpStandIn,
+} from "./smtp-stand-in.ts";
 export { type ReceivedEvent, readEvents, textOf } from "./sse.ts";
 export { buildTestApp, type TestApp, testAppConfig } from "./test-app.ts";
 export { createTestDatabase, type TestDatabase, testPostgres } from "./test-postgres.ts";

@@ -7,6 +7,12 @@ export interface RecordedRequest {
   body: { model?: string; messages?: { role: string; content: unknown }[]; stream?: boolean; [k: string]: unknown };
 }
 
+/** A tool call the stand-in makes instead of answering, as a model asking the agent to run a tool would. */
+export interface StandInToolCall {
+  name: string;
+  arguments: Record<string, unknown>;
+}
+
 export interface LlmStandIn {
   /** Base URL to configure as an OpenAI-compatible provider (ends in /v1). */
   baseUrl: string;
@@ -23,8 +29,35 @@ export interface LlmStandInOptions {
   models?: string[];
   /** Delay between streamed chunks, to observe streaming. */
   chunkDelayMs?: number;
-  /** Builds the reply from the last user message. */
-  reply?: (lastUserText: string) => string;
+  /**
+   * Builds the reply from the last user message and, when the request carries the
+   * results of the stand-in's own tool calls, those results' text.
+   */
+  reply?: (lastUserText: string, toolResults: string[]) => string;
+  /**
+   * Tool calls to make for a person's message instead of answering it (none or
+   * an empty list: answer). The agent runs them and sends the results in its
+   * next request, which the stand-in answers with `reply`.
+   */
+  toolCalls?: (lastUserText: string) => StandInToolCall[] | undefined;
+}
+
+const INTERNAL_CONTEXT = /<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>[\s\S]*?<<<END_OPENCLAW_INTERNAL_CONTEXT>>>/g;
+
+/**
+ * The text of the tool results a request carries for the person's last message
+ * (every tool message after it; OpenClaw appends its internal context blocks as
+ * further user messages, which do not count): what the agent's tools answered.
+ */
+export function toolResultsOf(messages: RecordedRequest["body"]["messages"]): string[] {
+  const all = messages ?? [];
+  const lastUser = all.findLastIndex(
+    (m) => m.role === "user" && textOf(m.content).replace(INTERNAL_CONTEXT, "").trim(),
+  );
+  return all
+    .slice(lastUser + 1)
+    .filter((m) => m.role === "tool")
+    .map((m) => textOf(m.content));
 }
 
 function textOf(content: unknown): string {
@@ -51,11 +84,18 @@ async function readBody(req: IncomingMessage): Promise<string> {
 /**
  * A local server speaking the OpenAI chat-completions API (streaming and not),
  * standing in for an LLM vendor so gateway tests run real agent turns offline.
- * Replies are deterministic: "Stand-in reply to: <last user message>".
+ * Replies are deterministic: "Stand-in reply to: <last user message>", or
+ * "Stand-in saw tool results: …" after tool calls it was told to make.
  */
 export async function startLlmStandIn(opts: LlmStandInOptions): Promise<LlmStandIn> {
   const models = opts.models ?? ["stand-in-model"];
-  const reply = opts.reply ?? ((text: string) => `Stand-in reply to: ${text}`);
+  const reply =
+    opts.reply ??
+    ((text: string, toolResults: string[]) =>
+      toolResults.length ? `Stand-in saw tool results: ${toolResults.join(" | ")}` : `Stand-in reply to: ${text}`);
+  let callSeq = 0;
+  // Each message gets tool calls once: whatever the agent sends back next is answered in words, so a turn always ends.
+  const calledFor = new Set<string>();
   const requests: RecordedRequest[] = [];
   let cutShort = 0;
 
@@ -98,7 +138,7 @@ export async function startLlmStandIn(opts: LlmStandInOptions): Promise<LlmStand
       .filter((m) => m.role === "user")
       .map((m) =>
         textOf(m.content)
-          .replace(/<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>[\s\S]*?<<<END_OPENCLAW_INTERNAL_CONTEXT>>>/g, "")
+          .replace(INTERNAL_CONTEXT, "")
           .replace(/\n\nRuntime: [\s\S]*$/, "")
           .replace(/^\[[^\]]*\]\s*/, "")
           // A turn cut short is replayed before the next one as context; answer the active prompt.
@@ -109,9 +149,27 @@ export async function startLlmStandIn(opts: LlmStandInOptions): Promise<LlmStand
       // OpenClaw's own retry prompt after a failed attempt: answer the person's last words instead.
       .filter((t) => !t.startsWith("Continue the current task from the existing transcript"));
     const userText = userTexts.at(-1) ?? "";
-    const text = reply(userText);
+    const toolResults = toolResultsOf(body.messages);
+    // Tool calls answer a person's message; once their results are back, the stand-in answers in words.
+    const calls = toolResults.length || calledFor.has(userText) ? [] : (opts.toolCalls?.(userText) ?? []);
+    if (calls.length) calledFor.add(userText);
+    const offered = new Set(
+      ((body.tools as { function?: { name?: string } }[] | undefined) ?? []).map((t) => t.function?.name),
+    );
+    // OpenClaw may put its tools behind a search surface: a tool it does not offer
+    // directly is called through its `tool_call` dispatcher, as a model would.
+    const viaDispatcher = (c: StandInToolCall): StandInToolCall =>
+      offered.has(c.name) || !offered.has("tool_call")
+        ? c
+        : { name: "tool_call", arguments: { id: c.name, args: c.arguments } };
+    const toolCalls = calls.map(viaDispatcher).map((c) => ({
+      id: `call_standin_${++callSeq}`,
+      type: "function" as const,
+      function: { name: c.name, arguments: JSON.stringify(c.arguments) },
+    }));
+    const text = toolCalls.length ? "" : reply(userText, toolResults);
     const promptTokens = JSON.stringify(body.messages ?? []).length >> 2;
-    const pieces = text.match(/\S+\s*/g) ?? [text];
+    const pieces = toolCalls.length ? [] : (text.match(/\S+\s*/g) ?? [text]);
     const usage = {
       prompt_tokens: promptTokens,
       completion_tokens: pieces.length,
@@ -125,7 +183,15 @@ export async function startLlmStandIn(opts: LlmStandInOptions): Promise<LlmStand
         object: "chat.completion",
         created,
         model: body.model,
-        choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }],
+        choices: [
+          toolCalls.length
+            ? {
+                index: 0,
+                message: { role: "assistant", content: null, tool_calls: toolCalls },
+                finish_reason: "tool_calls",
+              }
+            : { index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" },
+        ],
         usage,
       });
     }
@@ -139,6 +205,16 @@ export async function startLlmStandIn(opts: LlmStandInOptions): Promise<LlmStand
       choices: [{ index: 0, delta, finish_reason: finish }],
     });
     send(chunk({ role: "assistant", content: "" }, null));
+    // OpenAI streams a tool call as its id and name first, then its arguments.
+    toolCalls.forEach((c, index) => {
+      send(
+        chunk(
+          { tool_calls: [{ index, id: c.id, type: "function", function: { name: c.function.name, arguments: "" } }] },
+          null,
+        ),
+      );
+      send(chunk({ tool_calls: [{ index, function: { arguments: c.function.arguments } }] }, null));
+    });
     for (const piece of pieces) {
       if (res.destroyed) {
         cutShort += 1;
@@ -147,7 +223,7 @@ export async function startLlmStandIn(opts: LlmStandInOptions): Promise<LlmStand
       send(chunk({ content: piece }, null));
       if (opts.chunkDelayMs) await new Promise((r) => setTimeout(r, opts.chunkDelayMs));
     }
-    send(chunk({}, "stop"));
+    send(chunk({}, toolCalls.length ? "tool_calls" : "stop"));
     const streamOptions = body.stream_options as { include_usage?: boolean } | undefined;
     if (streamOptions?.include_usage)
       send({ id, object: "chat.completion.chunk", created, model: body.model, choices: [], usage });

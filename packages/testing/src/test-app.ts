@@ -12,7 +12,9 @@ const GENEROUS = { points: 100_000, durationSec: 60 };
 /**
  * The app's settings at their shipped defaults, with `overrides` applied. Rate
  * limits are generous (every test signs up from 127.0.0.1); tests of the limits
- * set their own.
+ * set their own. Providers may live on 127.0.0.1, where the LLM stand-in runs,
+ * as an operator allows a local Ollama; tests of the address policy pass
+ * `providerAllowedHosts: []`, Reef's default.
  */
 export function testAppConfig(overrides: Partial<AppConfig> = {}): AppConfig {
   const defaults = configSchema.parse({});
@@ -27,6 +29,7 @@ export function testAppConfig(overrides: Partial<AppConfig> = {}): AppConfig {
     rateLimitInviteAccept: GENEROUS,
     rateLimitApiRead: GENEROUS,
     rateLimitApiWrite: GENEROUS,
+    providerAllowedHosts: ["127.0.0.1"],
     ...overrides,
   };
 }

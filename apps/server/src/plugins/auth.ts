@@ -1,13 +1,10 @@
-import { timingSafeEqual } from "node:crypto";
 import cookie from "@fastify/cookie";
 import { AppError, UnauthorizedError } from "@reef/contracts";
 import type { Actor, ApiKeyService, IdentityService, RequestContext, UserActor } from "@reef/core";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
-import { newCsrfToken } from "../csrf.ts";
+import { type CsrfTokens, cookieNames } from "../csrf.ts";
 
-export const SESSION_COOKIE = "reef_session";
-export const CSRF_COOKIE = "reef_csrf";
 export const CSRF_HEADER = "x-csrf-token";
 
 declare module "fastify" {
@@ -19,31 +16,68 @@ declare module "fastify" {
   }
 }
 
+/** The session and CSRF cookies: their names (`__Host-` on https), setting and clearing them. */
+export interface SessionCookies {
+  readonly names: { session: string; csrf: string };
+  /** Whether `presented` is the CSRF token of this session (constant time; previous root keys pass too). */
+  verifyCsrf(sessionId: string, presented: string): boolean;
+  /** Whether the CSRF cookie holds the session's current token, so need not be sent again. */
+  csrfCookieCurrent(sessionId: string, cookie: string | undefined): boolean;
+  /** Sets both cookies after sign-in: the HttpOnly session token and the readable, session-bound CSRF token. */
+  set(reply: FastifyReply, session: { id: string; token: string; expiresAt: Date }): void;
+  /** Sends the session's CSRF cookie again (it was missing, or made under a root key since retired). */
+  refreshCsrf(reply: FastifyReply, sessionId: string): void;
+  clear(reply: FastifyReply): void;
+}
+
+/** `secure`: Reef's public URL is https (cookies get Secure and the `__Host-` prefix). */
+export function createSessionCookies(opts: { secure: boolean; csrf: CsrfTokens }): SessionCookies {
+  const names = cookieNames(opts.secure);
+  const common = { path: "/", sameSite: "lax" as const, secure: opts.secure };
+  return {
+    names,
+    verifyCsrf: (sessionId, presented) => opts.csrf.verify(sessionId, presented),
+    // A plain comparison: it only decides whether to re-send the cookie; the header check guards.
+    csrfCookieCurrent: (sessionId, cookie) => cookie === opts.csrf.tokenFor(sessionId),
+    set(reply, session) {
+      reply.setCookie(names.session, session.token, { ...common, httpOnly: true, expires: session.expiresAt });
+      reply.setCookie(names.csrf, opts.csrf.tokenFor(session.id), {
+        ...common,
+        httpOnly: false,
+        expires: session.expiresAt,
+      });
+    },
+    refreshCsrf(reply, sessionId) {
+      reply.setCookie(names.csrf, opts.csrf.tokenFor(sessionId), { ...common, httpOnly: false });
+    },
+    clear(reply) {
+      reply.clearCookie(names.session, { ...common, httpOnly: true });
+      reply.clearCookie(names.csrf, common);
+    },
+  };
+}
+
 export interface AuthPluginOptions {
   identity: IdentityService;
   apiKeys: ApiKeyService;
-  secureCookies: boolean;
+  cookies: SessionCookies;
 }
 
 const MUTATING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
 /**
  * Authenticates every /api request: a `Bearer reef_…` API key, or the session
- * cookie. Cookie-authenticated mutations must echo the `reef_csrf` cookie in the
- * `x-csrf-token` header (double submit). Routes then ask for the actor they need.
+ * cookie. Cookie-authenticated mutations must send the session's CSRF token (an
+ * HMAC of the session id, also in the readable CSRF cookie) in `x-csrf-token`.
+ * Routes then ask for the actor they need.
  */
 async function authPlugin(app: FastifyInstance, opts: AuthPluginOptions) {
+  const { names } = opts.cookies;
   await app.register(cookie);
   app.decorateRequest("ctx", null as unknown as RequestContext);
   app.decorateRequest("authVia", "none");
 
-  app.addHook("onRequest", async (request) => {
+  app.addHook("onRequest", async (request, reply) => {
     const base = {
       ip: request.ip,
       userAgent: request.headers["user-agent"],
@@ -62,19 +96,23 @@ async function authPlugin(app: FastifyInstance, opts: AuthPluginOptions) {
       return;
     }
 
-    const token = request.cookies[SESSION_COOKIE];
+    const token = request.cookies[names.session];
     if (!token) return;
     const actor = await opts.identity.authenticateSession(token);
     if (!actor) return;
     request.ctx = { ...base, actor };
     request.authVia = "cookie";
+    // Once a root-key rotation ends, tokens made under the old key stop passing:
+    // the page gets its current token back on its next request (even a refused one).
+    if (!opts.cookies.csrfCookieCurrent(actor.sessionId, request.cookies[names.csrf])) {
+      opts.cookies.refreshCsrf(reply, actor.sessionId);
+    }
     if (MUTATING.has(request.method)) {
       const header = request.headers[CSRF_HEADER];
-      const cookieToken = request.cookies[CSRF_COOKIE];
-      if (typeof header !== "string" || !cookieToken || !safeEqual(header, cookieToken)) {
+      if (typeof header !== "string" || !opts.cookies.verifyCsrf(actor.sessionId, header)) {
         throw new AppError(
           "CSRF_FAILED",
-          `Missing or wrong ${CSRF_HEADER} header: send the value of the ${CSRF_COOKIE} cookie.`,
+          `Missing or wrong ${CSRF_HEADER} header: send the value of the ${names.csrf} cookie.`,
         );
       }
     }
@@ -97,21 +135,4 @@ export function requireActor(
   const ctx = request.ctx;
   if (ctx.actor.kind === "anonymous") throw new UnauthorizedError();
   return ctx as RequestContext & { actor: Exclude<Actor, { kind: "anonymous" }> };
-}
-
-/** Sets the session and CSRF cookies after sign-in. */
-export function setSessionCookies(
-  reply: FastifyReply,
-  session: { token: string; expiresAt: Date },
-  secure: boolean,
-): void {
-  const common = { path: "/", sameSite: "lax" as const, secure, expires: session.expiresAt };
-  reply.setCookie(SESSION_COOKIE, session.token, { ...common, httpOnly: true });
-  reply.setCookie(CSRF_COOKIE, newCsrfToken(), { ...common, httpOnly: false });
-}
-
-export function clearSessionCookies(reply: FastifyReply, secure: boolean): void {
-  const common = { path: "/", sameSite: "lax" as const, secure };
-  reply.clearCookie(SESSION_COOKIE, { ...common, httpOnly: true });
-  reply.clearCookie(CSRF_COOKIE, common);
 }

@@ -47,7 +47,7 @@ export function sendError(
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof AppError) {
-      if ((error.code === "RATE_LIMITED" || error.code === "QUOTA_EXCEEDED") && "retryAfter" in error) {
+      if ("retryAfter" in error && typeof error.retryAfter === "number") {
         reply.header("retry-after", String(error.retryAfter));
       }
       if (error.status >= 500) request.log.error({ err: error }, error.message);

@@ -11,11 +11,11 @@ import {
 import type { IdentityService } from "@reef/core";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { clearSessionCookies, requireUser, setSessionCookies } from "../plugins/auth.ts";
+import { requireUser, type SessionCookies } from "../plugins/auth.ts";
 
 /** Sign-up, sign-in, sign-out, the current user and their sessions. */
-export function authRoutes(deps: { identity: IdentityService; secureCookies: boolean }): FastifyPluginAsyncZod {
-  const { identity, secureCookies } = deps;
+export function authRoutes(deps: { identity: IdentityService; cookies: SessionCookies }): FastifyPluginAsyncZod {
+  const { identity, cookies } = deps;
   return async (app) => {
     app.post(
       "/api/v1/auth/signup",
@@ -29,7 +29,7 @@ export function authRoutes(deps: { identity: IdentityService; secureCookies: boo
       },
       async (request, reply) => {
         const result = await identity.signup(request.ctx, request.body);
-        setSessionCookies(reply, result.session, secureCookies);
+        cookies.set(reply, result.session);
         return reply.status(201).send({ user: result.user, workspace: result.workspace });
       },
     );
@@ -46,7 +46,7 @@ export function authRoutes(deps: { identity: IdentityService; secureCookies: boo
       },
       async (request, reply) => {
         const result = await identity.login(request.ctx, request.body);
-        setSessionCookies(reply, result.session, secureCookies);
+        cookies.set(reply, result.session);
         return { user: result.user };
       },
     );
@@ -56,7 +56,7 @@ export function authRoutes(deps: { identity: IdentityService; secureCookies: boo
       { schema: { tags: ["auth"], summary: "Sign out: revoke this session", response: { 204: z.null() } } },
       async (request, reply) => {
         await identity.logout(request.ctx);
-        clearSessionCookies(reply, secureCookies);
+        cookies.clear(reply);
         return reply.status(204).send(null);
       },
     );

@@ -110,7 +110,7 @@ export function chatRoutes(deps: { chat: ChatService; quotas: QuotaService }): F
           tags: ["chat"],
           summary: "Send a message; the answer streams back as text/event-stream",
           description:
-            "Events: `accepted` {userMessageId, assistantMessageId}, `runtime` {state} while a stopped workspace wakes, `delta` {text}, `usage` {promptTokens, completionTokens}, then `done` {messageId, status} or `error` {messageId, code, message}. Closing the connection stops the answer upstream; what was said so far is kept.",
+            "Events: `accepted` {userMessageId, assistantMessageId}, `runtime` {state} while a stopped workspace wakes (`queued` with a `position` while the server is at its cap of running workspaces), `delta` {text}, `usage` {promptTokens, completionTokens}, then `done` {messageId, status} or `error` {messageId, code, message}. Closing the connection stops the answer upstream; what was said so far is kept.",
           params: one,
           body: sendMessageBodySchema,
         },

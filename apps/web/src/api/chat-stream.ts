@@ -4,6 +4,8 @@ import { requestHeaders, toApiError } from "./client.ts";
 export type StreamEvent =
   | { event: "accepted"; data: { userMessageId: number; assistantMessageId: number } }
   | { event: "runtime"; data: { state: "starting" | "running" } }
+  /** The server is at its cap of running workspaces: this one waits in line (1: next). */
+  | { event: "runtime"; data: { state: "queued"; position: number } }
   | { event: "delta"; data: { text: string } }
   | { event: "usage"; data: { promptTokens: number; completionTokens: number } }
   | { event: "done"; data: { messageId: number; status: "complete" | "aborted" } }

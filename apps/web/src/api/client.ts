@@ -23,7 +23,8 @@ export function requestHeaders(method: string): Record<string, string> {
   const headers: Record<string, string> = { accept: "application/json" };
   if (method !== "GET") {
     headers["content-type"] = "application/json";
-    const csrf = cookie("reef_csrf");
+    // `__Host-` prefixed when Reef is served over https (see the server's csrf.ts).
+    const csrf = cookie("__Host-reef_csrf") ?? cookie("reef_csrf");
     if (csrf) headers["x-csrf-token"] = csrf;
   }
   return headers;

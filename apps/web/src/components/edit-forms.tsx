@@ -3,7 +3,7 @@ import { useState } from "react";
 import { api, fieldErrors, messageOf } from "../api/client.ts";
 import type { Agent, Provider } from "../api/types.ts";
 import { ToolGrants } from "./agent-form.tsx";
-import { Field, Notice, Select } from "./forms.tsx";
+import { Field, Notice, Select, validateUrl } from "./forms.tsx";
 
 /** Edits an agent's name, model, personality and temperature; the next message uses the change. */
 export function AgentEditForm(props: {
@@ -83,15 +83,24 @@ export function AgentEditForm(props: {
   );
 }
 
-/** Renames a provider or replaces its key (the old key is never shown). */
+/**
+ * Renames a provider, moves it to another base URL or replaces its key (the
+ * old key is never shown). A new base URL needs the key again: Reef sends a
+ * stored key only to the URL it was entered for.
+ */
 export function ProviderEditForm(props: { wid: string; provider: Provider; onDone: () => void }) {
   const queryClient = useQueryClient();
   const [name, setName] = useState(props.provider.name);
+  const [baseUrl, setBaseUrl] = useState(props.provider.baseUrl);
   const [apiKey, setApiKey] = useState("");
+  const urlChanged = baseUrl.replace(/\/+$/, "") !== props.provider.baseUrl;
+  // Only a provider that has a key has one to protect; a keyless local server needs none.
+  const keyRequired = urlChanged && props.provider.apiKey !== null;
   const save = useMutation({
     mutationFn: () =>
       api<Provider>("PATCH", `/api/v1/workspaces/${props.wid}/providers/${props.provider.id}`, {
         name,
+        ...(urlChanged ? { baseUrl } : {}),
         ...(apiKey ? { apiKey } : {}),
       }),
     onSuccess: async () => {
@@ -99,29 +108,53 @@ export function ProviderEditForm(props: { wid: string; provider: Provider; onDon
       props.onDone();
     },
   });
-  const keyError = apiKey && apiKey.trim().length < 8 ? "That looks too short to be an API key." : undefined;
+  const errors = fieldErrors(save.error);
+  const urlError = validateUrl(baseUrl) ?? errors.baseUrl;
+  const keyError =
+    apiKey && apiKey.trim().length < 8
+      ? "That looks too short to be an API key."
+      : keyRequired && !apiKey && errors.apiKey
+        ? errors.apiKey
+        : undefined;
+  const blocked =
+    !!validateUrl(baseUrl) || !baseUrl || !!(apiKey && apiKey.trim().length < 8) || (keyRequired && !apiKey);
   return (
     <form
       className="card"
       aria-label={`Edit ${props.provider.name}`}
       onSubmit={(e) => {
         e.preventDefault();
-        if (!keyError) save.mutate();
+        if (!blocked) save.mutate();
       }}
     >
-      <Field label="Name" value={name} onChange={(e) => setName(e.target.value)} />
+      <Field label="Name" value={name} onChange={(e) => setName(e.target.value)} error={errors.name} />
       <Field
-        label="New API key"
+        label="Base URL"
+        type="url"
+        value={baseUrl}
+        onChange={(e) => setBaseUrl(e.target.value.trim())}
+        error={urlError}
+        hint="Reef calls only public addresses. For a server on this machine or your network (a local Ollama), ask your operator to allow its host and port first."
+      />
+      <Field
+        label={keyRequired ? "API key (required to change the base URL)" : "New API key"}
         type="password"
         autoComplete="off"
         value={apiKey}
         onChange={(e) => setApiKey(e.target.value)}
         error={keyError}
-        hint={`Leave empty to keep the current key (${props.provider.apiKey ?? "none"}).`}
+        required={keyRequired}
+        hint={
+          keyRequired
+            ? "Enter the key again for the new URL: Reef sends the stored key only to the URL it was entered for."
+            : `Leave empty to keep the current key (${props.provider.apiKey ?? "none"}).`
+        }
       />
-      {save.isError ? <Notice>{messageOf(save.error)}</Notice> : null}
+      {save.isError && !errors.baseUrl && !errors.apiKey && !errors.name ? (
+        <Notice>{messageOf(save.error)}</Notice>
+      ) : null}
       <div className="actions">
-        <button type="submit" disabled={save.isPending || !!keyError || !name.trim()}>
+        <button type="submit" disabled={save.isPending || blocked || !name.trim()}>
           Save
         </button>
         <button type="button" className="secondary" onClick={props.onDone}>

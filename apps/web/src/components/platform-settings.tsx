@@ -42,6 +42,49 @@ interface FormProps {
   children?: ReactNode;
 }
 
+/**
+ * The frame every settings form shares: no browser validation, the save's
+ * failure and success, the submit button, then the caller's own actions.
+ */
+function SettingsForm(props: {
+  form: FormProps;
+  save: ReturnType<typeof useSaveSettings>;
+  /** Called on submit; saves when the form is valid. */
+  onSubmit: () => void;
+  /** Disables submit (besides while saving). */
+  blocked: boolean;
+  /** A field already shows the save's failure, so no notice repeats it. */
+  saveErrorInField?: boolean;
+  /** Said after a save outside the wizard. */
+  saved: string;
+  /** Buttons after the submit button. */
+  actions?: ReactNode;
+  children: ReactNode;
+}) {
+  const { form, save } = props;
+  return (
+    <form
+      className="card"
+      noValidate
+      onSubmit={(e) => {
+        e.preventDefault();
+        props.onSubmit();
+      }}
+    >
+      {props.children}
+      {save.isError && !props.saveErrorInField ? <Notice>{messageOf(save.error)}</Notice> : null}
+      {save.isSuccess && !form.extra ? <Notice kind="ok">{props.saved}</Notice> : null}
+      <div className="actions">
+        <button type="submit" disabled={save.isPending || props.blocked}>
+          {form.submitLabel}
+        </button>
+        {props.actions}
+        {form.children}
+      </div>
+    </form>
+  );
+}
+
 /** The address people use to reach Reef: invite links and emails point there. */
 export function PublicUrlForm(props: FormProps) {
   const current = props.settings.publicUrl;
@@ -50,13 +93,15 @@ export function PublicUrlForm(props: FormProps) {
   const fixed = current.source === "config";
   const error = validateUrl(url, "https://reef.example.org") ?? fieldErrors(save.error).publicUrl;
   return (
-    <form
-      className="card"
-      noValidate
-      onSubmit={(e) => {
-        e.preventDefault();
+    <SettingsForm
+      form={props}
+      save={save}
+      onSubmit={() => {
         if (!error && (fixed || url)) save.mutate({ ...(fixed ? {} : { publicUrl: url }), ...props.extra });
       }}
+      blocked={!!error || (!fixed && !url)}
+      saveErrorInField={!!fieldErrors(save.error).publicUrl}
+      saved="Saved. New links use it from now on."
     >
       {fixed ? (
         <FixedByConfig name="Public URL" value={current.value} env="REEF_PUBLIC_URL" />
@@ -78,15 +123,7 @@ export function PublicUrlForm(props: FormProps) {
           ).
         </Notice>
       ) : null}
-      {save.isError && !fieldErrors(save.error).publicUrl ? <Notice>{messageOf(save.error)}</Notice> : null}
-      {save.isSuccess && !props.extra ? <Notice kind="ok">Saved. New links use it from now on.</Notice> : null}
-      <div className="actions">
-        <button type="submit" disabled={save.isPending || !!error || (!fixed && !url)}>
-          {props.submitLabel}
-        </button>
-        {props.children}
-      </div>
-    </form>
+    </SettingsForm>
   );
 }
 
@@ -153,13 +190,32 @@ export function EmailForm(props: FormProps) {
     from,
   });
   return (
-    <form
-      className="card"
-      noValidate
-      onSubmit={(e) => {
-        e.preventDefault();
+    <SettingsForm
+      form={props}
+      save={save}
+      onSubmit={() => {
         if (!incomplete) save.mutate({ email: body(), ...props.extra });
       }}
+      blocked={incomplete}
+      saveErrorInField={Object.keys(fieldErrors(save.error)).length > 0}
+      saved="Saved. Invites are emailed from now on."
+      actions={
+        <>
+          <button
+            type="button"
+            className="secondary"
+            disabled={test.isPending || incomplete}
+            onClick={() => test.mutate({ email: body() })}
+          >
+            {test.isPending ? "Sending…" : "Send a test email to me"}
+          </button>
+          {current.enabled && !props.extra ? (
+            <button type="button" className="danger" onClick={() => save.mutate({ email: null })}>
+              Turn email off
+            </button>
+          ) : null}
+        </>
+      }
     >
       <Field
         label="Mail server"
@@ -195,28 +251,7 @@ export function EmailForm(props: FormProps) {
       />
       <Field label="Send as" value={from} onChange={(e) => setFrom(e.target.value)} error={errors.from} />
       <CheckResult result={test.data} error={test.error} />
-      {save.isError && !Object.keys(fieldErrors(save.error)).length ? <Notice>{messageOf(save.error)}</Notice> : null}
-      {save.isSuccess && !props.extra ? <Notice kind="ok">Saved. Invites are emailed from now on.</Notice> : null}
-      <div className="actions">
-        <button type="submit" disabled={save.isPending || incomplete}>
-          {props.submitLabel}
-        </button>
-        <button
-          type="button"
-          className="secondary"
-          disabled={test.isPending || incomplete}
-          onClick={() => test.mutate({ email: body() })}
-        >
-          {test.isPending ? "Sending…" : "Send a test email to me"}
-        </button>
-        {current.enabled && !props.extra ? (
-          <button type="button" className="danger" onClick={() => save.mutate({ email: null })}>
-            Turn email off
-          </button>
-        ) : null}
-        {props.children}
-      </div>
-    </form>
+    </SettingsForm>
   );
 }
 
@@ -239,13 +274,14 @@ export function IdleTimeoutForm(props: FormProps) {
   const n = Number(minutes);
   const error = !Number.isInteger(n) || n < 1 || n > 1440 ? "Whole minutes from 1 to 1440 (a day)." : undefined;
   return (
-    <form
-      className="card"
-      noValidate
-      onSubmit={(e) => {
-        e.preventDefault();
+    <SettingsForm
+      form={props}
+      save={save}
+      onSubmit={() => {
         if (fixed || !error) save.mutate({ ...(fixed ? {} : { runtimeIdleTimeoutMinutes: n }), ...props.extra });
       }}
+      blocked={!fixed && !!error}
+      saved="Saved. It applies from the next check."
     >
       {fixed ? (
         <FixedByConfig name="Idle timeout" value={`${current.value} minutes`} env="REEF_RUNTIME_IDLE_TIMEOUT_MINUTES" />
@@ -259,14 +295,133 @@ export function IdleTimeoutForm(props: FormProps) {
           hint="Each active workspace runs its own agent gateway (about 1 GB of memory). It starts again on the next message, in a few seconds."
         />
       )}
-      {save.isError ? <Notice>{messageOf(save.error)}</Notice> : null}
-      {save.isSuccess && !props.extra ? <Notice kind="ok">Saved. It applies from the next check.</Notice> : null}
-      <div className="actions">
-        <button type="submit" disabled={save.isPending || (!fixed && !!error)}>
-          {props.submitLabel}
-        </button>
-        {props.children}
+    </SettingsForm>
+  );
+}
+
+const CAPS = [
+  {
+    key: "maxWorkspacesPerUser",
+    env: "REEF_MAX_WORKSPACES_PER_USER",
+    label: "Workspaces one person may own",
+    hint: "Counts every workspace the person owns, their personal one included. Creating one more is refused.",
+  },
+  {
+    key: "maxRuntimesPerUser",
+    env: "REEF_MAX_RUNTIMES_PER_USER",
+    label: "Running workspaces per person",
+    hint: "Gateways running at once in the workspaces a person owns (about 1 GB each). One more is refused until one stops.",
+  },
+  {
+    key: "maxRuntimes",
+    env: "REEF_MAX_RUNTIMES",
+    label: "Running workspaces on this server",
+    hint: "When the server is full, chats wait in line (people see their place) and an unused workspace is stopped to make room.",
+  },
+] as const;
+
+type CapKey = (typeof CAPS)[number]["key"];
+
+/** What one person and the whole server may use: workspaces and running gateways (0: no limit). */
+export function ResourceCapsForm(props: FormProps) {
+  const caps = props.settings.caps;
+  const [values, setValues] = useState<Record<CapKey, string>>({
+    maxWorkspacesPerUser: String(caps.maxWorkspacesPerUser.value),
+    maxRuntimesPerUser: String(caps.maxRuntimesPerUser.value),
+    maxRuntimes: String(caps.maxRuntimes.value),
+  });
+  const save = useSaveSettings(props.onSaved);
+  const editable = CAPS.filter((c) => caps[c.key].source !== "config");
+  const errors = Object.fromEntries(
+    editable.map((c) => {
+      const n = Number(values[c.key]);
+      return [
+        c.key,
+        values[c.key] === "" || !Number.isInteger(n) || n < 0 || n > 100_000
+          ? "A whole number (0: no limit)."
+          : undefined,
+      ];
+    }),
+  ) as Partial<Record<CapKey, string>>;
+  const invalid = Object.values(errors).some(Boolean);
+  return (
+    <SettingsForm
+      form={props}
+      save={save}
+      onSubmit={() => {
+        if (invalid) return;
+        save.mutate({ ...Object.fromEntries(editable.map((c) => [c.key, Number(values[c.key])])), ...props.extra });
+      }}
+      blocked={editable.length === 0 || invalid}
+      saved="Saved. It applies to the next workspace created or started."
+    >
+      {CAPS.map((c) =>
+        caps[c.key].source === "config" ? (
+          <FixedByConfig key={c.key} name={c.label} value={String(caps[c.key].value || "no limit")} env={c.env} />
+        ) : (
+          <Field
+            key={c.key}
+            label={`${c.label} (0: no limit)`}
+            inputMode="numeric"
+            value={values[c.key]}
+            onChange={(e) => setValues((v) => ({ ...v, [c.key]: e.target.value.trim() }))}
+            error={errors[c.key]}
+            hint={c.hint}
+          />
+        ),
+      )}
+    </SettingsForm>
+  );
+}
+
+const HOST_ENTRY = /^(?:(?:\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::\d{1,5})?|[0-9a-f]*:[0-9a-f:.]*:[0-9a-f:.]*)$/;
+
+/**
+ * Hosts on this machine or a private network that members may use as a
+ * provider (a local Ollama): Reef refuses every other non-public address.
+ */
+export function ProviderHostsForm(props: FormProps) {
+  const current = props.settings.providerAllowedHosts;
+  const [text, setText] = useState(current.value.join(", "));
+  const save = useSaveSettings(props.onSaved);
+  const hosts = text
+    .split(/[\s,]+/)
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
+  const bad = hosts.find((h) => !HOST_ENTRY.test(h));
+  const error = bad
+    ? `"${bad}" is not a host or host:port (no http://, no path).`
+    : fieldErrors(save.error).providerAllowedHosts;
+  if (current.source === "config") {
+    return (
+      <div className="card">
+        <FixedByConfig
+          name="Allowed provider hosts"
+          value={current.value.join(", ") || "none"}
+          env="REEF_PROVIDER_ALLOWED_HOSTS"
+        />
       </div>
-    </form>
+    );
+  }
+  return (
+    <SettingsForm
+      form={props}
+      save={save}
+      onSubmit={() => {
+        if (!error) save.mutate({ providerAllowedHosts: hosts, ...props.extra });
+      }}
+      blocked={!!error}
+      saveErrorInField={!!fieldErrors(save.error).providerAllowedHosts}
+      saved="Saved. It applies at once."
+    >
+      <Field
+        label="Allowed provider hosts"
+        value={text}
+        onChange={(e) => setText(e.target.value)}
+        error={error}
+        placeholder="127.0.0.1:11434"
+        hint="Reef calls a provider's base URL only at public addresses. List here, comma-separated, the hosts on this machine or your network that members may use (a local Ollama: 127.0.0.1:11434). Give the port: without one, every port of that host is open to members."
+      />
+    </SettingsForm>
   );
 }

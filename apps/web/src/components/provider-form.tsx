@@ -67,6 +67,7 @@ export function ProviderForm(props: { wid: string; canShare: boolean; onCreated:
           onChange={(e) => setBaseUrl(e.target.value.trim())}
           error={urlError}
           required={needsUrl}
+          hint="Reef calls only public addresses. For a server on this machine or your network (a local Ollama), ask your operator to allow its host and port (Admin → Settings → Provider hosts) first."
         />
       ) : null}
       <Field

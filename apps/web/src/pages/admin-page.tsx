@@ -4,7 +4,14 @@ import { api, messageOf } from "../api/client.ts";
 import type { Page, Runtime } from "../api/types.ts";
 import { AuditTable } from "../components/audit-table.tsx";
 import { Field, Notice } from "../components/forms.tsx";
-import { EmailForm, IdleTimeoutForm, PublicUrlForm, platformSettingsQuery } from "../components/platform-settings.tsx";
+import {
+  EmailForm,
+  IdleTimeoutForm,
+  ProviderHostsForm,
+  PublicUrlForm,
+  platformSettingsQuery,
+  ResourceCapsForm,
+} from "../components/platform-settings.tsx";
 import { useMe } from "../components/session.ts";
 
 interface AdminUser {
@@ -172,7 +179,7 @@ export function AdminPage() {
   );
 }
 
-/** Public URL, email and idle timeout: the first-run wizard's settings, editable any time. */
+/** Public URL, email, idle timeout and limits: editable any time (the first three are the first-run wizard's). */
 function PlatformSettingsSection() {
   const settings = useQuery(platformSettingsQuery);
   if (settings.isPending) return null;
@@ -187,6 +194,10 @@ function PlatformSettingsSection() {
       <EmailForm settings={s} submitLabel="Save email settings" />
       <h3>Idle workspaces</h3>
       <IdleTimeoutForm settings={s} submitLabel="Save idle timeout" />
+      <h3>Limits</h3>
+      <ResourceCapsForm settings={s} submitLabel="Save limits" />
+      <h3>Provider hosts</h3>
+      <ProviderHostsForm settings={s} submitLabel="Save provider hosts" />
     </div>
   );
 }

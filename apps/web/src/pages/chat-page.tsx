@@ -14,6 +14,8 @@ interface Pending {
   answer: string;
   /** Seconds since the workspace started waking, while it wakes. */
   waking: number | null;
+  /** Place in line while the server is at its cap of running workspaces. */
+  queued: number | null;
   error: { message: string; code: string } | null;
   stopped: boolean;
   /** The stored messages this turn is (from `accepted`): history hides them while the turn is shown here. */
@@ -88,7 +90,7 @@ export function ChatPage() {
     setText("");
     const controller = new AbortController();
     abortRef.current = controller;
-    setPending({ user: said, answer: "", waking: null, error: null, stopped: false, ids: [] });
+    setPending({ user: said, answer: "", waking: null, queued: null, error: null, stopped: false, ids: [] });
     try {
       await sendMessage(
         `/api/v1/workspaces/${wid}/sessions/${sid}/messages`,
@@ -100,7 +102,8 @@ export function ChatPage() {
               case "accepted":
                 return { ...p, ids: [ev.data.userMessageId, ev.data.assistantMessageId] };
               case "runtime":
-                return { ...p, waking: ev.data.state === "starting" ? 0 : null };
+                if (ev.data.state === "queued") return { ...p, waking: p.waking ?? 0, queued: ev.data.position };
+                return { ...p, waking: ev.data.state === "starting" ? (p.waking ?? 0) : null, queued: null };
               case "delta":
                 return { ...p, waking: null, answer: p.answer + ev.data.text };
               case "error":
@@ -206,7 +209,9 @@ export function ChatPage() {
                   <ChatMessage from="user" content={pending.user} />
                   {pending.waking !== null ? (
                     <p className="waking" role="status">
-                      Starting your workspace… {pending.waking} s
+                      {pending.queued !== null
+                        ? `The server is busy: your workspace is number ${pending.queued} in line to start… ${pending.waking} s`
+                        : `Starting your workspace… ${pending.waking} s`}
                     </p>
                   ) : null}
                   {pending.answer || pending.waking === null ? (

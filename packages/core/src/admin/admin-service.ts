@@ -52,7 +52,7 @@ export function createAdminService(deps: { db: Db }) {
     ): Promise<Page<AdminUserView>> {
       requireOperator(ctx);
       const limit = clampLimit(q.limit);
-      const cursor = decodeCursor(q.cursor, ["email", "id"] as const);
+      const cursor = decodeCursor(q.cursor, { email: "text", id: "uuid" });
       const search = q.q?.trim();
       return platform(ctx, async (tx) => {
         const pattern = search ? `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : undefined;
@@ -150,7 +150,7 @@ export function createAdminService(deps: { db: Db }) {
     ): Promise<Page<AdminWorkspaceView>> {
       requireOperator(ctx);
       const limit = clampLimit(q.limit);
-      const cursor = decodeCursor(q.cursor, ["id"] as const);
+      const cursor = decodeCursor(q.cursor, { id: "uuid" });
       return platform(ctx, async (tx) => {
         const rows = await tx
           .select()

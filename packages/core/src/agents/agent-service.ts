@@ -8,6 +8,7 @@ import type { RequestContext } from "../shared/context.ts";
 import { clampLimit, decodeCursor, olderThan, type Page, toPage } from "../shared/pagination.ts";
 import type { Vault } from "../vault/vault-service.ts";
 import type { Access, WorkspaceGate } from "../workspace/workspace-access.ts";
+import { assertHostAccessAllowed, grantsHostAccess } from "./host-access-guard.ts";
 
 const { agents, providers } = schema;
 type Row = typeof agents.$inferSelect;
@@ -67,8 +68,10 @@ function visibleTo(access: Access) {
 /**
  * Agents of a workspace. An agent on a personal provider is personal: only its
  * owner sees it and chats with it. Granting tools beyond messaging takes
- * `agents:manage`. A change reaches the gateway before the next message: the
- * runtime manager compares the settings it renders from these rows at every wake.
+ * `agents:manage`; shell and files are refused while other members have
+ * personal providers (see host-access-guard.ts). A change reaches the gateway
+ * before the next message: the runtime manager compares the settings it
+ * renders from these rows at every wake.
  */
 export function createAgentService(deps: { db: Db; gate: WorkspaceGate; vault: Vault }) {
   const { gate } = deps;
@@ -125,7 +128,7 @@ export function createAgentService(deps: { db: Db; gate: WorkspaceGate; vault: V
       q: { cursor?: string | undefined; limit?: number | undefined },
     ): Promise<Page<AgentView>> {
       const limit = clampLimit(q.limit);
-      const cursor = decodeCursor(q.cursor, ["createdAt", "id"] as const);
+      const cursor = decodeCursor(q.cursor, { createdAt: "timestamp", id: "uuid" });
       return gate.run(ctx, workspaceId, "agents:read", async (tx, access) => {
         const rows = await tx
           .select()
@@ -148,6 +151,7 @@ export function createAgentService(deps: { db: Db; gate: WorkspaceGate; vault: V
         const provider = await checkProvider(tx, access, input.providerId, input.model);
         const tools = [...new Set(input.tools ?? [])].sort();
         if (tools.length) await gate.require(access, "agents:manage");
+        if (grantsHostAccess(tools)) await assertHostAccessAllowed(tx, workspaceId, access.userId);
         const [row] = await tx
           .insert(agents)
           .values({
@@ -209,6 +213,8 @@ export function createAgentService(deps: { db: Db; gate: WorkspaceGate; vault: V
         if (patch.tools !== undefined) {
           const tools = [...new Set(patch.tools)].sort();
           if (tools.join() !== [...row.tools].sort().join()) await gate.require(access, "agents:manage");
+          const added = tools.filter((t) => !row.tools.includes(t));
+          if (grantsHostAccess(added)) await assertHostAccessAllowed(tx, workspaceId, access.userId);
           set.tools = tools;
         }
         const [updated] = await tx.update(agents).set(set).where(eq(agents.id, id)).returning();

@@ -1,5 +1,5 @@
 import { ForbiddenError, NotFoundError } from "@reef/contracts";
-import { type Db, schema, type WorkspaceRole, withScope } from "@reef/db";
+import { type Db, schema, type Tx, type WorkspaceRole, withScope } from "@reef/db";
 import { and, desc, eq, isNull, sql } from "drizzle-orm";
 import { appendAudit } from "../audit/audit-service.ts";
 import { roleAtMost } from "../authz/permissions.ts";
@@ -37,6 +37,33 @@ function toView(k: typeof apiKeys.$inferSelect): ApiKeyView {
     revokedAt: k.revokedAt?.toISOString() ?? null,
     createdAt: k.createdAt.toISOString(),
   };
+}
+
+/**
+ * Revokes every live key `userId` created in the workspace, audited, inside the
+ * caller's transaction: called when they leave or are removed, so a key never
+ * outlives its creator's membership (and a later rejoin does not revive it).
+ */
+export async function revokeKeysOfCreator(
+  tx: Tx,
+  ctx: RequestContext,
+  workspaceId: string,
+  userId: string,
+): Promise<void> {
+  const revoked = await tx
+    .update(apiKeys)
+    .set({ revokedAt: new Date() })
+    .where(and(eq(apiKeys.workspaceId, workspaceId), eq(apiKeys.createdBy, userId), isNull(apiKeys.revokedAt)))
+    .returning({ id: apiKeys.id, name: apiKeys.name });
+  for (const key of revoked) {
+    await appendAudit(tx, ctx, {
+      workspaceId,
+      action: "api_key.revoke",
+      targetType: "api_key",
+      targetId: key.id,
+      details: { name: key.name, reason: "creator_left_workspace" },
+    });
+  }
 }
 
 export function createApiKeyService(deps: { db: Db; gate: WorkspaceGate }) {
@@ -88,7 +115,7 @@ export function createApiKeyService(deps: { db: Db; gate: WorkspaceGate }) {
       q: { cursor?: string | undefined; limit?: number | undefined },
     ): Promise<Page<ApiKeyView>> {
       const limit = clampLimit(q.limit);
-      const cursor = decodeCursor(q.cursor, ["createdAt", "id"] as const);
+      const cursor = decodeCursor(q.cursor, { createdAt: "timestamp", id: "uuid" });
       return gate.run(ctx, workspaceId, "api_keys:read", async (tx) => {
         const rows = await tx
           .select()
@@ -114,7 +141,10 @@ export function createApiKeyService(deps: { db: Db; gate: WorkspaceGate }) {
 
     /**
      * Resolves a bearer key to an actor, or undefined when it is unknown, revoked,
-     * expired, or its creator has been deactivated. Records first use in the audit log.
+     * expired, or its creator is no longer a member of its workspace (or was
+     * deactivated or deleted). The actor's role is the lower of the key's own and
+     * its creator's current role, so a demotion takes effect on the next request.
+     * One round trip (`reef_api_key_actor`). Records first use in the audit log.
      */
     async authenticate(
       key: string,

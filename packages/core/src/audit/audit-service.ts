@@ -100,7 +100,7 @@ export function toAuditEntry(row: Row): AuditEntry {
 /** Newest first, keyset-paginated on the entry id; `workspaceId` null reads the platform trail. */
 export async function queryAudit(tx: Tx, workspaceId: string | null, q: AuditQuery): Promise<Page<AuditEntry>> {
   const limit = clampLimit(q.limit);
-  const cursor = decodeCursor(q.cursor, ["id"] as const);
+  const cursor = decodeCursor(q.cursor, { id: "integer" });
   const table = workspaceId === null ? platformAuditLog : auditLog;
   const conditions = [
     workspaceId === null ? undefined : eq(auditLog.workspaceId, workspaceId),

@@ -1,6 +1,6 @@
 import { ConflictError, ForbiddenError, NotFoundError } from "@reef/contracts";
 import { type Db, type MessageStatus, schema, type Tx, withScope } from "@reef/db";
-import { GatewayRequestError, streamChatTurn } from "@reef/runtime";
+import { deleteGatewaySessions, GatewayRequestError, streamChatTurn } from "@reef/runtime";
 import { and, asc, desc, eq, gt, isNull, lt } from "drizzle-orm";
 import type { AgentService, ChatAgent } from "../agents/agent-service.ts";
 import { appendAudit } from "../audit/audit-service.ts";
@@ -35,6 +35,8 @@ export interface MessageView {
 /** What a client receives while an answer streams. */
 export type ChatEvent =
   | { type: "runtime"; state: "starting" | "running" }
+  /** The server is at its cap of running workspaces: this one waits in line (1: next). */
+  | { type: "runtime"; state: "queued"; position: number }
   | { type: "delta"; text: string }
   | { type: "usage"; promptTokens: number; completionTokens: number }
   | { type: "done"; messageId: number; status: "complete" | "aborted" }
@@ -88,13 +90,15 @@ function ownedBy(owner: Owner) {
 }
 
 /**
- * The gateway session a Reef session maps to. It names the workspace, the owner
- * and the session, so two members (or two sessions) never share a gateway
+ * The gateway session a Reef session maps to, in OpenClaw's `agent:<agentId>:<rest>`
+ * form: the prefix selects the agent (a gateway with several agents and no
+ * default refuses a key that does not), and the rest names the workspace, the
+ * owner and the session, so two members (or two sessions) never share a gateway
  * session even if ids were guessed.
  */
-export function gatewaySessionKey(workspaceId: string, owner: Owner, sessionId: string): string {
+export function gatewaySessionKey(workspaceId: string, agentId: string, owner: Owner, sessionId: string): string {
   const who = owner.userId ? `user-${owner.userId}` : `key-${owner.apiKeyId}`;
-  return `reef-${workspaceId}-${who}-session-${sessionId}`;
+  return `agent:${agentId}:reef-${workspaceId}-${who}-session-${sessionId}`;
 }
 
 const DEAD_RUNTIME =
@@ -149,6 +153,18 @@ export function createChatService(deps: {
       .limit(1);
     return live !== undefined;
   }
+  /** Deletes sessions from the workspace's gateway if it is running; a failure is logged, never thrown. */
+  async function forgetInGateway(ctx: RequestContext, workspaceId: string, keys: string[]): Promise<void> {
+    try {
+      if ((await deps.runtimes.get(workspaceId)).state !== "running") return;
+      const conn = await deps.runtimes.ensureRunning(ctx, workspaceId);
+      const { failed } = await deleteGatewaySessions(conn, keys);
+      if (failed.length) deps.log?.warn({ workspaceId, failed }, "the gateway kept deleted chat sessions");
+    } catch (err) {
+      deps.log?.warn({ err, workspaceId }, "could not delete chat sessions from the gateway");
+    }
+  }
+
   /** Turns streaming in this process, by session, so `abort` can reach them. */
   const inflight = new Map<string, AbortController>();
 
@@ -233,7 +249,7 @@ export function createChatService(deps: {
       try {
         let conn: RuntimeConnection;
         if ((await deps.runtimes.get(workspaceId)).state !== "running") yield { type: "runtime", state: "starting" };
-        conn = await deps.runtimes.ensureRunning(ctx, workspaceId);
+        conn = yield* deps.runtimes.ensureRunningWithProgress(ctx, workspaceId, controller.signal);
         for (let attempt = 0; ; attempt++) {
           try {
             for await (const ev of streamChatTurn({
@@ -277,7 +293,7 @@ export function createChatService(deps: {
               !controller.signal.aborted;
             if (!retry || !(await deps.runtimes.reportUnreachable(workspaceId))) throw err;
             yield { type: "runtime", state: "starting" };
-            conn = await deps.runtimes.ensureRunning(ctx, workspaceId);
+            conn = yield* deps.runtimes.ensureRunningWithProgress(ctx, workspaceId, controller.signal);
           }
         }
         await settle("complete");
@@ -358,7 +374,7 @@ export function createChatService(deps: {
       q: { cursor?: string | undefined; limit?: number | undefined; agentId?: string | undefined },
     ): Promise<Page<SessionView>> {
       const limit = clampLimit(q.limit);
-      const cursor = decodeCursor(q.cursor, ["createdAt", "id"] as const);
+      const cursor = decodeCursor(q.cursor, { createdAt: "timestamp", id: "uuid" });
       return gate.run(ctx, workspaceId, "chat:use", async (tx, access) => {
         const rows = await tx
           .select()
@@ -383,9 +399,14 @@ export function createChatService(deps: {
       );
     },
 
-    deleteSession(ctx: RequestContext, workspaceId: string, sessionId: string): Promise<void> {
-      return gate.run(ctx, workspaceId, "chat:use", async (tx, access) => {
-        await findSession(tx, ctx, access, sessionId);
+    /**
+     * Deletes a session, and its conversation from the workspace's gateway when
+     * that is running (a stopped gateway keeps it until the runtime is destroyed:
+     * no agent can reach it, as session tools see only their own session).
+     */
+    async deleteSession(ctx: RequestContext, workspaceId: string, sessionId: string): Promise<void> {
+      const key = await gate.run(ctx, workspaceId, "chat:use", async (tx, access) => {
+        const row = await findSession(tx, ctx, access, sessionId);
         inflight.get(sessionId)?.abort();
         await tx.delete(chatSessions).where(eq(chatSessions.id, sessionId));
         await appendAudit(tx, ctx, {
@@ -394,7 +415,9 @@ export function createChatService(deps: {
           targetType: "chat_session",
           targetId: sessionId,
         });
+        return gatewaySessionKey(workspaceId, row.agentId, ownerOf(ctx, access), sessionId);
       });
+      await forgetInGateway(ctx, workspaceId, [key]);
     },
 
     /** The session's messages, oldest first, keyset-paginated. */
@@ -405,7 +428,7 @@ export function createChatService(deps: {
       q: { cursor?: string | undefined; limit?: number | undefined },
     ): Promise<Page<MessageView>> {
       const limit = clampLimit(q.limit);
-      const cursor = decodeCursor(q.cursor, ["id"] as const);
+      const cursor = decodeCursor(q.cursor, { id: "integer" });
       return gate.run(ctx, workspaceId, "chat:use", async (tx, access) => {
         await findSession(tx, ctx, access, sessionId);
         await settleInterrupted(tx, sessionId);
@@ -460,7 +483,7 @@ export function createChatService(deps: {
             // Never the text: transcripts are the member's, not the audit trail's.
             details: { messageId: user.id, chars: text.length },
           });
-          const key = gatewaySessionKey(workspaceId, ownerOf(ctx, access), sessionId);
+          const key = gatewaySessionKey(workspaceId, agent.id, ownerOf(ctx, access), sessionId);
           return { session: { id: sessionId, key }, agent, userMessageId: user.id, assistantMessageId: assistant.id };
         })
         .then((t) => ({

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { ConflictError, NotFoundError, UnauthorizedError } from "@reef/contracts";
 import { type Db, schema, withScope } from "@reef/db";
 import { and, desc, eq, gt, isNull, sql } from "drizzle-orm";
@@ -185,11 +186,19 @@ export function createIdentityService(deps: IdentityServiceDeps) {
       }
     },
 
-    /** Signs in with email and password. Failures are audited and rate-limited per IP and per account. */
+    /**
+     * Signs in with email and password. Failures are audited. Each address has a
+     * hard limit (429); each account only slows down: past a few attempts every
+     * attempt is held for a growing delay (capped at a few seconds, reset by a
+     * success), so guessing stays slow while nobody can lock the owner out.
+     */
     async login(ctx: RequestContext, input: { email: string; password: string }) {
       const email = input.email.trim().toLowerCase();
       await rateLimits.consume("login_ip", ctx.ip ?? "unknown", ctx);
-      await rateLimits.check("login_account", email);
+      // Counted on arrival, so a burst of parallel guesses is held as much as a series.
+      // Unknown emails are slowed alike: the timing does not reveal which accounts exist.
+      const holdMs = await rateLimits.slowdown("login_account", email, ctx, { email });
+      if (holdMs > 0) await sleep(holdMs);
       const user = await withScope(db, { lookup: { email } }, async (tx) => {
         const [row] = await tx.select().from(users).where(sql`lower(${users.email}) = ${email}`);
         return row;
@@ -204,7 +213,6 @@ export function createIdentityService(deps: IdentityServiceDeps) {
           ...(user ? { targetId: user.id } : {}),
           details: { email, reason: user ? "wrong_password" : "unknown_email" },
         });
-        await rateLimits.penalise("login_account", email, ctx);
         throw new UnauthorizedError("Email or password is incorrect.");
       }
       if (user.deactivatedAt) {
@@ -310,7 +318,7 @@ export function createIdentityService(deps: IdentityServiceDeps) {
       q: { cursor?: string | undefined; limit?: number | undefined },
     ): Promise<Page<SessionInfo>> {
       const limit = clampLimit(q.limit);
-      const cursor = decodeCursor(q.cursor, ["createdAt", "id"] as const);
+      const cursor = decodeCursor(q.cursor, { createdAt: "timestamp", id: "uuid" });
       return withScope(db, { userId: actor.userId }, async (tx) => {
         const rows = await tx
           .select()

@@ -18,9 +18,41 @@ export interface PlatformDefaults {
   smtpUrl?: string | undefined;
   smtpFrom: string;
   idleTimeoutMinutes: number;
+  /** Resource caps from the configuration (0: no limit). */
+  caps?: ResourceCaps | undefined;
+  /** Non-public hosts providers may use (`REEF_PROVIDER_ALLOWED_HOSTS`); none when unset. */
+  providerAllowedHosts?: readonly string[] | undefined;
   /** Settings the configuration sets explicitly: the web app shows them read-only. */
-  fixed: { publicUrl: boolean; email: boolean; idleTimeout: boolean };
+  fixed: {
+    providerAllowedHosts?: boolean;
+    publicUrl: boolean;
+    email: boolean;
+    idleTimeout: boolean;
+    caps?: Partial<Record<keyof ResourceCaps, boolean>>;
+  };
 }
+
+/**
+ * What one person and the whole machine may use; 0 means no limit. Checked when
+ * a workspace is created and when a gateway is woken.
+ */
+export interface ResourceCaps {
+  /** Workspaces one person may own. */
+  maxWorkspacesPerUser: number;
+  /** Gateways running at once in the workspaces one person owns. */
+  maxRuntimesPerUser: number;
+  /** Gateways running at once on this Reef. */
+  maxRuntimes: number;
+}
+
+const CAP_KEYS = ["maxWorkspacesPerUser", "maxRuntimesPerUser", "maxRuntimes"] as const;
+const CAP_ENV: Record<keyof ResourceCaps, string> = {
+  maxWorkspacesPerUser: "REEF_MAX_WORKSPACES_PER_USER",
+  maxRuntimesPerUser: "REEF_MAX_RUNTIMES_PER_USER",
+  maxRuntimes: "REEF_MAX_RUNTIMES",
+};
+/** Without configuration (tests, embedding): no caps. */
+const NO_CAPS: ResourceCaps = { maxWorkspacesPerUser: 0, maxRuntimesPerUser: 0, maxRuntimes: 0 };
 
 export interface EmailSettingsInput {
   host: string;
@@ -35,6 +67,11 @@ export interface PlatformSettingsPatch {
   publicUrl?: string | null | undefined;
   email?: EmailSettingsInput | null | undefined;
   runtimeIdleTimeoutMinutes?: number | null | undefined;
+  /** null: back to the configured list. */
+  providerAllowedHosts?: string[] | null | undefined;
+  maxWorkspacesPerUser?: number | null | undefined;
+  maxRuntimesPerUser?: number | null | undefined;
+  maxRuntimes?: number | null | undefined;
   setupStep?: number | undefined;
   setupCompleted?: true | undefined;
 }
@@ -44,6 +81,8 @@ interface Effective {
   publicUrl: string;
   mailer: Mailer | undefined;
   idleTimeoutMinutes: number;
+  providerAllowedHosts: readonly string[];
+  caps: ResourceCaps;
   row: Row | undefined;
 }
 
@@ -51,7 +90,8 @@ const SMTP_AAD = "platform:smtp-password";
 
 /**
  * Platform settings an operator edits in the web app (first-run wizard and admin
- * screen): public URL, outgoing email and the default runtime idle timeout. Reads
+ * screen): public URL, outgoing email, the default runtime idle timeout and the
+ * resource caps (workspaces per person, running gateways per person and in all). Reads
  * are cached for `cacheMs`, so a change reaches every replica within that time and
  * applies without a restart. Values fixed by Reef's configuration win and cannot
  * be changed here. The SMTP password is sealed under the root key and never leaves.
@@ -83,6 +123,18 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
     };
   }
 
+  const capFixed = (key: keyof ResourceCaps) => defaults.fixed.caps?.[key] ?? false;
+
+  function capsOf(row: Row | undefined): ResourceCaps {
+    const caps = { ...(defaults.caps ?? NO_CAPS) };
+    for (const key of CAP_KEYS) {
+      const set = row?.[key];
+      // 0 is a value here (no limit), so null is the only "not set".
+      if (!capFixed(key) && set != null) caps[key] = set;
+    }
+    return caps;
+  }
+
   async function resolve(): Promise<Effective> {
     const row = await readRow();
     let mailer: Mailer | undefined;
@@ -98,6 +150,10 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
       mailer,
       idleTimeoutMinutes:
         (!defaults.fixed.idleTimeout && row?.runtimeIdleTimeoutMinutes) || defaults.idleTimeoutMinutes,
+      caps: capsOf(row),
+      // An empty list saved here is a choice (nothing allowed), so only null falls back.
+      providerAllowedHosts:
+        (!defaults.fixed.providerAllowedHosts && row?.providerAllowedHosts) || defaults.providerAllowedHosts || [],
       row,
     };
   }
@@ -143,6 +199,13 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
         value: e.idleTimeoutMinutes,
         source: source(defaults.fixed.idleTimeout, row?.runtimeIdleTimeoutMinutes),
       },
+      caps: Object.fromEntries(
+        CAP_KEYS.map((key) => [key, { value: e.caps[key], source: source(capFixed(key), row?.[key]) }]),
+      ) as Record<keyof ResourceCaps, { value: number; source: Source }>,
+      providerAllowedHosts: {
+        value: [...e.providerAllowedHosts],
+        source: source(defaults.fixed.providerAllowedHosts ?? false, row?.providerAllowedHosts),
+      },
       setup: { completed: row?.setupCompletedAt != null, step: row?.setupStep ?? 0 },
       restartRequired: startedOnHttps !== undefined && https !== startedOnHttps,
       updatedAt: (row?.updatedAt ?? new Date(0)).toISOString(),
@@ -156,6 +219,8 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
       patch.runtimeIdleTimeoutMinutes !== undefined &&
         defaults.fixed.idleTimeout &&
         "REEF_RUNTIME_IDLE_TIMEOUT_MINUTES",
+      ...CAP_KEYS.map((key) => patch[key] !== undefined && capFixed(key) && CAP_ENV[key]),
+      patch.providerAllowedHosts !== undefined && defaults.fixed.providerAllowedHosts && "REEF_PROVIDER_ALLOWED_HOSTS",
     ].filter(Boolean);
     if (fixed.length)
       throw new ConflictError(
@@ -181,6 +246,14 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
     /** The mailer for outgoing email, or undefined when none is set up. */
     async mailer(): Promise<Mailer | undefined> {
       return (await effective()).mailer;
+    },
+    /** The resource caps in force (0: no limit). */
+    async caps(): Promise<ResourceCaps> {
+      return (await effective()).caps;
+    },
+    /** Non-public hosts (`host` or `host:port`) members may use as a provider's base URL. */
+    async providerAllowedHosts(): Promise<readonly string[]> {
+      return (await effective()).providerAllowedHosts;
     },
     /** How long a runtime may sit idle before it is stopped. */
     async idleTimeoutMs(): Promise<number> {
@@ -209,6 +282,16 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
         if (patch.runtimeIdleTimeoutMinutes !== undefined) {
           set.runtimeIdleTimeoutMinutes = patch.runtimeIdleTimeoutMinutes;
           changed.push("runtimeIdleTimeoutMinutes");
+        }
+        if (patch.providerAllowedHosts !== undefined) {
+          set.providerAllowedHosts = patch.providerAllowedHosts;
+          changed.push("providerAllowedHosts");
+        }
+        for (const key of CAP_KEYS) {
+          const value = patch[key];
+          if (value === undefined) continue;
+          set[key] = value;
+          changed.push(key);
         }
         if (patch.email !== undefined) {
           changed.push("email");
@@ -241,6 +324,14 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
               from: before?.runtimeIdleTimeoutMinutes ?? null,
               to: patch.runtimeIdleTimeoutMinutes,
             };
+          if (patch.providerAllowedHosts !== undefined)
+            details.providerAllowedHosts = {
+              from: before?.providerAllowedHosts ?? null,
+              to: patch.providerAllowedHosts,
+            };
+          for (const key of CAP_KEYS) {
+            if (patch[key] !== undefined) details[key] = { from: before?.[key] ?? null, to: patch[key] };
+          }
           if (patch.email !== undefined)
             details.email = patch.email
               ? {

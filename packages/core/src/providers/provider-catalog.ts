@@ -1,4 +1,5 @@
 import type { ProviderKind } from "@reef/db";
+import { EgressRefusedError, type GuardedResponse, guardedGet } from "../shared/guarded-http.ts";
 
 /** What Reef knows about each kind of provider. */
 export interface ProviderKindInfo {
@@ -18,11 +19,33 @@ export const PROVIDER_KIND_INFO: Record<ProviderKind, ProviderKindInfo> = {
 };
 
 /** Why a provider could not be reached or used, in words a user can act on. */
-export type ProbeFailure = "bad_key" | "unreachable" | "timeout" | "not_found" | "upstream_error";
+export type ProbeFailure = "bad_key" | "unreachable" | "timeout" | "not_found" | "upstream_error" | "not_allowed";
 
 export type ProbeResult =
   | { ok: true; models: string[]; latencyMs: number }
   | { ok: false; reason: ProbeFailure; message: string; latencyMs: number };
+
+/**
+ * The one answer for every base URL Reef will not call, whatever listens
+ * there: the same words for a closed port, a database, Reef itself or a
+ * redirect into a private network, so answers cannot map the network.
+ */
+export const NOT_ALLOWED_MESSAGE =
+  "Reef does not call this base URL: its host is not a public address. If the provider runs on this machine or a private network (a local Ollama, for example), ask the operator to allow its host and port under Admin → Settings → Provider hosts.";
+
+/** A GET as the probe needs it; the default is {@link guardedGet} under the operator's allow-list. */
+export type ProbeTransport = (
+  url: string,
+  init: { headers: Record<string, string>; timeoutMs: number },
+) => Promise<GuardedResponse>;
+
+export interface ProbeOptions {
+  timeoutMs: number;
+  /** Non-public hosts the operator allows (`host` or `host:port`). */
+  allowedHosts?: readonly string[] | undefined;
+  /** Replaces the guarded network call (unit tests). */
+  transport?: ProbeTransport | undefined;
+}
 
 function modelsUrl(kind: ProviderKind, baseUrl: string): string {
   // Anthropic's base URL has no version segment; the others end in /v1 (or their own prefix).
@@ -35,31 +58,31 @@ function authHeaders(kind: ProviderKind, apiKey: string | undefined): Record<str
   return { authorization: `Bearer ${apiKey}` };
 }
 
-function causeCode(err: unknown): string | undefined {
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message;
-}
-
 /**
  * Asks a provider for its model list: the cheapest call that proves the URL and
  * key work. Never throws; a failure comes back as a reason and a message that
- * says what to fix. The key is sent only to the provider's own URL.
+ * says what to fix. The call goes through the outbound address policy, and the
+ * key is sent only to the provider's own origin (never along a redirect away from it).
  */
 export async function probeProvider(
   input: { kind: ProviderKind; baseUrl: string; apiKey: string | undefined },
-  opts: { timeoutMs: number; fetch?: typeof fetch } = { timeoutMs: 10_000 },
+  opts: ProbeOptions = { timeoutMs: 10_000 },
 ): Promise<ProbeResult> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   const url = modelsUrl(input.kind, input.baseUrl);
-  let res: Response;
+  const transport: ProbeTransport =
+    opts.transport ?? ((u, init) => guardedGet(u, { ...init, allowedHosts: opts.allowedHosts ?? [] }));
+  let res: GuardedResponse;
   try {
-    res = await (opts.fetch ?? fetch)(url, {
+    res = await transport(url, {
       headers: { accept: "application/json", ...authHeaders(input.kind, input.apiKey) },
-      signal: AbortSignal.timeout(opts.timeoutMs),
-      redirect: "error",
+      timeoutMs: opts.timeoutMs,
     });
   } catch (err) {
+    if (err instanceof EgressRefusedError) {
+      return { ok: false, reason: "not_allowed", message: NOT_ALLOWED_MESSAGE, latencyMs: elapsed() };
+    }
     const name = (err as Error).name;
     if (name === "TimeoutError" || name === "AbortError") {
       return {
@@ -69,23 +92,15 @@ export async function probeProvider(
         latencyMs: elapsed(),
       };
     }
-    const code = causeCode(err);
-    const why =
-      code === "ENOTFOUND" || code === "EAI_AGAIN"
-        ? "its host name does not resolve"
-        : code === "ECONNREFUSED"
-          ? "nothing is listening there"
-          : code
-            ? `the connection failed (${code})`
-            : "the connection failed";
+    // No socket error code in the message: which one it was says what listens there.
     return {
       ok: false,
       reason: "unreachable",
-      message: `Could not reach ${input.baseUrl}: ${why}. Check the base URL.`,
+      message: `Could not connect to ${input.baseUrl}. Check the base URL.`,
       latencyMs: elapsed(),
     };
   }
-  const text = await res.text().catch(() => "");
+  const text = res.text;
   if (res.status === 401 || res.status === 403) {
     return {
       ok: false,
@@ -102,7 +117,7 @@ export async function probeProvider(
       latencyMs: elapsed(),
     };
   }
-  if (!res.ok) {
+  if (res.status < 200 || res.status >= 300) {
     return {
       ok: false,
       reason: "upstream_error",

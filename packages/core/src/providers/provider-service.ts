@@ -3,13 +3,22 @@ import { BadRequestError, ConflictError, NotFoundError } from "@reef/contracts";
 import { type ProviderKind, schema, type Tx } from "@reef/db";
 import type { ProviderInput as GatewayProvider } from "@reef/runtime";
 import { and, count, desc, eq, inArray, isNull, or } from "drizzle-orm";
+import { assertPersonalProviderAllowed } from "../agents/host-access-guard.ts";
 import { appendAudit } from "../audit/audit-service.ts";
 import type { RequestContext } from "../shared/context.ts";
+import { assertCallable } from "../shared/guarded-http.ts";
 import { clampLimit, decodeCursor, olderThan, type Page, toPage } from "../shared/pagination.ts";
 import { isUniqueViolation } from "../shared/pg-errors.ts";
 import type { Vault } from "../vault/vault-service.ts";
 import type { Access, WorkspaceGate } from "../workspace/workspace-access.ts";
-import { maskKey, PROVIDER_KIND_INFO, type ProbeResult, probeProvider } from "./provider-catalog.ts";
+import {
+  maskKey,
+  NOT_ALLOWED_MESSAGE,
+  PROVIDER_KIND_INFO,
+  type ProbeResult,
+  type ProbeTransport,
+  probeProvider,
+} from "./provider-catalog.ts";
 
 const { providers, agents } = schema;
 type Row = typeof providers.$inferSelect;
@@ -84,13 +93,51 @@ const last4 = (key: string) => key.slice(-4);
 export function createProviderService(deps: {
   gate: WorkspaceGate;
   vault: Vault;
+  /**
+   * Non-public hosts the operator allows as base URLs (platform setting or
+   * `REEF_PROVIDER_ALLOWED_HOSTS`); every other non-public address is refused.
+   */
+  allowedHosts: () => Promise<readonly string[]>;
   /** How long a connection test or model-list fetch may take. */
   probeTimeoutMs?: number;
-  fetch?: typeof fetch;
+  /** Replaces the guarded network call (unit tests). */
+  transport?: ProbeTransport;
 }) {
   const { gate, vault } = deps;
-  const probe = (input: Parameters<typeof probeProvider>[0]) =>
-    probeProvider(input, { timeoutMs: deps.probeTimeoutMs ?? 10_000, ...(deps.fetch ? { fetch: deps.fetch } : {}) });
+  const timeoutMs = deps.probeTimeoutMs ?? 10_000;
+  const probe = async (input: Parameters<typeof probeProvider>[0]) =>
+    probeProvider(input, { timeoutMs, allowedHosts: await deps.allowedHosts(), transport: deps.transport });
+
+  const notAllowed = () => new BadRequestError(NOT_ALLOWED_MESSAGE, { field: "baseUrl" }, "PROVIDER_URL_NOT_ALLOWED");
+
+  /**
+   * Refuses a base URL Reef may not call when it is saved, so neither Reef nor
+   * the workspace's gateway is ever configured with one. Each call re-checks
+   * (DNS may change), and so does every hop of every probe.
+   */
+  async function requireCallable(baseUrl: string) {
+    try {
+      await assertCallable(baseUrl, { allowedHosts: await deps.allowedHosts(), timeoutMs });
+    } catch {
+      throw notAllowed();
+    }
+  }
+
+  /**
+   * The stored key goes only to the URL it was entered for: a new base URL
+   * needs the key again, or anyone who may edit the provider could point it at
+   * their own server and have Reef send them the key on the next test or chat.
+   */
+  function requireKeyForNewUrl(row: Row, patch: ProviderPatch) {
+    if (patch.baseUrl === undefined || patch.baseUrl === row.baseUrl) return;
+    if (row.apiKeySealed && patch.apiKey === undefined) {
+      throw new BadRequestError(
+        "Enter the API key again to change the base URL: Reef sends a stored key only to the URL it was entered for.",
+        { field: "apiKey" },
+        "API_KEY_REQUIRED",
+      );
+    }
+  }
 
   async function find(tx: Tx, access: Access, id: string): Promise<Row> {
     const [row] = await tx
@@ -130,7 +177,7 @@ export function createProviderService(deps: {
       q: { cursor?: string | undefined; limit?: number | undefined },
     ): Promise<Page<ProviderView>> {
       const limit = clampLimit(q.limit);
-      const cursor = decodeCursor(q.cursor, ["createdAt", "id"] as const);
+      const cursor = decodeCursor(q.cursor, { createdAt: "timestamp", id: "uuid" });
       return gate.run(ctx, workspaceId, "providers:read", async (tx, access) => {
         const rows = await tx
           .select()
@@ -160,17 +207,23 @@ export function createProviderService(deps: {
       const action = input.personal ? "providers:personal" : "providers:manage";
       const { baseUrl } = resolveInput(input);
       // Authorise before calling out, so nobody can make Reef probe URLs they may not configure.
-      await gate.run(ctx, workspaceId, action, async (_tx, access) => {
+      await gate.run(ctx, workspaceId, action, async (tx, access) => {
         if (input.personal && !access.userId) {
           throw new BadRequestError("A personal provider belongs to a person; API keys cannot create one.");
         }
+        if (input.personal) await assertPersonalProviderAllowed(tx, workspaceId);
       });
+      await requireCallable(baseUrl);
       let models = input.models;
       if (!models) {
         const probed = await probe({ kind: input.kind, baseUrl, apiKey: input.apiKey });
+        // A redirect into a private network is refused like a private base URL.
+        if (!probed.ok && probed.reason === "not_allowed") throw notAllowed();
         models = probed.ok ? probed.models : [];
       }
       return gate.run(ctx, workspaceId, action, async (tx, access) => {
+        // Again under the lock: an agent may have been given shell or files while the provider was probed.
+        if (input.personal) await assertPersonalProviderAllowed(tx, workspaceId);
         const id = randomUUID();
         try {
           const [row] = await tx
@@ -204,10 +257,21 @@ export function createProviderService(deps: {
       });
     },
 
-    update(ctx: RequestContext, workspaceId: string, id: string, patch: ProviderPatch): Promise<ProviderView> {
+    async update(ctx: RequestContext, workspaceId: string, id: string, patch: ProviderPatch): Promise<ProviderView> {
+      if (patch.baseUrl !== undefined) {
+        // Authorise and check the key first, then resolve the new host outside any transaction.
+        const changed = await gate.run(ctx, workspaceId, "providers:read", async (tx, access) => {
+          const row = await find(tx, access, id);
+          await requireManage(access, row);
+          requireKeyForNewUrl(row, patch);
+          return patch.baseUrl !== row.baseUrl;
+        });
+        if (changed && patch.baseUrl) await requireCallable(patch.baseUrl);
+      }
       return gate.run(ctx, workspaceId, "providers:read", async (tx, access) => {
         const row = await find(tx, access, id);
         await requireManage(access, row);
+        requireKeyForNewUrl(row, patch);
         const set: Partial<typeof providers.$inferInsert> = { updatedAt: new Date() };
         if (patch.name !== undefined) set.name = patch.name.trim();
         if (patch.baseUrl !== undefined) set.baseUrl = patch.baseUrl;

@@ -18,11 +18,27 @@ export type RateLimitSettings = Record<RateLimitClass, RateLimit>;
 export interface RateLimits {
   /** Counts one attempt; throws RateLimited once the limit is exceeded. */
   consume(cls: RateLimitClass, key: string, ctx: RequestContext, workspaceId?: string | null): Promise<void>;
-  /** Throws RateLimited if `key` has used up its limit, without counting. */
-  check(cls: RateLimitClass, key: string): Promise<void>;
-  /** Counts a failure (login brute force) without throwing. */
-  penalise(cls: RateLimitClass, key: string, ctx: RequestContext): Promise<void>;
+  /**
+   * Counts an attempt that is slowed rather than refused: answers how long to hold
+   * it, 0 within the allowance and then {@link progressiveDelayMs}. Never throws, so
+   * nobody can lock a key out by spending its allowance (sign-in per account).
+   * The first held attempt of a window is audited with `details`.
+   */
+  slowdown(cls: RateLimitClass, key: string, ctx: RequestContext, details?: Record<string, unknown>): Promise<number>;
   reset(cls: RateLimitClass, key: string): Promise<void>;
+}
+
+/** The longest a slowed attempt is held: long enough to make guessing slow, short enough for the owner. */
+export const MAX_HOLD_MS = 4_000;
+const FIRST_HOLD_MS = 500;
+
+/**
+ * The hold for the `attempt`-th attempt in a window whose first `free` attempts
+ * pass at once: 0.5 s, doubling with each further attempt, capped at 4 s.
+ */
+export function progressiveDelayMs(attempt: number, free: number): number {
+  if (attempt <= free) return 0;
+  return Math.min(FIRST_HOLD_MS * 2 ** Math.min(attempt - free - 1, 16), MAX_HOLD_MS);
 }
 
 export function createRateLimits(deps: {
@@ -77,27 +93,25 @@ export function createRateLimits(deps: {
         throw err;
       }
     },
-    async check(cls, key) {
-      const res = await limiter(cls).get(key);
-      if (res && res.consumedPoints >= deps.settings[cls].points) throw new RateLimitedError(res.msBeforeNext / 1000);
-    },
-    async penalise(cls, key, ctx) {
+    async slowdown(cls, key, ctx, details = {}) {
       let res: RateLimiterRes;
       try {
         res = await limiter(cls).consume(key);
       } catch (err) {
-        if (err instanceof RateLimiterRes) return;
-        throw err;
+        // Past the allowance the store still counts; the answer just says so.
+        if (!(err instanceof RateLimiterRes)) throw err;
+        res = err;
       }
-      // The failure that uses up the allowance locks the key: audit that moment once.
-      if (res.consumedPoints === deps.settings[cls].points) {
+      const free = deps.settings[cls].points;
+      if (res.consumedPoints === free + 1) {
         await deps.audit.recordEvent(ctx, {
           workspaceId: null,
-          action: "rate_limit.lockout",
+          action: "rate_limit.login_delayed",
           outcome: "denied",
-          details: { class: cls },
+          details: { class: cls, ...details },
         });
       }
+      return progressiveDelayMs(res.consumedPoints, free);
     },
     async reset(cls, key) {
       await limiter(cls).delete(key);

@@ -1,75 +1,25 @@
 import { createHash, randomBytes } from "node:crypto";
 import { UnavailableError } from "@reef/contracts";
-import { type Db, type RuntimeState, schema, type Tx, withScope } from "@reef/db";
-import type { GatewaySettings, JsonObject, RuntimeDriver, RuntimeHandle } from "@reef/runtime";
+import { schema, withScope } from "@reef/db";
+import { GatewayIntegrityError, type GatewaySettings, type JsonObject, type RuntimeHandle } from "@reef/runtime";
 import { and, eq, gt, lt, sql } from "drizzle-orm";
 import { appendAudit } from "../audit/audit-service.ts";
 import type { RequestContext } from "../shared/context.ts";
 import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
-import type { Sealer } from "../shared/sealing.ts";
+import { admit, leastRecentlyUsedIdle, stillFull, wakeProgress } from "./runtime-capacity.ts";
+import type { RuntimeManagerDeps } from "./runtime-manager-deps.ts";
+import { createRuntimeRows, SYSTEM } from "./runtime-rows.ts";
+import { type RuntimeConnection, type RuntimeView, toRuntimeView } from "./runtime-view.ts";
+
+export type { RuntimeManagerDeps } from "./runtime-manager-deps.ts";
+export { type RuntimeConnection, type RuntimeView, toRuntimeView } from "./runtime-view.ts";
 
 const { runtimes } = schema;
-type Row = typeof runtimes.$inferSelect;
 
-/** A runtime as workspace admins and operators see it. */
-export interface RuntimeView {
-  workspaceId: string;
-  state: RuntimeState;
-  driver: string;
-  startedAt: string | null;
-  lastActivityAt: string | null;
-  stoppedAt: string | null;
-  restarts: number;
-  failureReason: string | null;
-}
-
-/** Where to reach a running gateway. The token never leaves Reef. */
-export interface RuntimeConnection {
-  endpoint: URL;
-  token: string;
-}
-
-export interface RuntimeManagerDeps {
-  db: Db;
-  driver: RuntimeDriver;
-  /** Seals gateway tokens at rest (they are full operator access to the gateway). */
-  sealer: Sealer;
-  /** What a workspace's gateway should serve, read fresh at each start. */
-  settingsFor: (workspaceId: string) => Promise<GatewaySettings>;
-  /** Identifies this Reef process in start claims. */
-  instanceId: string;
-  /** A number, or a function for a timeout operators can change while Reef runs. */
-  idleTimeoutMs: number | (() => Promise<number>);
-  startTimeoutMs: number;
-  limits: { memoryMb: number; cpus: number; pids: number };
-  /**
-   * Kill a gateway whose resident memory exceeds `limits.memoryMb` at a health
-   * check: for drivers that cannot set a hard limit (the process driver).
-   */
-  enforceMemoryLimit?: boolean;
-  /** Delay before the one automatic restart after a crash. */
-  restartBackoffMs?: number;
-  log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
-}
-
-const SYSTEM: RequestContext = { actor: { kind: "system", name: "runtime-manager" } };
 const TOUCH_EVERY_MS = 30_000;
 
 function hashSettings(settings: GatewaySettings): string {
   return createHash("sha256").update(JSON.stringify(settings)).digest("hex");
-}
-
-export function toRuntimeView(row: Row): RuntimeView {
-  return {
-    workspaceId: row.workspaceId,
-    state: row.state,
-    driver: row.driver,
-    startedAt: row.startedAt?.toISOString() ?? null,
-    lastActivityAt: row.lastActivityAt?.toISOString() ?? null,
-    stoppedAt: row.stoppedAt?.toISOString() ?? null,
-    restarts: row.restarts,
-    failureReason: row.failureReason,
-  };
 }
 
 /**
@@ -82,51 +32,26 @@ export function toRuntimeView(row: Row): RuntimeView {
 export function createRuntimeManager(deps: RuntimeManagerDeps) {
   const { db, driver } = deps;
   const claimTtlMs = deps.startTimeoutMs + 30_000;
-  const inflight = new Map<string, Promise<RuntimeConnection>>();
+  const restartCountResetMs = deps.restartCountResetMs ?? 10 * 60_000;
+  const inflight = new Map<string, { promise: Promise<RuntimeConnection>; waiters: Set<(position: number) => void> }>();
+  const queueTimeoutMs = deps.queueTimeoutMs ?? 120_000;
+  const queuePollMs = deps.queuePollMs ?? 1_000;
+  // A waiter polls every queuePollMs; one silent for several polls has left the line.
+  const queueStaleMs = queuePollMs * 5 + 5_000;
+  const evictIdleAfterMs = deps.evictIdleAfterMs ?? 5 * 60_000;
 
-  const scoped = <T>(workspaceId: string, fn: (tx: Tx) => Promise<T>) => withScope(db, { workspaceId }, fn);
-  const platform = <T>(fn: (tx: Tx) => Promise<T>) => withScope(db, { platform: true }, fn);
-
-  async function lockRow(tx: Tx, workspaceId: string): Promise<Row> {
-    await tx.insert(runtimes).values({ workspaceId, driver: driver.kind }).onConflictDoNothing();
-    const [row] = await tx.select().from(runtimes).where(eq(runtimes.workspaceId, workspaceId)).for("update");
-    if (!row) throw new Error("runtime row vanished");
-    return row;
-  }
-
-  /**
-   * Where a running gateway is reached; undefined when the row lacks it or the
-   * token no longer opens (the root key changed without the old one in
-   * REEF_SECRET_KEY_PREVIOUS): the caller then restarts the gateway with a fresh
-   * token rather than failing every request.
-   */
-  function connectionOf(row: Row): RuntimeConnection | undefined {
-    if (!row.endpoint || !row.tokenSealed) return undefined;
-    try {
-      return { endpoint: new URL(row.endpoint), token: deps.sealer.open(row.tokenSealed, row.workspaceId) };
-    } catch {
-      deps.log?.warn({ workspaceId: row.workspaceId }, "gateway token does not open under the configured root keys");
-      return undefined;
-    }
-  }
-
-  function handleOf(row: Row): RuntimeHandle | undefined {
-    return row.handle ? { workspaceId: row.workspaceId, state: row.handle as JsonObject } : undefined;
-  }
-
-  async function transition(
-    workspaceId: string,
-    set: Partial<typeof runtimes.$inferInsert>,
-    audit?: { action: string; details?: Record<string, unknown>; outcome?: "success" | "failure" },
-  ) {
-    await scoped(workspaceId, async (tx) => {
-      await tx
-        .update(runtimes)
-        .set({ ...set, updatedAt: new Date() })
-        .where(eq(runtimes.workspaceId, workspaceId));
-      if (audit) await appendAudit(tx, SYSTEM, { workspaceId, targetType: "runtime", targetId: workspaceId, ...audit });
-    });
-  }
+  const {
+    scoped,
+    platform,
+    lockRow,
+    connectionOf,
+    handleOf,
+    transition,
+    unchangedSince,
+    transitionIf,
+    verifyEndpoint,
+    quarantine,
+  } = createRuntimeRows(deps);
 
   async function startClaimed(
     workspaceId: string,
@@ -167,6 +92,7 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
       return { endpoint, token };
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
+      const integrity = err instanceof GatewayIntegrityError;
       await transition(
         workspaceId,
         {
@@ -176,11 +102,13 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
           claimedAt: null,
           handle: null,
           endpoint: null,
+          // The token was never sent to a stranger (the driver checks first), but it is not kept either.
+          ...(integrity ? { tokenSealed: null } : {}),
         },
         {
-          action: "runtime.failed",
+          action: integrity ? "runtime.integrity_failure" : "runtime.failed",
           outcome: "failure",
-          details: { reason: reason.slice(0, 500) },
+          details: { reason: reason.slice(0, 500), ...(integrity ? err.details : {}) },
         },
       );
       deps.log?.warn({ workspaceId, err }, "runtime failed to start");
@@ -204,12 +132,19 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
     return `the gateway used ${Math.round(stats.rssBytes / 1048576)} MB, above its ${deps.limits.memoryMb} MB limit`;
   }
 
-  async function wake(ctx: RequestContext, workspaceId: string): Promise<RuntimeConnection> {
+  async function wake(
+    ctx: RequestContext,
+    workspaceId: string,
+    waiters: Set<(position: number) => void>,
+  ): Promise<RuntimeConnection> {
     const deadline = Date.now() + claimTtlMs;
+    let queued: { since: number; position: number } | undefined;
     for (;;) {
       const settings = await deps.settingsFor(workspaceId);
       const configHash = hashSettings(settings);
-      const decision = await scoped(workspaceId, async (tx) => {
+      const caps = await deps.caps?.();
+      // The platform scope too: the caps count gateways across workspaces.
+      const decision = await withScope(db, { workspaceId, platform: true }, async (tx) => {
         const row = await lockRow(tx, workspaceId);
         const claimFresh = row.claimedAt !== null && Date.now() - row.claimedAt.getTime() < claimTtlMs;
         const connection = row.state === "running" ? connectionOf(row) : undefined;
@@ -217,12 +152,37 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
           if (!row.lastActivityAt || Date.now() - row.lastActivityAt.getTime() > TOUCH_EVERY_MS) {
             await tx.update(runtimes).set({ lastActivityAt: new Date() }).where(eq(runtimes.workspaceId, workspaceId));
           }
-          return { kind: "ready" as const, connection };
+          return { kind: "ready" as const, connection, handle: handleOf(row), endpoint: row.endpoint };
         }
         if ((row.state === "starting" || row.state === "stopping") && claimFresh) return { kind: "wait" as const };
         // Ours to start: stopped, failed, a stale claim, or running with old settings or an unreadable token.
         const previous = row.state === "running" ? handleOf(row) : undefined;
         const why = connection ? "settings changed" : "token unreadable";
+        if (!previous && caps) {
+          // A new gateway (a restart replaces one): within the caps, or in line for room.
+          const canWait = waiters.size > 0;
+          const admission = await admit(tx, {
+            row,
+            caps,
+            ctx,
+            instanceId: deps.instanceId,
+            claimTtlMs,
+            queueStaleMs,
+            canWait,
+          });
+          if (admission.kind === "queued") {
+            if (admission.firstTime)
+              await appendAudit(tx, ctx, {
+                workspaceId,
+                action: "runtime.queue",
+                targetType: "runtime",
+                targetId: workspaceId,
+                details: { position: admission.position, maxRuntimes: caps.total },
+              });
+            return admission;
+          }
+          if (admission.kind === "refused") return admission;
+        }
         const token = randomBytes(32).toString("base64url");
         await tx
           .update(runtimes)
@@ -245,20 +205,68 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
         });
         return { kind: "start" as const, token, previous };
       });
-      if (decision.kind === "ready") return decision.connection;
+      if (decision.kind === "ready") {
+        // Before the token goes anywhere: is the endpoint still the gateway's own?
+        const hijack = decision.handle && driver.verify ? await verifyEndpoint(decision.handle) : undefined;
+        if (!hijack) return decision.connection;
+        await quarantine(ctx, workspaceId, decision.handle as RuntimeHandle, decision.endpoint, hijack);
+        continue; // the next round starts a fresh gateway, with a fresh token
+      }
+      if (decision.kind === "refused") throw decision.error;
       if (decision.kind === "start") {
+        if (queued) for (const waiter of waiters) waiter(0);
         if (decision.previous) await driver.stop(decision.previous, { graceful: true }).catch(() => {});
         return startClaimed(workspaceId, decision.token, settings, ctx);
+      }
+      if (decision.kind === "queued") {
+        queued = { since: queued?.since ?? Date.now(), position: decision.position };
+        const waited = Date.now() - queued.since;
+        if (!caps || waiters.size === 0 || waited > queueTimeoutMs) {
+          await leaveQueue(workspaceId);
+          throw stillFull(caps?.total ?? 0, waited, queued.position);
+        }
+        for (const waiter of waiters) waiter(decision.position);
+        // The head of the line makes room by stopping a gateway nobody has used for a while.
+        if (decision.position === 1) await evictIdle();
+        await new Promise((r) => setTimeout(r, queuePollMs));
+        continue;
       }
       if (Date.now() > deadline) throw new UnavailableError("Your workspace is still starting. Try again in a moment.");
       await new Promise((r) => setTimeout(r, 250));
     }
   }
 
-  async function stopRuntime(ctx: RequestContext, workspaceId: string, reason: string): Promise<boolean> {
+  /** Takes a wake out of the line (it gave up, or nobody waits for it any more). */
+  async function leaveQueue(workspaceId: string): Promise<void> {
+    await scoped(workspaceId, (tx) =>
+      tx
+        .update(runtimes)
+        .set({ state: "stopped", claimedBy: null, claimedAt: null, updatedAt: new Date() })
+        .where(and(eq(runtimes.workspaceId, workspaceId), eq(runtimes.state, "queued"))),
+    );
+  }
+
+  async function evictIdle(): Promise<void> {
+    if (evictIdleAfterMs <= 0) return;
+    const idleBefore = new Date(Date.now() - evictIdleAfterMs);
+    const victim = await platform((tx) => leastRecentlyUsedIdle(tx, idleBefore));
+    if (!victim) return;
+    await stopRuntime(SYSTEM, victim, "making room for a waiting workspace", idleBefore).catch((err: unknown) =>
+      deps.log?.warn({ workspaceId: victim, err }, "could not stop an idle runtime to make room"),
+    );
+  }
+
+  /** @param idleBefore only if the runtime has not been used since (a used one is left alone). */
+  async function stopRuntime(
+    ctx: RequestContext,
+    workspaceId: string,
+    reason: string,
+    idleBefore?: Date,
+  ): Promise<boolean> {
     const claimed = await scoped(workspaceId, async (tx) => {
       const row = await lockRow(tx, workspaceId);
       if (row.state !== "running" && row.state !== "failed") return undefined;
+      if (idleBefore && (!row.lastActivityAt || row.lastActivityAt >= idleBefore)) return undefined;
       await tx
         .update(runtimes)
         .set({ state: "stopping", claimedBy: deps.instanceId, claimedAt: new Date(), updatedAt: new Date() })
@@ -292,18 +300,46 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
     return true;
   }
 
+  /**
+   * The running gateway of a workspace, started if needed (wake on request).
+   * Concurrent callers, in this process or another replica, share one start.
+   */
+  function ensureRunning(
+    ctx: RequestContext,
+    workspaceId: string,
+    onQueued?: (position: number) => void,
+  ): Promise<RuntimeConnection> {
+    let pending = inflight.get(workspaceId);
+    if (!pending) {
+      const waiters = new Set<(position: number) => void>();
+      const promise = wake(ctx, workspaceId, waiters).finally(() => inflight.delete(workspaceId));
+      pending = { promise, waiters };
+      inflight.set(workspaceId, pending);
+    }
+    if (onQueued) {
+      const { waiters } = pending;
+      waiters.add(onQueued);
+      pending.promise.finally(() => waiters.delete(onQueued)).catch(() => {});
+    }
+    return pending.promise;
+  }
+
   return {
+    ensureRunning,
     /**
-     * The running gateway of a workspace, started if needed (wake on request).
-     * Concurrent callers, in this process or another replica, share one start.
+     * {@link ensureRunning} for a caller that shows progress (the chat stream):
+     * yields the wake's place in line while the machine is full and returns the
+     * connection. Leaving early (the client went away) takes the wake out of line
+     * if nobody else waits for it.
      */
-    ensureRunning(ctx: RequestContext, workspaceId: string): Promise<RuntimeConnection> {
-      let pending = inflight.get(workspaceId);
-      if (!pending) {
-        pending = wake(ctx, workspaceId).finally(() => inflight.delete(workspaceId));
-        inflight.set(workspaceId, pending);
-      }
-      return pending;
+    ensureRunningWithProgress(ctx: RequestContext, workspaceId: string, signal?: AbortSignal) {
+      return wakeProgress(
+        (onQueued) => ({
+          promise: ensureRunning(ctx, workspaceId, onQueued),
+          leave: () => inflight.get(workspaceId)?.waiters.delete(onQueued),
+        }),
+        signal,
+      );
     },
 
     async get(workspaceId: string): Promise<RuntimeView> {
@@ -347,43 +383,61 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
      * backoff); if it dies again it is marked failed with the reason.
      */
     async checkHealth(): Promise<void> {
+      // Waiters whose Reef died left the line without saying so.
+      await platform((tx) =>
+        tx
+          .update(runtimes)
+          .set({ state: "stopped", claimedBy: null, claimedAt: null, updatedAt: new Date() })
+          .where(and(eq(runtimes.state, "queued"), lt(runtimes.updatedAt, new Date(Date.now() - queueStaleMs)))),
+      );
       const rows = await platform((tx) => tx.select().from(runtimes).where(eq(runtimes.state, "running")));
       for (const row of rows) {
         const handle = handleOf(row);
         if (!handle) continue;
         const status = await driver.poll(handle);
+        const hijack = status.status !== "exited" && driver.verify ? await verifyEndpoint(handle) : undefined;
+        if (hijack) {
+          await quarantine(SYSTEM, row.workspaceId, handle, row.endpoint, hijack);
+          continue;
+        }
         let reason: string;
         if (status.status === "exited") {
           reason = `the gateway exited unexpectedly (code ${status.code ?? "unknown"})`;
         } else {
           const over = await overMemory(handle);
-          if (!over) continue;
+          if (!over) {
+            const healthySince = row.startedAt?.getTime() ?? Date.now();
+            if (row.restarts > 0 && Date.now() - healthySince > restartCountResetMs) {
+              await scoped(row.workspaceId, (tx) =>
+                tx.update(runtimes).set({ restarts: 0 }).where(unchangedSince(row)),
+              );
+            }
+            continue;
+          }
           reason = over;
         }
+        // Only this gateway, the one polled: whatever replaced it meanwhile is left alone.
         await driver.stop(handle, { graceful: false }).catch(() => {});
+        // Every write below is conditional on the row the sweep read: a person
+        // may have found the gateway dead and started a new one since (or a
+        // replica may be starting one), and that runtime is theirs.
         if (row.restarts >= 1) {
-          await transition(
-            row.workspaceId,
+          await transitionIf(
+            row,
             { state: "failed", failureReason: `${reason} again after a restart`, handle: null, endpoint: null },
-            {
-              action: "runtime.failed",
-              outcome: "failure",
-              details: { reason, restarts: row.restarts },
-            },
+            { action: "runtime.failed", outcome: "failure", details: { reason, restarts: row.restarts } },
           );
           continue;
         }
-        await transition(
-          row.workspaceId,
+        const mine = await transitionIf(
+          row,
           { state: "stopped", restarts: row.restarts + 1, failureReason: reason, handle: null, endpoint: null },
-          {
-            action: "runtime.crash",
-            outcome: "failure",
-            details: { reason },
-          },
+          { action: "runtime.crash", outcome: "failure", details: { reason } },
         );
+        if (!mine) continue;
         await new Promise((r) => setTimeout(r, deps.restartBackoffMs ?? 1_000));
-        await wake(SYSTEM, row.workspaceId).catch((err: unknown) =>
+        // The same single start as a person's wake: joins one in flight, or finds it running.
+        await ensureRunning(SYSTEM, row.workspaceId).catch((err: unknown) =>
           deps.log?.warn({ workspaceId: row.workspaceId, err }, "restart after crash failed"),
         );
       }
@@ -405,7 +459,9 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
         if (row.state !== "running" && !claimStale) continue;
         const handle = handleOf(row);
         const status = handle ? await driver.poll(handle) : ({ status: "exited", code: null } as const);
-        if (row.state === "running" && status.status === "running") {
+        // Adopted only if what answers on its endpoint is still the gateway itself.
+        const trusted = handle && driver.verify ? !(await verifyEndpoint(handle)) : true;
+        if (row.state === "running" && status.status === "running" && trusted) {
           adopted.push(row.workspaceId);
           continue;
         }
@@ -493,7 +549,7 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
     /** Runtimes for operators, keyset-paginated by workspace id. */
     async list(q: { cursor?: string | undefined; limit?: number | undefined } = {}): Promise<Page<RuntimeView>> {
       const limit = clampLimit(q.limit);
-      const cursor = decodeCursor(q.cursor, ["id"] as const);
+      const cursor = decodeCursor(q.cursor, { id: "uuid" });
       const rows = await platform((tx) =>
         tx
           .select()

@@ -10,23 +10,56 @@ export function encodeCursor(value: Record<string, string | number>): string {
   return Buffer.from(JSON.stringify(value)).toString("base64url");
 }
 
+/** What a cursor key must hold, checked before it reaches a query. */
+export type CursorKind = "uuid" | "timestamp" | "integer" | "text";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// What encodeCursor writes (toISOString): a four-digit year keeps it inside Postgres' range.
+const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$/;
+
+function valid(kind: CursorKind, v: unknown): string | undefined {
+  const text = typeof v === "number" ? String(v) : typeof v === "string" ? v : undefined;
+  if (text === undefined || text.length > 512 || text.includes("\u0000")) return undefined;
+  switch (kind) {
+    case "uuid":
+      return UUID.test(text) ? text : undefined;
+    case "timestamp":
+      return ISO_TIMESTAMP.test(text) && !Number.isNaN(Date.parse(text)) ? text : undefined;
+    case "integer": {
+      const n = Number(text);
+      return /^\d+$/.test(text) && Number.isSafeInteger(n) ? String(n) : undefined;
+    }
+    case "text":
+      return text;
+  }
+}
+
+/**
+ * Reads a cursor made by {@link encodeCursor}. A cursor is client input: anything
+ * that is not the expected JSON object with every key of the expected kind is a
+ * 400, so a tampered one never reaches a query (where it would be a 500).
+ */
 export function decodeCursor<K extends string>(
   cursor: string | undefined,
-  keys: readonly K[],
+  shape: Readonly<Record<K, CursorKind>>,
 ): Record<K, string> | undefined {
   if (!cursor) return undefined;
+  const refuse = () =>
+    new BadRequestError("The cursor is not valid; start again from the first page.", { field: "cursor" });
+  let value: unknown;
   try {
-    const value = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as Record<string, unknown>;
-    const out = {} as Record<K, string>;
-    for (const key of keys) {
-      const v = value[key];
-      if (typeof v !== "string" && typeof v !== "number") throw new Error("missing");
-      out[key] = String(v);
-    }
-    return out;
+    value = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
   } catch {
-    throw new BadRequestError("The cursor is not valid; start again from the first page.", { field: "cursor" });
+    throw refuse();
   }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw refuse();
+  const out = {} as Record<K, string>;
+  for (const key of Object.keys(shape) as K[]) {
+    const v = valid(shape[key], (value as Record<string, unknown>)[key]);
+    if (v === undefined) throw refuse();
+    out[key] = v;
+  }
+  return out;
 }
 
 export function clampLimit(limit: number | undefined): number {

@@ -113,7 +113,7 @@ export function createInviteService(deps: InviteServiceDeps) {
       q: { cursor?: string | undefined; limit?: number | undefined },
     ): Promise<Page<InviteView>> {
       const limit = clampLimit(q.limit);
-      const cursor = decodeCursor(q.cursor, ["createdAt", "id"] as const);
+      const cursor = decodeCursor(q.cursor, { createdAt: "timestamp", id: "uuid" });
       return gate.run(ctx, workspaceId, "members:invite", async (tx) => {
         const rows = await tx
           .select()

@@ -33,6 +33,21 @@ export interface Access {
  * checks the permission table (403, audited), then runs `fn` in the workspace's
  * RLS scope.
  */
+/** Whose rate-limit budget a call spends: each person and each API key has their own. */
+function actorKey(ctx: RequestContext): string {
+  const actor = ctx.actor;
+  switch (actor.kind) {
+    case "user":
+      return `user:${actor.userId}`;
+    case "api_key":
+      return `key:${actor.keyId}`;
+    case "system":
+      return `system:${actor.name}`;
+    default:
+      return "anonymous";
+  }
+}
+
 export function createWorkspaceGate(deps: {
   db: Db;
   permissions: Permissions;
@@ -69,8 +84,23 @@ export function createWorkspaceGate(deps: {
     ): Promise<T> {
       if (!isUuid(workspaceId)) throw new NotFoundError("No such workspace.");
       const userId = ctx.actor.kind === "user" ? ctx.actor.userId : undefined;
+      const scope = { workspaceId, ...(userId ? { userId } : {}) };
+      // The budget is spent before the call acts, so a refused call changes nothing
+      // and sends nothing; only by callers who belong here (outsiders get their 404
+      // first), each person and key from their own budget. Outside the call's
+      // transaction: the limiter takes its own pool connection, and holding one while
+      // waiting for another would starve the pool under load.
+      if (!(await withScope(deps.db, scope, (tx) => roleIn(tx, ctx, workspaceId)))) {
+        throw new NotFoundError("No such workspace.");
+      }
+      await deps.rateLimits.consume(
+        action.endsWith(":read") ? "api_read" : "api_write",
+        `${workspaceId}:${actorKey(ctx)}`,
+        ctx,
+        workspaceId,
+      );
       let denied: { role: WorkspaceRole; action: Action } | undefined;
-      const result = await withScope(deps.db, { workspaceId, ...(userId ? { userId } : {}) }, async (tx) => {
+      const result = await withScope(deps.db, scope, async (tx) => {
         const access = await roleIn(tx, ctx, workspaceId);
         if (!access) throw new NotFoundError("No such workspace.");
         if (!(await deps.permissions.can(access.role, action))) {
@@ -84,8 +114,6 @@ export function createWorkspaceGate(deps: {
         denied = { role: err.role, action: err.action };
         return undefined;
       });
-      // Counted only for callers who belong here, so outsiders cannot spend a workspace's budget.
-      await deps.rateLimits.consume(action.endsWith(":read") ? "api_read" : "api_write", workspaceId, ctx, workspaceId);
       if (!result) {
         await deps.audit.recordEvent(ctx, {
           workspaceId,

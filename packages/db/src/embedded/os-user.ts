@@ -16,13 +16,19 @@ export interface OsUser {
   name: string;
   uid: number;
   gid: number;
+  /** Home directory from the password database (`/` when it names none). */
+  home: string;
 }
 
 async function lookup(name: string): Promise<OsUser | undefined> {
   try {
     const uid = Number((await run(tool("id"), ["-u", name])).stdout.trim());
     const gid = Number((await run(tool("id"), ["-g", name])).stdout.trim());
-    return { name, uid, gid };
+    const entry = await run(tool("getent"), ["passwd", name]).then(
+      (r) => r.stdout.trim(),
+      () => "",
+    );
+    return { name, uid, gid, home: entry.split(":")[5] || "/" };
   } catch {
     return undefined;
   }

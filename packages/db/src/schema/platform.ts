@@ -22,6 +22,15 @@ export const platformSettings = pgTable(
     smtpPasswordSealed: text(),
     smtpFrom: text(),
     runtimeIdleTimeoutMinutes: integer(),
+    /** Resource caps (0: no limit); null falls back to the configuration. */
+    maxWorkspacesPerUser: integer(),
+    maxRuntimesPerUser: integer(),
+    maxRuntimes: integer(),
+    /**
+     * Non-public hosts (`host` or `host:port`) members may use as a provider's
+     * base URL, e.g. a local Ollama; null falls back to the configuration.
+     */
+    providerAllowedHosts: text().array(),
     /** Where the first-run wizard was left, so it resumes there. */
     setupStep: smallint().notNull().default(0),
     setupCompletedAt: timestamp({ withTimezone: true }),

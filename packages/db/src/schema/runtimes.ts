@@ -3,7 +3,8 @@ import { index, integer, jsonb, pgPolicy, pgTable, text, timestamp, uuid } from 
 import { appRole, currentWorkspaceId, platformScope } from "./roles.ts";
 import { workspaces } from "./workspaces.ts";
 
-export const RUNTIME_STATES = ["stopped", "starting", "running", "stopping", "failed"] as const;
+/** `queued`: waiting for room under the running-gateway caps (no gateway yet). */
+export const RUNTIME_STATES = ["stopped", "queued", "starting", "running", "stopping", "failed"] as const;
 export type RuntimeState = (typeof RUNTIME_STATES)[number];
 
 /**

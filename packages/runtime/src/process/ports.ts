@@ -1,4 +1,5 @@
 import { createServer } from "node:net";
+import { listListeners } from "./listeners.ts";
 
 function free(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -10,8 +11,9 @@ function free(port: number): Promise<boolean> {
 
 /**
  * Hands out loopback port blocks. A gateway claims ports above its base (up to
- * base+110), so bases are spaced by `block` and a base is only given out if it is
- * free right now.
+ * base+110), so bases are spaced by `block`, and a block is only given out if
+ * nothing listens anywhere in it right now (another tenant's process may squat
+ * any port of a block) and its base can be bound.
  */
 export class PortAllocator {
   readonly #used = new Set<number>();
@@ -28,9 +30,11 @@ export class PortAllocator {
   async allocate(): Promise<number> {
     const slots = Math.floor((this.#to - this.#from) / this.#block);
     const start = Math.floor(Math.random() * slots);
+    const listening = (await listListeners()).map((l) => l.port);
+    const busy = (base: number) => listening.some((p) => p >= base && p < base + this.#block);
     for (let i = 0; i < slots; i++) {
       const port = this.#from + ((start + i) % slots) * this.#block;
-      if (this.#used.has(port)) continue;
+      if (this.#used.has(port) || busy(port)) continue;
       this.#used.add(port);
       if (await free(port)) return port;
       this.#used.delete(port);

@@ -7,16 +7,39 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { EMBEDDING_ENV, GATEWAY_NODE_ENV } from "../container-profile.ts";
-import type { JsonObject, RuntimeDriver, RuntimeHandle, RuntimeSpec, RuntimeStatus } from "../driver.ts";
+import {
+  GatewayIntegrityError,
+  type JsonObject,
+  type RuntimeDriver,
+  type RuntimeHandle,
+  type RuntimeSpec,
+  type RuntimeStatus,
+} from "../driver.ts";
 import { renderGatewayConfig } from "../openclaw-config.ts";
+import { cgroupPids, createGatewayCgroup, killCgroup, procsFiles, removeCgroup, rssOf } from "./cgroups.ts";
+import { judgeListener, processTree, type SocketHolder, stillHeld } from "./listeners.ts";
 import { PortAllocator } from "./ports.ts";
-import { ensureRuntimeUser, lookupUid, type RuntimeUser, removeRuntimeUser, runtimeUserName } from "./runtime-users.ts";
+import {
+  ensureRuntimeUser,
+  killUserProcesses,
+  lockFolder,
+  lookupUid,
+  prepareLockFolder,
+  type RuntimeUser,
+  removeRuntimeUser,
+  runtimeUserName,
+} from "./runtime-users.ts";
 
 export interface ProcessDriverOptions {
   /** Where runtimes live: one private directory per workspace. */
   rootDir: string;
   /** The Node binary the gateway runs on (OpenClaw needs ≥ 24.16). */
   nodePath?: string;
+  /**
+   * OpenClaw's launcher (`openclaw.mjs`); default: the installed package's. Given
+   * when gateways' OS users cannot enter the install (a mirror of it elsewhere).
+   */
+  openclawEntry?: string;
   /** Run each workspace's gateway as its own unprivileged OS user. Only possible as root; default: when root. */
   separateUsers?: boolean;
   /** Loopback port range for gateways; each takes a block of 120. */
@@ -24,6 +47,8 @@ export interface ProcessDriverOptions {
   readyTimeoutMs?: number;
   /** Gateway output, line by line. */
   onLog?: (workspaceId: string, line: string) => void;
+  /** Something operators should know about the host (e.g. limits that cannot be enforced). */
+  onWarning?: (message: string) => void;
 }
 
 interface ProcessState extends JsonObject {
@@ -31,11 +56,70 @@ interface ProcessState extends JsonObject {
   port: number;
   dir: string;
   user: string | null;
+  /** The uid the gateway runs as (its own, or Reef's): its listener must belong to it. */
+  uid: number;
+  /** Control groups holding the whole process tree, where Reef could create them. */
+  cgroup: { version: 1 | 2; dirs: string[] } | null;
+}
+
+/**
+ * Joins the given `cgroup.procs` files, then execs the rest of argv. Runs as root
+ * so the tree is inside its groups before the gateway (or anything it forks) runs.
+ */
+const JOIN_CGROUPS =
+  'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 126; shift; n=$((n-1)); done; exec "$@"';
+
+function systemTool(name: string): string {
+  for (const dir of ["/usr/bin", "/bin", "/usr/sbin", "/sbin"])
+    if (existsSync(`${dir}/${name}`)) return `${dir}/${name}`;
+  return name;
+}
+
+/**
+ * The command that starts `argv` as the gateway's own user: inside its control
+ * groups, with no supplementary groups, no capabilities (bounding set emptied),
+ * no_new_privs (so a setuid binary an agent runs cannot regain root), and
+ * rlimits: no core dumps (they would hold keys), and a task cap per uid where
+ * no pids cgroup bounds the tree.
+ */
+export function gatewayLaunch(
+  argv: string[],
+  user: { uid: number; gid: number },
+  limits: { pids: number },
+  cgroupProcs: string[],
+): { file: string; args: string[] } {
+  const rlimits = [systemTool("prlimit"), "--core=0", "--nofile=8192"];
+  if (cgroupProcs.length === 0) rlimits.push(`--nproc=${limits.pids}`);
+  const drop = [
+    systemTool("setpriv"),
+    `--reuid=${user.uid}`,
+    `--regid=${user.gid}`,
+    "--clear-groups",
+    "--no-new-privs",
+    "--inh-caps=-all",
+    "--bounding-set=-all",
+    "--",
+  ];
+  return {
+    file: "/bin/sh",
+    args: [
+      "-c",
+      JOIN_CGROUPS,
+      "reef-gateway",
+      String(cgroupProcs.length),
+      ...cgroupProcs,
+      ...rlimits,
+      "--",
+      ...drop,
+      ...argv,
+    ],
+  };
 }
 
 const run = promisify(execFile);
 
-function openclawEntry(): string {
+/** The launcher of the `openclaw` package Reef is installed with. */
+export function openclawEntry(): string {
   // As OpenClaw's embedding guide does: the package entry is dist/index.js.
   const entry = fileURLToPath(import.meta.resolve("openclaw"));
   return join(dirname(entry), "..", "openclaw.mjs");
@@ -50,7 +134,7 @@ export function installedOpenclawVersion(): string {
   return installedVersion;
 }
 
-let lifecycle: Promise<void> | undefined;
+const lifecycle = new Map<string, Promise<void>>();
 
 /**
  * OpenClaw ships with a pending post-install step that its first run completes by
@@ -58,9 +142,10 @@ let lifecycle: Promise<void> | undefined;
  * runs gateways as users who cannot write there, so Reef completes it once, as the
  * user that owns node_modules, before the first gateway starts.
  */
-function completeOpenClawInstall(nodePath: string): Promise<void> {
-  lifecycle ??= (async () => {
-    const entry = openclawEntry();
+function completeOpenClawInstall(nodePath: string, entry: string): Promise<void> {
+  const pendingRun = lifecycle.get(entry);
+  if (pendingRun) return pendingRun;
+  const completion = (async () => {
     const pending = join(dirname(entry), ".openclaw-lifecycle-pending");
     if (!existsSync(pending)) return;
     // Another Reef process may be completing it at the same moment: what counts is
@@ -78,10 +163,11 @@ function completeOpenClawInstall(nodePath: string): Promise<void> {
       );
     }
   })().catch((err: unknown) => {
-    lifecycle = undefined;
+    lifecycle.delete(entry);
     throw err;
   });
-  return lifecycle;
+  lifecycle.set(entry, completion);
+  return completion;
 }
 
 /**
@@ -110,6 +196,13 @@ async function isGateway(pid: number, user: string | null): Promise<boolean> {
   } catch {
     return process.platform !== "linux";
   }
+}
+
+function hijacked(state: ProcessState, v: { address: string; uid: number; inode: number }): GatewayIntegrityError {
+  return new GatewayIntegrityError(
+    `another process (uid ${v.uid}) listens on the gateway's port ${state.port}: nothing was sent to it`,
+    { port: state.port, address: v.address, uid: v.uid },
+  );
 }
 
 /** True while any process of the group led by `pid` is left (the gateway has helper children). */
@@ -150,9 +243,21 @@ async function answers(port: number, path: string): Promise<boolean> {
  */
 export class ProcessDriver implements RuntimeDriver {
   readonly kind = "process" as const;
-  readonly #opts: Required<Omit<ProcessDriverOptions, "onLog">> & Pick<ProcessDriverOptions, "onLog">;
+  readonly #opts: Required<Omit<ProcessDriverOptions, "onLog" | "onWarning" | "openclawEntry">> &
+    Pick<ProcessDriverOptions, "onLog" | "onWarning" | "openclawEntry">;
   readonly #ports: PortAllocator;
   readonly #children = new Map<number, { child: ChildProcess; exit: Promise<number | null>; code?: number | null }>();
+  /** The listening sockets proven to be each gateway's own, and where it holds them, by gateway pid. */
+  readonly #verified = new Map<number, { inode: number; holder: SocketHolder }[]>();
+  #warnedCgroups = false;
+
+  #warnNoCgroups(): void {
+    if (this.#warnedCgroups) return;
+    this.#warnedCgroups = true;
+    this.#opts.onWarning?.(
+      "control groups cannot be created here: gateways run without CPU and hard memory limits (task count capped per OS user by rlimit; memory by the health check)",
+    );
+  }
 
   constructor(opts: ProcessDriverOptions) {
     this.#opts = {
@@ -186,7 +291,8 @@ export class ProcessDriver implements RuntimeDriver {
 
   async #startOnce(spec: RuntimeSpec, signal: AbortSignal): Promise<{ endpoint: URL; state: JsonObject }> {
     signal.throwIfAborted();
-    await completeOpenClawInstall(this.#opts.nodePath);
+    const entry = this.#opts.openclawEntry ?? openclawEntry();
+    await completeOpenClawInstall(this.#opts.nodePath, entry);
     const dir = this.#dir(spec.workspaceId);
     const paths = {
       home: join(dir, "home"),
@@ -201,7 +307,10 @@ export class ProcessDriver implements RuntimeDriver {
     const user: RuntimeUser | undefined = this.#opts.separateUsers
       ? await ensureRuntimeUser(spec.workspaceId)
       : undefined;
-    if (user) await claimSharedTmpRoot();
+    if (user) {
+      await claimSharedTmpRoot();
+      await prepareLockFolder(user.uid, user.gid);
+    }
 
     const port = await this.#ports.allocate();
     const configPath = join(paths.state, "openclaw.json");
@@ -219,32 +328,45 @@ export class ProcessDriver implements RuntimeDriver {
       await chown(configPath, user.uid, user.gid);
     }
 
-    const child = spawn(
+    const cgroup = user ? await createGatewayCgroup(spec.workspaceId, spec.limits) : undefined;
+    if (user && !cgroup) this.#warnNoCgroups();
+    const argv = [
       this.#opts.nodePath,
-      [openclawEntry(), "gateway", "run", "--port", String(port), "--bind", "loopback", "--auth", "token"],
-      {
-        cwd: paths.home,
-        detached: true,
-        stdio: ["ignore", "pipe", "pipe"],
-        ...(user ? { uid: user.uid, gid: user.gid } : {}),
-        // Nothing inherited from Reef's environment: no database URL, no root key.
-        env: {
-          PATH: "/usr/local/bin:/usr/bin:/bin",
-          HOME: paths.home,
-          TMPDIR: paths.tmp,
-          XDG_CACHE_HOME: join(paths.home, ".cache"),
-          // No NODE_COMPILE_CACHE: set, it makes openclaw.mjs relaunch itself (an
-          // extra ~80 MB process); unset, OpenClaw enables one under TMPDIR itself.
-          OPENCLAW_CONFIG_PATH: configPath,
-          OPENCLAW_STATE_DIR: paths.state,
-          ...EMBEDDING_ENV,
-          ...GATEWAY_NODE_ENV,
-        },
+      entry,
+      "gateway",
+      "run",
+      "--port",
+      String(port),
+      "--bind",
+      "loopback",
+      "--auth",
+      "token",
+    ];
+    const launch = user
+      ? gatewayLaunch(argv, user, spec.limits, cgroup ? procsFiles(cgroup) : [])
+      : { file: argv[0] as string, args: argv.slice(1) };
+    const child = spawn(launch.file, launch.args, {
+      cwd: paths.home,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+      // Nothing inherited from Reef's environment: no database URL, no root key.
+      env: {
+        PATH: "/usr/local/bin:/usr/bin:/bin",
+        HOME: paths.home,
+        TMPDIR: paths.tmp,
+        XDG_CACHE_HOME: join(paths.home, ".cache"),
+        // No NODE_COMPILE_CACHE: set, it makes openclaw.mjs relaunch itself (an
+        // extra ~80 MB process); unset, OpenClaw enables one under TMPDIR itself.
+        OPENCLAW_CONFIG_PATH: configPath,
+        OPENCLAW_STATE_DIR: paths.state,
+        ...EMBEDDING_ENV,
+        ...GATEWAY_NODE_ENV,
       },
-    );
+    });
     const pid = child.pid;
     if (pid === undefined) {
       this.#ports.release(port);
+      if (cgroup) await removeCgroup(cgroup);
       throw new Error("the gateway process could not be spawned");
     }
     const tail: string[] = [];
@@ -269,7 +391,14 @@ export class ProcessDriver implements RuntimeDriver {
       ),
     };
     this.#children.set(pid, record);
-    const state: ProcessState = { pid, port, dir, user: user?.name ?? null };
+    const state: ProcessState = {
+      pid,
+      port,
+      dir,
+      user: user?.name ?? null,
+      uid: user?.uid ?? process.getuid?.() ?? 0,
+      cgroup: cgroup ?? null,
+    };
 
     const deadline = Date.now() + this.#opts.readyTimeoutMs;
     try {
@@ -280,7 +409,11 @@ export class ProcessDriver implements RuntimeDriver {
             `the gateway exited with code ${record.code} before it was ready: ${tail.slice(-5).join(" | ")}`,
           );
         }
-        if (await answers(port, "/readyz")) break;
+        // Nothing is sent to the port, not even /readyz, until the socket listening
+        // there is known to be the gateway's own: another tenant could bind it first.
+        const verdict = await this.#judge(state);
+        if (verdict.kind === "foreign") throw hijacked(state, verdict);
+        if (verdict.kind === "ours" && (await answers(port, "/readyz"))) break;
         if (Date.now() > deadline) throw new Error(`the gateway was not ready within ${this.#opts.readyTimeoutMs} ms`);
         await sleep(200, undefined, { signal }).catch(() => {});
       }
@@ -291,22 +424,65 @@ export class ProcessDriver implements RuntimeDriver {
     return { endpoint: new URL(`http://127.0.0.1:${port}`), state };
   }
 
+  /** The gateway's processes: its control group, or its descendants where there is none. */
+  async #tree(state: ProcessState): Promise<Set<number>> {
+    if (state.cgroup) {
+      const pids = new Set(await cgroupPids(state.cgroup));
+      if (pids.size) return pids;
+    }
+    return processTree(state.pid);
+  }
+
+  /** The gateway still holds every listening socket it was proven to own. */
+  async #stillProven(state: ProcessState): Promise<boolean> {
+    const known = this.#verified.get(state.pid);
+    return !!known?.length && (await Promise.all(known.map((k) => stillHeld(k.holder, k.inode)))).every(Boolean);
+  }
+
+  async #judge(state: ProcessState) {
+    const verdict = await judgeListener(state.port, await this.#tree(state), state.uid);
+    if (verdict.kind === "ours") this.#verified.set(state.pid, verdict.holders);
+    return verdict;
+  }
+
   async poll(handle: RuntimeHandle): Promise<RuntimeStatus> {
-    const { pid, port } = handle.state as ProcessState;
-    const known = this.#children.get(pid);
+    const state = handle.state as ProcessState;
+    const known = this.#children.get(state.pid);
     if (known?.code !== undefined) return { status: "exited", code: known.code };
-    if (!alive(pid)) return { status: "exited", code: null };
-    return (await answers(port, "/readyz")) ? { status: "running" } : { status: "starting" };
+    if (!alive(state.pid)) return { status: "exited", code: null };
+    // /readyz is only asked of a listener proven to be the gateway's; `verify` reports a stranger.
+    if (!(await this.#stillProven(state)) && (await this.#judge(state)).kind !== "ours") return { status: "starting" };
+    return (await answers(state.port, "/readyz")) ? { status: "running" } : { status: "starting" };
+  }
+
+  /**
+   * Before every connection: the listening sockets proven to be the gateway's
+   * own must still be open in the gateway (one readlink each); otherwise the
+   * port is judged afresh against the gateway's processes.
+   */
+  async verify(handle: RuntimeHandle): Promise<void> {
+    const state = handle.state as ProcessState;
+    if (await this.#stillProven(state)) return;
+    const verdict = await this.#judge(state);
+    if (verdict.kind === "ours") return;
+    this.#verified.delete(state.pid);
+    if (verdict.kind === "foreign") throw hijacked(state, verdict);
+    throw new GatewayIntegrityError(`nothing listens on the gateway's port ${state.port}`, { port: state.port });
   }
 
   async stop(handle: RuntimeHandle, opts: { graceful: boolean }): Promise<void> {
-    const { pid, user } = handle.state as ProcessState;
+    const state = handle.state as ProcessState;
+    const { pid, user } = state;
     const known = this.#children.get(pid);
+    this.#verified.delete(pid);
     // A handle from persisted state may name a pid the OS has since reused:
     // only a process that is this gateway (by its command line) is signalled.
-    if (!known && !(await isGateway(pid, user))) return;
+    if (!known && !(await isGateway(pid, user))) {
+      // Its helpers may outlive it: the control group still holds them.
+      if (state.cgroup) await killCgroup(state.cgroup);
+      return;
+    }
     const gone = () => known?.code !== undefined || !alive(pid);
-    // Signal the whole process group: the gateway has helper children of its own.
     const kill = (sig: NodeJS.Signals) => {
       try {
         process.kill(-pid, sig);
@@ -320,30 +496,32 @@ export class ProcessDriver implements RuntimeDriver {
       kill(opts.graceful ? "SIGTERM" : "SIGKILL");
       const deadline = Date.now() + (opts.graceful ? 15_000 : 5_000);
       while (!gone() && Date.now() < deadline) await sleep(50);
-      if (!gone()) {
-        kill("SIGKILL");
-        while (!gone()) await sleep(50);
-      }
     }
-    // Stragglers in the group (helpers) go too, and are waited for: a process
-    // still writing would make `destroy` race its files.
-    kill("SIGKILL");
-    const groupDeadline = Date.now() + 5_000;
-    while (groupAlive(pid) && Date.now() < groupDeadline) await sleep(50);
+    // Everything left of the tree goes, however it re-grouped or re-parented
+    // itself (the spawn broker runs in a process group of its own), and is waited
+    // for: a process still writing would make `destroy` race its files.
+    if (state.cgroup) {
+      await killCgroup(state.cgroup);
+    } else {
+      const tree = await processTree(pid);
+      kill("SIGKILL");
+      for (const p of tree) {
+        try {
+          process.kill(p, "SIGKILL");
+        } catch {}
+      }
+      const deadline = Date.now() + 5_000;
+      while ((groupAlive(pid) || [...tree].some(alive)) && Date.now() < deadline) await sleep(50);
+    }
+    while (!gone()) await sleep(50);
     this.#children.delete(pid);
   }
 
-  /** Resident memory of the gateway's whole process group. */
+  /** Resident memory of the gateway's whole process tree. */
   async stats(handle: RuntimeHandle): Promise<{ rssBytes: number } | undefined> {
-    const { pid } = handle.state as ProcessState;
-    if (!groupAlive(pid)) return undefined;
-    try {
-      const { stdout } = await run("ps", ["-o", "rss=", "-g", String(pid)]);
-      const kb = stdout.split("\n").reduce((sum, line) => sum + (Number(line.trim()) || 0), 0);
-      return { rssBytes: kb * 1024 };
-    } catch {
-      return undefined;
-    }
+    const state = handle.state as ProcessState;
+    if (!alive(state.pid)) return undefined;
+    return { rssBytes: await rssOf(await this.#tree(state)) };
   }
 
   async destroy(handle: RuntimeHandle): Promise<void> {
@@ -354,8 +532,13 @@ export class ProcessDriver implements RuntimeDriver {
     const user = state.user ?? (this.#opts.separateUsers ? runtimeUserName(handle.workspaceId) : null);
     if (!user) return;
     const uid = await lookupUid(user);
-    // OpenClaw keeps lock files in a per-uid folder of /tmp (not TMPDIR), outside the runtime's own dir.
-    if (uid !== undefined) await rm(`/tmp/openclaw-state-locks-${uid}`, { recursive: true, force: true });
+    if (uid !== undefined) {
+      // Whatever still runs as the workspace's own user is the workspace's: it goes
+      // before the user does, so no orphan outlives it under a recycled uid.
+      await killUserProcesses(uid);
+      // OpenClaw keeps lock files in a per-uid folder of /tmp (not TMPDIR), outside the runtime's own dir.
+      await rm(lockFolder(uid), { recursive: true, force: true });
+    }
     await removeRuntimeUser(user);
   }
 }

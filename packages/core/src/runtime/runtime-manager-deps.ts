@@ -1,0 +1,45 @@
+import type { Db } from "@reef/db";
+import type { GatewaySettings, RuntimeDriver } from "@reef/runtime";
+import type { Sealer } from "../shared/sealing.ts";
+import type { RuntimeCaps } from "./runtime-capacity.ts";
+
+/** What the runtime manager is built from (see `createRuntimeManager`). */
+export interface RuntimeManagerDeps {
+  db: Db;
+  driver: RuntimeDriver;
+  /** Seals gateway tokens at rest (they are full operator access to the gateway). */
+  sealer: Sealer;
+  /** What a workspace's gateway should serve, read fresh at each start. */
+  settingsFor: (workspaceId: string) => Promise<GatewaySettings>;
+  /** Identifies this Reef process in start claims. */
+  instanceId: string;
+  /** A number, or a function for a timeout operators can change while Reef runs. */
+  idleTimeoutMs: number | (() => Promise<number>);
+  startTimeoutMs: number;
+  limits: { memoryMb: number; cpus: number; pids: number };
+  /**
+   * Kill a gateway whose resident memory exceeds `limits.memoryMb` at a health
+   * check: for drivers that cannot set a hard limit (the process driver).
+   */
+  enforceMemoryLimit?: boolean;
+  /** Delay before the one automatic restart after a crash. */
+  restartBackoffMs?: number;
+  /**
+   * How long a runtime must run without trouble for its past crashes to be
+   * forgotten, so a crash weeks later is restarted again rather than failed.
+   * Default 10 minutes.
+   */
+  restartCountResetMs?: number;
+  /** The caps on running gateways, read at each wake (0: no limit); none when absent. */
+  caps?: () => Promise<RuntimeCaps>;
+  /** How long a wake waits in line for room when the machine is full, before it fails. Default 2 minutes. */
+  queueTimeoutMs?: number;
+  /** How often a waiting wake looks for room (and proves it still waits). Default 1 s. */
+  queuePollMs?: number;
+  /**
+   * When the machine is full and someone waits, the least recently used gateway
+   * idle for this long is stopped to make room (0: never). Default 5 minutes.
+   */
+  evictIdleAfterMs?: number;
+  log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+}

@@ -1,0 +1,172 @@
+import { schema, type Tx, withScope } from "@reef/db";
+import { GatewayIntegrityError, type JsonObject, type RuntimeHandle } from "@reef/runtime";
+import { and, eq, isNull, sql } from "drizzle-orm";
+import { appendAudit } from "../audit/audit-service.ts";
+import type { RequestContext } from "../shared/context.ts";
+import type { RuntimeManagerDeps } from "./runtime-manager-deps.ts";
+import type { RuntimeConnection } from "./runtime-view.ts";
+
+const { runtimes } = schema;
+export type RuntimeRow = typeof runtimes.$inferSelect;
+type Row = RuntimeRow;
+
+/** Who the runtime manager's own transitions are audited as. */
+export const SYSTEM: RequestContext = { actor: { kind: "system", name: "runtime-manager" } };
+
+/**
+ * The runtime manager's reads and writes of one workspace's `runtimes` row:
+ * locking it, turning it into a connection or a driver handle, conditional
+ * transitions (each audited in the same transaction), and taking a runtime out
+ * of service when something else holds its endpoint.
+ */
+export function createRuntimeRows(deps: Pick<RuntimeManagerDeps, "db" | "driver" | "sealer" | "log">) {
+  const { db, driver } = deps;
+  const scoped = <T>(workspaceId: string, fn: (tx: Tx) => Promise<T>) => withScope(db, { workspaceId }, fn);
+  const platform = <T>(fn: (tx: Tx) => Promise<T>) => withScope(db, { platform: true }, fn);
+
+  async function lockRow(tx: Tx, workspaceId: string): Promise<Row> {
+    await tx.insert(runtimes).values({ workspaceId, driver: driver.kind }).onConflictDoNothing();
+    const [row] = await tx.select().from(runtimes).where(eq(runtimes.workspaceId, workspaceId)).for("update");
+    if (!row) throw new Error("runtime row vanished");
+    return row;
+  }
+
+  /**
+   * Where a running gateway is reached; undefined when the row lacks it or the
+   * token no longer opens (the root key changed without the old one in
+   * REEF_SECRET_KEY_PREVIOUS): the caller then restarts the gateway with a fresh
+   * token rather than failing every request.
+   */
+  function connectionOf(row: Row): RuntimeConnection | undefined {
+    if (!row.endpoint || !row.tokenSealed) return undefined;
+    try {
+      return { endpoint: new URL(row.endpoint), token: deps.sealer.open(row.tokenSealed, row.workspaceId) };
+    } catch {
+      deps.log?.warn({ workspaceId: row.workspaceId }, "gateway token does not open under the configured root keys");
+      return undefined;
+    }
+  }
+
+  function handleOf(row: Row): RuntimeHandle | undefined {
+    return row.handle ? { workspaceId: row.workspaceId, state: row.handle as JsonObject } : undefined;
+  }
+
+  async function transition(
+    workspaceId: string,
+    set: Partial<typeof runtimes.$inferInsert>,
+    audit?: { action: string; details?: Record<string, unknown>; outcome?: "success" | "failure" },
+  ) {
+    await scoped(workspaceId, async (tx) => {
+      await tx
+        .update(runtimes)
+        .set({ ...set, updatedAt: new Date() })
+        .where(eq(runtimes.workspaceId, workspaceId));
+      if (audit) await appendAudit(tx, SYSTEM, { workspaceId, targetType: "runtime", targetId: workspaceId, ...audit });
+    });
+  }
+
+  /**
+   * The row is still exactly what a sweep observed: same state, gateway, token
+   * and crash count. A sweep's write is conditional on it, so it never
+   * overwrites a runtime someone (a person's wake, another replica) moved on.
+   */
+  function unchangedSince(row: Row) {
+    return and(
+      eq(runtimes.workspaceId, row.workspaceId),
+      eq(runtimes.state, row.state),
+      row.endpoint === null ? isNull(runtimes.endpoint) : eq(runtimes.endpoint, row.endpoint),
+      row.tokenSealed === null ? isNull(runtimes.tokenSealed) : eq(runtimes.tokenSealed, row.tokenSealed),
+      row.handle === null ? isNull(runtimes.handle) : sql`${runtimes.handle} = ${JSON.stringify(row.handle)}::jsonb`,
+      eq(runtimes.restarts, row.restarts),
+    );
+  }
+
+  /** {@link transition} only if the row is as `observed`. @returns whether it applied. */
+  async function transitionIf(
+    observed: Row,
+    set: Partial<typeof runtimes.$inferInsert>,
+    audit: { action: string; details?: Record<string, unknown>; outcome?: "success" | "failure" },
+  ): Promise<boolean> {
+    const workspaceId = observed.workspaceId;
+    return scoped(workspaceId, async (tx) => {
+      const moved = await tx
+        .update(runtimes)
+        .set({ ...set, updatedAt: new Date() })
+        .where(unchangedSince(observed))
+        .returning({ id: runtimes.workspaceId });
+      if (!moved.length) return false;
+      await appendAudit(tx, SYSTEM, { workspaceId, targetType: "runtime", targetId: workspaceId, ...audit });
+      return true;
+    });
+  }
+
+  /** @returns the driver's integrity error when something else holds the runtime's endpoint. */
+  async function verifyEndpoint(handle: RuntimeHandle): Promise<GatewayIntegrityError | undefined> {
+    try {
+      await driver.verify?.(handle);
+      return undefined;
+    } catch (err) {
+      if (err instanceof GatewayIntegrityError) return err;
+      throw err;
+    }
+  }
+
+  /**
+   * Another process holds (or held) a running gateway's endpoint: the gateway is
+   * killed, the runtime marked failed and audited, and its token dropped, so
+   * nothing is sent there again; the next use starts a fresh gateway.
+   */
+  async function quarantine(
+    ctx: RequestContext,
+    workspaceId: string,
+    handle: RuntimeHandle,
+    endpoint: string | null,
+    err: GatewayIntegrityError,
+  ): Promise<void> {
+    deps.log?.warn({ workspaceId, details: err.details }, "runtime endpoint held by another process");
+    await driver.stop(handle, { graceful: false }).catch(() => {});
+    await scoped(workspaceId, async (tx) => {
+      const moved = await tx
+        .update(runtimes)
+        .set({
+          state: "failed",
+          failureReason: err.message.slice(0, 500),
+          handle: null,
+          endpoint: null,
+          tokenSealed: null,
+          updatedAt: new Date(),
+        })
+        .where(
+          and(
+            eq(runtimes.workspaceId, workspaceId),
+            eq(runtimes.state, "running"),
+            eq(runtimes.endpoint, endpoint ?? ""),
+          ),
+        )
+        .returning({ id: runtimes.workspaceId });
+      if (moved.length) {
+        await appendAudit(tx, ctx, {
+          workspaceId,
+          action: "runtime.integrity_failure",
+          targetType: "runtime",
+          targetId: workspaceId,
+          outcome: "failure",
+          details: { reason: err.message.slice(0, 500), ...err.details },
+        });
+      }
+    });
+  }
+
+  return {
+    scoped,
+    platform,
+    lockRow,
+    connectionOf,
+    handleOf,
+    transition,
+    unchangedSince,
+    transitionIf,
+    verifyEndpoint,
+    quarantine,
+  };
+}

@@ -1,0 +1,1 @@
+ALTER TABLE "platform_settings" ADD COLUMN "provider_allowed_hosts" text[];
