@@ -27,7 +27,7 @@ export function describeDriverConformance(name: string, opts: ConformanceOptions
       workspaceId: randomUUID(),
       token: randomBytes(24).toString("base64url"),
       gateway: opts.settings(),
-      limits: { memoryMb: 2048, cpus: 1, pids: 512 },
+      limits: { memoryMb: 2048, cpus: 2, pids: 512 },
     });
 
     afterAll(async () => {

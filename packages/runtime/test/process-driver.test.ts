@@ -78,7 +78,7 @@ describe("process driver: two workspaces side by side", () => {
   let hb: RuntimeHandle & { endpoint: URL };
 
   beforeAll(async () => {
-    const limits = { memoryMb: 2048, cpus: 1, pids: 512 };
+    const limits = { memoryMb: 2048, cpus: 2, pids: 512 };
     const [ra, rb] = await Promise.all([
       driver.start({ ...a, gateway: settings(), limits }, AbortSignal.timeout(120_000)),
       driver.start({ ...b, gateway: settings(), limits }, AbortSignal.timeout(120_000)),

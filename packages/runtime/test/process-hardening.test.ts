@@ -19,7 +19,7 @@ import { ensureRuntimeUser, lockFolder, RUNTIME_UID_RANGE } from "../src/process
  */
 const asRoot = process.getuid?.() === 0 && process.platform === "linux";
 const NOBODY = 65534;
-const limits = { memoryMb: 2048, cpus: 1, pids: 512 };
+const limits = { memoryMb: 2048, cpus: 2, pids: 512 };
 
 let llm: LlmStandIn;
 const root = join(tmpdir(), `reef-hardening-${process.pid}-${Date.now()}`);
