@@ -16,8 +16,18 @@ export type RateLimitSettings = Record<RateLimitClass, RateLimit>;
 
 /** Limits shared across replicas through Postgres (rate-limiter-flexible). */
 export interface RateLimits {
-  /** Counts one attempt; throws RateLimited once the limit is exceeded. */
-  consume(cls: RateLimitClass, key: string, ctx: RequestContext, workspaceId?: string | null): Promise<void>;
+  /**
+   * Spends one point; throws RateLimitedError when none is left. `workspaceId`
+   * names the audit trail of the refusal; a function is only asked when a call
+   * is refused (it may throw instead, e.g. NotFound for a caller who does not
+   * belong there), so the allowed path does no extra work.
+   */
+  consume(
+    cls: RateLimitClass,
+    key: string,
+    ctx: RequestContext,
+    workspaceId?: string | null | (() => Promise<string | null>),
+  ): Promise<void>;
   /**
    * Counts an attempt that is slowed rather than refused: answers how long to hold
    * it, 0 within the allowance and then {@link progressiveDelayMs}. Never throws, so
@@ -70,8 +80,9 @@ export function createRateLimits(deps: {
     cls: RateLimitClass,
     res: RateLimiterRes,
     ctx: RequestContext,
-    workspaceId: string | null,
+    scope: string | null | (() => Promise<string | null>),
   ) => {
+    const workspaceId = typeof scope === "function" ? await scope() : scope;
     // Audit the moment a limit trips, not every rejected request after it.
     if (res.consumedPoints === deps.settings[cls].points + 1) {
       await deps.audit.recordEvent(ctx, {

@@ -152,7 +152,7 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
           if (!row.lastActivityAt || Date.now() - row.lastActivityAt.getTime() > TOUCH_EVERY_MS) {
             await tx.update(runtimes).set({ lastActivityAt: new Date() }).where(eq(runtimes.workspaceId, workspaceId));
           }
-          return { kind: "ready" as const, connection, handle: handleOf(row), endpoint: row.endpoint };
+          return { kind: "ready" as const, connection, row };
         }
         if ((row.state === "starting" || row.state === "stopping") && claimFresh) return { kind: "wait" as const };
         // Ours to start: stopped, failed, a stale claim, or running with old settings or an unreadable token.
@@ -207,9 +207,10 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
       });
       if (decision.kind === "ready") {
         // Before the token goes anywhere: is the endpoint still the gateway's own?
-        const hijack = decision.handle && driver.verify ? await verifyEndpoint(decision.handle) : undefined;
+        const handle = handleOf(decision.row);
+        const hijack = handle && driver.verify ? await verifyEndpoint(handle) : undefined;
         if (!hijack) return decision.connection;
-        await quarantine(ctx, workspaceId, decision.handle as RuntimeHandle, decision.endpoint, hijack);
+        await quarantine(ctx, decision.row, hijack);
         continue; // the next round starts a fresh gateway, with a fresh token
       }
       if (decision.kind === "refused") throw decision.error;
@@ -397,7 +398,7 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
         const status = await driver.poll(handle);
         const hijack = status.status !== "exited" && driver.verify ? await verifyEndpoint(handle) : undefined;
         if (hijack) {
-          await quarantine(SYSTEM, row.workspaceId, handle, row.endpoint, hijack);
+          await quarantine(SYSTEM, row, hijack);
           continue;
         }
         let reason: string;
@@ -502,38 +503,19 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
       if (status.status !== "exited") return false;
       if (handle) await driver.stop(handle, { graceful: false }).catch(() => {});
       const reason = `the gateway exited unexpectedly (code ${status.code ?? "unknown"})`;
-      await scoped(workspaceId, async (tx) => {
-        // Only if nobody moved it on meanwhile (the health check, another replica).
-        const moved = await tx
-          .update(runtimes)
-          .set({
-            state: "stopped",
-            failureReason: reason,
-            handle: null,
-            endpoint: null,
-            tokenSealed: null,
-            stoppedAt: new Date(),
-            updatedAt: new Date(),
-          })
-          .where(
-            and(
-              eq(runtimes.workspaceId, workspaceId),
-              eq(runtimes.state, "running"),
-              eq(runtimes.endpoint, row.endpoint ?? ""),
-            ),
-          )
-          .returning({ id: runtimes.workspaceId });
-        if (moved.length) {
-          await appendAudit(tx, SYSTEM, {
-            workspaceId,
-            action: "runtime.crash",
-            targetType: "runtime",
-            targetId: workspaceId,
-            outcome: "failure",
-            details: { reason },
-          });
-        }
-      });
+      // Only if nobody moved it on meanwhile (the health check, another replica).
+      await transitionIf(
+        row,
+        {
+          state: "stopped",
+          failureReason: reason,
+          handle: null,
+          endpoint: null,
+          tokenSealed: null,
+          stoppedAt: new Date(),
+        },
+        { action: "runtime.crash", outcome: "failure", details: { reason } },
+      );
       deps.log?.warn({ workspaceId, reason }, "runtime found dead by a caller");
       return true;
     },

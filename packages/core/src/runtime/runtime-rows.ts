@@ -86,6 +86,7 @@ export function createRuntimeRows(deps: Pick<RuntimeManagerDeps, "db" | "driver"
     observed: Row,
     set: Partial<typeof runtimes.$inferInsert>,
     audit: { action: string; details?: Record<string, unknown>; outcome?: "success" | "failure" },
+    ctx: RequestContext = SYSTEM,
   ): Promise<boolean> {
     const workspaceId = observed.workspaceId;
     return scoped(workspaceId, async (tx) => {
@@ -95,7 +96,7 @@ export function createRuntimeRows(deps: Pick<RuntimeManagerDeps, "db" | "driver"
         .where(unchangedSince(observed))
         .returning({ id: runtimes.workspaceId });
       if (!moved.length) return false;
-      await appendAudit(tx, SYSTEM, { workspaceId, targetType: "runtime", targetId: workspaceId, ...audit });
+      await appendAudit(tx, ctx, { workspaceId, targetType: "runtime", targetId: workspaceId, ...audit });
       return true;
     });
   }
@@ -116,45 +117,18 @@ export function createRuntimeRows(deps: Pick<RuntimeManagerDeps, "db" | "driver"
    * killed, the runtime marked failed and audited, and its token dropped, so
    * nothing is sent there again; the next use starts a fresh gateway.
    */
-  async function quarantine(
-    ctx: RequestContext,
-    workspaceId: string,
-    handle: RuntimeHandle,
-    endpoint: string | null,
-    err: GatewayIntegrityError,
-  ): Promise<void> {
+  async function quarantine(ctx: RequestContext, observed: Row, err: GatewayIntegrityError): Promise<void> {
+    const { workspaceId } = observed;
     deps.log?.warn({ workspaceId, details: err.details }, "runtime endpoint held by another process");
-    await driver.stop(handle, { graceful: false }).catch(() => {});
-    await scoped(workspaceId, async (tx) => {
-      const moved = await tx
-        .update(runtimes)
-        .set({
-          state: "failed",
-          failureReason: err.message.slice(0, 500),
-          handle: null,
-          endpoint: null,
-          tokenSealed: null,
-          updatedAt: new Date(),
-        })
-        .where(
-          and(
-            eq(runtimes.workspaceId, workspaceId),
-            eq(runtimes.state, "running"),
-            eq(runtimes.endpoint, endpoint ?? ""),
-          ),
-        )
-        .returning({ id: runtimes.workspaceId });
-      if (moved.length) {
-        await appendAudit(tx, ctx, {
-          workspaceId,
-          action: "runtime.integrity_failure",
-          targetType: "runtime",
-          targetId: workspaceId,
-          outcome: "failure",
-          details: { reason: err.message.slice(0, 500), ...err.details },
-        });
-      }
-    });
+    const handle = handleOf(observed);
+    if (handle) await driver.stop(handle, { graceful: false }).catch(() => {});
+    const reason = err.message.slice(0, 500);
+    await transitionIf(
+      observed,
+      { state: "failed", failureReason: reason, handle: null, endpoint: null, tokenSealed: null },
+      { action: "runtime.integrity_failure", outcome: "failure", details: { reason, ...err.details } },
+      ctx,
+    );
   }
 
   return {

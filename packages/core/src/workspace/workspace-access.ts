@@ -27,12 +27,6 @@ export interface Access {
   userId: string | null;
 }
 
-/**
- * The one gate every workspace-scoped service call passes: resolves the caller's
- * role in the workspace (404 if they have none, so ids do not reveal existence),
- * checks the permission table (403, audited), then runs `fn` in the workspace's
- * RLS scope.
- */
 /** Whose rate-limit budget a call spends: each person and each API key has their own. */
 function actorKey(ctx: RequestContext): string {
   const actor = ctx.actor;
@@ -48,6 +42,12 @@ function actorKey(ctx: RequestContext): string {
   }
 }
 
+/**
+ * The one gate every workspace-scoped service call passes: resolves the caller's
+ * role in the workspace (404 if they have none, so ids do not reveal existence),
+ * checks the permission table (403, audited), then runs `fn` in the workspace's
+ * RLS scope.
+ */
 export function createWorkspaceGate(deps: {
   db: Db;
   permissions: Permissions;
@@ -86,18 +86,21 @@ export function createWorkspaceGate(deps: {
       const userId = ctx.actor.kind === "user" ? ctx.actor.userId : undefined;
       const scope = { workspaceId, ...(userId ? { userId } : {}) };
       // The budget is spent before the call acts, so a refused call changes nothing
-      // and sends nothing; only by callers who belong here (outsiders get their 404
-      // first), each person and key from their own budget. Outside the call's
-      // transaction: the limiter takes its own pool connection, and holding one while
-      // waiting for another would starve the pool under load.
-      if (!(await withScope(deps.db, scope, (tx) => roleIn(tx, ctx, workspaceId)))) {
-        throw new NotFoundError("No such workspace.");
-      }
+      // and sends nothing, each person and key from their own budget (an outsider
+      // only spends theirs). Outside the call's transaction: the limiter takes its
+      // own pool connection, and holding one while waiting for another would
+      // starve the pool under load. Only a refusal asks who the caller is here:
+      // outsiders get their 404, and nothing lands in this workspace's trail.
       await deps.rateLimits.consume(
         action.endsWith(":read") ? "api_read" : "api_write",
         `${workspaceId}:${actorKey(ctx)}`,
         ctx,
-        workspaceId,
+        async () => {
+          if (!(await withScope(deps.db, scope, (tx) => roleIn(tx, ctx, workspaceId)))) {
+            throw new NotFoundError("No such workspace.");
+          }
+          return workspaceId;
+        },
       );
       let denied: { role: WorkspaceRole; action: Action } | undefined;
       const result = await withScope(deps.db, scope, async (tx) => {
