@@ -7,7 +7,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { Writable } from "node:stream";
 import { gatewayRequest } from "@reef/runtime";
@@ -49,6 +49,8 @@ function filesContaining(dir: string, needle: string): string[] {
   return found;
 }
 
+/** The shell command a shell-enabled agent runs against its neighbours (set by that test). */
+let probeCommand = "true";
 /** The gateway session another member's agent tries to read (set by that test). */
 let peekKey = "";
 /** Tool names the stand-in calls when asked to peek, as an agent prompted by a curious member would. */
@@ -73,7 +75,12 @@ beforeAll(async () => {
         : text.includes("long")
           ? LONG
           : `Stand-in reply to: ${text}`,
-    toolCalls: (text) => (text.includes("peek at other sessions") ? PEEK_CALLS() : undefined),
+    toolCalls: (text) =>
+      text.includes("peek at other sessions")
+        ? PEEK_CALLS()
+        : text.includes("probe the host")
+          ? [{ name: "exec", arguments: { command: probeCommand } }]
+          : undefined,
   });
   db = await createTestDatabase();
   const logger = pino(
@@ -465,6 +472,56 @@ describe("chat, end to end with real gateways", () => {
     expect(last?.body.model).toBe("stand-in-model-2");
     expect(JSON.stringify(last?.body.messages)).toContain("now terse");
   }, 120_000);
+
+  it.runIf(process.getuid?.() === 0)(
+    "an agent with shell and files cannot reach another workspace's gateway, files or Reef's secrets",
+    async () => {
+      // Bob's gateway is running; a member of Alice's workspace drives an agent
+      // granted shell and files, as any workspace admin may grant them.
+      const target = await servicesOf(app).runtimeManager.handle(b.wid);
+      expect(target, "Bob's gateway runs").toBeDefined();
+      const { pid, port, dir } = target?.state as { pid: number; port: number; dir: string };
+      const bobToken = JSON.parse(readFileSync(join(dir, "state", "openclaw.json"), "utf8")).gateway.auth.token;
+      // Where `reef start` keeps the root key (0600, Reef's own user); the test app is given it in config.
+      const rootKey = randomBytes(32).toString("base64");
+      mkdirSync(dataDir, { recursive: true });
+      writeFileSync(join(dataDir, "secret.key"), rootKey, { mode: 0o600 });
+      const grant = await alice.http.json("PATCH", `/api/v1/workspaces/${a.wid}/agents/${a.secondAgentId}`, {
+        tools: ["shell", "files"],
+      });
+      expect(grant.status, JSON.stringify(grant.body)).toBe(200);
+      const session = await carol.http.json("POST", `/api/v1/workspaces/${a.wid}/sessions`, {
+        agentId: a.secondAgentId,
+      });
+      probeCommand = [
+        `cat ${dir}/state/openclaw.json`,
+        `ls ${dir}`,
+        `cat /proc/${pid}/environ`,
+        `kill -9 ${pid}`,
+        `cat ${join(dataDir, "secret.key")}`,
+        `node -e "require('net').createServer().listen(${port},'127.0.0.1',()=>console.log('listening on the port')).on('error',e=>console.log('bind',e.code))"`,
+        "echo probe-finished",
+      ]
+        .map((c) => `${c} 2>&1`)
+        .join("; ");
+      const before = llm.requests.length;
+      const events = await chat(carol, a.wid, session.body.id, "please probe the host");
+      expect(events.at(-1)?.event, JSON.stringify(events.at(-1))).toBe("done");
+      const results = llm.requests.slice(before).flatMap((r) => toolResultsOf(r.body.messages));
+      const output = results.join("\n");
+      // The commands ran (not refused by a policy), and the kernel said no to each.
+      expect(output, output).toContain("probe-finished");
+      expect(output).toMatch(/Permission denied/);
+      expect(output).toMatch(/Operation not permitted/);
+      expect(output).not.toContain("listening on the port");
+      for (const secret of [bobToken, rootKey, CANARY, b.sid]) expect(output).not.toContain(secret);
+      // Bob's gateway is untouched and still answers him.
+      expect((await servicesOf(app).runtimeManager.get(b.wid)).state).toBe("running");
+      const still = await chat(bob, b.wid, b.sid, "still there?");
+      expect(still.at(-1)?.event).toBe("done");
+    },
+    240_000,
+  );
 
   it("the provider key appears nowhere but the vendor's Authorization header", async () => {
     expect(llm.requests.every((r) => r.authorization === `Bearer ${CANARY}`)).toBe(true);
