@@ -480,7 +480,7 @@ describe("chat, end to end with real gateways", () => {
       // granted shell and files, as any workspace admin may grant them.
       const target = await servicesOf(app).runtimeManager.handle(b.wid);
       expect(target, "Bob's gateway runs").toBeDefined();
-      const { pid, port, dir } = target?.state as { pid: number; port: number; dir: string };
+      const { pid, port, dir } = (target as { state: unknown }).state as { pid: number; port: number; dir: string };
       const bobToken = JSON.parse(readFileSync(join(dir, "state", "openclaw.json"), "utf8")).gateway.auth.token;
       // Where `reef start` keeps the root key (0600, Reef's own user); the test app is given it in config.
       const rootKey = randomBytes(32).toString("base64");
