@@ -50,11 +50,11 @@ const ROUNDS = Number(process.env.BENCH_CHAT_ROUNDS ?? 3);
 const START_PARALLEL = 3;
 const REPLY_WORDS = Number(process.env.BENCH_CHAT_WORDS ?? 200);
 const CHUNK_DELAY_MS = 3;
-const INSTRUCTIONS = "You are the benchmark agent. Answer briefly.";
+export const INSTRUCTIONS = "You are the benchmark agent. Answer briefly.";
 
 /** The stand-in's answer: deterministic, so every answer can be checked word for word. */
 const WORDS = Array.from({ length: REPLY_WORDS }, (_, i) => `word${i}`).join(" ");
-const replyTo = (text: string) => `Answer to ${text}: ${WORDS}`;
+export const replyTo = (text: string) => `Answer to ${text}: ${WORDS}`;
 
 const SYSTEM = { actor: { kind: "system" as const, name: "chat-bench" } };
 
@@ -99,7 +99,7 @@ function unexpected(got: string, sent: string): string {
 const tokensPerSecond = (t: Turn) => (t.streamMs > 0 ? t.completionTokens / (t.streamMs / 1000) : Number.NaN);
 
 /** Runs the stand-in in a child process (this file, run with `stand-in`); resolves with its base URL. */
-function startStandInProcess(apiKey: string): Promise<{ baseUrl: string; child: ChildProcess }> {
+export function startStandInProcess(apiKey: string): Promise<{ baseUrl: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), "stand-in"], {
     env: { ...process.env, BENCH_STANDIN_KEY: apiKey },
     stdio: ["ignore", "pipe", "inherit"],

@@ -5,9 +5,11 @@
  *     through the real app (auth, permission check, RLS).
  *  2. Authenticated GET /api/v1/me throughput as a ratio to bare Fastify hello world.
  *  3. Runtime: gateway cold start, config and memory (runtime-bench.ts).
- *  4. Chat: time to first token and tokens/s through Reef versus straight to the
+ *  4. Sandbox and LLM proxy: cold start, RSS, time to first token and tokens/s
+ *     with both versus neither (sandbox-bench.ts).
+ *  5. Chat: time to first token and tokens/s through Reef versus straight to the
  *     same gateway, and 100 people chatting at once across 10 workspaces (chat-bench.ts).
- * `BENCH_ONLY=api|runtime|chat` runs one part.
+ * `BENCH_ONLY=api|runtime|sandbox|chat` runs one part.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -20,6 +22,7 @@ import { benchAppConfig, startBenchPostgres } from "./bench-postgres.ts";
 import { chatBench } from "./chat-bench.ts";
 import { percentile } from "./measure.ts";
 import { runtimeBench } from "./runtime-bench.ts";
+import { sandboxBench } from "./sandbox-bench.ts";
 
 const WORKSPACES = 1_000;
 const ROWS = 1_000_000;
@@ -197,9 +200,10 @@ async function meThroughput(urls: { ownerUrl: string; appUrl: string; appPasswor
   }
 }
 
-const only = process.env.BENCH_ONLY; // "api", "runtime" or "chat"; unset: all three
-const wants = (part: "api" | "runtime" | "chat") => !only || only === part;
-if (only && !["api", "runtime", "chat"].includes(only)) throw new Error("BENCH_ONLY must be api, runtime or chat");
+const only = process.env.BENCH_ONLY; // "api", "runtime", "sandbox" or "chat"; unset: all four
+const wants = (part: "api" | "runtime" | "sandbox" | "chat") => !only || only === part;
+if (only && !["api", "runtime", "sandbox", "chat"].includes(only))
+  throw new Error("BENCH_ONLY must be api, runtime, sandbox or chat");
 if (wants("api")) {
   const db = await startBenchPostgres();
   // Ctrl-C must not leave the benchmark's Postgres running.
@@ -220,4 +224,5 @@ if (wants("api")) {
 }
 // The runtime and chat parts start (and stop) Postgres servers of their own.
 if (wants("runtime")) await runtimeBench();
+if (wants("sandbox")) await sandboxBench();
 if (wants("chat")) await chatBench();

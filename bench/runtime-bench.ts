@@ -18,6 +18,7 @@ import {
   EMBEDDING_ENV,
   GATEWAY_NODE_ENV,
   type GatewaySettings,
+  gatewayFetch,
   installedOpenclawVersion,
   ProcessDriver,
   renderGatewayConfig,
@@ -123,7 +124,8 @@ export async function runtimeBench(): Promise<void> {
   });
   const root = mkdtempSync(join(tmpdir(), "reef-bench-rt-"));
   execFileSync("chmod", ["755", root]);
-  const driver = new ProcessDriver({ rootDir: root });
+  // Unsandboxed, like the gateways spawned by hand it is compared with (sandbox-bench.ts measures the sandbox).
+  const driver = new ProcessDriver({ rootDir: root, sandbox: false });
   const manager = createRuntimeManager({
     db: database.db,
     driver,
@@ -199,7 +201,7 @@ export async function runtimeBench(): Promise<void> {
     const handle = await manager.handle(wid);
     const idle = handle && driver.stats ? ((await driver.stats(handle))?.rssBytes ?? 0) : 0;
     for (let i = 0; i < 5; i++) {
-      const res = await fetch(new URL("/v1/chat/completions", conn.endpoint), {
+      const res = await gatewayFetch(conn.endpoint, "/v1/chat/completions", {
         method: "POST",
         headers: {
           authorization: `Bearer ${conn.token}`,

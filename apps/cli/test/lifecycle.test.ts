@@ -71,7 +71,7 @@ describe("reef start with the embedded database", () => {
     const fresh = await postmasterPid(dataDir);
     expect(fresh).not.toBe(orphan);
     second.child.kill("SIGINT");
-    expect(await second.exited).toBe(0);
+    expect(await second.exited, second.output().slice(-3000)).toBe(0);
     expect(alive(fresh as number)).toBe(false);
   });
 

@@ -123,9 +123,16 @@ describe.skipIf(!asRoot)("reef start as root from a clone in a mode-700 home", (
       const pgPid = Number((await readFile(join(dir, "postgres/data/postmaster.pid"), "utf8")).split("\n")[0]);
       expect(await readlink(`/proc/${pgPid}/exe`)).toMatch(new RegExp(`^${dir}/install/`));
       expect((await stat(`/proc/${pgPid}`)).uid).not.toBe(0);
-      const gateways = (await processesMentioning(`${dir}/install/`)).filter((p) => p.cmdline.includes("openclaw"));
+      // bubblewrap itself stays root outside the sandbox it made (it only waits for it);
+      // everything inside runs as the workspace's user.
+      const mentioning = (await processesMentioning(`${dir}/install/`)).filter((p) => p.cmdline.includes("openclaw"));
+      const gateways = mentioning.filter((p) => !p.cmdline.startsWith("/usr/bin/bwrap "));
       expect(gateways.length).toBeGreaterThan(0);
       for (const g of gateways) expect(g.uid, g.cmdline).toBeGreaterThanOrEqual(1_500_000_000);
+      for (const b of mentioning.filter((p) => p.cmdline.startsWith("/usr/bin/bwrap "))) {
+        expect(b.cmdline).toContain("--die-with-parent");
+        expect(b.cmdline).toContain("--unshare-net");
+      }
       expect(await readdir(join(dir, "runtimes"))).toContain(workspaceId);
       await http("POST", `/api/v1/workspaces/${workspaceId}/runtime/stop`);
     } finally {

@@ -20,7 +20,9 @@ import { apiKeyRoutes } from "./routes/api-key-routes.ts";
 import { auditAndAdminRoutes } from "./routes/audit-routes.ts";
 import { authRoutes } from "./routes/auth-routes.ts";
 import { chatRoutes } from "./routes/chat-routes.ts";
+import { egressRoutes } from "./routes/egress-routes.ts";
 import { healthRoutes } from "./routes/health-routes.ts";
+import { llmProxyRoutes } from "./routes/llm-proxy-routes.ts";
 import { providerRoutes } from "./routes/provider-routes.ts";
 import { runtimeRoutes } from "./routes/runtime-routes.ts";
 import { settingsRoutes } from "./routes/settings-routes.ts";
@@ -50,11 +52,14 @@ export type AppConfig = Pick<
   | "smtpFrom"
   | "metricsToken"
   | "providerAllowedHosts"
+  | "egressAllowedHosts"
   | "dataDir"
   | "secretKey"
   | "secretKeyPrevious"
   | "explicitKeys"
   | "runtimeDriver"
+  | "sandbox"
+  | "runtimeCallbackUrl"
   | "runtimeImage"
   | "dockerSocket"
   | "kubernetesNamespace"
@@ -86,6 +91,13 @@ export interface AppDeps {
   webDistDir?: string;
   /** Where gateways' runtimes live and what they run (default: the data dir and this install). */
   layout?: Pick<ServiceLayout, "runtimesDir" | "mirror">;
+  /**
+   * Tests only, never an operator setting. `unsandboxedRuntimesForTests`: the attack test's control run
+   * (process-driver gateways unsandboxed, shell and file tools kept, as before sandboxes);
+   * `sandboxUnavailableForTests`: as on a host without bubblewrap (unsandboxed, those tools refused).
+   */
+  unsandboxedRuntimesForTests?: boolean;
+  sandboxUnavailableForTests?: boolean;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -134,6 +146,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerInputGuard(app);
   const services = createServices(deps, app.log);
   appServices.set(app, services);
+  // Refused egress is counted in batches: write the last one before the pool closes.
+  app.addHook("onClose", async () => services.egressRefusals.close());
+  // LLM calls still streaming are cut; those finished are metered before the pool closes.
+  app.addHook("onClose", async () => services.outbound.close());
   // HSTS and upgrade-insecure-requests only make sense when users reach Reef
   // over https; on a plain-http LAN address they would break the app. The public
   // URL may come from the platform settings an operator saved, not only the config.
@@ -167,6 +183,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(providerRoutes(services));
   await app.register(agentRoutes(services));
   await app.register(chatRoutes(services));
+  await app.register(egressRoutes(services));
+  await app.register(llmProxyRoutes(services));
 
   await registerWebApp(app, deps.webDistDir ?? DEFAULT_WEB_DIST);
   return app;

@@ -1,6 +1,6 @@
 import { createHmac } from "node:crypto";
 import type { Config } from "@reef/config";
-import { checkRootKey } from "@reef/core";
+import { checkRootKey, sealExistingTranscripts } from "@reef/core";
 import { type Database, openDatabase } from "@reef/db";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
@@ -78,7 +78,19 @@ export async function startServer(
   const port = typeof address === "object" && address ? address.port : config.port;
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}`;
-  logger.info({ url, ms: Math.round(performance.now() - started) }, `Reef is running at ${url}`);
+
+  // Transcripts stored in clear by an older Reef: sealed in the background (reads take either form meanwhile).
+  const stopSealing = new AbortController();
+  const sealing = sealExistingTranscripts({
+    db: database.db,
+    vault: servicesOf(app).vault,
+    signal: stopSealing.signal,
+  }).then(
+    (sealed) => {
+      if (sealed.messages || sealed.titles) logger.info(sealed, "sealed chat transcripts stored in clear");
+    },
+    (err: unknown) => logger.warn({ err }, "sealing stored chat transcripts failed; the next start tries again"),
+  );
 
   // Runtimes: adopt what survived a restart, then watch health and idleness.
   const runtimes = servicesOf(app).runtimeManager;
@@ -98,6 +110,8 @@ export async function startServer(
       });
   }, RUNTIME_SWEEP_MS);
   sweep.unref();
+  // Said last: whoever waits for this line (a supervisor, the CLI's signal handlers) finds Reef whole.
+  logger.info({ url, ms: Math.round(performance.now() - started) }, `Reef is running at ${url}`);
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -108,6 +122,7 @@ export async function startServer(
       }, config.shutdownTimeoutMs);
       try {
         clearInterval(sweep);
+        stopSealing.abort();
         await app.close();
         // Process runtimes are children of this Reef: stop them rather than orphan them.
         // Containers and pods outlive a Reef restart (a rolling update of several
@@ -119,6 +134,7 @@ export async function startServer(
         }
       } finally {
         clearTimeout(timer);
+        await sealing;
         await database.close();
       }
     })();

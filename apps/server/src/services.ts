@@ -9,6 +9,10 @@ import {
   createAuditQueryService,
   createAuditService,
   createChatService,
+  createEgressPolicy,
+  createEgressProxy,
+  createEgressRefusalRecorder,
+  createEgressService,
   createIdentityService,
   createInviteService,
   createPermissions,
@@ -18,6 +22,7 @@ import {
   createQuotaService,
   createRateLimits,
   createRuntimeManager,
+  createRuntimeOutbound,
   createRuntimeService,
   createRuntimeTokenSealer,
   createSystemService,
@@ -26,14 +31,60 @@ import {
   createWorkspaceService,
   defaultMaxRuntimes,
 } from "@reef/core";
-import { DockerDriver, KubernetesDriver, ProcessDriver, type RuntimeDriver } from "@reef/runtime";
+import {
+  DockerDriver,
+  describeSandbox,
+  KubernetesDriver,
+  ProcessDriver,
+  probeSandbox,
+  type RuntimeDriver,
+  type SandboxProbe,
+} from "@reef/runtime";
 import type { FastifyBaseLogger } from "fastify";
 import type { AppConfig, AppDeps } from "./app.ts";
 
 const HOUR_MS = 3_600_000;
 
+/** The tests' switches (see AppDeps): the attack test's unconfined control run, or a host without bubblewrap. */
+type TestSandbox = { unconfined?: boolean | undefined; unavailable?: boolean | undefined };
+
+/**
+ * The process driver, sandboxed where the host allows (said once, at start).
+ * `REEF_SANDBOX=required` refuses to start Reef where it cannot be.
+ */
+function createProcessDriver(
+  config: AppConfig,
+  layout: AppDeps["layout"],
+  log: FastifyBaseLogger,
+  forTests: TestSandbox,
+): ProcessDriver {
+  const probe: SandboxProbe =
+    forTests.unconfined || forTests.unavailable
+      ? { available: false, reason: "switched off for this test" }
+      : probeSandbox();
+  if (config.sandbox === "required" && !probe.available) {
+    throw new Error(`REEF_SANDBOX=required, but ${describeSandbox(probe)}`);
+  }
+  if (probe.available) log.info(describeSandbox(probe));
+  else log.warn(describeSandbox(probe));
+  return new ProcessDriver({
+    rootDir: layout?.runtimesDir ?? join(config.dataDir, "runtimes"),
+    ...(layout?.mirror ? { nodePath: layout.mirror.node, openclawEntry: layout.mirror.openclawEntry } : {}),
+    sandbox: probe.available,
+    ...(forTests.unconfined ? { unconfinedForTests: true } : {}),
+    readyTimeoutMs: config.runtimeStartTimeoutSeconds * 1000,
+    onLog: (workspaceId, line) => log.debug({ workspaceId, gateway: line }, "gateway output"),
+    onWarning: (message) => log.warn(message),
+  });
+}
+
 /** The runtime driver the configuration names. */
-function createDriver(config: AppConfig, layout: AppDeps["layout"], log: FastifyBaseLogger): RuntimeDriver {
+function createDriver(
+  config: AppConfig,
+  layout: AppDeps["layout"],
+  log: FastifyBaseLogger,
+  forTests: TestSandbox,
+): RuntimeDriver {
   switch (config.runtimeDriver) {
     case "docker":
       return new DockerDriver({
@@ -53,19 +104,15 @@ function createDriver(config: AppConfig, layout: AppDeps["layout"], log: Fastify
       });
     }
     default:
-      return new ProcessDriver({
-        rootDir: layout?.runtimesDir ?? join(config.dataDir, "runtimes"),
-        ...(layout?.mirror ? { nodePath: layout.mirror.node, openclawEntry: layout.mirror.openclawEntry } : {}),
-        readyTimeoutMs: config.runtimeStartTimeoutSeconds * 1000,
-        onLog: (workspaceId, line) => log.debug({ workspaceId, gateway: line }, "gateway output"),
-        onWarning: (message) => log.warn(message),
-      });
+      return createProcessDriver(config, layout, log, forTests);
   }
 }
 
 /** Builds every service from its dependencies: the one place that wires the core together. */
 export function createServices(
-  deps: Pick<AppDeps, "database" | "layout"> & { config: AppConfig },
+  deps: Pick<AppDeps, "database" | "layout" | "unsandboxedRuntimesForTests" | "sandboxUnavailableForTests"> & {
+    config: AppConfig;
+  },
   log: FastifyBaseLogger,
 ) {
   const { config } = deps;
@@ -85,10 +132,24 @@ export function createServices(
   });
   const permissions = createPermissions({ db });
   const gate = createWorkspaceGate({ db, permissions, audit, rateLimits });
-  const driver = createDriver(config, deps.layout, log);
+  const driver = createDriver(config, deps.layout, log, {
+    unconfined: deps.unsandboxedRuntimesForTests,
+    unavailable: deps.sandboxUnavailableForTests,
+  });
+  // Containers and pods contain their gateways; a process gateway only inside its sandbox.
+  const runtimeIsolation = {
+    driver: driver.kind,
+    sandboxed: driver instanceof ProcessDriver ? driver.sandboxed : true,
+    // The attack test's control run keeps shell and file tools on unconfined gateways, on purpose.
+    hostToolsAllowed:
+      (driver instanceof ProcessDriver ? driver.sandboxed : true) || deps.unsandboxedRuntimesForTests === true,
+    ...(driver instanceof ProcessDriver && driver.sandboxUnavailableReason
+      ? { reason: driver.sandboxUnavailableReason }
+      : {}),
+  };
   const keyring = { current: config.secretKey, previous: config.secretKeyPrevious ?? [] };
   const vault = createVault({ keyring });
-  const agents = createAgentService({ db, gate, vault });
+  const agents = createAgentService({ db, gate, vault, hostToolsAllowed: runtimeIsolation.hostToolsAllowed });
   const explicit = new Set(config.explicitKeys ?? []);
   const platformSettings = createPlatformSettings({
     db,
@@ -122,6 +183,8 @@ export function createServices(
     driver,
     sealer: createRuntimeTokenSealer(keyring),
     settingsFor: (workspaceId) => agents.gatewaySettings(workspaceId),
+    // Defined below (it needs the quotas); called only once a gateway starts.
+    outbound: (workspaceId, settings) => outbound.forStart(workspaceId, settings),
     instanceId: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
     idleTimeoutMs: platformSettings.idleTimeoutMs,
     startTimeoutMs: config.runtimeStartTimeoutSeconds * 1000,
@@ -134,11 +197,34 @@ export function createServices(
     },
     log,
   });
+  // Gateways' outbound traffic other than LLM calls (HTTPS_PROXY / HTTP_PROXY): the outbound server hands it to egressProxy.
+  const egressPolicy = createEgressPolicy({ db, operatorAllowedHosts: async () => config.egressAllowedHosts ?? [] });
+  const egressRefusals = createEgressRefusalRecorder({ db, log });
+  const egressProxy = createEgressProxy({ policy: egressPolicy, refusals: egressRefusals, log });
   const quotas = createQuotaService({
     gate,
     limits: { messages: config.quotaMonthlyMessages ?? null, tokens: config.quotaMonthlyTokens ?? null },
   });
+  // Every gateway's way out: LLM calls through the proxy (keys opened per call, metered, budgeted), the rest to egressProxy.
+  const outbound = createRuntimeOutbound({
+    db,
+    vault,
+    quotas,
+    allowedHosts: platformSettings.providerAllowedHosts,
+    egress: egressProxy,
+    callbackUrl: config.runtimeCallbackUrl,
+    log,
+  });
+  if (driver.kind !== "process" && !config.runtimeCallbackUrl) {
+    log.warn(
+      { driver: driver.kind },
+      "REEF_RUNTIME_CALLBACK_URL is not set: gateways in containers cannot reach Reef's LLM proxy, so their agents cannot call models",
+    );
+  }
   return {
+    /** Whether gateways run contained (for the admin view, health and the benchmarks). */
+    sandbox: runtimeIsolation,
+    driver,
     system: createSystemService({
       database: deps.database,
       onCheckFailed: (check, err) => log.warn({ err, check }, "readiness check failed"),
@@ -163,11 +249,15 @@ export function createServices(
     admin: createAdminService({ db }),
     platformSettings,
     runtimeManager,
-    runtimes: createRuntimeService({ gate, manager: runtimeManager, driver }),
+    runtimes: createRuntimeService({ gate, manager: runtimeManager, driver, isolation: runtimeIsolation }),
     vault,
     providers: createProviderService({ gate, vault, allowedHosts: platformSettings.providerAllowedHosts }),
     agents,
     quotas,
-    chat: createChatService({ db, gate, agents, runtimes: runtimeManager, quotas, log }),
+    egress: createEgressService({ db, gate, policy: egressPolicy }),
+    egressRefusals,
+    egressProxy,
+    outbound,
+    chat: createChatService({ db, gate, agents, runtimes: runtimeManager, quotas, vault, log }),
   };
 }

@@ -509,10 +509,11 @@ describe("chat, end to end with real gateways", () => {
       expect(events.at(-1)?.event, JSON.stringify(events.at(-1))).toBe("done");
       const results = llm.requests.slice(before).flatMap((r) => toolResultsOf(r.body.messages));
       const output = results.join("\n");
-      // The commands ran (not refused by a policy), and the kernel said no to each.
+      // The commands ran (not refused by a policy), and the kernel said no to each:
+      // inside its sandbox, Bob's directory and gateway do not even exist for it.
       expect(output, output).toContain("probe-finished");
-      expect(output).toMatch(/Permission denied/);
-      expect(output).toMatch(/Operation not permitted/);
+      expect(output).toMatch(/No such file or directory|Permission denied/);
+      expect(output).toMatch(/No such process|Operation not permitted/);
       expect(output).not.toContain("listening on the port");
       for (const secret of [bobToken, rootKey, CANARY, b.sid]) expect(output).not.toContain(secret);
       // Bob's gateway is untouched and still answers him.
@@ -555,13 +556,18 @@ describe("chat, end to end with real gateways", () => {
     }
     expect(leaks).toEqual([]);
     expect(logLines.length).toBeGreaterThan(10);
-    // On disk, only each gateway's own config file (mode 0600) holds it: not its
-    // logs, transcripts or state databases.
+    // On disk, nothing under a runtime directory holds it: gateways get a proxy
+    // credential minted per start, and only Reef's LLM proxy opens the real key.
     for (const wid of [a.wid, b.wid]) {
       const dir = join(dataDir, "runtimes", wid);
-      const holders = filesContaining(dir, CANARY).map((f) => relative(dir, f));
-      expect(holders).toEqual(["state/openclaw.json"]);
-      expect(statSync(join(dir, "state/openclaw.json")).mode & 0o777).toBe(0o600);
+      expect(filesContaining(dir, CANARY).map((f) => relative(dir, f))).toEqual([]);
+      const config = JSON.parse(readFileSync(join(dir, "state/openclaw.json"), "utf8"));
+      const keys = Object.values(config.models.providers as Record<string, { apiKey: string; baseUrl: string }>);
+      expect(keys.length).toBeGreaterThan(0);
+      for (const p of keys) {
+        expect(p.apiKey).toMatch(/^reef-llm-/);
+        expect(p.baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/llm\//);
+      }
     }
   }, 30_000);
 });

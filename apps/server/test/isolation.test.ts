@@ -38,8 +38,10 @@ const BODIES: Record<string, unknown> = {
   "POST /api/v1/workspaces/:wid/invites": { email: "attacker@example.test", role: "viewer" },
   "POST /api/v1/workspaces/:wid/api-keys": { name: "stolen", role: "viewer" },
   "PATCH /api/v1/admin/users/:userId": { deactivated: true },
+  "PATCH /api/v1/admin/workspaces/:wid": { monthlyTokenBudget: 0 },
   "PATCH /api/v1/admin/settings": { publicUrl: "https://attacker.example" },
   "POST /api/v1/admin/settings/test-email": { to: "attacker@example.test" },
+  "PATCH /api/v1/admin/workspaces/:wid/egress": { allowHosts: ["attacker.example"] },
   "POST /api/v1/workspaces/:wid/providers": {
     name: "stolen",
     kind: "openai-compatible",

@@ -339,24 +339,30 @@ describe("quotas", () => {
         messages: 1,
         limits: { messages: 1 },
       });
-      // Per-day usage: what was said, by UTC day, zero days included.
+      // Per-day usage: messages people sent, and LLM calls metered at the proxy, by UTC day, zero days included.
       await q.db.owner.query(
         `insert into chat_messages (workspace_id, session_id, role, content, created_at) values ($1, $2, 'user', 'a', now() - interval '2 days'), ($1, $2, 'user', 'b', now())`,
         [w, s.id],
       );
+      // The tokens a message stores are for display: usage counts the calls (background ones too).
       await q.db.owner.query(
-        `insert into chat_messages (workspace_id, session_id, role, content, prompt_tokens, completion_tokens, created_at) values ($1, $2, 'assistant', 'x', 10, 5, now())`,
+        `insert into chat_messages (workspace_id, session_id, role, content, prompt_tokens, completion_tokens, created_at) values ($1, $2, 'assistant', 'x', 99, 99, now())`,
         [w, s.id],
+      );
+      await q.db.owner.query(
+        `insert into llm_calls (workspace_id, provider_id, model, endpoint, prompt_tokens, completion_tokens, outcome) values ($1, $2, 'alpha', 'chat.completions', 7, 5, 'ok'), ($1, $2, 'alpha', 'chat.completions', 3, 0, 'ok')`,
+        [w, p.id],
       );
       const daily = (await o.client.get(`/api/v1/workspaces/${w}/usage/daily?days=7`)).json().items;
       expect(daily).toHaveLength(7);
       expect(daily.at(-1)).toMatchObject({
         day: new Date().toISOString().slice(0, 10),
         messages: 1,
+        calls: 2,
         promptTokens: 10,
         completionTokens: 5,
       });
-      expect(daily.at(-3)).toMatchObject({ messages: 1, promptTokens: 0 });
+      expect(daily.at(-3)).toMatchObject({ messages: 1, calls: 0, promptTokens: 0 });
       expect(daily.at(-2)).toMatchObject({ messages: 0 });
       expect((await o.client.get(`/api/v1/workspaces/${w}/usage/daily?days=500`)).statusCode).toBe(400);
     } finally {

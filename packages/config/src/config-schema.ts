@@ -114,7 +114,35 @@ export const configSchema = z.object({
     .transform((v) => (Array.isArray(v) ? v : v.split(",")).map((h) => h.trim().toLowerCase()).filter(Boolean))
     .pipe(z.array(z.string().regex(ALLOWED_HOST, "must be a host or host:port ([v6]:port for IPv6)")).max(100))
     .default([]),
+  /**
+   * Hosts on this machine or a private network that gateways may reach through
+   * Reef's egress proxy (an intranet wiki, an internal MCP server): `host` or
+   * `host:port`, comma-separated in the environment. Separate from provider
+   * hosts: allowing a local Ollama for LLM calls must not open raw TCP to it
+   * for every agent. Every other non-public address is refused.
+   */
+  egressAllowedHosts: z
+    .union([z.string(), z.array(z.string())])
+    .transform((v) => (Array.isArray(v) ? v : v.split(",")).map((h) => h.trim().toLowerCase()).filter(Boolean))
+    .pipe(z.array(z.string().regex(ALLOWED_HOST, "must be a host or host:port ([v6]:port for IPv6)")).max(100))
+    .default([]),
   runtimeDriver: z.enum(["process", "docker", "kubernetes"]).default("process"),
+  /**
+   * Process-driver gateways run inside bubblewrap. `auto`: wherever the host
+   * allows (elsewhere unsandboxed, and agents get no shell or file tools);
+   * `required`: Reef refuses to start without it.
+   */
+  sandbox: z.enum(["auto", "required"]).default("auto"),
+  /**
+   * Where gateways in containers or pods reach this Reef (its LLM proxy is
+   * served under `/internal` there), e.g. `http://reef.reef.svc:7420`. Unset:
+   * such gateways get no way to call their models through Reef.
+   */
+  runtimeCallbackUrl: z
+    .string()
+    .url()
+    .refine((v) => /^https?:\/\//.test(v), "must be an http:// or https:// URL")
+    .optional(),
   runtimeImage: z.string().min(1).default("ghcr.io/openclaw/openclaw:2026.9.6"),
   dockerSocket: z.string().min(1).default("/var/run/docker.sock"),
   kubernetesNamespace: z
@@ -194,7 +222,10 @@ export const ENV_NAMES: Record<keyof ParsedConfig, string> = {
   smtpFrom: "REEF_SMTP_FROM",
   metricsToken: "REEF_METRICS_TOKEN",
   providerAllowedHosts: "REEF_PROVIDER_ALLOWED_HOSTS",
+  egressAllowedHosts: "REEF_EGRESS_ALLOWED_HOSTS",
   runtimeDriver: "REEF_RUNTIME_DRIVER",
+  sandbox: "REEF_SANDBOX",
+  runtimeCallbackUrl: "REEF_RUNTIME_CALLBACK_URL",
   runtimeImage: "REEF_RUNTIME_IMAGE",
   dockerSocket: "REEF_DOCKER_SOCKET",
   kubernetesNamespace: "REEF_KUBERNETES_NAMESPACE",

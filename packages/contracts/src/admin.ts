@@ -22,4 +22,12 @@ export const adminWorkspaceSchema = z.object({
   createdAt: z.string(),
   memberCount: z.number().int(),
   owners: z.array(z.object({ userId: z.uuid(), email: z.string() })),
+  /** The workspace's own monthly token budget; null: the platform default applies. */
+  monthlyTokenBudget: z.number().int().nullable(),
+});
+
+/** What an operator may change on a workspace. */
+export const adminUpdateWorkspaceBodySchema = z.object({
+  /** Prompt plus completion tokens per month, enforced at the LLM proxy; null: back to the platform default. */
+  monthlyTokenBudget: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullable(),
 });

@@ -40,9 +40,30 @@ export const dailyUsageSchema = z.object({
   items: z.array(
     z.object({
       day: z.string(),
+      /** Messages people sent. */
       messages: z.number().int(),
+      /** LLM calls the workspace's gateway made through Reef (background ones included); tokens are theirs. */
+      calls: z.number().int(),
       promptTokens: z.number().int(),
       completionTokens: z.number().int(),
     }),
   ),
+});
+
+/** One LLM call metered at Reef's proxy: what was called and what it used, never what was said. */
+export const llmCallSchema = z.object({
+  id: z.number().int(),
+  providerId: z.uuid().nullable(),
+  providerName: z.string().nullable(),
+  model: z.string(),
+  /** The vendor API: `chat.completions`, `responses`, `messages`, `models`… */
+  endpoint: z.string(),
+  promptTokens: z.number().int(),
+  completionTokens: z.number().int(),
+  firstByteMs: z.number().int().nullable(),
+  latencyMs: z.number().int(),
+  /** `budget`: refused because the workspace's monthly token budget was used up; `refused`: a bad credential or path. */
+  outcome: z.enum(["ok", "error", "refused", "budget", "aborted"]),
+  httpStatus: z.number().int().nullable(),
+  createdAt: z.string(),
 });

@@ -25,6 +25,8 @@ export const ERROR_CODES = {
    * one workspace: such an agent could read the keys from its gateway's config.
    */
   HOST_ACCESS_EXPOSES_KEYS: 409,
+  /** Shell or file tools need gateways inside a sandbox, which this host cannot give (bubblewrap missing). */
+  SANDBOX_REQUIRED: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,

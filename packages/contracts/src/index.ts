@@ -17,6 +17,7 @@ export {
 export * from "./audit.ts";
 export * from "./chat.ts";
 export * from "./common.ts";
+export * from "./egress.ts";
 export { ERROR_CODES, type ErrorBody, type ErrorCode, errorBodySchema } from "./error-codes.ts";
 export { type HealthBody, healthBodySchema, type ReadinessBody, readinessBodySchema } from "./health.ts";
 export * from "./identity.ts";

@@ -13,3 +13,11 @@ export const runtimeSchema = z.object({
   uptimeSeconds: z.number().int().nullable(),
   rssBytes: z.number().int().nullable(),
 });
+
+/** How a deployment contains its gateways (operators only). */
+export const runtimeIsolationSchema = z.object({
+  driver: z.string(),
+  sandboxed: z.boolean(),
+  hostToolsAllowed: z.boolean(),
+  reason: z.string().optional(),
+});

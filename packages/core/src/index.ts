@@ -12,8 +12,21 @@ export {
   type MessageView,
   type SessionView,
 } from "./chat/chat-service.ts";
+export { SEAL_BATCH, type SealTranscriptsResult, sealExistingTranscripts } from "./chat/seal-transcripts-upgrade.ts";
+export { createTranscriptSealer, type TranscriptSealer } from "./chat/transcript-sealing.ts";
+export { createEgressPolicy, type EgressPolicy, type EgressResolver } from "./egress/egress-policy.ts";
+export { createEgressProxy, type EgressProxy, REFUSED_HEADER } from "./egress/egress-proxy.ts";
+export { createEgressRefusalRecorder, type EgressRefusalRecorder } from "./egress/egress-refusals.ts";
+export { createEgressService, type EgressService } from "./egress/egress-service.ts";
 export { createIdentityService, type IdentityService } from "./identity/identity-service.ts";
 export { createSmtpMailer, type Mail, type Mailer, type SmtpServer } from "./mail/mailer.ts";
+export {
+  createRuntimeOutbound,
+  INTERNAL_PREFIX,
+  REFUSE_ALL_EGRESS,
+  type RuntimeOutboundDeps,
+  type RuntimeOutboundService,
+} from "./outbound/outbound-server.ts";
 export {
   createPlatformSealer,
   createPlatformSettings,
@@ -25,7 +38,13 @@ export {
 } from "./platform/platform-settings-service.ts";
 export { maskKey, PROVIDER_KIND_INFO, probeProvider } from "./providers/provider-catalog.ts";
 export { createProviderService, type ProviderService, type ProviderView } from "./providers/provider-service.ts";
-export { createQuotaService, type QuotaLimits, type QuotaService, type UsageView } from "./quotas/quota-service.ts";
+export {
+  createQuotaService,
+  type LlmCallView,
+  type QuotaLimits,
+  type QuotaService,
+  type UsageView,
+} from "./quotas/quota-service.ts";
 export {
   createRateLimits,
   type RateLimitClass,

@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ProcessDriver } from "@reef/runtime";
+import { gatewayFetch, ProcessDriver } from "@reef/runtime";
 import { createTestDatabase, type TestDatabase } from "@reef/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRuntimeManager } from "../src/runtime/runtime-manager.ts";
@@ -56,9 +56,9 @@ describe("runtime manager with real gateways", () => {
   it("wakes a stopped workspace on first use and serves it", async () => {
     await t.owner.query("insert into workspaces (id, name) values ($1, 'gw')", [wid]);
     const conn = await m.ensureRunning(SYSTEM, wid);
-    const ready = await fetch(new URL("/readyz", conn.endpoint));
+    const ready = await gatewayFetch(conn.endpoint, "/readyz");
     expect(ready.status).toBe(200);
-    const models = await fetch(new URL("/v1/models", conn.endpoint), {
+    const models = await gatewayFetch(conn.endpoint, "/v1/models", {
       headers: { authorization: `Bearer ${conn.token}` },
     });
     expect(models.status).toBe(200);
@@ -85,7 +85,7 @@ describe("runtime manager with real gateways", () => {
     const { adopted } = await restarted.reconcile();
     expect(adopted).toEqual([wid]);
     const conn = await restarted.ensureRunning(SYSTEM, wid);
-    expect((await fetch(new URL("/readyz", conn.endpoint))).status).toBe(200);
+    expect((await gatewayFetch(conn.endpoint, "/readyz")).status).toBe(200);
     expect(await pidOf(wid)).toBe(pid);
   }, 60_000);
 

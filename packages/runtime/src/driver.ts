@@ -16,7 +16,38 @@ export interface RuntimeSpec {
    */
   gateway: GatewaySettings;
   limits: { memoryMb: number; cpus: number; pids: number };
+  /**
+   * Reef's side of the gateway's outbound traffic. When given, the gateway's
+   * model providers point at Reef's LLM proxy (with `credentials`, never a
+   * vendor key) and all its other HTTP(S) goes through Reef's forward proxy.
+   */
+  outbound?: RuntimeOutbound;
 }
+
+/**
+ * One HTTP server per runtime that carries everything the gateway sends out:
+ * requests under {@link LLM_PROXY_PATH} go to Reef's LLM proxy, `CONNECT` and
+ * absolute-URI requests to its egress (forward) proxy. It knows which
+ * workspace it serves; the credentials it accepts were minted for this start.
+ */
+export interface RuntimeOutbound {
+  /** The credential the gateway presents to the LLM proxy, by provider id (as in `GatewaySettings.providers`). */
+  credentials: Record<string, string>;
+  /**
+   * Serves this runtime's outbound traffic on a Unix socket at `path` (the
+   * driver bridges it into the sandbox). `owner`: who must be able to connect
+   * (the socket is chowned to them, mode 0600). Resolves once listening.
+   */
+  listen(path: string, owner?: { uid: number; gid: number }): Promise<{ close(): Promise<void> }>;
+  /**
+   * Serves it on a URL the gateway can reach (drivers whose gateways run on
+   * another network: containers, pods). Absent where Reef offers none.
+   */
+  url?: string;
+}
+
+/** Where, under the outbound server, the LLM proxy serves: `<base>/llm/<providerId>/…` maps to the provider's base URL. */
+export const LLM_PROXY_PATH = "/llm";
 
 /** A started runtime, as persisted in the runtimes table. */
 export interface RuntimeHandle {

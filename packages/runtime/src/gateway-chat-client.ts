@@ -1,4 +1,5 @@
 import { createParser, type EventSourceMessage } from "eventsource-parser";
+import { gatewayFetch } from "./gateway-endpoint.ts";
 
 /** One event of a streamed agent turn, as Reef relays it. */
 export type ChatStreamEvent =
@@ -7,7 +8,7 @@ export type ChatStreamEvent =
   | { type: "error"; message: string };
 
 export interface ChatTurnRequest {
-  /** The gateway's base URL. */
+  /** The gateway's endpoint: its base URL, or `unix:<socket path>` for a sandboxed gateway. */
   endpoint: URL;
   /** The gateway token (full operator access): sent only to the gateway. */
   token: string;
@@ -60,7 +61,7 @@ export async function* streamChatTurn(req: ChatTurnRequest): AsyncGenerator<Chat
   messages.push({ role: "user", content: req.text });
   let res: Response;
   try {
-    res = await fetch(new URL("/v1/chat/completions", req.endpoint), {
+    res = await gatewayFetch(req.endpoint, "/v1/chat/completions", {
       method: "POST",
       headers: {
         authorization: `Bearer ${req.token}`,

@@ -1,6 +1,9 @@
+import { WebSocket as UndiciWebSocket } from "undici";
+import { gatewayTarget } from "./gateway-endpoint.ts";
+
 /** What Reef needs to reach a running gateway's control protocol. */
 export interface GatewaySessionTarget {
-  /** The gateway's base URL (http); its WebSocket listens on the same port. */
+  /** The gateway's endpoint (http, or `unix:<socket path>`); its WebSocket listens on the same port or socket. */
   endpoint: URL;
   /** The gateway token: sent only to the gateway. */
   token: string;
@@ -32,9 +35,12 @@ async function withGatewayControl<T>(
   timeoutMs: number,
   fn: (request: Request) => Promise<T>,
 ): Promise<T> {
-  const url = new URL("/", target.endpoint);
+  const { url, dispatcher } = gatewayTarget(target.endpoint, "/");
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(url);
+  // A socket endpoint needs undici's WebSocket (it takes a dispatcher); an HTTP one keeps the global.
+  const ws: WebSocket = dispatcher
+    ? (new UndiciWebSocket(url, { dispatcher }) as unknown as WebSocket)
+    : new WebSocket(url);
   const pending = new Map<string, (f: Frame) => void>();
   let seq = 0;
   const request: Request = (method, params) =>

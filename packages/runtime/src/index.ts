@@ -5,8 +5,10 @@ export {
   GatewayIntegrityError,
   type JsonObject,
   type JsonValue,
+  LLM_PROXY_PATH,
   type RuntimeDriver,
   type RuntimeHandle,
+  type RuntimeOutbound,
   type RuntimeSpec,
   type RuntimeStatus,
 } from "./driver.ts";
@@ -16,6 +18,7 @@ export {
   GatewayRequestError,
   streamChatTurn,
 } from "./gateway-chat-client.ts";
+export { endpointSocket, gatewayFetch, gatewayTarget, unixEndpoint } from "./gateway-endpoint.ts";
 export { deleteGatewaySessions, type GatewaySessionTarget, gatewayRequest } from "./gateway-session-client.ts";
 export { KubernetesDriver, type KubernetesDriverOptions } from "./kubernetes/kubernetes-driver.ts";
 export { buildKubernetesPlan, type KubernetesPlanInput } from "./kubernetes/pod-spec.ts";
@@ -23,13 +26,12 @@ export {
   type AgentInput,
   type GatewayConfigInput,
   type GatewaySettings,
+  HOST_TOOLS,
   type ProviderInput,
   renderGatewayConfig,
+  withoutHostTools,
 } from "./openclaw-config.ts";
-export {
-  installedOpenclawVersion,
-  openclawEntry,
-  ProcessDriver,
-  type ProcessDriverOptions,
-} from "./process/process-driver.ts";
+export { installedOpenclawVersion, openclawEntry } from "./process/openclaw-install.ts";
+export { ProcessDriver, type ProcessDriverOptions } from "./process/process-driver.ts";
 export { runtimeUserName } from "./process/runtime-users.ts";
+export { describeSandbox, probeSandbox, SANDBOX_FIX, type SandboxProbe } from "./process/sandbox-probe.ts";

@@ -1,11 +1,16 @@
-import type { JsonObject } from "./driver.ts";
+import { type JsonObject, LLM_PROXY_PATH } from "./driver.ts";
 
 /** An OpenAI-compatible model provider as the gateway should see it. */
 export interface ProviderInput {
   /** Stable id used in model refs (`<id>/<model>`): lowercase letters, digits and dashes. */
   id: string;
+  /** The vendor's base URL; replaced by Reef's LLM proxy when the gateway's outbound goes through Reef. */
   baseUrl: string;
-  apiKey: string;
+  /**
+   * The vendor key. Only for a gateway without Reef's LLM proxy (benchmarks'
+   * baseline, tests of a driver alone): Reef's runtime manager never sets it.
+   */
+  apiKey?: string;
   api: "openai-completions" | "anthropic-messages";
   models: { id: string; name?: string }[];
 }
@@ -73,6 +78,29 @@ export interface GatewaySettings {
   toolProfile?: "safe" | "full";
 }
 
+/** Tools that reach the host a gateway runs on: only offered to agents inside a sandbox. */
+export const HOST_TOOLS = ["files", "shell"] as const;
+
+/**
+ * The settings without shell or file tools (for a gateway that cannot be
+ * sandboxed): every agent's grants lose them, and the full profile falls back
+ * to the safe one. `dropped` names the agents that lost something.
+ */
+export function withoutHostTools(settings: GatewaySettings): { settings: GatewaySettings; dropped: string[] } {
+  const host = new Set<string>(HOST_TOOLS);
+  const dropped: string[] = [];
+  const agents = settings.agents.map((a) => {
+    if (!a.tools?.some((t) => host.has(t))) return a;
+    dropped.push(a.id);
+    const tools = a.tools.filter((t) => !host.has(t));
+    const { tools: _, ...rest } = a;
+    return tools.length ? { ...rest, tools } : rest;
+  });
+  const full = settings.toolProfile === "full";
+  if (full) dropped.push("(the workspace's full tool profile)");
+  return { settings: { ...settings, agents, ...(full ? { toolProfile: "safe" as const } : {}) }, dropped };
+}
+
 /** Settings plus what the driver decides: port, token and private paths. */
 export interface GatewayConfigInput extends GatewaySettings {
   port: number;
@@ -86,6 +114,13 @@ export interface GatewayConfigInput extends GatewaySettings {
    * does not honour `plugins.allow` everywhere.
    */
   openclawVersion?: string | undefined;
+  /**
+   * Where the gateway reaches Reef's LLM proxy (`http://127.0.0.1:<port>` inside
+   * a sandbox), and the credential it presents per provider id. When given,
+   * every provider points at `<baseUrl>/llm/<providerId>` and no vendor key is
+   * written; without it, each provider's own base URL and key are used.
+   */
+  outbound?: { baseUrl: string; credentials: Record<string, string> } | undefined;
 }
 
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -114,9 +149,11 @@ export function renderGatewayConfig(input: GatewayConfigInput): JsonObject {
   for (const a of input.agents) if (!ID.test(a.id)) throw new Error(`invalid agent id: ${a.id}`);
   const providers: JsonObject = {};
   for (const p of input.providers) {
+    const viaReef = input.outbound;
     providers[p.id] = {
-      baseUrl: p.baseUrl,
-      apiKey: p.apiKey,
+      baseUrl: viaReef ? `${viaReef.baseUrl.replace(/\/+$/, "")}${LLM_PROXY_PATH}/${p.id}` : p.baseUrl,
+      // OpenClaw needs a key to call a provider at all: "none" where there is none to give.
+      apiKey: (viaReef ? viaReef.credentials[p.id] : p.apiKey) || "none",
       api: p.api,
       models: p.models.map((m) => ({ id: m.id, name: m.name ?? m.id })),
     };

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RuntimeDriver, RuntimeHandle, RuntimeSpec } from "../src/driver.ts";
+import { gatewayFetch } from "../src/gateway-endpoint.ts";
 import type { GatewaySettings } from "../src/openclaw-config.ts";
 
 export interface ConformanceOptions {
@@ -42,12 +43,17 @@ export function describeDriverConformance(name: string, opts: ConformanceOptions
         const { endpoint, state } = await driver.start(s, AbortSignal.timeout(timeout));
         const handle = { workspaceId: s.workspaceId, state };
         started.push(handle);
-        expect(endpoint.hostname).toMatch(/^(127\.0\.0\.1|localhost|[\w.-]+\.svc(\.cluster\.local)?|reef-[\w-]+)$/);
+        if (endpoint.protocol === "unix:") {
+          // A sandboxed gateway: a socket in the runtime's own directory.
+          expect(endpoint.pathname).toContain(s.workspaceId);
+        } else {
+          expect(endpoint.hostname).toMatch(/^(127\.0\.0\.1|localhost|[\w.-]+\.svc(\.cluster\.local)?|reef-[\w-]+)$/);
+        }
         expect(await driver.poll(handle)).toEqual({ status: "running" });
         if (opts.servesHttp) {
-          const unauthorised = await fetch(new URL("/v1/models", endpoint));
+          const unauthorised = await gatewayFetch(endpoint, "/v1/models");
           expect(unauthorised.status).toBe(401);
-          const authorised = await fetch(new URL("/v1/models", endpoint), {
+          const authorised = await gatewayFetch(endpoint, "/v1/models", {
             headers: { authorization: `Bearer ${s.token}` },
           });
           expect(authorised.status).toBe(200);

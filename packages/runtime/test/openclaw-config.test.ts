@@ -119,6 +119,33 @@ describe("renderGatewayConfig", () => {
     expect(c.agents.defaults.model).toEqual({ primary: "openai/gpt-x" });
   });
 
+  it("behind Reef's LLM proxy, points every provider at it with the minted credential, and writes no vendor key", () => {
+    const c = renderGatewayConfig({
+      ...base,
+      providers: [
+        ...base.providers,
+        { id: "claude", baseUrl: "https://a.example", apiKey: "sk-2", api: "anthropic-messages", models: [] },
+      ],
+      outbound: { baseUrl: "http://127.0.0.1:3128/", credentials: { openai: "reef-cred-1" } },
+    }) as Record<string, any>;
+    expect(c.models.providers.openai).toMatchObject({
+      baseUrl: "http://127.0.0.1:3128/llm/openai",
+      apiKey: "reef-cred-1",
+    });
+    // No credential minted for it: a placeholder the proxy refuses, never the vendor's key.
+    expect(c.models.providers.claude).toMatchObject({ baseUrl: "http://127.0.0.1:3128/llm/claude", apiKey: "none" });
+    expect(JSON.stringify(c)).not.toMatch(/sk-1|sk-2|api\.example|a\.example/);
+  });
+
+  it("without Reef's proxy, gives a provider without a key a placeholder", () => {
+    const c = renderGatewayConfig({
+      ...base,
+      providers: [{ id: "openai", baseUrl: "https://api.example/v1", api: "openai-completions", models: [] }],
+    }) as Record<string, any>;
+    expect(c.models.providers.openai.apiKey).toBe("none");
+    expect(c.models.providers.openai.baseUrl).toBe("https://api.example/v1");
+  });
+
   it("a workspace without agents gets the gateway's implicit default agent (explicit ownership needs one)", () => {
     const c = renderGatewayConfig({ ...base, agents: [] }) as Record<string, any>;
     expect(c.agents.ownership).toBeUndefined();

@@ -70,8 +70,10 @@ async function chat(endpoint: URL, token: string, text: string) {
   return { status: res.status, body: (await res.json()) as { choices?: { message: { content: string } }[] } };
 }
 
-describe("process driver: two workspaces side by side", () => {
-  const driver = new ProcessDriver({ rootDir: join(tmpdir(), `reef-rt-pair-${Date.now()}`) });
+// Unsandboxed (where the host has no bubblewrap): gateways on loopback ports, calling their providers directly.
+// The sandboxed driver has its own tests (process-sandbox.test.ts).
+describe("process driver: two workspaces side by side, unsandboxed", () => {
+  const driver = new ProcessDriver({ rootDir: join(tmpdir(), `reef-rt-pair-${Date.now()}`), sandbox: false });
   const a = { workspaceId: randomUUID(), token: randomBytes(24).toString("base64url") };
   const b = { workspaceId: randomUUID(), token: randomBytes(24).toString("base64url") };
   let ha: RuntimeHandle & { endpoint: URL };

@@ -15,7 +15,9 @@ import { ensureRuntimeUser, lockFolder, RUNTIME_UID_RANGE } from "../src/process
 
 /**
  * Attacks on the process driver from another tenant's shell-enabled agent,
- * played by a process of another OS user (`nobody`) on the same host.
+ * played by a process of another OS user (`nobody`) on the same host. Run
+ * against unsandboxed gateways (on loopback ports, where the host has no
+ * bubblewrap); a sandboxed gateway has no host port to squat.
  */
 const asRoot = process.getuid?.() === 0 && process.platform === "linux";
 const NOBODY = 65534;
@@ -117,7 +119,7 @@ describe.runIf(asRoot)("process driver under attack from another tenant", () => 
   it("a squatter who binds a starting gateway's port first gets nothing: no request, no token", async () => {
     const ports = { from: 47_000, to: 47_000 + 120 * 4 };
     const attacker = await startAttacker(ports);
-    const driver = new ProcessDriver({ rootDir: join(root, "squat"), ports });
+    const driver = new ProcessDriver({ rootDir: join(root, "squat"), ports, sandbox: false });
     const workspaceId = randomUUID();
     const token = randomBytes(24).toString("base64url");
     const started = await driver
@@ -146,7 +148,11 @@ describe.runIf(asRoot)("process driver under attack from another tenant", () => 
   }, 120_000);
 
   describe("a running gateway", () => {
-    const driver = new ProcessDriver({ rootDir: join(root, "running"), ports: { from: 47_600, to: 48_800 } });
+    const driver = new ProcessDriver({
+      rootDir: join(root, "running"),
+      ports: { from: 47_600, to: 48_800 },
+      sandbox: false,
+    });
     const workspaceId = randomUUID();
     let handle: RuntimeHandle;
     let uid: number;

@@ -13,11 +13,12 @@ Rotating the root key without downtime:
   3. Run                   reef rotate-keys
      with the same two variables, while Reef runs. It rewraps every workspace's
      data key under the new key and reseals running gateways' tokens, and prints
-     the counts. Secrets themselves are not re-encrypted, so it takes moments even
-     with many of them. Running it again is harmless.
+     the counts. Secrets and sealed chat transcripts are not re-encrypted, so it
+     takes moments even with many of them. Running it again is harmless.
   4. Remove REEF_SECRET_KEY_PREVIOUS and restart. Reef refuses to start if anything
      is still under the old key (run step 3 again, with the old key back in).
-Keep a backup of the new key: without it, nothing in the vault can be read.
+Keep a backup of the new key: without it, nothing in the vault can be read,
+chat transcripts included.
 If the key lives in DATA_DIR/secret.key instead of the environment, write the new
 key there in step 2 and pass the old one in REEF_SECRET_KEY_PREVIOUS.
 See docs/vault.md, also for several replicas sharing one DATABASE_URL.`;

@@ -1,5 +1,6 @@
 import {
   adminUpdateUserBodySchema,
+  adminUpdateWorkspaceBodySchema,
   adminUserQuerySchema,
   adminUserSchema,
   adminWorkspaceSchema,
@@ -74,6 +75,19 @@ export function auditAndAdminRoutes(deps: {
         },
       },
       async (request) => admin.listWorkspaces(requireUser(request), request.query),
+    );
+    app.patch(
+      "/api/v1/admin/workspaces/:wid",
+      {
+        schema: {
+          tags: ["admin"],
+          summary: "Set a workspace's monthly token budget (operators only; null: the platform default)",
+          params: z.object({ wid: z.uuid() }),
+          body: adminUpdateWorkspaceBodySchema,
+          response: { 200: z.object({ id: z.uuid(), monthlyTokenBudget: z.number().int().nullable() }) },
+        },
+      },
+      async (request) => admin.updateWorkspace(requireUser(request), request.params.wid, request.body),
     );
     app.get(
       "/api/v1/admin/audit",

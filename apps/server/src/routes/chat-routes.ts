@@ -3,6 +3,7 @@ import {
   chatSessionSchema,
   createSessionBodySchema,
   dailyUsageSchema,
+  llmCallSchema,
   messageSchema,
   pageOf,
   pageQuerySchema,
@@ -183,7 +184,8 @@ export function chatRoutes(deps: { chat: ChatService; quotas: QuotaService }): F
       {
         schema: {
           tags: ["chat"],
-          summary: "Messages and tokens per day (UTC) over the last `days` days, oldest first",
+          summary:
+            "Messages sent, and LLM calls and their tokens (background calls included), per day (UTC) over the last `days` days, oldest first",
           params: wid,
           querystring: z.object({ days: z.coerce.number().int().min(1).max(90).default(30) }),
           response: { 200: dailyUsageSchema },
@@ -192,6 +194,19 @@ export function chatRoutes(deps: { chat: ChatService; quotas: QuotaService }): F
       async (request) => ({
         items: await quotas.daily(requireActor(request), request.params.wid, request.query.days),
       }),
+    );
+    app.get(
+      "/api/v1/workspaces/:wid/usage/calls",
+      {
+        schema: {
+          tags: ["chat"],
+          summary: "The workspace's LLM calls through Reef, newest first: model, tokens, latency and outcome",
+          params: wid,
+          querystring: pageQuerySchema,
+          response: { 200: pageOf(llmCallSchema) },
+        },
+      },
+      async (request) => quotas.listCalls(requireActor(request), request.params.wid, request.query),
     );
   };
 }

@@ -1,4 +1,4 @@
-import { pageOf, pageQuerySchema, runtimeSchema } from "@reef/contracts";
+import { pageOf, pageQuerySchema, runtimeIsolationSchema, runtimeSchema } from "@reef/contracts";
 import type { RuntimeService } from "@reef/core";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
@@ -50,6 +50,17 @@ export function runtimeRoutes(deps: { runtimes: RuntimeService }): FastifyPlugin
         },
       },
       async (request) => runtimes.listAll(requireUser(request), request.query),
+    );
+    app.get(
+      "/api/v1/admin/runtimes/isolation",
+      {
+        schema: {
+          tags: ["admin"],
+          summary: "How gateways are contained here: sandboxed or not, and whether shell and file tools may be granted",
+          response: { 200: runtimeIsolationSchema },
+        },
+      },
+      async (request) => runtimes.isolation(requireUser(request)),
     );
     app.post(
       "/api/v1/admin/runtimes/:wid/stop",

@@ -1,8 +1,9 @@
-import { useQuery } from "@tanstack/react-query";
+import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import { useParams } from "@tanstack/react-router";
-import { api } from "../api/client.ts";
-import type { Usage } from "../api/types.ts";
+import { api, messageOf } from "../api/client.ts";
+import type { Page, Usage } from "../api/types.ts";
 import { AuditTable } from "../components/audit-table.tsx";
+import { EgressRefusals } from "../components/egress-refusals.tsx";
 import { Notice } from "../components/forms.tsx";
 import { atLeast, useWorkspace } from "../components/session.ts";
 
@@ -22,6 +23,7 @@ export function AuditPage() {
 interface Day {
   day: string;
   messages: number;
+  calls: number;
   promptTokens: number;
   completionTokens: number;
 }
@@ -54,6 +56,80 @@ function DailyChart(props: { days: Day[]; label: string; value: (d: Day) => numb
         {max === 1 && props.days.every((d) => props.value(d) === 0) ? 0 : max}
       </small>
     </figure>
+  );
+}
+
+interface LlmCall {
+  id: number;
+  providerName: string | null;
+  model: string;
+  endpoint: string;
+  promptTokens: number;
+  completionTokens: number;
+  firstByteMs: number | null;
+  latencyMs: number;
+  outcome: "ok" | "error" | "refused" | "budget" | "aborted";
+  httpStatus: number | null;
+  createdAt: string;
+}
+
+/** The workspace's LLM calls through Reef, newest first, background calls included. */
+function RecentCalls(props: { wid: string }) {
+  const calls = useInfiniteQuery({
+    queryKey: ["usage-calls", props.wid],
+    initialPageParam: "",
+    queryFn: ({ pageParam }) => {
+      const q = new URLSearchParams({ limit: "50" });
+      if (pageParam) q.set("cursor", pageParam);
+      return api<Page<LlmCall>>("GET", `/api/v1/workspaces/${props.wid}/usage/calls?${q}`);
+    },
+    getNextPageParam: (last) => last.nextCursor ?? undefined,
+  });
+  const rows = calls.data?.pages.flatMap((p) => p.items) ?? [];
+  return (
+    <section aria-labelledby="calls-title">
+      <h2 id="calls-title">Recent LLM calls</h2>
+      {calls.isError ? <Notice>{messageOf(calls.error)}</Notice> : null}
+      <table className="table">
+        <thead>
+          <tr>
+            <th scope="col">When</th>
+            <th scope="col">Provider</th>
+            <th scope="col">Model</th>
+            <th scope="col">API</th>
+            <th scope="col">Tokens</th>
+            <th scope="col">First byte</th>
+            <th scope="col">Total</th>
+            <th scope="col">Outcome</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((c) => (
+            <tr key={c.id}>
+              <td>{new Date(c.createdAt).toLocaleString()}</td>
+              <td>{c.providerName ?? <span className="hint">removed</span>}</td>
+              <td>{c.model}</td>
+              <td>{c.endpoint}</td>
+              <td>
+                {c.promptTokens} + {c.completionTokens}
+              </td>
+              <td>{c.firstByteMs === null ? "" : `${c.firstByteMs} ms`}</td>
+              <td>{c.latencyMs} ms</td>
+              <td className={c.outcome === "ok" ? "" : "field-error"}>
+                {c.outcome === "budget" ? "over budget" : c.outcome}
+                {c.httpStatus && c.outcome !== "ok" ? <span className="hint"> {c.httpStatus}</span> : null}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {rows.length === 0 && calls.isSuccess ? <p className="hint">No LLM calls yet.</p> : null}
+      {calls.hasNextPage ? (
+        <button type="button" onClick={() => calls.fetchNextPage()} disabled={calls.isFetchingNextPage}>
+          Load more
+        </button>
+      ) : null}
+    </section>
   );
 }
 
@@ -95,9 +171,12 @@ export function UsagePage() {
       {daily.data ? (
         <div className="charts">
           <DailyChart days={daily.data.items} label="Messages" value={(d) => d.messages} />
+          <DailyChart days={daily.data.items} label="LLM calls" value={(d) => d.calls} />
           <DailyChart days={daily.data.items} label="Tokens" value={(d) => d.promptTokens + d.completionTokens} />
         </div>
       ) : null}
+      <RecentCalls wid={wid} />
+      <EgressRefusals wid={wid} />
     </section>
   );
 }

@@ -24,6 +24,8 @@ export interface AdminWorkspaceView {
   createdAt: string;
   memberCount: number;
   owners: { userId: string; email: string }[];
+  /** Its own monthly token budget; null: the platform default applies. */
+  monthlyTokenBudget: number | null;
 }
 
 type AdminContext = RequestContext & { actor: UserActor };
@@ -183,10 +185,44 @@ export function createAdminService(deps: { db: Db }) {
               createdAt: w.createdAt.toISOString(),
               memberCount: mine.length,
               owners: mine.filter((m) => m.role === "owner").map((m) => ({ userId: m.userId, email: m.email })),
+              monthlyTokenBudget: w.monthlyTokenBudget,
             };
           },
           (w) => ({ id: w.id }),
         );
+      });
+    },
+
+    /**
+     * Sets a workspace's monthly token budget (null: the platform default),
+     * enforced at the LLM proxy from its next call. Audited in the platform
+     * trail and in the workspace's own, so its admins see who changed it.
+     */
+    updateWorkspace(
+      ctx: RequestContext,
+      workspaceId: string,
+      input: { monthlyTokenBudget: number | null },
+    ): Promise<{ id: string; monthlyTokenBudget: number | null }> {
+      requireOperator(ctx);
+      // The workspace's own scope too: RLS lets a workspace row change only there.
+      return withScope(db, { platform: true, userId: ctx.actor.userId, workspaceId }, async (tx) => {
+        const [before] = await tx.select().from(workspaces).where(eq(workspaces.id, workspaceId));
+        if (!before) throw new NotFoundError("No such workspace.");
+        const [after] = await tx
+          .update(workspaces)
+          .set({ monthlyTokenBudget: input.monthlyTokenBudget, updatedAt: new Date() })
+          .where(eq(workspaces.id, workspaceId))
+          .returning();
+        if (!after) throw new NotFoundError("No such workspace.");
+        const event = {
+          action: "workspace.token_budget_set",
+          targetType: "workspace",
+          targetId: workspaceId,
+          details: { from: before.monthlyTokenBudget, to: after.monthlyTokenBudget },
+        };
+        await appendAudit(tx, ctx, { workspaceId: null, ...event });
+        await appendAudit(tx, ctx, { workspaceId, ...event });
+        return { id: after.id, monthlyTokenBudget: after.monthlyTokenBudget };
       });
     },
 

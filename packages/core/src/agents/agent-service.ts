@@ -1,4 +1,4 @@
-import { BadRequestError, NotFoundError } from "@reef/contracts";
+import { AppError, BadRequestError, NotFoundError } from "@reef/contracts";
 import { type AgentTool, type Db, schema, type Tx, withScope } from "@reef/db";
 import type { GatewaySettings } from "@reef/runtime";
 import { and, desc, eq, isNull, or } from "drizzle-orm";
@@ -73,8 +73,27 @@ function visibleTo(access: Access) {
  * before the next message: the runtime manager compares the settings it
  * renders from these rows at every wake.
  */
-export function createAgentService(deps: { db: Db; gate: WorkspaceGate; vault: Vault }) {
+export function createAgentService(deps: {
+  db: Db;
+  gate: WorkspaceGate;
+  vault: Vault;
+  /**
+   * Whether gateways run where shell and file tools are contained (a sandbox, a
+   * container). False: granting them is refused (the gateway would drop them anyway).
+   */
+  hostToolsAllowed?: boolean;
+}) {
   const { gate } = deps;
+
+  function requireSandbox(tools: readonly string[]) {
+    if (deps.hostToolsAllowed === false && grantsHostAccess(tools)) {
+      throw new AppError(
+        "SANDBOX_REQUIRED",
+        "Shell and file tools need each workspace's runtime in a sandbox, which this server cannot provide (bubblewrap is missing or cannot create namespaces here). Ask the operator to install it (apt-get install bubblewrap socat), or grant web only.",
+        { details: { field: "tools" } },
+      );
+    }
+  }
 
   async function find(tx: Tx, access: Access, id: string): Promise<Row> {
     const [row] = await tx
@@ -151,6 +170,7 @@ export function createAgentService(deps: { db: Db; gate: WorkspaceGate; vault: V
         const provider = await checkProvider(tx, access, input.providerId, input.model);
         const tools = [...new Set(input.tools ?? [])].sort();
         if (tools.length) await gate.require(access, "agents:manage");
+        requireSandbox(tools);
         if (grantsHostAccess(tools)) await assertHostAccessAllowed(tx, workspaceId, access.userId);
         const [row] = await tx
           .insert(agents)
@@ -214,6 +234,7 @@ export function createAgentService(deps: { db: Db; gate: WorkspaceGate; vault: V
           const tools = [...new Set(patch.tools)].sort();
           if (tools.join() !== [...row.tools].sort().join()) await gate.require(access, "agents:manage");
           const added = tools.filter((t) => !row.tools.includes(t));
+          requireSandbox(added);
           if (grantsHostAccess(added)) await assertHostAccessAllowed(tx, workspaceId, access.userId);
           set.tools = tools;
         }
@@ -252,14 +273,14 @@ export function createAgentService(deps: { db: Db; gate: WorkspaceGate; vault: V
     },
 
     /**
-     * What the workspace's gateway serves, read fresh (keys opened) at every wake:
+     * What the workspace's gateway serves, read fresh at every wake (never a key):
      * every agent, and the providers they use.
      */
     gatewaySettings(workspaceId: string): Promise<GatewaySettings> {
       return withScope(deps.db, { workspaceId }, async (tx) => {
         const rows = await tx.select().from(agents).where(eq(agents.workspaceId, workspaceId)).orderBy(agents.id);
         const used = [...new Set(rows.map((a) => a.providerId))];
-        const gatewayProviders = await providersForGateway(tx, deps.vault, workspaceId, used);
+        const gatewayProviders = await providersForGateway(tx, workspaceId, used);
         // The gateway knows only the models it is told of: make sure each agent's is listed.
         for (const p of gatewayProviders) {
           for (const a of rows) {

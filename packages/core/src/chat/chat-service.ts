@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { ConflictError, ForbiddenError, NotFoundError } from "@reef/contracts";
 import { type Db, type MessageStatus, schema, type Tx, withScope } from "@reef/db";
 import { deleteGatewaySessions, GatewayRequestError, streamChatTurn } from "@reef/runtime";
@@ -8,7 +9,9 @@ import type { QuotaService } from "../quotas/quota-service.ts";
 import type { RuntimeConnection, RuntimeManager } from "../runtime/runtime-manager.ts";
 import type { RequestContext } from "../shared/context.ts";
 import { clampLimit, decodeCursor, olderThan, type Page, toPage } from "../shared/pagination.ts";
+import type { Vault } from "../vault/vault-service.ts";
 import type { Access, WorkspaceGate } from "../workspace/workspace-access.ts";
+import { createTranscriptSealer } from "./transcript-sealing.ts";
 
 const { chatSessions, chatMessages } = schema;
 type SessionRow = typeof chatSessions.$inferSelect;
@@ -118,6 +121,8 @@ export function createChatService(deps: {
   agents: AgentService;
   runtimes: RuntimeManager;
   quotas: QuotaService;
+  /** Seals message contents and titles with the workspace's data key (see transcript-sealing.ts). */
+  vault: Vault;
   /** How often a streaming answer is saved, so a crash loses at most this much. */
   flushEveryMs?: number;
   /** How often a turn in flight touches its answer's heartbeat (also while the runtime wakes). */
@@ -125,6 +130,7 @@ export function createChatService(deps: {
   log?: { warn(obj: object, msg: string): void };
 }) {
   const { db, gate } = deps;
+  const sealer = createTranscriptSealer(deps.vault);
   const flushEveryMs = deps.flushEveryMs ?? 1000;
   const heartbeatMs = deps.heartbeatMs ?? 5000;
   // Several missed heartbeats: the Reef relaying the answer is gone.
@@ -178,8 +184,21 @@ export function createChatService(deps: {
     return row;
   }
 
+  /** Views of the caller's own rows, opened one after another: the first fills the vault's key cache for the rest. */
+  async function openSessions(tx: Tx, rows: SessionRow[]): Promise<SessionRow[]> {
+    const out: SessionRow[] = [];
+    for (const r of rows) out.push({ ...r, title: await sealer.openTitle(tx, r) });
+    return out;
+  }
+  async function openMessages(tx: Tx, rows: MessageRow[]): Promise<MessageRow[]> {
+    const out: MessageRow[] = [];
+    for (const r of rows) out.push({ ...r, content: await sealer.openMessage(tx, r) });
+    return out;
+  }
+
   async function finish(
     workspaceId: string,
+    sessionId: string,
     messageId: number,
     set: {
       content: string;
@@ -192,7 +211,8 @@ export function createChatService(deps: {
       await tx
         .update(chatMessages)
         .set({
-          content: set.content,
+          content: await sealer.sealMessage(tx, workspaceId, sessionId, messageId, set.content),
+          sealed: true,
           status: set.status,
           error: set.error ?? null,
           promptTokens: set.usage?.promptTokens ?? null,
@@ -200,9 +220,7 @@ export function createChatService(deps: {
           completedAt: new Date(),
         })
         .where(eq(chatMessages.id, messageId));
-      if (set.usage) {
-        await deps.quotas.recordTokens(tx, workspaceId, set.usage.promptTokens, set.usage.completionTokens);
-      }
+      // The message keeps its tokens for display only: the LLM proxy counts every call, so counting here would count twice.
     });
   }
 
@@ -244,7 +262,12 @@ export function createChatService(deps: {
       const settle = async (status: MessageStatus, error?: string) => {
         settled = true;
         clearInterval(heartbeat);
-        await finish(workspaceId, assistantMessageId, { content, status, usage, ...(error ? { error } : {}) });
+        await finish(workspaceId, session.id, assistantMessageId, {
+          content,
+          status,
+          usage,
+          ...(error ? { error } : {}),
+        });
       };
       try {
         let conn: RuntimeConnection;
@@ -267,10 +290,14 @@ export function createChatService(deps: {
                 yield ev;
                 if (Date.now() - lastFlush > flushEveryMs) {
                   lastFlush = Date.now();
-                  await withScope(db, { workspaceId }, (tx) =>
+                  await withScope(db, { workspaceId }, async (tx) =>
                     tx
                       .update(chatMessages)
-                      .set({ content, heartbeatAt: new Date() })
+                      .set({
+                        content: await sealer.sealMessage(tx, workspaceId, session.id, assistantMessageId, content),
+                        sealed: true,
+                        heartbeatAt: new Date(),
+                      })
                       .where(eq(chatMessages.id, assistantMessageId)),
                   );
                 }
@@ -352,9 +379,12 @@ export function createChatService(deps: {
       return gate.run(ctx, workspaceId, "chat:use", async (tx, access) => {
         const owner = ownerOf(ctx, access);
         const agent = await deps.agents.forChat(tx, access, input.agentId);
+        // The id is chosen here: the sealed title is bound to it.
+        const id = randomUUID();
+        const title = await sealer.sealTitle(tx, workspaceId, id, input.title?.trim() ?? "");
         const [row] = await tx
           .insert(chatSessions)
-          .values({ workspaceId, agentId: agent.id, ...owner, title: input.title?.trim() ?? "" })
+          .values({ id, workspaceId, agentId: agent.id, ...owner, title, titleSealed: true })
           .returning();
         if (!row) throw new Error("session insert returned nothing");
         await appendAudit(tx, ctx, {
@@ -364,7 +394,7 @@ export function createChatService(deps: {
           targetId: row.id,
           details: { agentId: agent.id },
         });
-        return toSessionView(row);
+        return toSessionView({ ...row, title: input.title?.trim() ?? "" });
       });
     },
 
@@ -389,14 +419,18 @@ export function createChatService(deps: {
           )
           .orderBy(desc(chatSessions.createdAt), desc(chatSessions.id))
           .limit(limit + 1);
-        return toPage(rows, limit, toSessionView, (r) => ({ createdAt: r.createdAt.toISOString(), id: r.id }));
+        return toPage(await openSessions(tx, rows), limit, toSessionView, (r) => ({
+          createdAt: r.createdAt.toISOString(),
+          id: r.id,
+        }));
       });
     },
 
     getSession(ctx: RequestContext, workspaceId: string, sessionId: string): Promise<SessionView> {
-      return gate.run(ctx, workspaceId, "chat:use", async (tx, access) =>
-        toSessionView(await findSession(tx, ctx, access, sessionId)),
-      );
+      return gate.run(ctx, workspaceId, "chat:use", async (tx, access) => {
+        const row = await findSession(tx, ctx, access, sessionId);
+        return toSessionView({ ...row, title: await sealer.openTitle(tx, row) });
+      });
     },
 
     /**
@@ -440,7 +474,7 @@ export function createChatService(deps: {
           )
           .orderBy(asc(chatMessages.id))
           .limit(limit + 1);
-        return toPage(rows, limit, toMessageView, (r) => ({ id: r.id }));
+        return toPage(await openMessages(tx, rows), limit, toMessageView, (r) => ({ id: r.id }));
       });
     },
 
@@ -459,20 +493,28 @@ export function createChatService(deps: {
           }
           const agent = await deps.agents.forChat(tx, access, session.agentId);
           await deps.quotas.reserveMessage(tx, workspaceId);
+          // The text is sealed once the row has its id (bound into the ciphertext), in this transaction.
           const [user] = await tx
             .insert(chatMessages)
-            .values({ workspaceId, sessionId, role: "user", content: text, completedAt: new Date() })
+            .values({ workspaceId, sessionId, role: "user", content: "", sealed: true, completedAt: new Date() })
             .returning({ id: chatMessages.id });
           const [assistant] = await tx
             .insert(chatMessages)
-            .values({ workspaceId, sessionId, role: "assistant", content: "", status: "streaming" })
+            .values({ workspaceId, sessionId, role: "assistant", content: "", sealed: true, status: "streaming" })
             .returning({ id: chatMessages.id });
           if (!user || !assistant) throw new Error("message insert returned nothing");
+          await tx
+            .update(chatMessages)
+            .set({ content: await sealer.sealMessage(tx, workspaceId, sessionId, user.id, text) })
+            .where(eq(chatMessages.id, user.id));
+          const title = text.replace(/\s+/g, " ").slice(0, 80);
           await tx
             .update(chatSessions)
             .set({
               lastMessageAt: new Date(),
-              ...(session.title ? {} : { title: text.replace(/\s+/g, " ").slice(0, 80) }),
+              ...(session.title
+                ? {}
+                : { title: await sealer.sealTitle(tx, workspaceId, sessionId, title), titleSealed: true }),
             })
             .where(eq(chatSessions.id, sessionId));
           await appendAudit(tx, ctx, {

@@ -87,8 +87,8 @@ const last4 = (key: string) => key.slice(-4);
 
 /**
  * LLM providers of a workspace. Keys go into the vault on the way in and come
- * out only as a mask; the one place they are opened is {@link settingsRows} for
- * the workspace's own gateway, and {@link test} for the provider's own URL.
+ * out only as a mask; they are opened only by Reef's LLM proxy, for a call of
+ * the workspace's own gateway, and by {@link test} for the provider's own URL.
  */
 export function createProviderService(deps: {
   gate: WorkspaceGate;
@@ -371,30 +371,21 @@ export function createProviderService(deps: {
 export type ProviderService = ReturnType<typeof createProviderService>;
 
 /**
- * The given providers with their keys opened, as the workspace's gateway needs
- * them. Runs in a transaction scoped to the workspace; the keys go straight
- * into the gateway's private config file and nowhere else.
+ * The given providers as the workspace's gateway is configured with them:
+ * never with their keys. The gateway reaches each through Reef's LLM proxy,
+ * which opens the key for each call (see `outbound/llm-proxy.ts`).
  */
-export async function providersForGateway(
-  tx: Tx,
-  vault: Vault,
-  workspaceId: string,
-  ids: string[],
-): Promise<GatewayProvider[]> {
+export async function providersForGateway(tx: Tx, workspaceId: string, ids: string[]): Promise<GatewayProvider[]> {
   if (ids.length === 0) return [];
   const rows = await tx
     .select()
     .from(providers)
     .where(and(eq(providers.workspaceId, workspaceId), inArray(providers.id, ids)))
     .orderBy(providers.id);
-  return Promise.all(
-    rows.map(async (row) => ({
-      id: row.id,
-      baseUrl: row.baseUrl,
-      // OpenClaw wants a key for every provider; keyless local servers ignore it.
-      apiKey: row.apiKeySealed ? await vault.open(tx, workspaceId, row.id, row.apiKeySealed) : "none",
-      api: PROVIDER_KIND_INFO[row.kind].api,
-      models: row.models.map((id) => ({ id })),
-    })),
-  );
+  return rows.map((row) => ({
+    id: row.id,
+    baseUrl: row.baseUrl,
+    api: PROVIDER_KIND_INFO[row.kind].api,
+    models: row.models.map((id) => ({ id })),
+  }));
 }

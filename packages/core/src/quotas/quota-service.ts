@@ -1,17 +1,36 @@
 import { QuotaExceededError } from "@reef/contracts";
 import { schema, type Tx } from "@reef/db";
-import { and, eq, gte, sql } from "drizzle-orm";
+import { and, desc, eq, gte, sql } from "drizzle-orm";
 import type { RequestContext } from "../shared/context.ts";
+import { clampLimit, decodeCursor, olderThan, type Page, toPage } from "../shared/pagination.ts";
 import type { WorkspaceGate } from "../workspace/workspace-access.ts";
 
-const { usageMonthly, chatMessages } = schema;
+const { usageMonthly, chatMessages, llmCalls, providers, workspaces } = schema;
 
-/** One day of a workspace's chat use. */
+/** One day of a workspace's use: messages people sent, and the LLM calls its gateway made (background ones too). */
 export interface DailyUsage {
   day: string;
   messages: number;
+  /** LLM calls through Reef's proxy. */
+  calls: number;
   promptTokens: number;
   completionTokens: number;
+}
+
+/** One LLM call as the usage page lists it: never its content. */
+export interface LlmCallView {
+  id: number;
+  providerId: string | null;
+  providerName: string | null;
+  model: string;
+  endpoint: string;
+  promptTokens: number;
+  completionTokens: number;
+  firstByteMs: number | null;
+  latencyMs: number;
+  outcome: "ok" | "error" | "refused" | "budget" | "aborted";
+  httpStatus: number | null;
+  createdAt: string;
 }
 
 /** Monthly allowances per workspace; null means unlimited. Plans will set these later. */
@@ -45,7 +64,25 @@ export function monthOf(now: Date): { month: string; secondsLeft: number } {
  */
 export function createQuotaService(deps: { gate: WorkspaceGate; limits: QuotaLimits; now?: () => Date }) {
   const now = deps.now ?? (() => new Date());
+
+  /** The workspace's own monthly token budget (set by an operator), else the platform default. */
+  async function tokenLimit(tx: Tx, workspaceId: string): Promise<number | null> {
+    const [row] = await tx
+      .select({ budget: workspaces.monthlyTokenBudget })
+      .from(workspaces)
+      .where(eq(workspaces.id, workspaceId));
+    return row?.budget ?? deps.limits.tokens;
+  }
+
   return {
+    /**
+     * The monthly token limit of a workspace whose own budget is `budget` (null:
+     * the platform default): what `reserveMessage` enforces, and the LLM proxy too.
+     */
+    tokenLimitFor(budget: number | null): number | null {
+      return budget ?? deps.limits.tokens;
+    },
+
     /** Counts one message, or throws QUOTA_EXCEEDED (and counts nothing, the transaction rolls back). */
     async reserveMessage(tx: Tx, workspaceId: string): Promise<void> {
       const { month, secondsLeft } = monthOf(now());
@@ -56,7 +93,8 @@ export function createQuotaService(deps: { gate: WorkspaceGate; limits: QuotaLim
         .where(and(eq(usageMonthly.workspaceId, workspaceId), eq(usageMonthly.month, month)))
         .for("update");
       if (!row) throw new Error("usage row vanished");
-      const { messages, tokens } = deps.limits;
+      const { messages } = deps.limits;
+      const tokens = await tokenLimit(tx, workspaceId);
       if (messages !== null && row.messages >= messages) {
         throw new QuotaExceededError(
           `This workspace has used its ${messages} messages for this month. The allowance renews on the 1st; an administrator can raise it.`,
@@ -66,7 +104,7 @@ export function createQuotaService(deps: { gate: WorkspaceGate; limits: QuotaLim
       const used = row.promptTokens + row.completionTokens;
       if (tokens !== null && used >= tokens) {
         throw new QuotaExceededError(
-          `This workspace has used its ${tokens} tokens for this month. The allowance renews on the 1st; an administrator can raise it.`,
+          `This workspace has used its monthly token budget (${tokens} tokens). It renews on the 1st; an administrator can raise it.`,
           { limit: "tokens", used, max: tokens, retryAfter: secondsLeft },
         );
       }
@@ -76,7 +114,10 @@ export function createQuotaService(deps: { gate: WorkspaceGate; limits: QuotaLim
         .where(and(eq(usageMonthly.workspaceId, workspaceId), eq(usageMonthly.month, month)));
     },
 
-    /** Adds a finished answer's tokens to the month's count. */
+    /**
+     * Adds an LLM call's tokens to the month's count. Only the LLM proxy calls
+     * this (every call passes there, background ones too), so nothing counts twice.
+     */
     async recordTokens(tx: Tx, workspaceId: string, promptTokens: number, completionTokens: number): Promise<void> {
       const { month } = monthOf(now());
       await tx
@@ -91,33 +132,90 @@ export function createQuotaService(deps: { gate: WorkspaceGate; limits: QuotaLim
         });
     },
 
-    /** Messages sent and tokens used per day (UTC) over the last `days` days, oldest first, zero days included. */
+    /**
+     * Messages sent, and LLM calls and tokens metered at the proxy, per day (UTC)
+     * over the last `days` days, oldest first, zero days included.
+     */
     daily(ctx: RequestContext, workspaceId: string, days: number): Promise<DailyUsage[]> {
       return deps.gate.run(ctx, workspaceId, "usage:read", async (tx) => {
         const today = Date.UTC(now().getUTCFullYear(), now().getUTCMonth(), now().getUTCDate());
         const since = new Date(today - (days - 1) * 86_400_000);
-        const day = sql<string>`to_char(${chatMessages.createdAt} at time zone 'UTC', 'YYYY-MM-DD')`;
-        const rows = await tx
-          .select({
-            day,
-            messages: sql<number>`count(*) filter (where ${chatMessages.role} = 'user')::int`,
-            promptTokens: sql<number>`coalesce(sum(${chatMessages.promptTokens}), 0)::int`,
-            completionTokens: sql<number>`coalesce(sum(${chatMessages.completionTokens}), 0)::int`,
-          })
+        const dayOf = (at: typeof chatMessages.createdAt | typeof llmCalls.createdAt) =>
+          sql<string>`to_char(${at} at time zone 'UTC', 'YYYY-MM-DD')`;
+        const messageDay = dayOf(chatMessages.createdAt);
+        const messages = await tx
+          .select({ day: messageDay, messages: sql<number>`count(*)::int` })
           .from(chatMessages)
-          .where(and(eq(chatMessages.workspaceId, workspaceId), gte(chatMessages.createdAt, since)))
-          .groupBy(day);
-        const byDay = new Map(rows.map((r) => [r.day, r]));
+          .where(
+            and(
+              eq(chatMessages.workspaceId, workspaceId),
+              eq(chatMessages.role, "user"),
+              gte(chatMessages.createdAt, since),
+            ),
+          )
+          .groupBy(messageDay);
+        const callDay = dayOf(llmCalls.createdAt);
+        const calls = await tx
+          .select({
+            day: callDay,
+            calls: sql<number>`count(*)::int`,
+            promptTokens: sql<number>`coalesce(sum(${llmCalls.promptTokens}), 0)::int`,
+            completionTokens: sql<number>`coalesce(sum(${llmCalls.completionTokens}), 0)::int`,
+          })
+          .from(llmCalls)
+          .where(and(eq(llmCalls.workspaceId, workspaceId), gte(llmCalls.createdAt, since)))
+          .groupBy(callDay);
+        const messagesByDay = new Map(messages.map((r) => [r.day, r.messages]));
+        const callsByDay = new Map(calls.map((r) => [r.day, r]));
         return Array.from({ length: days }, (_, i) => {
           const d = new Date(since.getTime() + i * 86_400_000).toISOString().slice(0, 10);
-          const r = byDay.get(d);
+          const c = callsByDay.get(d);
           return {
             day: d,
-            messages: r?.messages ?? 0,
-            promptTokens: r?.promptTokens ?? 0,
-            completionTokens: r?.completionTokens ?? 0,
+            messages: messagesByDay.get(d) ?? 0,
+            calls: c?.calls ?? 0,
+            promptTokens: c?.promptTokens ?? 0,
+            completionTokens: c?.completionTokens ?? 0,
           };
         });
+      });
+    },
+
+    /** The workspace's LLM calls, newest first, keyset-paginated: what was called, never what was said. */
+    listCalls(
+      ctx: RequestContext,
+      workspaceId: string,
+      q: { cursor?: string | undefined; limit?: number | undefined },
+    ): Promise<Page<LlmCallView>> {
+      const limit = clampLimit(q.limit);
+      const cursor = decodeCursor(q.cursor, { createdAt: "timestamp", id: "integer" });
+      return deps.gate.run(ctx, workspaceId, "usage:read", async (tx) => {
+        const rows = await tx
+          .select({ call: llmCalls, providerName: providers.name })
+          .from(llmCalls)
+          .leftJoin(providers, eq(providers.id, llmCalls.providerId))
+          .where(and(eq(llmCalls.workspaceId, workspaceId), olderThan(llmCalls.createdAt, llmCalls.id, cursor)))
+          .orderBy(desc(llmCalls.createdAt), desc(llmCalls.id))
+          .limit(limit + 1);
+        return toPage(
+          rows,
+          limit,
+          ({ call, providerName }) => ({
+            id: call.id,
+            providerId: call.providerId,
+            providerName,
+            model: call.model,
+            endpoint: call.endpoint,
+            promptTokens: call.promptTokens,
+            completionTokens: call.completionTokens,
+            firstByteMs: call.firstByteMs,
+            latencyMs: call.latencyMs,
+            outcome: call.outcome,
+            httpStatus: call.httpStatus,
+            createdAt: call.createdAt.toISOString(),
+          }),
+          ({ call }) => ({ createdAt: call.createdAt.toISOString(), id: call.id }),
+        );
       });
     },
 
@@ -134,7 +232,7 @@ export function createQuotaService(deps: { gate: WorkspaceGate; limits: QuotaLim
           messages: row?.messages ?? 0,
           promptTokens: row?.promptTokens ?? 0,
           completionTokens: row?.completionTokens ?? 0,
-          limits: deps.limits,
+          limits: { messages: deps.limits.messages, tokens: await tokenLimit(tx, workspaceId) },
         };
       });
     },

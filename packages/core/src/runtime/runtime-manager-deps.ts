@@ -1,5 +1,5 @@
 import type { Db } from "@reef/db";
-import type { GatewaySettings, RuntimeDriver } from "@reef/runtime";
+import type { GatewaySettings, RuntimeDriver, RuntimeOutbound } from "@reef/runtime";
 import type { Sealer } from "../shared/sealing.ts";
 import type { RuntimeCaps } from "./runtime-capacity.ts";
 
@@ -11,6 +11,12 @@ export interface RuntimeManagerDeps {
   sealer: Sealer;
   /** What a workspace's gateway should serve, read fresh at each start. */
   settingsFor: (workspaceId: string) => Promise<GatewaySettings>;
+  /**
+   * The outbound side of one start (LLM credentials minted for it, and the
+   * server carrying the gateway's traffic out through Reef); none: the gateway
+   * is given no way out through Reef.
+   */
+  outbound?: (workspaceId: string, settings: GatewaySettings) => Promise<RuntimeOutbound>;
   /** Identifies this Reef process in start claims. */
   instanceId: string;
   /** A number, or a function for a timeout operators can change while Reef runs. */

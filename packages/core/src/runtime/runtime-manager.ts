@@ -61,8 +61,10 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
   ): Promise<RuntimeConnection> {
     const started = Date.now();
     try {
+      // Fresh LLM credentials at every start (the previous gateway's stop working); not part of the settings hash.
+      const outbound = deps.outbound ? await deps.outbound(workspaceId, settings) : undefined;
       const { endpoint, state } = await driver.start(
-        { workspaceId, token, gateway: settings, limits: deps.limits },
+        { workspaceId, token, gateway: settings, limits: deps.limits, ...(outbound ? { outbound } : {}) },
         AbortSignal.timeout(deps.startTimeoutMs),
       );
       await scoped(workspaceId, async (tx) => {

@@ -11,8 +11,24 @@ export interface RuntimeStatusView extends RuntimeView {
   rssBytes: number | null;
 }
 
+/** How this deployment contains its gateways, as operators should know it. */
+export interface RuntimeIsolation {
+  driver: string;
+  /** Gateways run inside a sandbox (process driver) or a container profile (Docker, Kubernetes). */
+  sandboxed: boolean;
+  /** Whether agents may be granted shell and file tools here. */
+  hostToolsAllowed: boolean;
+  /** Why gateways are not sandboxed, when they are not. */
+  reason?: string;
+}
+
 /** The runtime as users reach it: authorised per workspace, then handed to the manager. */
-export function createRuntimeService(deps: { gate: WorkspaceGate; manager: RuntimeManager; driver: RuntimeDriver }) {
+export function createRuntimeService(deps: {
+  gate: WorkspaceGate;
+  manager: RuntimeManager;
+  driver: RuntimeDriver;
+  isolation: RuntimeIsolation;
+}) {
   const { gate, manager } = deps;
   // The gate's transaction ends before a start that may take many seconds.
   const allow = (ctx: RequestContext, wid: string, action: "runtime:read" | "runtime:manage") =>
@@ -52,6 +68,12 @@ export function createRuntimeService(deps: { gate: WorkspaceGate; manager: Runti
       return withStats(await manager.get(workspaceId));
     },
     /** Every runtime with state, uptime, memory and last activity (operators only). */
+    /** How gateways are contained here (operators only). */
+    isolation(ctx: RequestContext): RuntimeIsolation {
+      requireOperator(ctx);
+      return deps.isolation;
+    },
+
     async listAll(
       ctx: RequestContext,
       q: { cursor?: string | undefined; limit?: number | undefined },

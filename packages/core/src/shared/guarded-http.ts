@@ -228,3 +228,34 @@ export async function assertCallable(
   }
   await checkTarget(parsed, opts.allowedHosts, AbortSignal.timeout(opts.timeoutMs));
 }
+
+/** Where a call approved by {@link approveTarget} may connect, and the lookup that pins it there. */
+export interface ApprovedTarget {
+  host: string;
+  port: number;
+  /** The addresses the policy approved (sorted), e.g. to key a connection pool on. */
+  addresses: readonly string[];
+  /** Answers only with the approved addresses: pass it as the request's `lookup`. */
+  lookup: LookupFunction;
+}
+
+/**
+ * The outbound address policy for a caller that makes its own request (the LLM
+ * proxy streams bodies both ways, which {@link guardedGet} does not): checks the
+ * URL's host as every guarded call does, and returns a lookup that connects
+ * only to what was checked. The caller must not follow redirects on its own.
+ *
+ * @throws EgressRefusedError when the policy refuses it.
+ */
+export async function approveTarget(
+  url: URL,
+  opts: { allowedHosts: readonly string[]; signal: AbortSignal },
+): Promise<ApprovedTarget> {
+  const target = await checkTarget(url, opts.allowedHosts, opts.signal);
+  return {
+    host: target.host,
+    port: target.port,
+    addresses: target.addresses.map((a) => a.address).sort(),
+    lookup: pinnedLookup(target.addresses),
+  };
+}

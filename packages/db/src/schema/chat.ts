@@ -1,4 +1,5 @@
-import { bigint, date, index, integer, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { sql } from "drizzle-orm";
+import { bigint, boolean, date, index, integer, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
 import { agents } from "./providers.ts";
 import { tenantIsolation } from "./roles.ts";
 import { users } from "./users.ts";
@@ -21,11 +22,15 @@ export const chatSessions = pgTable(
     userId: uuid().references(() => users.id, { onDelete: "cascade" }),
     apiKeyId: uuid().references(() => apiKeys.id, { onDelete: "cascade" }),
     title: text().notNull().default(""),
+    /** True when `title` holds a value sealed with the workspace's data key. */
+    titleSealed: boolean().notNull().default(false),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     lastMessageAt: timestamp({ withTimezone: true }),
   },
   (t) => [
     index("chat_sessions_owner_idx").on(t.workspaceId, t.userId, t.createdAt, t.id),
+    // Empty once the upgrade has sealed old titles: new rows are always sealed.
+    index("chat_sessions_title_unsealed_idx").on(t.workspaceId).where(sql`not ${t.titleSealed}`),
     tenantIsolation("chat_sessions_tenant_isolation", t.workspaceId),
   ],
 ).enableRLS();
@@ -46,6 +51,8 @@ export const chatMessages = pgTable(
       .references(() => chatSessions.id, { onDelete: "cascade" }),
     role: text({ enum: ["user", "assistant"] }).notNull(),
     content: text().notNull(),
+    /** True when `content` holds a value sealed with the workspace's data key (see the chat service). */
+    sealed: boolean().notNull().default(false),
     status: text({ enum: MESSAGE_STATUSES }).notNull().default("complete"),
     error: text(),
     promptTokens: integer(),
@@ -61,6 +68,7 @@ export const chatMessages = pgTable(
   },
   (t) => [
     index("chat_messages_session_idx").on(t.sessionId, t.id),
+    index("chat_messages_unsealed_idx").on(t.workspaceId, t.id).where(sql`not ${t.sealed}`),
     tenantIsolation("chat_messages_tenant_isolation", t.workspaceId),
   ],
 ).enableRLS();

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { boolean, index, pgPolicy, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { bigint, boolean, index, pgPolicy, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
 import { appRole, currentUserId, currentWorkspaceId, lookup, platformScope } from "./roles.ts";
 import { users } from "./users.ts";
 
@@ -14,6 +14,11 @@ export const workspaces = pgTable(
     name: text().notNull(),
     /** Created for one person at signup (still shareable by invite). */
     personal: boolean().notNull().default(false),
+    /** Monthly LLM token budget (prompt + completion), enforced at the LLM proxy; null: the platform default. */
+    monthlyTokenBudget: bigint({ mode: "number" }),
+    /** Egress policy for web tools, set by operators: when the allow list is non-empty only its hosts are reachable; denied hosts never are. */
+    egressAllowHosts: text().array(),
+    egressDenyHosts: text().array(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },

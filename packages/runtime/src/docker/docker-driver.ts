@@ -72,6 +72,10 @@ export class DockerDriver implements RuntimeDriver {
       token: spec.token,
       paths: { logFile: `${STATE_DIR}/logs/gateway.log`, agentsDir: `${STATE_DIR}/agents` },
       openclawVersion: imageOpenclawVersion(this.#opts.image),
+      // Models through Reef's LLM proxy on the network (no vendor key in the config), where Reef offers one.
+      ...(spec.outbound?.url
+        ? { outbound: { baseUrl: spec.outbound.url, credentials: spec.outbound.credentials } }
+        : {}),
     });
     await this.#docker.createNetwork(plan.network).catch((err: { statusCode?: number }) => {
       if (err.statusCode !== 409) throw err;

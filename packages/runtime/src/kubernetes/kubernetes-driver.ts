@@ -65,6 +65,10 @@ export class KubernetesDriver implements RuntimeDriver {
       token: spec.token,
       paths: { logFile: `${STATE_DIR}/logs/gateway.log`, agentsDir: `${STATE_DIR}/agents` },
       openclawVersion: imageOpenclawVersion(this.#opts.image),
+      // Models through Reef's LLM proxy on the network (no vendor key in the config), where Reef offers one.
+      ...(spec.outbound?.url
+        ? { outbound: { baseUrl: spec.outbound.url, credentials: spec.outbound.credentials } }
+        : {}),
     });
     const state: KubeState = { name: plan.pod.metadata.name, namespace };
     const exists = (err: unknown) => {

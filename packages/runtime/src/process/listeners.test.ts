@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { limitWrites, parseProcCgroup } from "./cgroups.ts";
+import { gatewayLaunch } from "./gateway-launch.ts";
 import { loopbackListeners, parentOf, parseListeners } from "./listeners.ts";
-import { gatewayLaunch } from "./process-driver.ts";
 
 const TCP = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100007F:9731 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 208636 1 00000000ff8b1a33 100 0 0 10 0
@@ -62,7 +62,11 @@ describe("gateway launch command", () => {
   const argv = ["/opt/node", "/opt/openclaw.mjs", "gateway", "run"];
 
   it("joins the groups as root, then drops to the gateway's user with no privileges left", () => {
-    const { file, args } = gatewayLaunch(argv, { uid: 1500000001, gid: 1500000001 }, { pids: 256 }, ["/cg/a", "/cg/b"]);
+    const { file, args } = gatewayLaunch(argv, {
+      user: { uid: 1500000001, gid: 1500000001 },
+      limits: { pids: 256 },
+      cgroupProcs: ["/cg/a", "/cg/b"],
+    });
     expect(file).toBe("/bin/sh");
     expect(args.slice(3, 6)).toEqual(["2", "/cg/a", "/cg/b"]);
     const rest = args.slice(6).join(" ");
@@ -74,7 +78,7 @@ describe("gateway launch command", () => {
   });
 
   it("caps tasks per uid with an rlimit where no control group can", () => {
-    const { args } = gatewayLaunch(argv, { uid: 7, gid: 7 }, { pids: 256 }, []);
+    const { args } = gatewayLaunch(argv, { user: { uid: 7, gid: 7 }, limits: { pids: 256 }, cgroupProcs: [] });
     expect(args[3]).toBe("0");
     expect(args).toContain("--nproc=256");
   });

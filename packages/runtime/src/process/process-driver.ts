@@ -1,12 +1,8 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { type ChildProcess, spawn } from "node:child_process";
+import { chmod, lchown, lstat, mkdir, rm, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import type { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import { EMBEDDING_ENV, GATEWAY_NODE_ENV } from "../container-profile.ts";
 import {
   GatewayIntegrityError,
   type JsonObject,
@@ -15,10 +11,28 @@ import {
   type RuntimeSpec,
   type RuntimeStatus,
 } from "../driver.ts";
-import { renderGatewayConfig } from "../openclaw-config.ts";
+import { unixEndpoint } from "../gateway-endpoint.ts";
+import { renderGatewayConfig, withoutHostTools } from "../openclaw-config.ts";
 import { cgroupPids, createGatewayCgroup, killCgroup, procsFiles, removeCgroup, rssOf } from "./cgroups.ts";
+import { gatewayEnv, gatewayLaunch, systemTool } from "./gateway-launch.ts";
 import { judgeListener, processTree, type SocketHolder, stillHeld } from "./listeners.ts";
+import {
+  claimSharedTmpRoot,
+  completeOpenClawInstall,
+  installedOpenclawVersion,
+  installPaths,
+  openclawEntry,
+} from "./openclaw-install.ts";
 import { PortAllocator } from "./ports.ts";
+import {
+  alive,
+  answers,
+  commOf,
+  ensurePrivateDir,
+  groupAlive,
+  isRuntimeProcess,
+  listensInside,
+} from "./runtime-process.ts";
 import {
   ensureRuntimeUser,
   killUserProcesses,
@@ -29,6 +43,21 @@ import {
   removeRuntimeUser,
   runtimeUserName,
 } from "./runtime-users.ts";
+import {
+  type Bridge,
+  gatewayBridge,
+  outboundBridge,
+  runtimeSockets,
+  SANDBOX_GATEWAY_PORT,
+  SANDBOX_OUTBOUND_PORT,
+  sandboxArgs,
+  sandboxFiles,
+  socketPathProblem,
+  withBridges,
+} from "./sandbox.ts";
+import { probeSandbox, SANDBOX_FIX, type SandboxProbe } from "./sandbox-probe.ts";
+
+export { installedOpenclawVersion, openclawEntry } from "./openclaw-install.ts";
 
 export interface ProcessDriverOptions {
   /** Where runtimes live: one private directory per workspace. */
@@ -42,7 +71,18 @@ export interface ProcessDriverOptions {
   openclawEntry?: string;
   /** Run each workspace's gateway as its own unprivileged OS user. Only possible as root; default: when root. */
   separateUsers?: boolean;
-  /** Loopback port range for gateways; each takes a block of 120. */
+  /**
+   * Run each gateway inside a bubblewrap sandbox (see sandbox.ts). Default: where
+   * this host can ({@link probeSandbox}). `true` where it cannot throws; `false`
+   * is for tests and benchmarks that need an unconfined gateway to compare with.
+   */
+  sandbox?: boolean;
+  /**
+   * Tests only: no sandbox, and shell and file tools kept, to show what an
+   * unconfined agent can do (the attack test's control run). Never for operators.
+   */
+  unconfinedForTests?: boolean;
+  /** Loopback port range for unsandboxed gateways; each takes a block of 120. */
   ports?: { from: number; to: number };
   readyTimeoutMs?: number;
   /** Gateway output, line by line. */
@@ -53,202 +93,60 @@ export interface ProcessDriverOptions {
 
 interface ProcessState extends JsonObject {
   pid: number;
+  /** The gateway's port: inside its own network namespace when sandboxed, else on the host's loopback. */
   port: number;
   dir: string;
   user: string | null;
-  /** The uid the gateway runs as (its own, or Reef's): its listener must belong to it. */
+  /** The uid the gateway runs as (its own, or Reef's): its listener or socket must belong to it. */
   uid: number;
   /** Control groups holding the whole process tree, where Reef could create them. */
   cgroup: { version: 1 | 2; dirs: string[] } | null;
+  /** A sandboxed gateway's socket, Reef's only way in (absent in state from before sandboxes: unsandboxed). */
+  socket?: string | null;
+  /** An unsandboxed gateway's bridge to Reef's outbound socket, on the host's loopback. */
+  outboundPort?: number | null;
 }
 
-/**
- * Joins the given `cgroup.procs` files, then execs the rest of argv. Runs as root
- * so the tree is inside its groups before the gateway (or anything it forks) runs.
- */
-const JOIN_CGROUPS =
-  'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 126; shift; n=$((n-1)); done; exec "$@"';
+/** The last port of an unsandboxed gateway's block carries its outbound bridge (OpenClaw uses up to base+110). */
+const OUTBOUND_PORT_OFFSET = 119;
 
-function systemTool(name: string): string {
-  for (const dir of ["/usr/bin", "/bin", "/usr/sbin", "/sbin"])
-    if (existsSync(`${dir}/${name}`)) return `${dir}/${name}`;
-  return name;
-}
-
-/**
- * The command that starts `argv` as the gateway's own user: inside its control
- * groups, with no supplementary groups, no capabilities (bounding set emptied),
- * no_new_privs (so a setuid binary an agent runs cannot regain root), and
- * rlimits: no core dumps (they would hold keys), and a task cap per uid where
- * no pids cgroup bounds the tree.
- */
-export function gatewayLaunch(
-  argv: string[],
-  user: { uid: number; gid: number },
-  limits: { pids: number },
-  cgroupProcs: string[],
-): { file: string; args: string[] } {
-  const rlimits = [systemTool("prlimit"), "--core=0", "--nofile=8192"];
-  if (cgroupProcs.length === 0) rlimits.push(`--nproc=${limits.pids}`);
-  const drop = [
-    systemTool("setpriv"),
-    `--reuid=${user.uid}`,
-    `--regid=${user.gid}`,
-    "--clear-groups",
-    "--no-new-privs",
-    "--inh-caps=-all",
-    "--bounding-set=-all",
-    "--",
-  ];
-  return {
-    file: "/bin/sh",
-    args: [
-      "-c",
-      JOIN_CGROUPS,
-      "reef-gateway",
-      String(cgroupProcs.length),
-      ...cgroupProcs,
-      ...rlimits,
-      "--",
-      ...drop,
-      ...argv,
-    ],
-  };
-}
-
-const run = promisify(execFile);
-
-/** The launcher of the `openclaw` package Reef is installed with. */
-export function openclawEntry(): string {
-  // As OpenClaw's embedding guide does: the package entry is dist/index.js.
-  const entry = fileURLToPath(import.meta.resolve("openclaw"));
-  return join(dirname(entry), "..", "openclaw.mjs");
-}
-
-let installedVersion: string | undefined;
-/** The version of the `openclaw` package Reef runs gateways from. */
-export function installedOpenclawVersion(): string {
-  installedVersion ??= (
-    JSON.parse(readFileSync(join(dirname(openclawEntry()), "package.json"), "utf8")) as { version: string }
-  ).version;
-  return installedVersion;
-}
-
-const lifecycle = new Map<string, Promise<void>>();
-
-/**
- * OpenClaw ships with a pending post-install step that its first run completes by
- * writing into its own package directory. Reef installs with scripts disabled and
- * runs gateways as users who cannot write there, so Reef completes it once, as the
- * user that owns node_modules, before the first gateway starts.
- */
-function completeOpenClawInstall(nodePath: string, entry: string): Promise<void> {
-  const pendingRun = lifecycle.get(entry);
-  if (pendingRun) return pendingRun;
-  const completion = (async () => {
-    const pending = join(dirname(entry), ".openclaw-lifecycle-pending");
-    if (!existsSync(pending)) return;
-    // Another Reef process may be completing it at the same moment: what counts is
-    // that the marker is gone afterwards.
-    const failure = await run(nodePath, [entry, "--version"], {
-      env: { PATH: "/usr/local/bin:/usr/bin:/bin", HOME: tmpdir() },
-      timeout: 120_000,
-    }).then(
-      () => undefined,
-      (err: Error) => err,
-    );
-    if (existsSync(pending)) {
-      throw new Error(
-        `OpenClaw's installation is incomplete (${pending} remains${failure ? `: ${failure.message}` : ""}); reinstall dependencies as the user that runs Reef`,
-      );
-    }
-  })().catch((err: unknown) => {
-    lifecycle.delete(entry);
-    throw err;
-  });
-  lifecycle.set(entry, completion);
-  return completion;
-}
-
-/**
- * OpenClaw prefers a shared `/tmp/openclaw` when it is safe (owned by the gateway's
- * own user, mode 0700). Owning it as root makes it unsafe for every gateway user,
- * so each falls back to its private TMPDIR and nothing is shared between workspaces.
- */
-async function claimSharedTmpRoot(): Promise<void> {
-  await mkdir("/tmp/openclaw", { mode: 0o700 }).catch(() => {});
-  await chown("/tmp/openclaw", 0, 0).catch(() => {});
-  await chmod("/tmp/openclaw", 0o700).catch(() => {});
-}
-
-/**
- * Whether `pid` is still an OpenClaw gateway (it retitles itself `openclaw-gateway`),
- * and its own user's where the runtime has one (Linux /proc; elsewhere: alive).
- */
-async function isGateway(pid: number, user: string | null): Promise<boolean> {
-  if (!alive(pid)) return false;
-  try {
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8");
-    if (!cmdline.includes("openclaw")) return false;
-    if (!user) return true;
-    const owner = (await stat(`/proc/${pid}`)).uid;
-    return owner === (await lookupUid(user));
-  } catch {
-    return process.platform !== "linux";
-  }
-}
-
-function hijacked(state: ProcessState, v: { address: string; uid: number; inode: number }): GatewayIntegrityError {
+function hijacked(port: number, v: { address: string; uid: number; inode: number }): GatewayIntegrityError {
   return new GatewayIntegrityError(
-    `another process (uid ${v.uid}) listens on the gateway's port ${state.port}: nothing was sent to it`,
-    { port: state.port, address: v.address, uid: v.uid },
+    `another process (uid ${v.uid}) listens on the gateway's port ${port}: nothing was sent to it`,
+    { port, address: v.address, uid: v.uid },
   );
 }
 
-/** True while any process of the group led by `pid` is left (the gateway has helper children). */
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-async function answers(port: number, path: string): Promise<boolean> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(1_000) });
-    await res.body?.cancel();
-    return res.ok;
-  } catch {
-    return false;
-  }
+function endpointOf(state: ProcessState): URL {
+  return state.socket ? unixEndpoint(state.socket) : new URL(`http://127.0.0.1:${state.port}`);
 }
 
 /**
- * The default driver: one OpenClaw gateway child process per workspace, on a
- * loopback port, with its own HOME, TMPDIR, state dir and log file (mode 0700),
- * and, when Reef runs as root, its own OS user, so one gateway cannot read
- * another's files. The environment holds no secrets: the token and provider keys
- * are in the 0600 config file.
+ * The default driver: one OpenClaw gateway child process per workspace, with its
+ * own HOME, TMPDIR, state dir and log file (mode 0700) and, when Reef runs as
+ * root, its own OS user. Where the host allows, inside a bubblewrap sandbox:
+ * own mount, PID, IPC and network namespaces, nothing writable but its runtime
+ * directory, reached only over a Unix socket there, and sending out only
+ * through Reef's outbound socket. Elsewhere on a loopback port, without shell
+ * or file tools. The environment holds no secrets: the token is in the 0600
+ * config file, and behind Reef's LLM proxy there is no vendor key at all.
  */
 export class ProcessDriver implements RuntimeDriver {
   readonly kind = "process" as const;
-  readonly #opts: Required<Omit<ProcessDriverOptions, "onLog" | "onWarning" | "openclawEntry">> &
+  readonly #opts: Required<
+    Omit<ProcessDriverOptions, "onLog" | "onWarning" | "openclawEntry" | "sandbox" | "unconfinedForTests">
+  > &
     Pick<ProcessDriverOptions, "onLog" | "onWarning" | "openclawEntry">;
   readonly #ports: PortAllocator;
+  readonly #probe: SandboxProbe;
+  readonly #unconfined: boolean;
   readonly #children = new Map<number, { child: ChildProcess; exit: Promise<number | null>; code?: number | null }>();
   /** The listening sockets proven to be each gateway's own, and where it holds them, by gateway pid. */
   readonly #verified = new Map<number, { inode: number; holder: SocketHolder }[]>();
+  /** Reef's outbound listener for each gateway this process started, by gateway pid. */
+  readonly #outbound = new Map<number, { close(): Promise<void> }>();
+  /** Whether gateways run sandboxed. */
+  readonly sandboxed: boolean;
   #warnedCgroups = false;
 
   #warnNoCgroups(): void {
@@ -260,15 +158,27 @@ export class ProcessDriver implements RuntimeDriver {
   }
 
   constructor(opts: ProcessDriverOptions) {
+    const { sandbox, unconfinedForTests, ...rest } = opts;
     this.#opts = {
       nodePath: process.execPath,
       separateUsers: process.getuid?.() === 0,
       ports: { from: 20_000, to: 44_000 },
       readyTimeoutMs: 90_000,
-      ...opts,
+      ...rest,
       rootDir: resolve(opts.rootDir),
     };
     this.#ports = new PortAllocator(this.#opts.ports.from, this.#opts.ports.to, 120);
+    this.#unconfined = unconfinedForTests === true;
+    this.#probe = sandbox === false || this.#unconfined ? { available: false, reason: "switched off" } : probeSandbox();
+    if (sandbox === true && !this.#probe.available) {
+      throw new Error(`gateways cannot be sandboxed here: ${this.#probe.reason}; ${SANDBOX_FIX}`);
+    }
+    this.sandboxed = this.#probe.available;
+  }
+
+  /** Why gateways run unsandboxed, when they do. */
+  get sandboxUnavailableReason(): string | undefined {
+    return this.#probe.available ? undefined : this.#probe.reason;
   }
 
   #dir(workspaceId: string): string {
@@ -291,84 +201,166 @@ export class ProcessDriver implements RuntimeDriver {
 
   async #startOnce(spec: RuntimeSpec, signal: AbortSignal): Promise<{ endpoint: URL; state: JsonObject }> {
     signal.throwIfAborted();
+    const probe = this.#probe.available ? this.#probe : undefined;
     const entry = this.#opts.openclawEntry ?? openclawEntry();
     await completeOpenClawInstall(this.#opts.nodePath, entry);
     const dir = this.#dir(spec.workspaceId);
+    const sockets = runtimeSockets(dir);
+    const outbound = spec.outbound;
+    for (const path of [...(probe ? [sockets.gateway] : []), ...(outbound ? [sockets.outbound] : [])]) {
+      const problem = socketPathProblem(path);
+      if (problem) throw new Error(problem);
+    }
+    const socat = probe?.socat ?? systemTool("socat");
+    if (outbound && !socat.startsWith("/")) {
+      throw new Error(
+        "socat is not installed: it bridges the gateway to Reef's outbound socket (apt-get install socat)",
+      );
+    }
     const paths = {
       home: join(dir, "home"),
       tmp: join(dir, "tmp"),
       state: join(dir, "state"),
       agents: join(dir, "agents"),
       logs: join(dir, "logs"),
+      sock: sockets.dir,
     };
     await mkdir(this.#opts.rootDir, { recursive: true, mode: 0o711 });
     await chmod(this.#opts.rootDir, 0o711);
-    for (const d of [dir, ...Object.values(paths)]) await mkdir(d, { recursive: true, mode: 0o700 });
     const user: RuntimeUser | undefined = this.#opts.separateUsers
       ? await ensureRuntimeUser(spec.workspaceId)
       : undefined;
-    if (user) {
+    for (const d of [dir, ...Object.values(paths)]) await ensurePrivateDir(d, user);
+    // A sandboxed gateway has a /tmp of its own; an unsandboxed one shares the host's.
+    if (user && !probe) {
       await claimSharedTmpRoot();
       await prepareLockFolder(user.uid, user.gid);
     }
 
-    const port = await this.#ports.allocate();
-    const configPath = join(paths.state, "openclaw.json");
-    const config = renderGatewayConfig({
-      ...spec.gateway,
-      port,
-      token: spec.token,
-      paths: { logFile: join(paths.logs, "gateway.log"), agentsDir: paths.agents },
-      openclawVersion: installedOpenclawVersion(),
-    });
-    await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
-    await chmod(configPath, 0o600);
-    if (user) {
-      for (const d of [dir, ...Object.values(paths)]) await chown(d, user.uid, user.gid);
-      await chown(configPath, user.uid, user.gid);
+    let gateway = spec.gateway;
+    if (!probe && !this.#unconfined) {
+      const stripped = withoutHostTools(gateway);
+      if (stripped.dropped.length) {
+        this.#opts.onWarning?.(
+          `workspace ${spec.workspaceId}: shell and file tools were dropped for ${stripped.dropped.join(", ")}: gateways cannot be sandboxed here (${this.sandboxUnavailableReason}); ${SANDBOX_FIX}`,
+        );
+      }
+      gateway = stripped.settings;
     }
 
-    const cgroup = user ? await createGatewayCgroup(spec.workspaceId, spec.limits) : undefined;
-    if (user && !cgroup) this.#warnNoCgroups();
-    const argv = [
-      this.#opts.nodePath,
-      entry,
-      "gateway",
-      "run",
-      "--port",
-      String(port),
-      "--bind",
-      "loopback",
-      "--auth",
-      "token",
-    ];
-    const launch = user
-      ? gatewayLaunch(argv, user, spec.limits, cgroup ? procsFiles(cgroup) : [])
-      : { file: argv[0] as string, args: argv.slice(1) };
-    const child = spawn(launch.file, launch.args, {
-      cwd: paths.home,
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-      // Nothing inherited from Reef's environment: no database URL, no root key.
-      env: {
-        PATH: "/usr/local/bin:/usr/bin:/bin",
-        HOME: paths.home,
-        TMPDIR: paths.tmp,
-        XDG_CACHE_HOME: join(paths.home, ".cache"),
-        // No NODE_COMPILE_CACHE: set, it makes openclaw.mjs relaunch itself (an
-        // extra ~80 MB process); unset, OpenClaw enables one under TMPDIR itself.
-        OPENCLAW_CONFIG_PATH: configPath,
-        OPENCLAW_STATE_DIR: paths.state,
-        ...EMBEDDING_ENV,
-        ...GATEWAY_NODE_ENV,
-      },
+    const port = probe ? SANDBOX_GATEWAY_PORT : await this.#ports.allocate();
+    const releasePort = () => {
+      if (!probe) this.#ports.release(port);
+    };
+    const outboundPort = outbound ? (probe ? SANDBOX_OUTBOUND_PORT : port + OUTBOUND_PORT_OFFSET) : null;
+    let listener: { close(): Promise<void> } | undefined;
+    const closeListener = async () => {
+      const l = listener;
+      listener = undefined;
+      await l?.close().catch((err: unknown) => this.#opts.onWarning?.(`closing an outbound listener: ${String(err)}`));
+    };
+    let cgroup: Awaited<ReturnType<typeof createGatewayCgroup>> | undefined;
+    let child: ChildProcess;
+    try {
+      if (outbound) {
+        await rm(sockets.outbound, { force: true, recursive: true });
+        listener = await outbound.listen(sockets.outbound, user ? { uid: user.uid, gid: user.gid } : undefined);
+      }
+      const configPath = join(paths.state, "openclaw.json");
+      const config = renderGatewayConfig({
+        ...gateway,
+        port,
+        token: spec.token,
+        paths: { logFile: join(paths.logs, "gateway.log"), agentsDir: paths.agents },
+        openclawVersion: installedOpenclawVersion(),
+        outbound:
+          outbound && outboundPort
+            ? { baseUrl: `http://127.0.0.1:${outboundPort}`, credentials: outbound.credentials }
+            : undefined,
+      });
+      // Written afresh, never through what a previous gateway may have left at that name.
+      await rm(configPath, { force: true, recursive: true });
+      await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600, flag: "wx" });
+      if (user) await lchown(configPath, user.uid, user.gid);
+
+      cgroup = user ? await createGatewayCgroup(spec.workspaceId, spec.limits) : undefined;
+      if (user && !cgroup) this.#warnNoCgroups();
+      const install = probe ? installPaths(this.#opts.nodePath, entry) : undefined;
+      const gatewayArgv = [
+        install?.node ?? this.#opts.nodePath,
+        install?.entry ?? entry,
+        "gateway",
+        "run",
+        "--port",
+        String(port),
+        "--bind",
+        "loopback",
+        "--auth",
+        "token",
+      ];
+      const bridges: Bridge[] = [];
+      if (probe) bridges.push(gatewayBridge(sockets.gateway, port));
+      if (outbound && outboundPort) bridges.push(outboundBridge(sockets.outbound, outboundPort));
+      const files = probe
+        ? sandboxFiles(
+            { uid: user?.uid ?? process.getuid?.() ?? 0, gid: user?.gid ?? process.getgid?.() ?? 0 },
+            paths.home,
+          )
+        : [];
+      const sandbox =
+        probe && install
+          ? [
+              probe.bwrap,
+              ...sandboxArgs({
+                runtimeDir: dir,
+                home: paths.home,
+                readOnly: install.readOnly,
+                host: probe.host,
+                files: files.map((f, i) => ({ path: f.path, fd: 3 + i })),
+              }),
+              "--",
+            ]
+          : undefined;
+      const launch = gatewayLaunch(withBridges(gatewayArgv, bridges, socat), {
+        user,
+        limits: spec.limits,
+        cgroupProcs: cgroup ? procsFiles(cgroup) : [],
+        sandbox,
+      });
+      const proxy = outboundPort ? `http://127.0.0.1:${outboundPort}` : undefined;
+      child = spawn(launch.file, launch.args, {
+        cwd: paths.home,
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe", ...files.map(() => "pipe" as const)],
+        // Nothing inherited from Reef's environment: no database URL, no root key.
+        env: gatewayEnv({ home: paths.home, tmp: paths.tmp, state: paths.state, configPath, proxy }),
+      });
+      // bubblewrap reads each generated file from its descriptor before it builds the sandbox.
+      files.forEach((f, i) => {
+        const pipe = child.stdio[3 + i] as Writable | null;
+        pipe?.on("error", () => {});
+        pipe?.end(f.content);
+      });
+    } catch (err) {
+      releasePort();
+      await closeListener();
+      if (cgroup) await removeCgroup(cgroup);
+      throw err;
+    }
+    const spawnError: { error?: Error } = {};
+    child.once("error", (err) => {
+      spawnError.error = err;
     });
     const pid = child.pid;
     if (pid === undefined) {
-      this.#ports.release(port);
+      releasePort();
+      await closeListener();
       if (cgroup) await removeCgroup(cgroup);
-      throw new Error("the gateway process could not be spawned");
+      throw new Error(
+        `the gateway process could not be spawned${spawnError.error ? `: ${spawnError.error.message}` : ""}`,
+      );
     }
+    if (listener) this.#outbound.set(pid, listener);
     const tail: string[] = [];
     const onData = (chunk: Buffer) => {
       for (const line of chunk.toString("utf8").split("\n")) {
@@ -385,7 +377,8 @@ export class ProcessDriver implements RuntimeDriver {
       exit: new Promise((res) =>
         child.once("exit", (code) => {
           record.code = code;
-          this.#ports.release(port);
+          releasePort();
+          void this.#closeOutbound(pid);
           res(code);
         }),
       ),
@@ -398,7 +391,10 @@ export class ProcessDriver implements RuntimeDriver {
       user: user?.name ?? null,
       uid: user?.uid ?? process.getuid?.() ?? 0,
       cgroup: cgroup ?? null,
+      socket: probe ? sockets.gateway : null,
+      outboundPort: probe ? null : outboundPort,
     };
+    const endpoint = endpointOf(state);
 
     const deadline = Date.now() + this.#opts.readyTimeoutMs;
     try {
@@ -409,11 +405,9 @@ export class ProcessDriver implements RuntimeDriver {
             `the gateway exited with code ${record.code} before it was ready: ${tail.slice(-5).join(" | ")}`,
           );
         }
-        // Nothing is sent to the port, not even /readyz, until the socket listening
-        // there is known to be the gateway's own: another tenant could bind it first.
-        const verdict = await this.#judge(state);
-        if (verdict.kind === "foreign") throw hijacked(state, verdict);
-        if (verdict.kind === "ours" && (await answers(port, "/readyz"))) break;
+        if (await this.#readyToAsk(state)) {
+          if (await answers(endpoint, "/readyz")) break;
+        }
         if (Date.now() > deadline) throw new Error(`the gateway was not ready within ${this.#opts.readyTimeoutMs} ms`);
         await sleep(200, undefined, { signal }).catch(() => {});
       }
@@ -421,7 +415,31 @@ export class ProcessDriver implements RuntimeDriver {
       await this.stop({ workspaceId: spec.workspaceId, state }, { graceful: false });
       throw err;
     }
-    return { endpoint: new URL(`http://127.0.0.1:${port}`), state };
+    return { endpoint, state };
+  }
+
+  /**
+   * Whether /readyz may be asked. Sandboxed: once the gateway listens inside (its
+   * socket is in a directory only it and Reef can write). Unsandboxed: nothing is
+   * sent to the port until the socket listening there (and on the outbound
+   * bridge's port) is known to be the gateway's own, since another tenant could
+   * bind it first.
+   * @throws GatewayIntegrityError when another process holds one of those ports.
+   */
+  async #readyToAsk(state: ProcessState): Promise<boolean> {
+    if (state.socket) return listensInside(await this.#tree(state), state.pid);
+    const verdict = await this.#judge(state);
+    if (verdict.kind === "foreign") throw hijacked(verdict.port, verdict);
+    return verdict.kind === "ours";
+  }
+
+  async #closeOutbound(pid: number): Promise<void> {
+    const listener = this.#outbound.get(pid);
+    if (!listener) return;
+    this.#outbound.delete(pid);
+    await listener.close().catch((err: unknown) => {
+      this.#opts.onWarning?.(`closing a gateway's outbound listener failed: ${String(err)}`);
+    });
   }
 
   /** The gateway's processes: its control group, or its descendants where there is none. */
@@ -439,10 +457,19 @@ export class ProcessDriver implements RuntimeDriver {
     return !!known?.length && (await Promise.all(known.map((k) => stillHeld(k.holder, k.inode)))).every(Boolean);
   }
 
+  /** Judges the gateway's port, and its outbound bridge's where it has one, against its own processes. */
   async #judge(state: ProcessState) {
-    const verdict = await judgeListener(state.port, await this.#tree(state), state.uid);
-    if (verdict.kind === "ours") this.#verified.set(state.pid, verdict.holders);
-    return verdict;
+    const tree = await this.#tree(state);
+    const ports = [state.port, ...(state.outboundPort ? [state.outboundPort] : [])];
+    const holders: { inode: number; holder: SocketHolder }[] = [];
+    for (const port of ports) {
+      const verdict = await judgeListener(port, tree, state.uid);
+      if (verdict.kind === "foreign") return { ...verdict, port };
+      if (verdict.kind === "none") return verdict;
+      holders.push(...verdict.holders);
+    }
+    this.#verified.set(state.pid, holders);
+    return { kind: "ours" as const, holders };
   }
 
   async poll(handle: RuntimeHandle): Promise<RuntimeStatus> {
@@ -450,36 +477,61 @@ export class ProcessDriver implements RuntimeDriver {
     const known = this.#children.get(state.pid);
     if (known?.code !== undefined) return { status: "exited", code: known.code };
     if (!alive(state.pid)) return { status: "exited", code: null };
+    if (state.socket) {
+      if (!known && !(await isRuntimeProcess(state.pid, state))) return { status: "exited", code: null };
+      return (await answers(endpointOf(state), "/readyz")) ? { status: "running" } : { status: "starting" };
+    }
     // /readyz is only asked of a listener proven to be the gateway's; `verify` reports a stranger.
     if (!(await this.#stillProven(state)) && (await this.#judge(state)).kind !== "ours") return { status: "starting" };
-    return (await answers(state.port, "/readyz")) ? { status: "running" } : { status: "starting" };
+    return (await answers(endpointOf(state), "/readyz")) ? { status: "running" } : { status: "starting" };
   }
 
   /**
-   * Before every connection: the listening sockets proven to be the gateway's
-   * own must still be open in the gateway (one readlink each); otherwise the
-   * port is judged afresh against the gateway's processes.
+   * Before every connection. Sandboxed: the socket is a socket (not a link to
+   * something else) in the runtime's socket directory, owned by the runtime's
+   * uid, and the sandbox still runs. Unsandboxed: the listening sockets proven
+   * to be the gateway's own must still be open in the gateway (one readlink
+   * each); otherwise its ports are judged afresh against its processes.
    */
   async verify(handle: RuntimeHandle): Promise<void> {
     const state = handle.state as ProcessState;
+    if (state.socket) return this.#verifySocket(state, state.socket);
     if (await this.#stillProven(state)) return;
     const verdict = await this.#judge(state);
     if (verdict.kind === "ours") return;
     this.#verified.delete(state.pid);
-    if (verdict.kind === "foreign") throw hijacked(state, verdict);
+    if (verdict.kind === "foreign") throw hijacked(verdict.port, verdict);
     throw new GatewayIntegrityError(`nothing listens on the gateway's port ${state.port}`, { port: state.port });
+  }
+
+  async #verifySocket(state: ProcessState, socket: string): Promise<void> {
+    const fail = (why: string) => new GatewayIntegrityError(`the gateway's socket ${socket} ${why}`, { socket });
+    if (!this.#children.has(state.pid) && !(await isRuntimeProcess(state.pid, state))) {
+      throw fail("has no sandbox behind it any more");
+    }
+    if (!alive(state.pid)) throw fail("has no sandbox behind it any more");
+    const dir = await lstat(runtimeSockets(state.dir).dir).catch(() => undefined);
+    if (!dir?.isDirectory() || dir.uid !== state.uid) throw fail("is not in the runtime's own socket directory");
+    const sock = await lstat(socket).catch(() => undefined);
+    if (!sock) throw fail("is missing");
+    if (!sock.isSocket() || sock.uid !== state.uid) {
+      throw fail(
+        `is not a socket of the runtime's user (uid ${sock.uid}, ${sock.isSymbolicLink() ? "a link" : "a file"})`,
+      );
+    }
   }
 
   async stop(handle: RuntimeHandle, opts: { graceful: boolean }): Promise<void> {
     const state = handle.state as ProcessState;
-    const { pid, user } = state;
+    const { pid } = state;
     const known = this.#children.get(pid);
     this.#verified.delete(pid);
     // A handle from persisted state may name a pid the OS has since reused:
-    // only a process that is this gateway (by its command line) is signalled.
-    if (!known && !(await isGateway(pid, user))) {
+    // only a process that is this runtime's (by its command line) is signalled.
+    if (!known && !(await isRuntimeProcess(pid, state))) {
       // Its helpers may outlive it: the control group still holds them.
       if (state.cgroup) await killCgroup(state.cgroup);
+      await this.#closeOutbound(pid);
       return;
     }
     const gone = () => known?.code !== undefined || !alive(pid);
@@ -493,7 +545,18 @@ export class ProcessDriver implements RuntimeDriver {
       }
     };
     if (!gone()) {
-      kill(opts.graceful ? "SIGTERM" : "SIGKILL");
+      if (state.socket && opts.graceful) {
+        // bubblewrap does not pass signals on: the gateway inside is asked to stop
+        // itself; once it has, its sandbox ends with it.
+        for (const p of await this.#tree(state)) {
+          if (p === pid || (await commOf(p)) === "bwrap") continue;
+          try {
+            process.kill(p, "SIGTERM");
+          } catch {}
+        }
+      } else {
+        kill(opts.graceful ? "SIGTERM" : "SIGKILL");
+      }
       const deadline = Date.now() + (opts.graceful ? 15_000 : 5_000);
       while (!gone() && Date.now() < deadline) await sleep(50);
     }
@@ -515,9 +578,10 @@ export class ProcessDriver implements RuntimeDriver {
     }
     while (!gone()) await sleep(50);
     this.#children.delete(pid);
+    await this.#closeOutbound(pid);
   }
 
-  /** Resident memory of the gateway's whole process tree. */
+  /** Resident memory of the gateway's whole process tree (the sandbox's own processes included). */
   async stats(handle: RuntimeHandle): Promise<{ rssBytes: number } | undefined> {
     const state = handle.state as ProcessState;
     if (!alive(state.pid)) return undefined;
