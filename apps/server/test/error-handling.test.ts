@@ -147,7 +147,9 @@ describe("no route answers 500 to bad input", () => {
           expect(res.statusCode, label).toBeLessThan(500);
           // Gateways' model SDKs call the LLM proxy: it answers in the vendor's error shape.
           if (res.statusCode >= 400 && url.startsWith("/internal/llm/") && res.json().error) {
-            expect(res.json(), label).toMatchObject({ error: { code: expect.any(String), message: expect.any(String) } });
+            expect(res.json(), label).toMatchObject({
+              error: { code: expect.any(String), message: expect.any(String) },
+            });
           } else if (res.statusCode >= 400) {
             expect(res.json(), label).toMatchObject({
               requestId: expect.any(String),
