@@ -51,5 +51,7 @@ export function benchAppConfig(): AppConfig {
     rateLimitInviteAccept: generous,
     rateLimitApiRead: generous,
     rateLimitApiWrite: generous,
+    // The LLM stand-in listens on loopback, which providers may use only when the operator allows it.
+    providerAllowedHosts: ["127.0.0.1"],
   };
 }

@@ -8,27 +8,43 @@ export function percentile(sorted: number[], p: number): number {
 
 export const mb = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MB`;
 
-/** The processes of a process group (a gateway and its helpers). */
-export function groupPids(pgid: number): number[] {
+/**
+ * The processes of a gateway started at `pid`: its process group and every
+ * descendant (a sandboxed gateway runs in a session of its own, outside the
+ * group of the process Reef spawned).
+ */
+export function groupPids(pid: number): number[] {
+  const found = new Set<number>();
   try {
-    return execFileSync("ps", ["-o", "pid=", "-g", String(pgid)])
+    const rows = execFileSync("ps", ["-e", "-o", "pid=,ppid=,pgid="])
       .toString()
       .split("\n")
-      .map((l) => Number(l.trim()))
-      .filter((n) => n > 0);
-  } catch {
-    return [];
-  }
+      .map((l) => l.trim().split(/\s+/).map(Number))
+      .filter((r) => r.length === 3 && (r[0] ?? 0) > 0) as [number, number, number][];
+    for (const [p, , g] of rows) if (g === pid || p === pid) found.add(p);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const [p, parent] of rows) {
+        if (!found.has(p) && found.has(parent)) {
+          found.add(p);
+          grew = true;
+        }
+      }
+    }
+  } catch {}
+  return [...found];
 }
 
-/** Resident memory of a process group. */
-export function groupRss(pgid: number): number {
-  try {
-    const out = execFileSync("ps", ["-o", "rss=", "-g", String(pgid)]).toString();
-    return out.split("\n").reduce((s, l) => s + (Number(l.trim()) || 0), 0) * 1024;
-  } catch {
-    return 0;
-  }
+/** Resident memory of a gateway's processes (see {@link groupPids}). */
+export function groupRss(pid: number): number {
+  return groupPids(pid).reduce((sum, p) => {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, "utf8"));
+      return sum + Number(m?.[1] ?? 0) * 1024;
+    } catch {
+      return sum;
+    }
+  }, 0);
 }
 
 const TICK_MS = 10; // Linux USER_HZ is 100

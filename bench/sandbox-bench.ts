@@ -82,7 +82,6 @@ export async function sandboxBench(): Promise<void> {
   });
   const config = {
     ...benchAppConfig(),
-    providerAllowedHosts: ["127.0.0.1"],
     runtimeStartTimeoutSeconds: 300,
     runtimeIdleTimeoutMinutes: 600,
   };

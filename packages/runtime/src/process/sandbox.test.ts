@@ -179,9 +179,9 @@ describe("sockets and bridges", () => {
     expect(cmd[2]).toBe('"$0" "${1}" "${2}" & "$0" "${3}" "${4}" & shift 4; exec "$@"');
     expect(cmd.slice(3)).toEqual([
       "/usr/bin/socat",
-      "UNIX-LISTEN:/rt/sock/gateway.sock,fork,mode=600,unlink-early",
+      "UNIX-LISTEN:/rt/sock/gateway.sock,fork,mode=600,unlink-early,backlog=512",
       "TCP:127.0.0.1:18789",
-      "TCP-LISTEN:3128,bind=127.0.0.1,fork,reuseaddr",
+      "TCP-LISTEN:3128,bind=127.0.0.1,fork,reuseaddr,backlog=512",
       "UNIX-CONNECT:/rt/sock/outbound.sock",
       ...argv,
     ]);

@@ -184,14 +184,24 @@ export interface Bridge {
   connect: string;
 }
 
-/** Accepts Reef's connections on the gateway's socket and forwards them to the gateway's port inside. */
+/**
+ * Accepts Reef's connections on the gateway's socket and forwards them to the
+ * gateway's port inside. socat listens with a backlog of 5 by default: 20
+ * people sending at the same moment overflowed it and were refused.
+ */
 export function gatewayBridge(socketPath: string, port = SANDBOX_GATEWAY_PORT): Bridge {
-  return { listen: `UNIX-LISTEN:${socketPath},fork,mode=600,unlink-early`, connect: `TCP:127.0.0.1:${port}` };
+  return {
+    listen: `UNIX-LISTEN:${socketPath},fork,mode=600,unlink-early,backlog=512`,
+    connect: `TCP:127.0.0.1:${port}`,
+  };
 }
 
 /** Accepts the gateway's outbound connections on a loopback port and forwards them to Reef's outbound socket. */
 export function outboundBridge(socketPath: string, port: number): Bridge {
-  return { listen: `TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, connect: `UNIX-CONNECT:${socketPath}` };
+  return {
+    listen: `TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr,backlog=512`,
+    connect: `UNIX-CONNECT:${socketPath}`,
+  };
 }
 
 /**
