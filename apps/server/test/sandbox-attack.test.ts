@@ -8,7 +8,8 @@
  * write outside its runtime; to connect to the other gateway, Postgres and
  * Reef's API; to reach an outside address directly and through Reef's egress
  * proxy; and to bind a port Reef might be fooled into reaching. What it
- * achieved is read from the tool results the stand-in receives.
+ * achieved is read from the tool results the stand-in receives. Each workspace
+ * has two agents and two members; the attacker is a member, not the owner.
  *
  * Run twice: sandboxed, every attempt fails; with the sandbox switched off (a
  * test-only switch), the network attempts succeed, so the test can fail.
@@ -203,9 +204,22 @@ describe.runIf(asRoot).each([
       const grant = await h.json("PATCH", `/api/v1/workspaces/${wid}/agents/${agent.body.id}`, { tools });
       expect(grant.status, JSON.stringify(grant.body)).toBe(200);
     }
-    const session = await h.json("POST", `/api/v1/workspaces/${wid}/sessions`, { agentId: agent.body.id });
+    // A second agent, without tools: the gateway serves both, as real workspaces' do.
+    const second = await h.json("POST", `/api/v1/workspaces/${wid}/agents`, {
+      name: "Bea",
+      providerId: provider.body.id,
+      model: "stand-in-model",
+    });
+    expect(second.status, JSON.stringify(second.body)).toBe(201);
+    // The one who chats is an invited member, not the owner who granted the tools.
+    const member = await signUp(app);
+    const mh = http(member.client);
+    const invite = await h.json("POST", `/api/v1/workspaces/${wid}/invites`, { email: member.email, role: "member" });
+    expect(invite.status, JSON.stringify(invite.body)).toBe(201);
+    expect((await mh.json("POST", `/api/v1/invites/${invite.body.token}/accept`)).status).toBe(200);
+    const session = await mh.json("POST", `/api/v1/workspaces/${wid}/sessions`, { agentId: agent.body.id });
     expect(session.status).toBe(201);
-    return { wid, h, sid: session.body.id as string, agentId: agent.body.id as string };
+    return { wid, h: mh, sid: session.body.id as string, agentId: agent.body.id as string };
   }
 
   it("the attack runs: the victim chats, the attacker's agent runs its script inside its own gateway", async () => {

@@ -1,6 +1,16 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { EMBEDDING_ENV, GATEWAY_NODE_ENV } from "../container-profile.ts";
+import {
+  type Bridge,
+  gatewayBridge,
+  outboundBridge,
+  type SandboxFile,
+  sandboxArgs,
+  sandboxFiles,
+  withBridges,
+} from "./sandbox.ts";
+import type { SandboxProbe } from "./sandbox-probe.ts";
 
 /**
  * Joins the given `cgroup.procs` files, then execs the rest of argv. Runs as root
@@ -106,4 +116,76 @@ export function gatewayEnv(p: {
         }
       : {}),
   };
+}
+
+/** What {@link gatewayCommand} assembles a gateway's launch from. */
+export interface GatewayCommandInput {
+  /** The sandbox probe's verdict where gateways are sandboxed; undefined: unsandboxed. */
+  probe: Extract<SandboxProbe, { available: true }> | undefined;
+  /** The install as the sandbox binds it (read-only dirs, node and entry inside). */
+  install: { node: string; entry: string; readOnly: string[] } | undefined;
+  node: string;
+  entry: string;
+  socat: string;
+  runtimeDir: string;
+  home: string;
+  sockets: { gateway: string; outbound: string };
+  port: number;
+  /** Where the gateway reaches Reef's outbound bridge; null: no outbound. */
+  outboundPort: number | null;
+  user: { uid: number; gid: number } | undefined;
+  limits: { pids: number };
+  cgroupProcs: string[];
+}
+
+/**
+ * The whole command that starts one gateway: `node openclaw.mjs gateway run`,
+ * its socket bridges, the bubblewrap sandbox around them where there is one,
+ * and the privilege drop. Pure; `files` are the generated files bubblewrap
+ * reads from descriptors 3, 4… of the spawned process.
+ */
+export function gatewayCommand(input: GatewayCommandInput): {
+  launch: { file: string; args: string[] };
+  files: SandboxFile[];
+} {
+  const { probe, install, sockets, port, outboundPort, user } = input;
+  const gatewayArgv = [
+    install?.node ?? input.node,
+    install?.entry ?? input.entry,
+    "gateway",
+    "run",
+    "--port",
+    String(port),
+    "--bind",
+    "loopback",
+    "--auth",
+    "token",
+  ];
+  const bridges: Bridge[] = [];
+  if (probe) bridges.push(gatewayBridge(sockets.gateway, port));
+  if (outboundPort) bridges.push(outboundBridge(sockets.outbound, outboundPort));
+  const files = probe
+    ? sandboxFiles({ uid: user?.uid ?? process.getuid?.() ?? 0, gid: user?.gid ?? process.getgid?.() ?? 0 }, input.home)
+    : [];
+  const sandbox =
+    probe && install
+      ? [
+          probe.bwrap,
+          ...sandboxArgs({
+            runtimeDir: input.runtimeDir,
+            home: input.home,
+            readOnly: install.readOnly,
+            host: probe.host,
+            files: files.map((f, i) => ({ path: f.path, fd: 3 + i })),
+          }),
+          "--",
+        ]
+      : undefined;
+  const launch = gatewayLaunch(withBridges(gatewayArgv, bridges, input.socat), {
+    user,
+    limits: input.limits,
+    cgroupProcs: input.cgroupProcs,
+    sandbox,
+  });
+  return { launch, files };
 }

@@ -14,7 +14,7 @@ import {
 import { unixEndpoint } from "../gateway-endpoint.ts";
 import { renderGatewayConfig, withoutHostTools } from "../openclaw-config.ts";
 import { cgroupPids, createGatewayCgroup, killCgroup, procsFiles, removeCgroup, rssOf } from "./cgroups.ts";
-import { gatewayEnv, gatewayLaunch, systemTool } from "./gateway-launch.ts";
+import { gatewayCommand, gatewayEnv, systemTool } from "./gateway-launch.ts";
 import { judgeListener, processTree, type SocketHolder, stillHeld } from "./listeners.ts";
 import {
   claimSharedTmpRoot,
@@ -43,18 +43,7 @@ import {
   removeRuntimeUser,
   runtimeUserName,
 } from "./runtime-users.ts";
-import {
-  type Bridge,
-  gatewayBridge,
-  outboundBridge,
-  runtimeSockets,
-  SANDBOX_GATEWAY_PORT,
-  SANDBOX_OUTBOUND_PORT,
-  sandboxArgs,
-  sandboxFiles,
-  socketPathProblem,
-  withBridges,
-} from "./sandbox.ts";
+import { runtimeSockets, SANDBOX_GATEWAY_PORT, SANDBOX_OUTBOUND_PORT, socketPathProblem } from "./sandbox.ts";
 import { probeSandbox, SANDBOX_FIX, type SandboxProbe } from "./sandbox-probe.ts";
 
 export { installedOpenclawVersion, openclawEntry } from "./openclaw-install.ts";
@@ -260,6 +249,12 @@ export class ProcessDriver implements RuntimeDriver {
       await l?.close().catch((err: unknown) => this.#opts.onWarning?.(`closing an outbound listener: ${String(err)}`));
     };
     let cgroup: Awaited<ReturnType<typeof createGatewayCgroup>> | undefined;
+    /** What a start that never got a gateway process leaves behind. */
+    const undoStart = async () => {
+      releasePort();
+      await closeListener();
+      if (cgroup) await removeCgroup(cgroup);
+    };
     let child: ChildProcess;
     try {
       if (outbound) {
@@ -285,47 +280,20 @@ export class ProcessDriver implements RuntimeDriver {
 
       cgroup = user ? await createGatewayCgroup(spec.workspaceId, spec.limits) : undefined;
       if (user && !cgroup) this.#warnNoCgroups();
-      const install = probe ? installPaths(this.#opts.nodePath, entry) : undefined;
-      const gatewayArgv = [
-        install?.node ?? this.#opts.nodePath,
-        install?.entry ?? entry,
-        "gateway",
-        "run",
-        "--port",
-        String(port),
-        "--bind",
-        "loopback",
-        "--auth",
-        "token",
-      ];
-      const bridges: Bridge[] = [];
-      if (probe) bridges.push(gatewayBridge(sockets.gateway, port));
-      if (outbound && outboundPort) bridges.push(outboundBridge(sockets.outbound, outboundPort));
-      const files = probe
-        ? sandboxFiles(
-            { uid: user?.uid ?? process.getuid?.() ?? 0, gid: user?.gid ?? process.getgid?.() ?? 0 },
-            paths.home,
-          )
-        : [];
-      const sandbox =
-        probe && install
-          ? [
-              probe.bwrap,
-              ...sandboxArgs({
-                runtimeDir: dir,
-                home: paths.home,
-                readOnly: install.readOnly,
-                host: probe.host,
-                files: files.map((f, i) => ({ path: f.path, fd: 3 + i })),
-              }),
-              "--",
-            ]
-          : undefined;
-      const launch = gatewayLaunch(withBridges(gatewayArgv, bridges, socat), {
+      const { launch, files } = gatewayCommand({
+        probe,
+        install: probe ? installPaths(this.#opts.nodePath, entry) : undefined,
+        node: this.#opts.nodePath,
+        entry,
+        socat,
+        runtimeDir: dir,
+        home: paths.home,
+        sockets,
+        port,
+        outboundPort,
         user,
         limits: spec.limits,
         cgroupProcs: cgroup ? procsFiles(cgroup) : [],
-        sandbox,
       });
       const proxy = outboundPort ? `http://127.0.0.1:${outboundPort}` : undefined;
       child = spawn(launch.file, launch.args, {
@@ -342,9 +310,7 @@ export class ProcessDriver implements RuntimeDriver {
         pipe?.end(f.content);
       });
     } catch (err) {
-      releasePort();
-      await closeListener();
-      if (cgroup) await removeCgroup(cgroup);
+      await undoStart();
       throw err;
     }
     const spawnError: { error?: Error } = {};
@@ -353,9 +319,7 @@ export class ProcessDriver implements RuntimeDriver {
     });
     const pid = child.pid;
     if (pid === undefined) {
-      releasePort();
-      await closeListener();
-      if (cgroup) await removeCgroup(cgroup);
+      await undoStart();
       throw new Error(
         `the gateway process could not be spawned${spawnError.error ? `: ${spawnError.error.message}` : ""}`,
       );

@@ -161,12 +161,18 @@ export function sandboxArgs(input: SandboxInput): string[] {
   return args;
 }
 
+/** A file the sandbox shows that Reef generates (bubblewrap reads it from a descriptor). */
+export interface SandboxFile {
+  path: string;
+  content: string;
+}
+
 /**
  * Generated files the sandbox gets instead of the host's: a passwd and group
  * naming only the gateway's own user (tools that look the user up work, and no
  * other workspace's OS user is listed), hosts for localhost, and nsswitch.
  */
-export function sandboxFiles(user: { uid: number; gid: number }, home: string): { path: string; content: string }[] {
+export function sandboxFiles(user: { uid: number; gid: number }, home: string): SandboxFile[] {
   return [
     {
       path: "/etc/passwd",
