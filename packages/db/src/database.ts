@@ -118,7 +118,11 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
     } finally {
       await owner.end().catch(() => {});
     }
+    // An idle client can hear the server go away (a restart, or the embedded
+    // server stopping just after pool.end(), which does not wait for sockets to
+    // close); unhandled, that would crash the process.
     pool.on("error", (err) => log.warn(`idle database connection failed: ${err.message}`));
+    ownerPool?.on("error", (err) => log.warn(`idle owner database connection failed: ${err.message}`));
     await assertRlsApplies(pool);
   } catch (err) {
     await pool?.end().catch(() => {});
