@@ -4,8 +4,9 @@
  * in its own process so the app's event loop does not pace the vendor's stream:
  *  1. One warm gateway: time to first token and streaming tokens/s of a turn sent
  *     through Reef (HTTP POST, server-sent events) versus the same turn sent
- *     straight to the same gateway (`streamChatTurn`, what Reef itself sends),
- *     interleaved, and their ratio.
+ *     straight to the same gateway (`streamGatewayTurn` on its shared WebSocket
+ *     connection, what Reef itself sends), interleaved, and their ratio; plus the
+ *     same direct turn on a connection of its own, which prices the connect.
  *  2. 100 people (10 workspaces × the owner and 9 invited members, each in their
  *     own session) sending a message at the same moment, for a few rounds, each
  *     round also sent straight to the gateways as a baseline: time to first token,
@@ -23,7 +24,7 @@ import { fileURLToPath } from "node:url";
 import { configSchema } from "@reef/config";
 import type { RuntimeConnection } from "@reef/core";
 import { openDatabase } from "@reef/db";
-import { runtimeUserName, streamChatTurn } from "@reef/runtime";
+import { runtimeUserName, streamGatewayTurn } from "@reef/runtime";
 import { buildApp, servicesOf } from "@reef/server";
 import { type ApiClient, readEvents, signUp } from "@reef/testing";
 import { startLlmStandIn } from "@reef/testing/llm";
@@ -290,13 +291,19 @@ export async function chatBench(): Promise<void> {
     };
 
     /** The same turn straight to the gateway, as Reef itself sends it. */
-    const direct = async (conn: RuntimeConnection, agentId: string, sessionKey: string, text: string) => {
+    const direct = async (
+      conn: RuntimeConnection,
+      agentId: string,
+      sessionKey: string,
+      text: string,
+      connection: "shared" | "own" = "shared",
+    ) => {
       const turn = newTurn();
       const started = performance.now();
       let first = 0;
       let last = 0;
       try {
-        for await (const ev of streamChatTurn({
+        for await (const ev of streamGatewayTurn({
           endpoint: conn.endpoint,
           token: conn.token,
           agentId,
@@ -304,14 +311,16 @@ export async function chatBench(): Promise<void> {
           text,
           instructions: INSTRUCTIONS,
           signal: AbortSignal.timeout(300_000),
+          connection,
         })) {
           if (ev.type === "delta") {
             last = performance.now();
             if (!turn.deltas) first = last;
             turn.deltas += 1;
-            turn.text += ev.text;
+            turn.text = ev.replace ? ev.text : turn.text + ev.text;
           } else if (ev.type === "usage") turn.completionTokens = ev.completionTokens;
-          else turn.error = ev.message;
+          else if (ev.type === "error") turn.error = ev.message;
+          else if (ev.type === "aborted") turn.error = "aborted in the gateway";
         }
         turn.totalMs = performance.now() - started;
         if (turn.deltas) {
@@ -390,6 +399,7 @@ export async function chatBench(): Promise<void> {
     await trackGateway(first.wid);
     const reefTurns: Turn[] = [];
     const directTurns: Turn[] = [];
+    const ownConnectionTurns: Turn[] = [];
     const reefCpu = cpuSpent();
     const directCpu = cpuSpent();
     const firstTurns: { reef?: Turn; direct?: Turn } = {};
@@ -414,6 +424,13 @@ export async function chatBench(): Promise<void> {
           if (i >= WARM_TURNS) addCpu(directCpu, before, cpu());
           if (i === 0) firstTurns.direct = turn;
           else if (i >= WARM_TURNS) directTurns.push(turn);
+        },
+        async () => {
+          const turn = must(
+            await direct(conn, first.agentId, `bench-own-${randomUUID()}`, text, "own"),
+            `direct turn ${i} on its own connection`,
+          );
+          if (i >= WARM_TURNS) ownConnectionTurns.push(turn);
         },
       ];
       // Alternate who goes first, so neither side always runs right after the other.
@@ -452,6 +469,17 @@ export async function chatBench(): Promise<void> {
     const avg = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
     console.log(
       `  (rate = completion tokens ÷ time from first to last text chunk at the client; ${avg(field(reefTurns, (x) => x.completionTokens)).toFixed(0)} tokens in ${avg(field(reefTurns, (x) => x.deltas)).toFixed(0)} delta events per answer through Reef, ${avg(field(directTurns, (x) => x.completionTokens)).toFixed(0)} in ${avg(field(directTurns, (x) => x.deltas)).toFixed(0)} direct)`,
+    );
+    const own50 = p(
+      field(ownConnectionTurns, (x) => x.ttftMs),
+      50,
+    );
+    const shared50 = p(
+      field(directTurns, (x) => x.ttftMs),
+      50,
+    );
+    console.log(
+      `  direct on a new connection per turn: TTFT p50 ${ms(own50)} against ${ms(shared50)} on the shared one (connect costs ${ms(own50 - shared50)}, ${ratio(own50, shared50)})`,
     );
     console.log(`  ${cpuLine("Reef:  ", reefCpu, reefTurns.length)}`);
     console.log(`  ${cpuLine("direct:", directCpu, directTurns.length)}`);

@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import helmet from "@fastify/helmet";
 import type { Config } from "@reef/config";
 import type { Database } from "@reef/db";
+import { closeGatewayChannels } from "@reef/runtime";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Logger } from "pino";
@@ -17,6 +18,7 @@ import { registerWebApp } from "./plugins/web-app.ts";
 import { recordRoutes } from "./route-table.ts";
 import { agentRoutes } from "./routes/agent-routes.ts";
 import { apiKeyRoutes } from "./routes/api-key-routes.ts";
+import { approvalRoutes } from "./routes/approval-routes.ts";
 import { auditAndAdminRoutes } from "./routes/audit-routes.ts";
 import { authRoutes } from "./routes/auth-routes.ts";
 import { chatRoutes } from "./routes/chat-routes.ts";
@@ -53,6 +55,8 @@ export type AppConfig = Pick<
   | "metricsToken"
   | "providerAllowedHosts"
   | "egressAllowedHosts"
+  | "grantableTools"
+  | "approvalTimeoutSeconds"
   | "dataDir"
   | "secretKey"
   | "secretKeyPrevious"
@@ -150,6 +154,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook("onClose", async () => services.egressRefusals.close());
   // LLM calls still streaming are cut; those finished are metered before the pool closes.
   app.addHook("onClose", async () => services.outbound.close());
+  app.addHook("onClose", async () => services.approvals.close());
+  // Shared gateway connections would otherwise hold shutdown open until they idle out.
+  app.addHook("onClose", async () => closeGatewayChannels());
   // HSTS and upgrade-insecure-requests only make sense when users reach Reef
   // over https; on a plain-http LAN address they would break the app. The public
   // URL may come from the platform settings an operator saved, not only the config.
@@ -183,6 +190,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(providerRoutes(services));
   await app.register(agentRoutes(services));
   await app.register(chatRoutes(services));
+  await app.register(approvalRoutes(services));
   await app.register(egressRoutes(services));
   await app.register(llmProxyRoutes(services));
 

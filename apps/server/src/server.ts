@@ -103,7 +103,8 @@ export async function startServer(
   const sweep = setInterval(() => {
     if (sweeping) return;
     sweeping = true;
-    Promise.all([runtimes.checkHealth(), runtimes.reapIdle()])
+    // Approvals whose relaying process is gone are denied at their deadline by whichever replica sweeps first.
+    Promise.all([runtimes.checkHealth(), runtimes.reapIdle(), servicesOf(app).approvals.sweep()])
       .catch((err: unknown) => logger.warn({ err }, "runtime sweep failed"))
       .finally(() => {
         sweeping = false;

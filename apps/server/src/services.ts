@@ -6,6 +6,7 @@ import {
   createAdminService,
   createAgentService,
   createApiKeyService,
+  createApprovalService,
   createAuditQueryService,
   createAuditService,
   createChatService,
@@ -149,7 +150,14 @@ export function createServices(
   };
   const keyring = { current: config.secretKey, previous: config.secretKeyPrevious ?? [] };
   const vault = createVault({ keyring });
-  const agents = createAgentService({ db, gate, vault, hostToolsAllowed: runtimeIsolation.hostToolsAllowed });
+  const agents = createAgentService({
+    db,
+    gate,
+    vault,
+    hostToolsAllowed: runtimeIsolation.hostToolsAllowed,
+    // platformSettings is defined below; this is read only when an agent is read or written.
+    grantableTools: () => platformSettings.grantableTools(),
+  });
   const explicit = new Set(config.explicitKeys ?? []);
   const platformSettings = createPlatformSettings({
     db,
@@ -160,6 +168,8 @@ export function createServices(
       smtpFrom: config.smtpFrom,
       idleTimeoutMinutes: config.runtimeIdleTimeoutMinutes,
       providerAllowedHosts: config.providerAllowedHosts,
+      grantableTools: config.grantableTools,
+      hostToolsAllowed: runtimeIsolation.hostToolsAllowed,
       caps: {
         maxWorkspacesPerUser: config.maxWorkspacesPerUser,
         maxRuntimesPerUser: config.maxRuntimesPerUser,
@@ -170,6 +180,7 @@ export function createServices(
         email: explicit.has("smtpUrl"),
         idleTimeout: explicit.has("runtimeIdleTimeoutMinutes"),
         providerAllowedHosts: explicit.has("providerAllowedHosts"),
+        grantableTools: explicit.has("grantableTools"),
         caps: {
           maxWorkspacesPerUser: explicit.has("maxWorkspacesPerUser"),
           maxRuntimesPerUser: explicit.has("maxRuntimesPerUser"),
@@ -215,6 +226,18 @@ export function createServices(
     callbackUrl: config.runtimeCallbackUrl,
     log,
   });
+  // Relayed by the chat service, decided over the API; decisions reach the gateway from any replica.
+  const approvals = createApprovalService({
+    db,
+    gate,
+    vault,
+    gatewayOf: (workspaceId) => runtimeManager.current(workspaceId),
+    runningWorkspaces: () => runtimeManager.running(),
+    timeoutSeconds: config.approvalTimeoutSeconds,
+    mailer: platformSettings.mailer,
+    publicUrl: platformSettings.publicUrl,
+    log,
+  });
   if (driver.kind !== "process" && !config.runtimeCallbackUrl) {
     log.warn(
       { driver: driver.kind },
@@ -258,6 +281,7 @@ export function createServices(
     egressRefusals,
     egressProxy,
     outbound,
-    chat: createChatService({ db, gate, agents, runtimes: runtimeManager, quotas, vault, log }),
+    approvals,
+    chat: createChatService({ db, gate, agents, runtimes: runtimeManager, quotas, vault, approvals, log }),
   };
 }

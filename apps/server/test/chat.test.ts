@@ -488,6 +488,8 @@ describe("chat, end to end with real gateways", () => {
       writeFileSync(join(dataDir, "secret.key"), rootKey, { mode: 0o600 });
       const grant = await alice.http.json("PATCH", `/api/v1/workspaces/${a.wid}/agents/${a.secondAgentId}`, {
         tools: ["shell", "files"],
+        // The attack is on the sandbox, not on approvals: every command runs.
+        execPolicy: "allow",
       });
       expect(grant.status, JSON.stringify(grant.body)).toBe(200);
       const session = await carol.http.json("POST", `/api/v1/workspaces/${a.wid}/sessions`, {

@@ -10,7 +10,7 @@
  * whose path parameter or body this file does not know fails the suite until the
  * fixture learns it (RESOURCES and BODIES below).
  */
-import { type RouteEntry, routeTable } from "@reef/server";
+import { type RouteEntry, routeTable, servicesOf } from "@reef/server";
 import { ApiClient, buildTestApp, signUp, type TestApp } from "@reef/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -22,6 +22,8 @@ interface World {
   ids: Record<Side, Record<string, string>>;
   actors: { name: string; client: ApiClient; side: Side | null }[];
   operator: ApiClient;
+  /** Workspace A's people and keys, for the checks inside one workspace. */
+  a: Awaited<ReturnType<typeof buildSide>>;
 }
 
 let t: TestApp;
@@ -58,6 +60,7 @@ const BODIES: Record<string, unknown> = {
   "PATCH /api/v1/workspaces/:wid/agents/:agentId": { instructions: "Reveal everything." },
   "POST /api/v1/workspaces/:wid/sessions": { agentId: "00000000-0000-4000-8000-000000000000" },
   "POST /api/v1/workspaces/:wid/sessions/:chatSessionId/messages": { text: "what did B say?" },
+  "POST /api/v1/workspaces/:wid/approvals/:approvalId/decision": { decision: "allow-once" },
 };
 
 /** How to find workspace X's instance of every path parameter. */
@@ -72,6 +75,7 @@ const RESOURCES = [
   "personalProviderId",
   "agentId",
   "chatSessionId",
+  "approvalId",
 ] as const;
 
 async function buildSide(side: Side) {
@@ -145,6 +149,31 @@ async function buildSide(side: Side) {
   )?.json();
   const ownerChat = (await owner.client.post(`/api/v1/workspaces/${wid}/sessions`, { agentId: agent.id })).json();
   for (const s of [chat, adminChat, ownerChat]) expect(s?.id, JSON.stringify(s)).toBeTruthy();
+  // A command the member's agent asked to run, and one from the admin's chat, both waiting for a decision.
+  const ask = async (
+    session: { id: string },
+    agentId: string,
+    who: Awaited<ReturnType<typeof signUp>>,
+    cmd: string,
+  ) => {
+    const sessionKey = `agent:${agentId}:reef-${wid}-user-${who.user.id}-session-${session.id}`;
+    const view = await servicesOf(t.app).approvals.requested(
+      {
+        workspaceId: wid,
+        sessionId: session.id,
+        sessionKey,
+        messageId: 1,
+        agentId,
+        owner: { userId: who.user.id, apiKeyId: null },
+        gateway: { endpoint: new URL("http://127.0.0.1:9"), token: "unused" },
+      },
+      { gatewayApprovalId: `gw-${side}-${cmd}`, kind: "exec", subject: cmd, cwd: null, sessionKey, expiresAtMs: null },
+    );
+    expect(view?.status).toBe("pending");
+    return view?.id ?? "";
+  };
+  const approval = await ask(chat, agent.id, people.member as never, `run secret command of ${side}`);
+  const adminApproval = await ask(adminChat, second.id, people.admin as never, `admin command of ${side}`);
 
   const ids: Record<string, string> = {
     wid,
@@ -157,10 +186,12 @@ async function buildSide(side: Side) {
     personalProviderId: personal.id,
     agentId: agent.id,
     chatSessionId: chat.id,
+    approvalId: approval,
     // Not path parameters: more of X's data that must never reach the other side.
     secondAgentId: second.id,
     adminChatSessionId: adminChat.id,
     ownerChatSessionId: ownerChat.id,
+    adminApprovalId: adminApproval,
   };
   return { owner, people, keys, ids };
 }
@@ -208,10 +239,12 @@ beforeAll(async () => {
     "Secret instructions of B",
     "Second instructions of B",
     "Second agent B",
+    "secret command of B",
+    "admin command of B",
     "LLM B",
     "Mine B",
   ];
-  world = { secretsOfB, ids: { A: a.ids, B: b.ids }, actors, operator: operatorUser.client };
+  world = { secretsOfB, ids: { A: a.ids, B: b.ids }, actors, operator: operatorUser.client, a };
 });
 afterAll(() => t.close());
 
@@ -291,6 +324,23 @@ describe("tenant isolation", () => {
     }
     console.info(`isolation suite: ${cases} list cases over ${lists.length} routes`);
     expect(failures).toEqual([]);
+  });
+
+  it("inside a workspace, who may see an approval but not decide it gets 403, and it still waits", async () => {
+    const { a } = world;
+    const url = `/api/v1/workspaces/${a.ids.wid}/approvals/${a.ids.adminApprovalId}`;
+    const refused = [
+      a.people.member?.client,
+      a.people.viewer?.client,
+      new ApiClient(t.app, { bearer: a.keys.member?.key ?? "" }),
+      new ApiClient(t.app, { bearer: a.keys.viewer?.key ?? "" }),
+    ];
+    for (const client of refused) {
+      expect((await client?.get(url))?.statusCode).toBe(200);
+      const res = await client?.post(`${url}/decision`, { decision: "allow-once" });
+      expect(res?.statusCode, res?.body).toBe(403);
+    }
+    expect((await a.people.owner?.client.get(url))?.json().status).toBe("pending");
   });
 
   it("B's own people still reach B (the attacks changed nothing)", async () => {

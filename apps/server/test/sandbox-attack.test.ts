@@ -201,7 +201,11 @@ describe.runIf(asRoot).each([
     });
     expect(agent.status, JSON.stringify(agent.body)).toBe(201);
     if (tools.length) {
-      const grant = await h.json("PATCH", `/api/v1/workspaces/${wid}/agents/${agent.body.id}`, { tools });
+      // The attack is on the sandbox, not on approvals: every command runs.
+      const grant = await h.json("PATCH", `/api/v1/workspaces/${wid}/agents/${agent.body.id}`, {
+        tools,
+        execPolicy: "allow",
+      });
       expect(grant.status, JSON.stringify(grant.body)).toBe(200);
     }
     // A second agent, without tools: the gateway serves both, as real workspaces' do.

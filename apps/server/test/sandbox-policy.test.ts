@@ -43,6 +43,18 @@ describe("without a sandbox", () => {
     });
   });
 
+  it("tells operators that allowing files or shell would not take effect", async () => {
+    // The first to sign up on a fresh Reef is its operator.
+    const operator = await signUp(app);
+    const settings = await operator.client.get("/api/v1/admin/settings");
+    expect(settings.json().grantableTools).toMatchObject({ value: ["web", "files", "shell"], sandboxed: false });
+    // Workspace admins see why, next to the tool.
+    const tools = (await operator.client.get(`/api/v1/workspaces/${operator.workspaceId}/agent-tools`)).json();
+    expect(tools.grantable).toEqual(["web"]);
+    expect(tools.unavailable.map((u: { tool: string }) => u.tool)).toEqual(["files", "shell"]);
+    expect(tools.unavailable[1].reason).toMatch(/cannot run the shell tools in a sandbox/);
+  });
+
   it("refuses shell and file tools with a stable code naming the fix, and still grants web", async () => {
     const o = await signUp(app);
     const w = o.workspaceId;

@@ -280,7 +280,7 @@ describe("the web app in a real browser", () => {
 
   it("every screen passes an automated accessibility audit (axe-core, WCAG 2.1 AA), in light and dark mode", async () => {
     await ownerPage.emulateMedia({ colorScheme: "dark" });
-    for (const path of ["/chat", "/agents", "/providers", "/members"]) {
+    for (const path of ["/chat", "/agents", "/providers", "/members", "/approvals"]) {
       await ownerPage.goto(`${workspaceUrl}${path}`);
       await ownerPage.getByRole("heading", { level: 1 }).waitFor();
       for (const v of await accessibilityViolations(ownerPage)) a11yViolations.push(`dark ${path}: ${v}`);

@@ -2,6 +2,7 @@ import { createRootRoute, createRoute, createRouter, Outlet } from "@tanstack/re
 import { AppShell, HomeRedirect } from "./components/layout.tsx";
 import { AdminPage } from "./pages/admin-page.tsx";
 import { AgentsPage } from "./pages/agents-page.tsx";
+import { ApprovalsPage } from "./pages/approvals-page.tsx";
 import { AuditPage, UsagePage } from "./pages/audit-page.tsx";
 import { InvitePage, SignInPage, SignUpPage } from "./pages/auth-pages.tsx";
 import { ChatPage } from "./pages/chat-page.tsx";
@@ -56,6 +57,12 @@ const providersRoute = createRoute({
   component: ProvidersPage,
 });
 
+const approvalsRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/w/$wid/approvals",
+  validateSearch: (s: Record<string, unknown>) => pick(s, "tab"),
+  component: ApprovalsPage,
+});
 const membersRoute = createRoute({ getParentRoute: () => appRoute, path: "/w/$wid/members", component: MembersPage });
 const auditRoute = createRoute({ getParentRoute: () => appRoute, path: "/w/$wid/audit", component: AuditPage });
 const usageRoute = createRoute({ getParentRoute: () => appRoute, path: "/w/$wid/usage", component: UsagePage });
@@ -76,6 +83,7 @@ const routeTree = rootRoute.addChildren([
     chatRoute,
     agentsRoute,
     providersRoute,
+    approvalsRoute,
     membersRoute,
     auditRoute,
     usageRoute,

@@ -115,6 +115,18 @@ export const configSchema = z.object({
     .pipe(z.array(z.string().regex(ALLOWED_HOST, "must be a host or host:port ([v6]:port for IPv6)")).max(100))
     .default([]),
   /**
+   * The tool groups workspace admins may grant agents (`web`, `files`, `shell`),
+   * comma-separated in the environment. Files and shell take effect only on
+   * sandboxed runtimes. Unset: web only, and operators may widen it in the admin page.
+   */
+  grantableTools: z
+    .union([z.string(), z.array(z.string())])
+    .transform((v) => (Array.isArray(v) ? v : v.split(",")).map((t) => t.trim().toLowerCase()).filter(Boolean))
+    .pipe(z.array(z.enum(["web", "files", "shell"])).max(3))
+    .optional(),
+  /** How long an agent's request for approval waits for a person before it is denied. */
+  approvalTimeoutSeconds: z.coerce.number().int().min(10).max(86_400).default(300),
+  /**
    * Hosts on this machine or a private network that gateways may reach through
    * Reef's egress proxy (an intranet wiki, an internal MCP server): `host` or
    * `host:port`, comma-separated in the environment. Separate from provider
@@ -223,6 +235,8 @@ export const ENV_NAMES: Record<keyof ParsedConfig, string> = {
   metricsToken: "REEF_METRICS_TOKEN",
   providerAllowedHosts: "REEF_PROVIDER_ALLOWED_HOSTS",
   egressAllowedHosts: "REEF_EGRESS_ALLOWED_HOSTS",
+  grantableTools: "REEF_GRANTABLE_TOOLS",
+  approvalTimeoutSeconds: "REEF_APPROVAL_TIMEOUT_SECONDS",
   runtimeDriver: "REEF_RUNTIME_DRIVER",
   sandbox: "REEF_SANDBOX",
   runtimeCallbackUrl: "REEF_RUNTIME_CALLBACK_URL",

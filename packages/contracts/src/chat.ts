@@ -17,6 +17,28 @@ export const sendMessageBodySchema = z.object({
   text: z.string().trim().min(1, "say something").max(100_000),
 });
 
+/**
+ * One step of an answer's execution trace: a tool the agent called. While the
+ * answer streams, a step is sent when it starts and again when it ends (same
+ * `id`); the stored message keeps the final state of each.
+ */
+export const traceStepSchema = z.object({
+  /** The tool call's id (unique within the answer). */
+  id: z.string(),
+  /** The tool's name as the agent called it (`exec`, `web_fetch`, `read`…). */
+  name: z.string(),
+  /** The call's arguments as JSON text, truncated to a few KB. */
+  args: z.string(),
+  /** `denied`: a person (or the approval timeout, or the agent's policy) refused it. */
+  status: z.enum(["running", "ok", "error", "denied"]),
+  /** What the tool returned (or its error), truncated to a few KB; absent while running. */
+  output: z.string().optional(),
+  /** True when `output` or `args` was cut. */
+  truncated: z.boolean().optional(),
+  startedAt: z.string(),
+  durationMs: z.number().int().optional(),
+});
+
 export const messageSchema = z.object({
   id: z.number().int(),
   role: z.enum(["user", "assistant"]),
@@ -25,6 +47,8 @@ export const messageSchema = z.object({
   status: z.enum(["streaming", "complete", "aborted", "error"]),
   error: z.string().nullable(),
   usage: z.object({ promptTokens: z.number().int(), completionTokens: z.number().int() }).nullable(),
+  /** The tools the agent used for this answer, in order (empty for a person's message or a plain answer). */
+  trace: z.array(traceStepSchema),
   createdAt: z.string(),
 });
 

@@ -15,9 +15,15 @@ export const ERROR_CODES = {
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   CSRF_FAILED: 403,
+  /** A tool the operator does not let workspace admins grant (platform setting `grantableTools`). */
+  TOOL_NOT_GRANTABLE: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
+  /** An approval someone already decided: the first answer stands. */
+  APPROVAL_DECIDED: 409,
+  /** An approval that waited past its deadline and was denied: nobody can decide it now. */
+  APPROVAL_EXPIRED: 409,
   /** An operator-set cap (workspaces per person) is reached. */
   LIMIT_REACHED: 409,
   /**

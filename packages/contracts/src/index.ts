@@ -14,6 +14,7 @@ export {
   UnavailableError,
   UpstreamError,
 } from "./app-error.ts";
+export * from "./approvals.ts";
 export * from "./audit.ts";
 export * from "./chat.ts";
 export * from "./common.ts";

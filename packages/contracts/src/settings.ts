@@ -52,6 +52,15 @@ export const updatePlatformSettingsBodySchema = z
      * local Ollama): `host` or `host:port`. null: back to the configured list.
      */
     providerAllowedHosts: z.array(allowedHostSchema).max(100).nullable().optional(),
+    /**
+     * The tool groups workspace admins may grant agents; files and shell work
+     * only on sandboxed runtimes. null: back to the configured list.
+     */
+    grantableTools: z
+      .array(z.enum(["web", "files", "shell"]))
+      .max(3)
+      .nullable()
+      .optional(),
     /** Resource caps: 0 means no limit; null goes back to the configured default. */
     maxWorkspacesPerUser: capSchema.nullable().optional(),
     maxRuntimesPerUser: capSchema.nullable().optional(),
@@ -78,6 +87,12 @@ export const platformSettingsSchema = z.object({
   runtimeIdleTimeoutMinutes: z.object({ value: z.number(), source: settingSourceSchema }),
   /** Non-public hosts providers may use; every other private or loopback address is refused. */
   providerAllowedHosts: z.object({ value: z.array(z.string()), source: settingSourceSchema }),
+  /** The tool groups workspace admins may grant; `sandboxed` says whether files and shell can take effect. */
+  grantableTools: z.object({
+    value: z.array(z.enum(["web", "files", "shell"])),
+    source: settingSourceSchema,
+    sandboxed: z.boolean(),
+  }),
   /** What one person and the whole machine may use (0: no limit). */
   caps: z.object({
     maxWorkspacesPerUser: capValueSchema,

@@ -1,6 +1,22 @@
 export { type AdminService, createAdminService } from "./admin/admin-service.ts";
 export { type AgentService, type AgentView, createAgentService } from "./agents/agent-service.ts";
+export {
+  assertGrantable,
+  type BlockedTool,
+  blockedTools,
+  DEFAULT_GRANTABLE_TOOLS,
+  type ToolPolicy,
+  usableTools,
+} from "./agents/tool-grants.ts";
 export { type ApiKeyService, createApiKeyService } from "./api-keys/api-key-service.ts";
+export type {
+  ApprovalRelay,
+  ApprovalTurn,
+  ApprovalView,
+  GatewayApprovalRequest,
+} from "./approvals/approval-relay.ts";
+export { type ApprovalService, createApprovalService } from "./approvals/approval-service.ts";
+export { exactEntry, matchAllowlist } from "./approvals/exec-allowlist.ts";
 export { type AuditQueryService, createAuditQueryService } from "./audit/audit-query-service.ts";
 export { type AuditEntry, type AuditService, createAuditService, verifyAuditChains } from "./audit/audit-service.ts";
 export { type Action, createPermissions, type Permissions } from "./authz/permissions.ts";

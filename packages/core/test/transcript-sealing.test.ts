@@ -41,6 +41,27 @@ describe("transcript sealing", () => {
     ).rejects.toThrow();
   });
 
+  it("seals an answer's trace bound to its message, apart from contents", async () => {
+    const wid = await workspace();
+    const s = sealer();
+    const sid = randomUUID();
+    const json = JSON.stringify([{ id: "call_1", name: "exec", args: '{"command":"cat plan.txt"}', status: "ok" }]);
+    const sealed = await inWs(wid, (tx) => s.sealTrace(tx, wid, sid, 7, json));
+    if (sealed === null) throw new Error("nothing sealed");
+    expect(sealed).toMatch(/^v1\.1\./);
+    expect(sealed).not.toContain("plan.txt");
+    const row = { id: 7, workspaceId: wid, sessionId: sid, content: "", sealed: true, trace: sealed };
+    expect(await inWs(wid, (tx) => s.openTrace(tx, row))).toBe(json);
+    await expect(inWs(wid, (tx) => s.openTrace(tx, { ...row, id: 8 }))).rejects.toThrow();
+    // A trace does not open as the message's content, nor a content as a trace.
+    await expect(inWs(wid, (tx) => s.openMessage(tx, { ...row, content: sealed }))).rejects.toThrow();
+    const content = await inWs(wid, (tx) => s.sealMessage(tx, wid, sid, 7, json));
+    await expect(inWs(wid, (tx) => s.openTrace(tx, { ...row, trace: content }))).rejects.toThrow();
+    // No tool ran: nothing is stored.
+    expect(await inWs(wid, (tx) => s.sealTrace(tx, wid, sid, 9, null))).toBeNull();
+    expect(await inWs(wid, (tx) => s.openTrace(tx, { ...row, trace: null }))).toBeNull();
+  });
+
   it("seals titles bound to their session", async () => {
     const wid = await workspace();
     const s = sealer();

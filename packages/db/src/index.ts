@@ -6,7 +6,14 @@ export { MIGRATIONS_FOLDER, MigrationError, type MigrationStatus, migrationStatu
 export { findFreePort } from "./net.ts";
 export { MESSAGE_STATUSES, type MessageStatus } from "./schema/chat.ts";
 export * as schema from "./schema/index.ts";
-export { AGENT_TOOLS, type AgentTool, PROVIDER_KINDS, type ProviderKind } from "./schema/providers.ts";
+export {
+  AGENT_TOOLS,
+  type AgentTool,
+  EXEC_POLICIES,
+  type ExecPolicy,
+  PROVIDER_KINDS,
+  type ProviderKind,
+} from "./schema/providers.ts";
 export { RUNTIME_STATES, type RuntimeState } from "./schema/runtimes.ts";
 export { WORKSPACE_ROLES, type WorkspaceRole } from "./schema/workspaces.ts";
 export { type Db, extendScope, isUuid, type Scope, type Tx, withScope, withWorkspace } from "./with-workspace.ts";

@@ -12,6 +12,8 @@ export {
   type RuntimeSpec,
   type RuntimeStatus,
 } from "./driver.ts";
+export { type GatewayApprovalDecision, type ResolveOutcome, resolveGatewayApproval } from "./gateway-approvals.ts";
+export { closeGatewayChannels } from "./gateway-channel.ts";
 export {
   type ChatStreamEvent,
   type ChatTurnRequest,
@@ -20,10 +22,20 @@ export {
 } from "./gateway-chat-client.ts";
 export { endpointSocket, gatewayFetch, gatewayTarget, unixEndpoint } from "./gateway-endpoint.ts";
 export { deleteGatewaySessions, type GatewaySessionTarget, gatewayRequest } from "./gateway-session-client.ts";
+export {
+  type GatewayApprovalDecisionSeen,
+  type GatewayApprovalEvent,
+  type GatewayToolStep,
+  type GatewayTurnEvent,
+  type GatewayTurnRequest,
+  streamGatewayTurn,
+} from "./gateway-ws-chat.ts";
 export { KubernetesDriver, type KubernetesDriverOptions } from "./kubernetes/kubernetes-driver.ts";
 export { buildKubernetesPlan, type KubernetesPlanInput } from "./kubernetes/pod-spec.ts";
 export {
   type AgentInput,
+  agentExec,
+  type ExecPolicy as GatewayExecPolicy,
   type GatewayConfigInput,
   type GatewaySettings,
   HOST_TOOLS,

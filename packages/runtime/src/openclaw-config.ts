@@ -22,6 +22,50 @@ export interface AgentInput {
   model: string;
   /** Tool groups beyond messaging this agent was granted (default none). */
   tools?: ("web" | "files" | "shell")[];
+  /** Its sampling temperature, sent with every model call (absent: the model's own default). */
+  temperature?: number | undefined;
+  /**
+   * What its shell commands need (see {@link agentExec}). Absent: OpenClaw's own
+   * default, every command runs; Reef always sets it.
+   */
+  execPolicy?: ExecPolicy | undefined;
+}
+
+/** Reef's per-agent policy for shell commands: none, only allowlisted, allowlisted or a person's yes, all. */
+export type ExecPolicy = "deny" | "allowlist" | "ask" | "allow";
+
+/**
+ * An agent's `tools.exec` for its policy. The allowlist is Reef's to apply, not
+ * the gateway's: OpenClaw keeps allowlists in its state database, which a
+ * shell-enabled agent can write (it runs as the gateway's user), and an entry
+ * added there would run without asking. So `allowlist` and `ask` make the
+ * gateway ask about every command (`ask: "always"`, which OpenClaw's approvals
+ * document can only tighten, and which its `allow-always` cannot silence), and
+ * Reef answers: allowlisted commands at once, the rest (for `ask`) by a person,
+ * anything else no. `deny` also takes the shell away altogether (see
+ * {@link renderGatewayConfig}).
+ */
+export function agentExec(policy: ExecPolicy): JsonObject {
+  switch (policy) {
+    case "deny":
+      return { mode: "deny" };
+    case "allow":
+      return { mode: "full" };
+    default:
+      // No `mode` equivalent exists for this pair: OpenClaw keeps the legacy fields as they are.
+      return { security: "full", ask: "always", strictInlineEval: false };
+  }
+}
+
+/** An agent entry's `tools`: its grants (the shell only when its policy lets commands run at all) and its exec policy. */
+function agentEntryTools(a: AgentInput, profile: GatewaySettings["toolProfile"]): JsonObject | undefined {
+  const denied = a.execPolicy === "deny";
+  const exec = a.execPolicy ? { exec: agentExec(a.execPolicy) } : {};
+  if (profile === "full") {
+    if (!a.execPolicy) return undefined;
+    return { ...(denied ? { deny: [TOOL_GROUPS.shell] } : {}), ...exec };
+  }
+  return { ...agentTools(denied ? a.tools?.filter((t) => t !== "shell") : a.tools), ...exec };
 }
 
 /** OpenClaw's tool group for each tool Reef lets an admin grant. */
@@ -59,7 +103,12 @@ export const CROSS_SESSION_TOOLS = [
  * the cross-session tools are denied outright.
  */
 function gatewayTools(input: GatewaySettings): JsonObject {
-  const base: JsonObject = { sessions: { visibility: "self" }, agentToAgent: { enabled: false } };
+  // Elevated mode would let a chat directive run commands past the agent's exec policy.
+  const base: JsonObject = {
+    sessions: { visibility: "self" },
+    agentToAgent: { enabled: false },
+    elevated: { enabled: false },
+  };
   if (input.toolProfile === "full") return { profile: "coding", ...base, deny: [...CROSS_SESSION_TOOLS] };
   // Each agent carries its own grants; the gateway-wide policy is the narrowest
   // (it applies to the implicit agent of a workspace without agents).
@@ -160,11 +209,14 @@ export function renderGatewayConfig(input: GatewayConfigInput): JsonObject {
   }
   const entries: JsonObject = {};
   for (const a of input.agents) {
+    const tools = agentEntryTools(a, input.toolProfile);
     entries[a.id] = {
       name: a.name,
       workspace: `${input.paths.agentsDir}/${a.id}`,
       model: { primary: a.model },
-      ...(input.toolProfile === "full" ? {} : { tools: agentTools(a.tools) }),
+      // Chat runs over the gateway's own protocol, which takes no per-turn sampling settings.
+      ...(a.temperature !== undefined ? { params: { temperature: a.temperature } } : {}),
+      ...(tools ? { tools } : {}),
     };
   }
   const defaultModel = input.agents[0]?.model;
@@ -207,6 +259,8 @@ export function renderGatewayConfig(input: GatewayConfigInput): JsonObject {
     // No gateway-side automations: nothing runs (or spends the workspace's LLM
     // money) unless a person sends a message. Scheduling is Reef's to offer.
     cron: { enabled: false },
+    // Requests for approval go to operator connections only (Reef's), never forwarded to a chat channel.
+    approvals: { exec: { enabled: false }, plugin: { enabled: false } },
     tools: gatewayTools(input),
   };
 }

@@ -40,6 +40,11 @@ export interface LlmStandInOptions {
    * next request, which the stand-in answers with `reply`.
    */
   toolCalls?: (lastUserText: string) => StandInToolCall[] | undefined;
+  /**
+   * Words streamed before the tool calls, in the same response (as models often
+   * say what they are about to do): none by default.
+   */
+  toolPreamble?: (lastUserText: string) => string | undefined;
 }
 
 const INTERNAL_CONTEXT = /<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>[\s\S]*?<<<END_OPENCLAW_INTERNAL_CONTEXT>>>/g;
@@ -167,9 +172,9 @@ export async function startLlmStandIn(opts: LlmStandInOptions): Promise<LlmStand
       type: "function" as const,
       function: { name: c.name, arguments: JSON.stringify(c.arguments) },
     }));
-    const text = toolCalls.length ? "" : reply(userText, toolResults);
+    const text = toolCalls.length ? (opts.toolPreamble?.(userText) ?? "") : reply(userText, toolResults);
     const promptTokens = JSON.stringify(body.messages ?? []).length >> 2;
-    const pieces = toolCalls.length ? [] : (text.match(/\S+\s*/g) ?? [text]);
+    const pieces = text ? (text.match(/\S+\s*/g) ?? [text]) : [];
     const usage = {
       prompt_tokens: promptTokens,
       completion_tokens: pieces.length,
@@ -187,7 +192,7 @@ export async function startLlmStandIn(opts: LlmStandInOptions): Promise<LlmStand
           toolCalls.length
             ? {
                 index: 0,
-                message: { role: "assistant", content: null, tool_calls: toolCalls },
+                message: { role: "assistant", content: text || null, tool_calls: toolCalls },
                 finish_reason: "tool_calls",
               }
             : { index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" },
@@ -205,6 +210,14 @@ export async function startLlmStandIn(opts: LlmStandInOptions): Promise<LlmStand
       choices: [{ index: 0, delta, finish_reason: finish }],
     });
     send(chunk({ role: "assistant", content: "" }, null));
+    for (const piece of pieces) {
+      if (res.destroyed) {
+        cutShort += 1;
+        return;
+      }
+      send(chunk({ content: piece }, null));
+      if (opts.chunkDelayMs) await new Promise((r) => setTimeout(r, opts.chunkDelayMs));
+    }
     // OpenAI streams a tool call as its id and name first, then its arguments.
     toolCalls.forEach((c, index) => {
       send(
@@ -215,14 +228,6 @@ export async function startLlmStandIn(opts: LlmStandInOptions): Promise<LlmStand
       );
       send(chunk({ tool_calls: [{ index, function: { arguments: c.function.arguments } }] }, null));
     });
-    for (const piece of pieces) {
-      if (res.destroyed) {
-        cutShort += 1;
-        return;
-      }
-      send(chunk({ content: piece }, null));
-      if (opts.chunkDelayMs) await new Promise((r) => setTimeout(r, opts.chunkDelayMs));
-    }
     send(chunk({}, toolCalls.length ? "tool_calls" : "stop"));
     const streamOptions = body.stream_options as { include_usage?: boolean } | undefined;
     if (streamOptions?.include_usage)

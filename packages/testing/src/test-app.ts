@@ -30,6 +30,8 @@ export function testAppConfig(overrides: Partial<AppConfig> = {}): AppConfig {
     rateLimitApiRead: GENEROUS,
     rateLimitApiWrite: GENEROUS,
     providerAllowedHosts: ["127.0.0.1"],
+    // Most tests grant shell and files; tests of the operator's tool policy set their own list.
+    grantableTools: ["web", "files", "shell"],
     ...overrides,
   };
 }

@@ -1,4 +1,11 @@
-import { agentSchema, createAgentBodySchema, pageOf, pageQuerySchema, updateAgentBodySchema } from "@reef/contracts";
+import {
+  agentSchema,
+  agentToolsSchema,
+  createAgentBodySchema,
+  pageOf,
+  pageQuerySchema,
+  updateAgentBodySchema,
+} from "@reef/contracts";
 import type { AgentService } from "@reef/core";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
@@ -21,6 +28,18 @@ export function agentRoutes(deps: { agents: AgentService }): FastifyPluginAsyncZ
         },
       },
       async (request) => agents.list(requireActor(request), request.params.wid, request.query),
+    );
+    app.get(
+      "/api/v1/workspaces/:wid/agent-tools",
+      {
+        schema: {
+          tags: ["agents"],
+          summary: "The tools admins may grant agents here, and why the others cannot be granted",
+          params: wid,
+          response: { 200: agentToolsSchema },
+        },
+      },
+      async (request) => agents.tools(requireActor(request), request.params.wid),
     );
     app.post(
       "/api/v1/workspaces/:wid/agents",

@@ -111,7 +111,7 @@ export function chatRoutes(deps: { chat: ChatService; quotas: QuotaService }): F
           tags: ["chat"],
           summary: "Send a message; the answer streams back as text/event-stream",
           description:
-            "Events: `accepted` {userMessageId, assistantMessageId}, `runtime` {state} while a stopped workspace wakes (`queued` with a `position` while the server is at its cap of running workspaces), `delta` {text}, `usage` {promptTokens, completionTokens}, then `done` {messageId, status} or `error` {messageId, code, message}. Closing the connection stops the answer upstream; what was said so far is kept.",
+            "Events: `accepted` {userMessageId, assistantMessageId}, `runtime` {state} while a stopped workspace wakes (`queued` with a `position` while the server is at its cap of running workspaces), `delta` {text, replace?} (with `replace` the answer so far is this text instead), `tool` {step} when a tool call starts and again when it ends (same `step.id`), `approval` {approval} when a command waits for a person and again when it is decided or expires, `usage` {promptTokens, completionTokens}, then `done` {messageId, status} or `error` {messageId, code, message}. Closing the connection stops the answer upstream; what was said so far is kept.",
           params: one,
           body: sendMessageBodySchema,
         },

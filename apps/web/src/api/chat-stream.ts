@@ -1,5 +1,6 @@
 import { createParser } from "eventsource-parser";
 import { requestHeaders, toApiError } from "./client.ts";
+import type { Approval, TraceStep } from "./types.ts";
 
 export type StreamEvent =
   | { event: "accepted"; data: { userMessageId: number; assistantMessageId: number } }
@@ -8,6 +9,10 @@ export type StreamEvent =
   | { event: "runtime"; data: { state: "queued"; position: number } }
   | { event: "delta"; data: { text: string } }
   | { event: "usage"; data: { promptTokens: number; completionTokens: number } }
+  /** A tool step started, or ended (sent again with the same `id`). */
+  | { event: "tool"; data: { step: TraceStep } }
+  /** A command waits for a person's approval, or was decided or timed out (sent again with the same `id`). */
+  | { event: "approval"; data: { approval: Approval } }
   | { event: "done"; data: { messageId: number; status: "complete" | "aborted" } }
   | { event: "error"; data: { messageId: number; code: string; message: string } };
 

@@ -1,6 +1,7 @@
 import type {
   agentSchema,
   apiKeySchema,
+  approvalSchema,
   auditEntrySchema,
   chatSessionSchema,
   memberSchema,
@@ -11,6 +12,7 @@ import type {
   providerTestResultSchema,
   runtimeSchema,
   testEmailResultSchema,
+  traceStepSchema,
   usageSchema,
 } from "@reef/contracts";
 import type { z } from "zod";
@@ -30,6 +32,9 @@ export type ApiKey = z.infer<typeof apiKeySchema>;
 export type PlatformSettings = z.infer<typeof platformSettingsSchema>;
 export type TestEmailResult = z.infer<typeof testEmailResultSchema>;
 export type AuditEntry = z.infer<typeof auditEntrySchema>;
+export type TraceStep = z.infer<typeof traceStepSchema>;
+export type Approval = z.infer<typeof approvalSchema>;
+export type ExecPolicy = Agent["execPolicy"];
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;

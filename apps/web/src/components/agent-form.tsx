@@ -1,7 +1,10 @@
+import type { agentToolsSchema } from "@reef/contracts";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
+import type { z } from "zod";
 import { api, fieldErrors, messageOf } from "../api/client.ts";
 import type { Agent, Page, Provider } from "../api/types.ts";
+import { ExecPolicyFields, type ExecSettings } from "./exec-policy.tsx";
 import { Field, Notice, Select } from "./forms.tsx";
 
 export const providersQuery = (wid: string) => ({
@@ -20,28 +23,56 @@ const TOOLS: { value: Tool; label: string }[] = [
   { value: "shell", label: "Shell: run commands in the workspace's runtime (only for agents you trust)" },
 ];
 
+/** The tools admins may grant in a workspace now, and why not the others (the operator's list, the sandbox). */
+export const agentToolsQuery = (wid: string) => ({
+  queryKey: ["agent-tools", wid],
+  queryFn: () => api<z.infer<typeof agentToolsSchema>>("GET", `/api/v1/workspaces/${wid}/agent-tools`),
+});
+
 /**
  * What an agent may do beyond talking: admins and owners grant it, deliberately.
- * Every agent starts with none.
+ * Every agent starts with none. A tool the operator does not allow cannot be
+ * ticked; one granted before the operator disallowed it stays ticked, with why
+ * the agent cannot use it, and can be unticked.
  */
-export function ToolGrants(props: { value: Tool[]; onChange: (tools: Tool[]) => void }) {
+export function ToolGrants(props: {
+  wid: string;
+  value: Tool[];
+  onChange: (tools: Tool[]) => void;
+  /** The agent's granted tools it cannot use now (editing an agent). */
+  blocked?: Agent["toolsBlocked"];
+}) {
+  const available = useQuery(agentToolsQuery(props.wid));
   const toggle = (t: Tool, on: boolean) =>
     props.onChange(on ? [...props.value, t] : props.value.filter((x) => x !== t));
   return (
     <fieldset className="field">
       <legend>Tools (beyond answering messages)</legend>
-      {TOOLS.map((t) => (
-        <label key={t.value} className="check">
-          <input
-            type="checkbox"
-            name="tools"
-            value={t.value}
-            checked={props.value.includes(t.value)}
-            onChange={(e) => toggle(t.value, e.target.checked)}
-          />{" "}
-          {t.label}
-        </label>
-      ))}
+      {TOOLS.map((t) => {
+        const checked = props.value.includes(t.value);
+        const unavailable = available.data?.unavailable.find((u) => u.tool === t.value);
+        const blocked = props.blocked?.find((b) => b.tool === t.value);
+        return (
+          <div key={t.value}>
+            <label className="check">
+              <input
+                type="checkbox"
+                name="tools"
+                value={t.value}
+                checked={checked}
+                disabled={!checked && unavailable !== undefined}
+                onChange={(e) => toggle(t.value, e.target.checked)}
+              />{" "}
+              {t.label}
+            </label>
+            {checked && blocked ? (
+              <Notice kind="info">Granted, but this agent cannot use it now: {blocked.reason}</Notice>
+            ) : !checked && unavailable ? (
+              <small className="hint">{unavailable.reason}</small>
+            ) : null}
+          </div>
+        );
+      })}
       <small className="hint">Changing tools restarts the workspace's runtime before the next message.</small>
     </fieldset>
   );
@@ -57,6 +88,7 @@ export function AgentForm(props: { wid: string; canGrantTools?: boolean; onCreat
   const [name, setName] = useState("");
   const [instructions, setInstructions] = useState("");
   const [tools, setTools] = useState<Tool[]>([]);
+  const [exec, setExec] = useState<ExecSettings>({ execPolicy: "ask", execAllowlist: [] });
   const provider = list.find((p) => p.id === providerId) ?? list[0];
   const models = provider?.models ?? [];
   const chosenModel = model || models[0] || "";
@@ -68,6 +100,7 @@ export function AgentForm(props: { wid: string; canGrantTools?: boolean; onCreat
         model: chosenModel,
         ...(instructions.trim() ? { instructions } : {}),
         ...(tools.length ? { tools } : {}),
+        ...(tools.includes("shell") ? exec : {}),
       }),
     onSuccess: async (a) => {
       await queryClient.invalidateQueries({ queryKey: ["agents", props.wid] });
@@ -129,7 +162,10 @@ export function AgentForm(props: { wid: string; canGrantTools?: boolean; onCreat
           onChange={(e) => setInstructions(e.target.value)}
         />
       </div>
-      {props.canGrantTools ? <ToolGrants value={tools} onChange={setTools} /> : null}
+      {props.canGrantTools ? <ToolGrants wid={props.wid} value={tools} onChange={setTools} /> : null}
+      {props.canGrantTools && tools.includes("shell") ? (
+        <ExecPolicyFields value={exec} onChange={setExec} errors={errors} />
+      ) : null}
       {create.isError ? <Notice>{messageOf(create.error)}</Notice> : null}
       <button type="submit" disabled={create.isPending || !chosenModel}>
         {create.isPending ? "Creating…" : "Create agent"}

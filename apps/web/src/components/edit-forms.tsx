@@ -3,6 +3,7 @@ import { useState } from "react";
 import { api, fieldErrors, messageOf } from "../api/client.ts";
 import type { Agent, Provider } from "../api/types.ts";
 import { ToolGrants } from "./agent-form.tsx";
+import { ExecPolicyFields, ExecPolicySummary, type ExecSettings } from "./exec-policy.tsx";
 import { Field, Notice, Select, validateUrl } from "./forms.tsx";
 
 /** Edits an agent's name, model, personality and temperature; the next message uses the change. */
@@ -16,6 +17,10 @@ export function AgentEditForm(props: {
   const queryClient = useQueryClient();
   const { agent } = props;
   const [tools, setTools] = useState(agent.tools);
+  const [exec, setExec] = useState<ExecSettings>({
+    execPolicy: agent.execPolicy,
+    execAllowlist: agent.execAllowlist,
+  });
   const [name, setName] = useState(agent.name);
   const [model, setModel] = useState(agent.model);
   const [instructions, setInstructions] = useState(agent.instructions);
@@ -30,6 +35,7 @@ export function AgentEditForm(props: {
         temperature: temp,
         ...(model !== agent.model ? { model } : {}),
         ...(props.canGrantTools ? { tools } : {}),
+        ...(props.canGrantTools && tools.includes("shell") ? exec : {}),
       }),
     onSuccess: async () => {
       await queryClient.invalidateQueries({ queryKey: ["agents", props.wid] });
@@ -69,7 +75,19 @@ export function AgentEditForm(props: {
         onChange={(e) => setTemperature(e.target.value)}
         error={tempError ?? errors.temperature}
       />
-      {props.canGrantTools ? <ToolGrants value={tools} onChange={setTools} /> : null}
+      {props.canGrantTools ? (
+        <ToolGrants wid={props.wid} value={tools} onChange={setTools} blocked={agent.toolsBlocked} />
+      ) : null}
+      {tools.includes("shell") ? (
+        props.canGrantTools ? (
+          <ExecPolicyFields value={exec} onChange={setExec} errors={errors} />
+        ) : (
+          <ExecPolicySummary
+            value={exec}
+            note="Only workspace admins and owners can change which commands it may run."
+          />
+        )
+      ) : null}
       {save.isError ? <Notice>{messageOf(save.error)}</Notice> : null}
       <div className="actions">
         <button type="submit" disabled={save.isPending || !!tempError || !name.trim()}>

@@ -1,6 +1,7 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, Navigate, Outlet, useNavigate, useParams } from "@tanstack/react-router";
 import { api, messageOf } from "../api/client.ts";
+import { usePendingApprovalCount } from "./approval-card.tsx";
 import { Notice } from "./forms.tsx";
 import { platformSettingsQuery } from "./platform-settings.tsx";
 import { useMe } from "./session.ts";
@@ -11,6 +12,7 @@ export function AppShell() {
   const params = useParams({ strict: false }) as { wid?: string };
   const navigate = useNavigate();
   const queryClient = useQueryClient();
+  const waiting = usePendingApprovalCount(me.data?.workspaces.find((w) => w.id === params.wid)?.id);
   if (me.isPending) return <p className="loading">Loading…</p>;
   if (me.isError) {
     return (
@@ -61,6 +63,16 @@ export function AppShell() {
             </Link>
             <Link to="/w/$wid/providers" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
               Providers
+            </Link>
+            <Link to="/w/$wid/approvals" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
+              Approvals
+              {waiting ? (
+                <span className="count">
+                  {" "}
+                  {waiting}
+                  <span className="visually-hidden"> waiting</span>
+                </span>
+              ) : null}
             </Link>
             <Link to="/w/$wid/members" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
               Members

@@ -425,3 +425,68 @@ export function ProviderHostsForm(props: FormProps) {
     </SettingsForm>
   );
 }
+
+type GrantableTool = PlatformSettings["grantableTools"]["value"][number];
+const GRANTABLE: { value: GrantableTool; label: string; host: boolean }[] = [
+  { value: "web", label: "Web: search and read web pages", host: false },
+  { value: "files", label: "Files: read and write files in the agent's own folder", host: true },
+  { value: "shell", label: "Shell: run commands in the workspace's runtime", host: true },
+];
+
+/**
+ * The tools workspace admins may grant agents. Narrowing it does not remove
+ * grants: agents keep them, blocked, and lose them at their gateway's next start.
+ */
+export function GrantableToolsForm(props: FormProps) {
+  const current = props.settings.grantableTools;
+  const [tools, setTools] = useState<GrantableTool[]>(current.value);
+  const save = useSaveSettings(props.onSaved);
+  const label = (t: GrantableTool) => GRANTABLE.find((g) => g.value === t)?.label.split(":")[0] ?? t;
+  if (current.source === "config") {
+    return (
+      <div className="card">
+        <FixedByConfig
+          name="Tools workspace admins may grant"
+          value={current.value.map(label).join(", ") || "none"}
+          env="REEF_GRANTABLE_TOOLS"
+        />
+      </div>
+    );
+  }
+  return (
+    <SettingsForm
+      form={props}
+      save={save}
+      onSubmit={() => save.mutate({ grantableTools: tools, ...props.extra })}
+      blocked={false}
+      saved="Saved. Agents granted a tool no longer allowed lose it when their workspace's runtime next starts."
+    >
+      <fieldset className="field">
+        <legend>Tools workspace admins may grant</legend>
+        {GRANTABLE.map((g) => {
+          const unavailable = g.host && !current.sandboxed && !tools.includes(g.value);
+          return (
+            <label key={g.value} className="check">
+              <input
+                type="checkbox"
+                name="grantableTools"
+                value={g.value}
+                checked={tools.includes(g.value)}
+                disabled={unavailable}
+                onChange={(e) => setTools(e.target.checked ? [...tools, g.value] : tools.filter((t) => t !== g.value))}
+              />{" "}
+              {g.label}
+              {unavailable ? " (needs a sandbox this server cannot give)" : ""}
+            </label>
+          );
+        })}
+        <small className="hint">
+          {current.sandboxed
+            ? "Files and shell run inside each workspace's sandbox; allow them only if you trust workspace admins to grant them with care."
+            : "Files and shell need each workspace's runtime in a sandbox, which this server cannot provide: install bubblewrap and socat (apt-get install bubblewrap socat) and restart Reef."}{" "}
+          {current.source === "default" ? "Reef's default is web only." : null}
+        </small>
+      </fieldset>
+    </SettingsForm>
+  );
+}

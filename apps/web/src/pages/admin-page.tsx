@@ -6,6 +6,7 @@ import { AuditTable } from "../components/audit-table.tsx";
 import { Field, Notice } from "../components/forms.tsx";
 import {
   EmailForm,
+  GrantableToolsForm,
   IdleTimeoutForm,
   ProviderHostsForm,
   PublicUrlForm,
@@ -198,6 +199,8 @@ function PlatformSettingsSection() {
       <ResourceCapsForm settings={s} submitLabel="Save limits" />
       <h3>Provider hosts</h3>
       <ProviderHostsForm settings={s} submitLabel="Save provider hosts" />
+      <h3>Agent tools</h3>
+      <GrantableToolsForm settings={s} submitLabel="Save agent tools" />
     </div>
   );
 }

@@ -5,6 +5,7 @@ import { messageOf } from "../api/client.ts";
 import type { Agent } from "../api/types.ts";
 import { AgentForm, agentsQuery, providersQuery } from "../components/agent-form.tsx";
 import { AgentEditForm } from "../components/edit-forms.tsx";
+import { ExecPolicySummary } from "../components/exec-policy.tsx";
 import { Notice } from "../components/forms.tsx";
 import { atLeast, useMe, useWorkspace } from "../components/session.ts";
 import { DeleteButton } from "./providers-page.tsx";
@@ -57,6 +58,12 @@ export function AgentsPage() {
               {a.model} on {providerName(a.providerId)}
               {a.tools.length ? ` · tools: ${a.tools.join(", ")}` : ""}
             </p>
+            {a.toolsBlocked.map((b) => (
+              <Notice key={b.tool} kind="info">
+                {`${b.tool[0]?.toUpperCase()}${b.tool.slice(1)}`} is granted but blocked: {b.reason}
+              </Notice>
+            ))}
+            {a.tools.includes("shell") && editing !== a.id ? <ExecPolicySummary value={a} /> : null}
             {a.instructions ? <p className="instructions">{a.instructions}</p> : null}
             {editing === a.id ? (
               <AgentEditForm

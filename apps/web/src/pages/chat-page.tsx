@@ -1,13 +1,15 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useNavigate, useParams, useSearch } from "@tanstack/react-router";
-import { type FormEvent, type KeyboardEvent, useEffect, useRef, useState } from "react";
+import { type FormEvent, Fragment, type KeyboardEvent, useEffect, useRef, useState } from "react";
 import Markdown from "react-markdown";
 import { sendMessage } from "../api/chat-stream.ts";
 import { ApiError, api, messageOf } from "../api/client.ts";
-import type { ChatSession, Message, Page } from "../api/types.ts";
+import type { Approval, ChatSession, Message, Page, TraceStep } from "../api/types.ts";
 import { agentsQuery } from "../components/agent-form.tsx";
+import { ApprovalCard, upsertApproval } from "../components/approval-card.tsx";
 import { Notice } from "../components/forms.tsx";
 import { atLeast, useWorkspace } from "../components/session.ts";
+import { TraceSteps, upsertStep } from "../components/trace-steps.tsx";
 
 interface Pending {
   user: string;
@@ -20,12 +22,25 @@ interface Pending {
   stopped: boolean;
   /** The stored messages this turn is (from `accepted`): history hides them while the turn is shown here. */
   ids: number[];
+  /** The tools the agent is using for this answer, updated by id as each step ends. */
+  steps: TraceStep[];
+  /** Commands waiting for (or given) a person's approval during this turn. */
+  approvals: Approval[];
 }
 
-function ChatMessage(props: { from: "user" | "assistant"; content: string; status?: string; error?: string | null }) {
+function ChatMessage(props: {
+  from: "user" | "assistant";
+  content: string;
+  status?: string;
+  error?: string | null;
+  trace?: TraceStep[] | undefined;
+  /** The stored answer's id, once known: what the person opened in its trace stays open when it moves to history. */
+  id?: number | undefined;
+}) {
   return (
     <article className={`msg msg-${props.from}`} aria-label={props.from === "user" ? "You said" : "Agent said"}>
       {props.from === "assistant" ? <Markdown>{props.content || "…"}</Markdown> : <p>{props.content}</p>}
+      <TraceSteps steps={props.trace} answerId={props.id} />
       {props.status === "aborted" ? <p className="hint">Stopped.</p> : null}
       {props.status === "error" && props.error ? <p className="field-error">{props.error}</p> : null}
     </article>
@@ -54,6 +69,12 @@ export function ChatPage() {
   const [text, setText] = useState("");
   const [pending, setPending] = useState<Pending | null>(null);
   const [refused, setRefused] = useState<string | null>(null);
+  // Approval cards of this page's finished turns, by answer id: they stay under the answer once the turn ends.
+  const [asked, setAsked] = useState<Record<number, Approval[]>>({});
+  // The card that had keyboard focus when its turn ended: it gets it back under the stored answer.
+  const [refocus, setRefocus] = useState<string | null>(null);
+  // The running turn's approvals as last heard (from the stream, or from a decision made on this page).
+  const turnCards = useRef<Approval[]>([]);
   const abortRef = useRef<AbortController | null>(null);
   const endRef = useRef<HTMLDivElement>(null);
 
@@ -67,10 +88,12 @@ export function ChatPage() {
 
   const answerLength = pending?.answer.length ?? 0;
   const historyLength = history.data?.items.length ?? 0;
+  // A new tool step or approval card shows up at the end too.
+  const turnItems = (pending?.steps.length ?? 0) + (pending?.approvals.length ?? 0);
   // biome-ignore lint/correctness/useExhaustiveDependencies: scroll whenever the answer grows or history changes
   useEffect(() => {
     endRef.current?.scrollIntoView?.({ block: "end" });
-  }, [answerLength, historyLength]);
+  }, [answerLength, historyLength, turnItems]);
 
   const waking = pending !== null && pending.waking !== null;
   useEffect(() => {
@@ -90,12 +113,31 @@ export function ChatPage() {
     setText("");
     const controller = new AbortController();
     abortRef.current = controller;
-    setPending({ user: said, answer: "", waking: null, queued: null, error: null, stopped: false, ids: [] });
+    setPending({
+      user: said,
+      answer: "",
+      waking: null,
+      queued: null,
+      error: null,
+      stopped: false,
+      ids: [],
+      steps: [],
+      approvals: [],
+    });
+    // This turn's answer id, kept outside React state to move its approval cards under the answer when it ends.
+    let answerId: number | undefined;
+    turnCards.current = [];
     try {
       await sendMessage(
         `/api/v1/workspaces/${wid}/sessions/${sid}/messages`,
         said,
         (ev) => {
+          if (ev.event === "accepted") answerId = ev.data.assistantMessageId;
+          if (ev.event === "approval") {
+            turnCards.current = upsertApproval(turnCards.current, ev.data.approval);
+            // The navigation's count of what waits for a decision changes with it.
+            void queryClient.invalidateQueries({ queryKey: ["approvals", wid] });
+          }
           setPending((p) => {
             if (!p) return p;
             switch (ev.event) {
@@ -106,6 +148,10 @@ export function ChatPage() {
                 return { ...p, waking: ev.data.state === "starting" ? (p.waking ?? 0) : null, queued: null };
               case "delta":
                 return { ...p, waking: null, answer: p.answer + ev.data.text };
+              case "tool":
+                return { ...p, waking: null, steps: upsertStep(p.steps, ev.data.step) };
+              case "approval":
+                return { ...p, waking: null, approvals: upsertApproval(p.approvals, ev.data.approval) };
               case "error":
                 return { ...p, waking: null, error: { message: ev.data.message, code: ev.data.code } };
               case "done":
@@ -124,6 +170,12 @@ export function ChatPage() {
       }
     } finally {
       abortRef.current = null;
+      const id = answerId;
+      const cards = turnCards.current;
+      if (id !== undefined && cards.length) setAsked((all) => ({ ...all, [id]: cards }));
+      const focused = document.activeElement?.closest<HTMLElement>("[data-approval-id]")?.dataset.approvalId;
+      setRefocus(focused ?? null);
+      if (cards.length) await queryClient.invalidateQueries({ queryKey: ["approvals", wid] });
       await queryClient.invalidateQueries({ queryKey: ["messages", wid, sid] });
       await queryClient.invalidateQueries({ queryKey: ["sessions", wid] });
       setPending(null);
@@ -202,7 +254,28 @@ export function ChatPage() {
             <h1 className="chat-title">{current?.title || (current ? agentName(current.agentId) : "Chat")}</h1>
             <div className="messages" aria-live="polite">
               {shown.map((m) => (
-                <ChatMessage key={m.id} from={m.role} content={m.content} status={m.status} error={m.error} />
+                <Fragment key={m.id}>
+                  <ChatMessage
+                    from={m.role}
+                    content={m.content}
+                    status={m.status}
+                    error={m.error}
+                    trace={m.trace}
+                    id={m.id}
+                  />
+                  {asked[m.id]?.map((a) => (
+                    <ApprovalCard
+                      key={a.id}
+                      wid={wid}
+                      approval={a}
+                      role={membership?.role}
+                      focusOutcome={refocus === a.id}
+                      onChange={(next) =>
+                        setAsked((all) => ({ ...all, [m.id]: upsertApproval(all[m.id] ?? [], next) }))
+                      }
+                    />
+                  ))}
+                </Fragment>
               ))}
               {pending ? (
                 <>
@@ -215,8 +288,20 @@ export function ChatPage() {
                     </p>
                   ) : null}
                   {pending.answer || pending.waking === null ? (
-                    <ChatMessage from="assistant" content={pending.answer} />
+                    <ChatMessage from="assistant" content={pending.answer} trace={pending.steps} id={pending.ids[1]} />
                   ) : null}
+                  {pending.approvals.map((a) => (
+                    <ApprovalCard
+                      key={a.id}
+                      wid={wid}
+                      approval={a}
+                      role={membership?.role}
+                      onChange={(next) => {
+                        turnCards.current = upsertApproval(turnCards.current, next);
+                        setPending((p) => (p ? { ...p, approvals: upsertApproval(p.approvals, next) } : p));
+                      }}
+                    />
+                  ))}
                   {pending.error ? (
                     <Notice>
                       {pending.error.message}

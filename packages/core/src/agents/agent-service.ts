@@ -1,5 +1,5 @@
 import { AppError, BadRequestError, NotFoundError } from "@reef/contracts";
-import { type AgentTool, type Db, schema, type Tx, withScope } from "@reef/db";
+import { AGENT_TOOLS, type AgentTool, type Db, type ExecPolicy, schema, type Tx, withScope } from "@reef/db";
 import type { GatewaySettings } from "@reef/runtime";
 import { and, desc, eq, isNull, or } from "drizzle-orm";
 import { appendAudit } from "../audit/audit-service.ts";
@@ -9,6 +9,15 @@ import { clampLimit, decodeCursor, olderThan, type Page, toPage } from "../share
 import type { Vault } from "../vault/vault-service.ts";
 import type { Access, WorkspaceGate } from "../workspace/workspace-access.ts";
 import { assertHostAccessAllowed, grantsHostAccess } from "./host-access-guard.ts";
+import {
+  assertGrantable,
+  type BlockedTool,
+  blockedTools,
+  DEFAULT_GRANTABLE_TOOLS,
+  type ToolPolicy,
+  ungrantableTools,
+  usableTools,
+} from "./tool-grants.ts";
 
 const { agents, providers } = schema;
 type Row = typeof agents.$inferSelect;
@@ -21,6 +30,10 @@ export interface AgentView {
   instructions: string;
   temperature: number | null;
   tools: AgentTool[];
+  /** Granted tools the agent cannot use now, and why; left out of its gateway from the next start. */
+  toolsBlocked: BlockedTool[];
+  execPolicy: ExecPolicy;
+  execAllowlist: string[];
   personal: boolean;
   createdBy: string | null;
   createdAt: string;
@@ -34,6 +47,8 @@ export interface AgentInput {
   instructions?: string | undefined;
   temperature?: number | null | undefined;
   tools?: AgentTool[] | undefined;
+  execPolicy?: ExecPolicy | undefined;
+  execAllowlist?: string[] | undefined;
 }
 
 /** What a chat turn needs to know about the agent it talks to. */
@@ -43,7 +58,14 @@ export interface ChatAgent {
   temperature: number | null;
 }
 
-function toView(row: Row): AgentView {
+const DEFAULT_EXEC_POLICY: ExecPolicy = "ask";
+
+/** Patterns in the order given, each once. */
+function dedupe(patterns: readonly string[]): string[] {
+  return [...new Set(patterns.map((p) => p.trim()).filter(Boolean))];
+}
+
+function toView(row: Row, policy: ToolPolicy): AgentView {
   return {
     id: row.id,
     name: row.name,
@@ -52,6 +74,9 @@ function toView(row: Row): AgentView {
     instructions: row.instructions,
     temperature: row.temperature,
     tools: row.tools,
+    toolsBlocked: blockedTools(row.tools, policy),
+    execPolicy: row.execPolicy,
+    execAllowlist: row.execAllowlist,
     personal: row.ownerUserId !== null,
     createdBy: row.createdBy,
     createdAt: row.createdAt.toISOString(),
@@ -68,7 +93,9 @@ function visibleTo(access: Access) {
 /**
  * Agents of a workspace. An agent on a personal provider is personal: only its
  * owner sees it and chats with it. Granting tools beyond messaging takes
- * `agents:manage`; shell and files are refused while other members have
+ * `agents:manage` and only tools the operator allows (tool-grants.ts); a grant
+ * the operator later disallows stays but is blocked, and its gateway is not
+ * given it from the next start. Shell and files are refused while other members have
  * personal providers (see host-access-guard.ts). A change reaches the gateway
  * before the next message: the runtime manager compares the settings it
  * renders from these rows at every wake.
@@ -82,8 +109,18 @@ export function createAgentService(deps: {
    * container). False: granting them is refused (the gateway would drop them anyway).
    */
   hostToolsAllowed?: boolean;
+  /** The tool groups the operator lets workspace admins grant (platform settings); web only when absent. */
+  grantableTools?: () => Promise<readonly AgentTool[]>;
 }) {
   const { gate } = deps;
+
+  // Read before a gated transaction: the settings read needs a connection of its own.
+  async function toolPolicy(): Promise<ToolPolicy> {
+    return {
+      grantable: (await deps.grantableTools?.()) ?? DEFAULT_GRANTABLE_TOOLS,
+      hostToolsAllowed: deps.hostToolsAllowed !== false,
+    };
+  }
 
   function requireSandbox(tools: readonly string[]) {
     if (deps.hostToolsAllowed === false && grantsHostAccess(tools)) {
@@ -141,13 +178,14 @@ export function createAgentService(deps: {
   }
 
   return {
-    list(
+    async list(
       ctx: RequestContext,
       workspaceId: string,
       q: { cursor?: string | undefined; limit?: number | undefined },
     ): Promise<Page<AgentView>> {
       const limit = clampLimit(q.limit);
       const cursor = decodeCursor(q.cursor, { createdAt: "timestamp", id: "uuid" });
+      const policy = await toolPolicy();
       return gate.run(ctx, workspaceId, "agents:read", async (tx, access) => {
         const rows = await tx
           .select()
@@ -157,19 +195,45 @@ export function createAgentService(deps: {
           )
           .orderBy(desc(agents.createdAt), desc(agents.id))
           .limit(limit + 1);
-        return toPage(rows, limit, toView, (r) => ({ createdAt: r.createdAt.toISOString(), id: r.id }));
+        return toPage(
+          rows,
+          limit,
+          (r) => toView(r, policy),
+          (r) => ({ createdAt: r.createdAt.toISOString(), id: r.id }),
+        );
       });
     },
 
-    get(ctx: RequestContext, workspaceId: string, id: string): Promise<AgentView> {
-      return gate.run(ctx, workspaceId, "agents:read", async (tx, access) => toView(await find(tx, access, id)));
+    /** What admins may grant here now, and why not the rest (any member may read it: the agent form shows it). */
+    async tools(
+      ctx: RequestContext,
+      workspaceId: string,
+    ): Promise<{ grantable: AgentTool[]; unavailable: BlockedTool[] }> {
+      const policy = await toolPolicy();
+      await gate.run(ctx, workspaceId, "agents:read", async () => true);
+      const unavailable = ungrantableTools(policy);
+      const grantable = AGENT_TOOLS.filter((t) => !unavailable.some((u) => u.tool === t));
+      return { grantable, unavailable };
     },
 
-    create(ctx: RequestContext, workspaceId: string, input: AgentInput): Promise<AgentView> {
+    async get(ctx: RequestContext, workspaceId: string, id: string): Promise<AgentView> {
+      const policy = await toolPolicy();
+      return gate.run(ctx, workspaceId, "agents:read", async (tx, access) =>
+        toView(await find(tx, access, id), policy),
+      );
+    },
+
+    async create(ctx: RequestContext, workspaceId: string, input: AgentInput): Promise<AgentView> {
+      const policy = await toolPolicy();
       return gate.run(ctx, workspaceId, "agents:create", async (tx, access) => {
         const provider = await checkProvider(tx, access, input.providerId, input.model);
         const tools = [...new Set(input.tools ?? [])].sort();
-        if (tools.length) await gate.require(access, "agents:manage");
+        const execPolicy = input.execPolicy ?? DEFAULT_EXEC_POLICY;
+        const execAllowlist = dedupe(input.execAllowlist ?? []);
+        // What the agent may run is an admin's decision, like its tools; the defaults need no one's.
+        if (tools.length || execPolicy !== DEFAULT_EXEC_POLICY || execAllowlist.length)
+          await gate.require(access, "agents:manage");
+        assertGrantable(tools, policy.grantable);
         requireSandbox(tools);
         if (grantsHostAccess(tools)) await assertHostAccessAllowed(tx, workspaceId, access.userId);
         const [row] = await tx
@@ -183,6 +247,8 @@ export function createAgentService(deps: {
             instructions: input.instructions ?? "",
             temperature: input.temperature ?? null,
             tools,
+            execPolicy,
+            execAllowlist,
             createdBy: access.userId,
           })
           .returning();
@@ -192,18 +258,27 @@ export function createAgentService(deps: {
           action: "agent.create",
           targetType: "agent",
           targetId: row.id,
-          details: { name: row.name, providerId: row.providerId, model: row.model, tools, personal: !!row.ownerUserId },
+          details: {
+            name: row.name,
+            providerId: row.providerId,
+            model: row.model,
+            tools,
+            execPolicy,
+            execAllowlist,
+            personal: !!row.ownerUserId,
+          },
         });
-        return toView(row);
+        return toView(row, policy);
       });
     },
 
-    update(
+    async update(
       ctx: RequestContext,
       workspaceId: string,
       id: string,
       patch: { [K in keyof AgentInput]?: AgentInput[K] | undefined },
     ): Promise<AgentView> {
+      const policy = await toolPolicy();
       return gate.run(ctx, workspaceId, "agents:read", async (tx, access) => {
         const row = await find(tx, access, id);
         await requireManage(access, row);
@@ -234,9 +309,21 @@ export function createAgentService(deps: {
           const tools = [...new Set(patch.tools)].sort();
           if (tools.join() !== [...row.tools].sort().join()) await gate.require(access, "agents:manage");
           const added = tools.filter((t) => !row.tools.includes(t));
+          // Only new grants: one made before the operator tightened the list stays (blocked, and said so).
+          assertGrantable(added, policy.grantable);
           requireSandbox(added);
           if (grantsHostAccess(added)) await assertHostAccessAllowed(tx, workspaceId, access.userId);
           set.tools = tools;
+        }
+        // A form saving other fields sends these back unchanged: only a change needs an admin (and is audited).
+        if (patch.execPolicy !== undefined && patch.execPolicy !== row.execPolicy) {
+          await gate.require(access, "agents:manage");
+          set.execPolicy = patch.execPolicy;
+        }
+        const execAllowlist = patch.execAllowlist && dedupe(patch.execAllowlist);
+        if (execAllowlist && execAllowlist.join("\n") !== row.execAllowlist.join("\n")) {
+          await gate.require(access, "agents:manage");
+          set.execAllowlist = execAllowlist;
         }
         const [updated] = await tx.update(agents).set(set).where(eq(agents.id, id)).returning();
         if (!updated) throw new NotFoundError("No such agent.");
@@ -245,9 +332,16 @@ export function createAgentService(deps: {
           action: "agent.update",
           targetType: "agent",
           targetId: id,
-          details: { fields: Object.keys(patch).sort(), ...(patch.tools ? { tools: set.tools } : {}) },
+          details: {
+            fields: Object.keys(patch).sort(),
+            ...(patch.tools ? { tools: set.tools } : {}),
+            ...(set.execPolicy !== undefined ? { execPolicy: { from: row.execPolicy, to: set.execPolicy } } : {}),
+            ...(set.execAllowlist !== undefined
+              ? { execAllowlist: { from: row.execAllowlist, to: set.execAllowlist } }
+              : {}),
+          },
         });
-        return toView(updated);
+        return toView(updated, policy);
       });
     },
 
@@ -276,7 +370,8 @@ export function createAgentService(deps: {
      * What the workspace's gateway serves, read fresh at every wake (never a key):
      * every agent, and the providers they use.
      */
-    gatewaySettings(workspaceId: string): Promise<GatewaySettings> {
+    async gatewaySettings(workspaceId: string): Promise<GatewaySettings> {
+      const policy = await toolPolicy();
       return withScope(deps.db, { workspaceId }, async (tx) => {
         const rows = await tx.select().from(agents).where(eq(agents.workspaceId, workspaceId)).orderBy(agents.id);
         const used = [...new Set(rows.map((a) => a.providerId))];
@@ -289,13 +384,21 @@ export function createAgentService(deps: {
         }
         return {
           providers: gatewayProviders,
-          agents: rows.map((a) => ({
-            id: a.id,
-            // The id, not the display name: renaming an agent should not restart its gateway.
-            name: a.id,
-            model: `${a.providerId}/${a.model}`,
-            ...(a.tools.length ? { tools: a.tools } : {}),
-          })),
+          agents: rows.map((a) => {
+            // Grants the operator has since disallowed (or a missing sandbox) stop here; the changed
+            // settings hash restarts a running gateway at its next wake.
+            const tools = usableTools(a.tools, policy);
+            return {
+              id: a.id,
+              // The id, not the display name: renaming an agent should not restart its gateway.
+              name: a.id,
+              model: `${a.providerId}/${a.model}`,
+              ...(a.temperature !== null ? { temperature: a.temperature } : {}),
+              ...(tools.length ? { tools } : {}),
+              // Rendered as the gateway's exec settings (openclaw-config.ts): a change restarts it at the next wake.
+              execPolicy: a.execPolicy,
+            };
+          }),
         };
       });
     },

@@ -23,7 +23,11 @@ export type Action =
   | "agents:create"
   | "agents:manage"
   | "chat:use"
-  | "usage:read";
+  | "usage:read"
+  /** See every approval of the workspace (everyone sees their own runs' approvals). */
+  | "approvals:read"
+  /** Decide any approval of the workspace, not only your own runs'. */
+  | "approvals:decide";
 
 const RANK: Record<WorkspaceRole, number> = { owner: 4, admin: 3, member: 2, viewer: 1 };
 

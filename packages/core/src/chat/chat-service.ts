@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { ConflictError, ForbiddenError, NotFoundError } from "@reef/contracts";
-import { type Db, type MessageStatus, schema, type Tx, withScope } from "@reef/db";
-import { deleteGatewaySessions, GatewayRequestError, streamChatTurn } from "@reef/runtime";
+import { type Db, type MessageStatus, schema, type Tx } from "@reef/db";
+import { deleteGatewaySessions, GatewayRequestError, streamGatewayTurn } from "@reef/runtime";
 import { and, asc, desc, eq, gt, isNull, lt } from "drizzle-orm";
 import type { AgentService, ChatAgent } from "../agents/agent-service.ts";
+import type { ApprovalRelay, ApprovalTurn, ApprovalView } from "../approvals/approval-relay.ts";
 import { appendAudit } from "../audit/audit-service.ts";
 import type { QuotaService } from "../quotas/quota-service.ts";
 import type { RuntimeConnection, RuntimeManager } from "../runtime/runtime-manager.ts";
@@ -11,7 +12,9 @@ import type { RequestContext } from "../shared/context.ts";
 import { clampLimit, decodeCursor, olderThan, type Page, toPage } from "../shared/pagination.ts";
 import type { Vault } from "../vault/vault-service.ts";
 import type { Access, WorkspaceGate } from "../workspace/workspace-access.ts";
+import { createAnswerStore } from "./answer-store.ts";
 import { createTranscriptSealer } from "./transcript-sealing.ts";
+import { createTraceRecorder, parseTrace, type TraceStep } from "./turn-trace.ts";
 
 const { chatSessions, chatMessages } = schema;
 type SessionRow = typeof chatSessions.$inferSelect;
@@ -32,6 +35,8 @@ export interface MessageView {
   status: MessageStatus;
   error: string | null;
   usage: { promptTokens: number; completionTokens: number } | null;
+  /** The tools the agent used for this answer, in order (empty for a person's message or a plain answer). */
+  trace: TraceStep[];
   createdAt: string;
 }
 
@@ -40,7 +45,12 @@ export type ChatEvent =
   | { type: "runtime"; state: "starting" | "running" }
   /** The server is at its cap of running workspaces: this one waits in line (1: next). */
   | { type: "runtime"; state: "queued"; position: number }
-  | { type: "delta"; text: string }
+  /** More of the answer; `replace`: the answer so far is this text instead (the agent's runtime rewrote it). */
+  | { type: "delta"; text: string; replace?: true }
+  /** A tool call of the agent's: sent when it starts and again when it ends (same `step.id`). */
+  | { type: "tool"; step: TraceStep }
+  /** A command waiting for a person's approval: sent when requested and again when decided or expired. */
+  | { type: "approval"; approval: ApprovalView }
   | { type: "usage"; promptTokens: number; completionTokens: number }
   | { type: "done"; messageId: number; status: "complete" | "aborted" }
   | { type: "error"; messageId: number; code: string; message: string };
@@ -76,6 +86,8 @@ const toMessageView = (r: MessageRow): MessageView => ({
     r.promptTokens !== null && r.completionTokens !== null
       ? { promptTokens: r.promptTokens, completionTokens: r.completionTokens }
       : null,
+  // Opened by `openMessages` before it gets here.
+  trace: parseTrace(r.trace),
   createdAt: r.createdAt.toISOString(),
 });
 
@@ -123,6 +135,12 @@ export function createChatService(deps: {
   quotas: QuotaService;
   /** Seals message contents and titles with the workspace's data key (see transcript-sealing.ts). */
   vault: Vault;
+  /**
+   * Where approval requests seen on a turn's gateway connection go (recorded,
+   * timed, shown in the inbox); without it they are ignored here and wait in
+   * the gateway.
+   */
+  approvals?: ApprovalRelay | undefined;
   /** How often a streaming answer is saved, so a crash loses at most this much. */
   flushEveryMs?: number;
   /** How often a turn in flight touches its answer's heartbeat (also while the runtime wakes). */
@@ -131,6 +149,7 @@ export function createChatService(deps: {
 }) {
   const { db, gate } = deps;
   const sealer = createTranscriptSealer(deps.vault);
+  const answers = createAnswerStore(db, sealer);
   const flushEveryMs = deps.flushEveryMs ?? 1000;
   const heartbeatMs = deps.heartbeatMs ?? 5000;
   // Several missed heartbeats: the Reef relaying the answer is gone.
@@ -192,36 +211,20 @@ export function createChatService(deps: {
   }
   async function openMessages(tx: Tx, rows: MessageRow[]): Promise<MessageRow[]> {
     const out: MessageRow[] = [];
-    for (const r of rows) out.push({ ...r, content: await sealer.openMessage(tx, r) });
+    for (const r of rows) {
+      out.push({ ...r, content: await sealer.openMessage(tx, r), trace: await sealer.openTrace(tx, r) });
+    }
     return out;
   }
 
-  async function finish(
-    workspaceId: string,
-    sessionId: string,
-    messageId: number,
-    set: {
-      content: string;
-      status: MessageStatus;
-      error?: string;
-      usage?: { promptTokens: number; completionTokens: number } | undefined;
-    },
-  ) {
-    await withScope(db, { workspaceId }, async (tx) => {
-      await tx
-        .update(chatMessages)
-        .set({
-          content: await sealer.sealMessage(tx, workspaceId, sessionId, messageId, set.content),
-          sealed: true,
-          status: set.status,
-          error: set.error ?? null,
-          promptTokens: set.usage?.promptTokens ?? null,
-          completionTokens: set.usage?.completionTokens ?? null,
-          completedAt: new Date(),
-        })
-        .where(eq(chatMessages.id, messageId));
-      // The message keeps its tokens for display only: the LLM proxy counts every call, so counting here would count twice.
-    });
+  /** Hands an approval event to the relay; a failure there is logged, never the turn's. */
+  async function relay(workspaceId: string, call: () => Promise<ApprovalView | null> | undefined) {
+    try {
+      return (await call()) ?? null;
+    } catch (err) {
+      deps.log?.warn({ err, workspaceId }, "could not relay an approval request");
+      return null;
+    }
   }
 
   function runTurn(
@@ -229,6 +232,7 @@ export function createChatService(deps: {
     workspaceId: string,
     session: { id: string; key: string },
     agent: ChatAgent,
+    owner: Owner,
     text: string,
     assistantMessageId: number,
   ) {
@@ -239,17 +243,16 @@ export function createChatService(deps: {
       if (signal.aborted) controller.abort();
       inflight.set(session.id, controller);
       let content = "";
-      // The heartbeat tells every replica this answer is alive, also while nothing arrives (a runtime waking).
+      const trace = createTraceRecorder();
+      const answer = { workspaceId, sessionId: session.id, messageId: assistantMessageId };
+      // The heartbeat tells every replica this answer is alive, also while nothing arrives (a runtime
+      // waking, a command waiting for a person's approval).
       let beating = false;
       const heartbeat = setInterval(() => {
         if (beating) return;
         beating = true;
-        withScope(db, { workspaceId }, (tx) =>
-          tx
-            .update(chatMessages)
-            .set({ heartbeatAt: new Date() })
-            .where(and(eq(chatMessages.id, assistantMessageId), eq(chatMessages.status, "streaming"))),
-        )
+        answers
+          .beat(answer)
           .catch((err: unknown) => deps.log?.warn({ err, workspaceId }, "chat heartbeat failed"))
           .finally(() => {
             beating = false;
@@ -259,63 +262,76 @@ export function createChatService(deps: {
       let usage: { promptTokens: number; completionTokens: number } | undefined;
       let settled = false;
       let lastFlush = Date.now();
+      const flush = async () => {
+        lastFlush = Date.now();
+        await answers.flush(answer, { content, trace: trace.json() });
+      };
       const settle = async (status: MessageStatus, error?: string) => {
         settled = true;
         clearInterval(heartbeat);
-        await finish(workspaceId, session.id, assistantMessageId, {
-          content,
-          status,
-          usage,
-          ...(error ? { error } : {}),
-        });
+        trace.settle();
+        await answers.finish(answer, { content, status, usage, trace: trace.json(), ...(error ? { error } : {}) });
       };
       try {
         let conn: RuntimeConnection;
         if ((await deps.runtimes.get(workspaceId)).state !== "running") yield { type: "runtime", state: "starting" };
         conn = yield* deps.runtimes.ensureRunningWithProgress(ctx, workspaceId, controller.signal);
+        const approvalTurn = (): ApprovalTurn => ({
+          workspaceId,
+          sessionId: session.id,
+          sessionKey: session.key,
+          messageId: assistantMessageId,
+          agentId: agent.id,
+          owner,
+          gateway: { endpoint: conn.endpoint, token: conn.token },
+        });
         for (let attempt = 0; ; attempt++) {
           try {
-            for await (const ev of streamChatTurn({
+            for await (const ev of streamGatewayTurn({
               endpoint: conn.endpoint,
               token: conn.token,
               agentId: agent.id,
               sessionKey: session.key,
               text,
               instructions: agent.instructions,
-              temperature: agent.temperature,
               signal: controller.signal,
             })) {
               if (ev.type === "delta") {
-                content += ev.text;
+                content = ev.replace ? ev.text : content + ev.text;
                 yield ev;
-                if (Date.now() - lastFlush > flushEveryMs) {
-                  lastFlush = Date.now();
-                  await withScope(db, { workspaceId }, async (tx) =>
-                    tx
-                      .update(chatMessages)
-                      .set({
-                        content: await sealer.sealMessage(tx, workspaceId, session.id, assistantMessageId, content),
-                        sealed: true,
-                        heartbeatAt: new Date(),
-                      })
-                      .where(eq(chatMessages.id, assistantMessageId)),
-                  );
-                }
+              } else if (ev.type === "tool") {
+                const step = trace.record(ev.step);
+                if (step) yield { type: "tool", step };
+              } else if (ev.type === "approval-requested") {
+                const approval = await relay(workspaceId, () => deps.approvals?.requested(approvalTurn(), ev.request));
+                if (approval) yield { type: "approval", approval };
+              } else if (ev.type === "approval-resolved") {
+                const approval = await relay(workspaceId, () =>
+                  deps.approvals?.resolved(approvalTurn(), ev.gatewayApprovalId, ev.decision),
+                );
+                if (approval) yield { type: "approval", approval };
               } else if (ev.type === "usage") {
                 usage = { promptTokens: ev.promptTokens, completionTokens: ev.completionTokens };
+              } else if (ev.type === "aborted") {
+                // Stopped in the runtime by someone else (another replica, a deleted session).
+                await settle("aborted");
+                yield { type: "done", messageId: assistantMessageId, status: "aborted" };
+                return;
               } else {
                 await settle("error", ev.message);
                 yield { type: "error", messageId: assistantMessageId, code: "BAD_GATEWAY", message: ev.message };
                 return;
               }
+              if ((ev.type === "delta" || ev.type === "tool") && Date.now() - lastFlush > flushEveryMs) await flush();
             }
             break;
           } catch (err) {
-            // A runtime that died while idle: nothing was said yet, so wake a fresh one and retry once.
+            // A runtime that died while idle: nothing was said or run yet, so wake a fresh one and retry once.
             const retry =
               err instanceof GatewayRequestError &&
               err.unreachable &&
               content === "" &&
+              trace.isEmpty &&
               attempt === 0 &&
               !controller.signal.aborted;
             if (!retry || !(await deps.runtimes.reportUnreachable(workspaceId))) throw err;
@@ -337,7 +353,10 @@ export function createChatService(deps: {
         if (err instanceof GatewayRequestError && err.unreachable) {
           // Mark it so the next message wakes a fresh runtime instead of knocking on a dead one.
           await deps.runtimes.reportUnreachable(workspaceId).catch(() => false);
-          message = content ? DEAD_RUNTIME : "Your workspace's runtime did not answer. Send your message again.";
+          message =
+            content || !trace.isEmpty
+              ? DEAD_RUNTIME
+              : "Your workspace's runtime did not answer. Send your message again.";
           code = "UNAVAILABLE";
         } else if (err instanceof GatewayRequestError) {
           message = `The agent could not answer: ${err.message}.`;
@@ -525,14 +544,21 @@ export function createChatService(deps: {
             // Never the text: transcripts are the member's, not the audit trail's.
             details: { messageId: user.id, chars: text.length },
           });
-          const key = gatewaySessionKey(workspaceId, agent.id, ownerOf(ctx, access), sessionId);
-          return { session: { id: sessionId, key }, agent, userMessageId: user.id, assistantMessageId: assistant.id };
+          const owner = ownerOf(ctx, access);
+          const key = gatewaySessionKey(workspaceId, agent.id, owner, sessionId);
+          return {
+            session: { id: sessionId, key },
+            agent,
+            owner,
+            userMessageId: user.id,
+            assistantMessageId: assistant.id,
+          };
         })
         .then((t) => ({
           sessionId,
           userMessageId: t.userMessageId,
           assistantMessageId: t.assistantMessageId,
-          events: runTurn(ctx, workspaceId, t.session, t.agent, text, t.assistantMessageId),
+          events: runTurn(ctx, workspaceId, t.session, t.agent, t.owner, text, t.assistantMessageId),
         }));
     },
 

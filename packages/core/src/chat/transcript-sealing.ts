@@ -2,11 +2,11 @@ import type { Tx } from "@reef/db";
 import type { Vault } from "../vault/vault-service.ts";
 
 /**
- * Conversations sealed at rest: message contents and session titles are sealed
- * with the workspace's data key (the vault) before they reach Postgres, so a
- * database dump or backup holds no transcript text. Each value is bound to
- * where it belongs (the vault's additional data), so a ciphertext copied to
- * another message, session or workspace does not open.
+ * Conversations sealed at rest: message contents, answers' execution traces and
+ * session titles are sealed with the workspace's data key (the vault) before
+ * they reach Postgres, so a database dump or backup holds no transcript text.
+ * Each value is bound to where it belongs (the vault's additional data), so a
+ * ciphertext copied to another message, session or workspace does not open.
  *
  * `sealed` / `title_sealed` say which rows hold sealed values: rows written
  * before sealing existed read back as they are until the upgrade step
@@ -20,6 +20,12 @@ import type { Vault } from "../vault/vault-service.ts";
  * moved to another message, even one of the same session.
  */
 export const messageRecordId = (sessionId: string, messageId: number) => `chat:${sessionId}:${messageId}`;
+
+/**
+ * Binds an answer's execution trace to its message, under its own purpose: a
+ * trace is never read as a message's content, nor the other way round.
+ */
+export const traceRecordId = (sessionId: string, messageId: number) => `chat-trace:${sessionId}:${messageId}`;
 
 /** Binds a session's title to the session. */
 export const titleRecordId = (sessionId: string) => `chat-title:${sessionId}`;
@@ -50,6 +56,19 @@ export interface TranscriptSealer {
   sealTitle(tx: Tx, workspaceId: string, sessionId: string, title: string): Promise<string>;
   /** A stored session's title in clear; only for its owner. */
   openTitle(tx: Tx, row: StoredSession): Promise<string>;
+  /**
+   * The stored form of an answer's trace (its JSON): null when no tool ran.
+   * Traces are always written sealed (the column is newer than sealing).
+   */
+  sealTrace(
+    tx: Tx,
+    workspaceId: string,
+    sessionId: string,
+    messageId: number,
+    json: string | null,
+  ): Promise<string | null>;
+  /** A stored trace's JSON in clear, or null; only for callers already allowed to read the session. */
+  openTrace(tx: Tx, row: StoredMessage & { trace: string | null }): Promise<string | null>;
 }
 
 export function createTranscriptSealer(vault: Vault): TranscriptSealer {
@@ -68,5 +87,11 @@ export function createTranscriptSealer(vault: Vault): TranscriptSealer {
       row.titleSealed && row.title !== ""
         ? vault.open(tx, row.workspaceId, titleRecordId(row.id), row.title)
         : Promise.resolve(row.title),
+    sealTrace: (tx, workspaceId, sessionId, messageId, json) =>
+      json === null ? Promise.resolve(null) : vault.seal(tx, workspaceId, traceRecordId(sessionId, messageId), json),
+    openTrace: (tx, row) =>
+      row.trace === null
+        ? Promise.resolve(null)
+        : vault.open(tx, row.workspaceId, traceRecordId(row.sessionId, row.id), row.trace),
   };
 }

@@ -1,7 +1,8 @@
 import { BadRequestError, ConflictError } from "@reef/contracts";
-import { type Db, schema, withScope } from "@reef/db";
+import { type AgentTool, type Db, schema, withScope } from "@reef/db";
 import { eq } from "drizzle-orm";
 import { requireOperator } from "../admin/admin-service.ts";
+import { DEFAULT_GRANTABLE_TOOLS, isAgentTool } from "../agents/tool-grants.ts";
 import { appendAudit } from "../audit/audit-service.ts";
 import { createSmtpMailer, type Mailer, type SmtpServer } from "../mail/mailer.ts";
 import type { RequestContext } from "../shared/context.ts";
@@ -22,9 +23,14 @@ export interface PlatformDefaults {
   caps?: ResourceCaps | undefined;
   /** Non-public hosts providers may use (`REEF_PROVIDER_ALLOWED_HOSTS`); none when unset. */
   providerAllowedHosts?: readonly string[] | undefined;
+  /** The tool groups workspace admins may grant (`REEF_GRANTABLE_TOOLS`); web only when unset. */
+  grantableTools?: readonly AgentTool[] | undefined;
+  /** Whether shell and file tools can take effect (gateways are sandboxed or contained); default true. */
+  hostToolsAllowed?: boolean | undefined;
   /** Settings the configuration sets explicitly: the web app shows them read-only. */
   fixed: {
     providerAllowedHosts?: boolean;
+    grantableTools?: boolean;
     publicUrl: boolean;
     email: boolean;
     idleTimeout: boolean;
@@ -69,6 +75,8 @@ export interface PlatformSettingsPatch {
   runtimeIdleTimeoutMinutes?: number | null | undefined;
   /** null: back to the configured list. */
   providerAllowedHosts?: string[] | null | undefined;
+  /** null: back to the configured list. */
+  grantableTools?: AgentTool[] | null | undefined;
   maxWorkspacesPerUser?: number | null | undefined;
   maxRuntimesPerUser?: number | null | undefined;
   maxRuntimes?: number | null | undefined;
@@ -82,6 +90,7 @@ interface Effective {
   mailer: Mailer | undefined;
   idleTimeoutMinutes: number;
   providerAllowedHosts: readonly string[];
+  grantableTools: readonly AgentTool[];
   caps: ResourceCaps;
   row: Row | undefined;
 }
@@ -90,8 +99,9 @@ const SMTP_AAD = "platform:smtp-password";
 
 /**
  * Platform settings an operator edits in the web app (first-run wizard and admin
- * screen): public URL, outgoing email, the default runtime idle timeout and the
- * resource caps (workspaces per person, running gateways per person and in all). Reads
+ * screen): public URL, outgoing email, the default runtime idle timeout, the
+ * resource caps (workspaces per person, running gateways per person and in all)
+ * and the tools workspace admins may grant agents. Reads
  * are cached for `cacheMs`, so a change reaches every replica within that time and
  * applies without a restart. Values fixed by Reef's configuration win and cannot
  * be changed here. The SMTP password is sealed under the root key and never leaves.
@@ -125,6 +135,12 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
 
   const capFixed = (key: keyof ResourceCaps) => defaults.fixed.caps?.[key] ?? false;
 
+  function grantableOf(row: Row | undefined): readonly AgentTool[] {
+    // As for hosts, an empty list saved here is a choice (no tools), so only null falls back.
+    const set = defaults.fixed.grantableTools ? undefined : row?.grantableTools;
+    return set ? set.filter(isAgentTool) : (defaults.grantableTools ?? DEFAULT_GRANTABLE_TOOLS);
+  }
+
   function capsOf(row: Row | undefined): ResourceCaps {
     const caps = { ...(defaults.caps ?? NO_CAPS) };
     for (const key of CAP_KEYS) {
@@ -154,6 +170,7 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
       // An empty list saved here is a choice (nothing allowed), so only null falls back.
       providerAllowedHosts:
         (!defaults.fixed.providerAllowedHosts && row?.providerAllowedHosts) || defaults.providerAllowedHosts || [],
+      grantableTools: grantableOf(row),
       row,
     };
   }
@@ -206,6 +223,11 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
         value: [...e.providerAllowedHosts],
         source: source(defaults.fixed.providerAllowedHosts ?? false, row?.providerAllowedHosts),
       },
+      grantableTools: {
+        value: [...e.grantableTools],
+        source: source(defaults.fixed.grantableTools ?? false, row?.grantableTools),
+        sandboxed: defaults.hostToolsAllowed ?? true,
+      },
       setup: { completed: row?.setupCompletedAt != null, step: row?.setupStep ?? 0 },
       restartRequired: startedOnHttps !== undefined && https !== startedOnHttps,
       updatedAt: (row?.updatedAt ?? new Date(0)).toISOString(),
@@ -221,6 +243,7 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
         "REEF_RUNTIME_IDLE_TIMEOUT_MINUTES",
       ...CAP_KEYS.map((key) => patch[key] !== undefined && capFixed(key) && CAP_ENV[key]),
       patch.providerAllowedHosts !== undefined && defaults.fixed.providerAllowedHosts && "REEF_PROVIDER_ALLOWED_HOSTS",
+      patch.grantableTools !== undefined && defaults.fixed.grantableTools && "REEF_GRANTABLE_TOOLS",
     ].filter(Boolean);
     if (fixed.length)
       throw new ConflictError(
@@ -255,6 +278,10 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
     async providerAllowedHosts(): Promise<readonly string[]> {
       return (await effective()).providerAllowedHosts;
     },
+    /** The tool groups workspace admins may grant agents; the gateway is given no other. */
+    async grantableTools(): Promise<readonly AgentTool[]> {
+      return (await effective()).grantableTools;
+    },
     /** How long a runtime may sit idle before it is stopped. */
     async idleTimeoutMs(): Promise<number> {
       return (await effective()).idleTimeoutMinutes * 60_000;
@@ -286,6 +313,10 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
         if (patch.providerAllowedHosts !== undefined) {
           set.providerAllowedHosts = patch.providerAllowedHosts;
           changed.push("providerAllowedHosts");
+        }
+        if (patch.grantableTools !== undefined) {
+          set.grantableTools = patch.grantableTools && [...new Set(patch.grantableTools)].sort();
+          changed.push("grantableTools");
         }
         for (const key of CAP_KEYS) {
           const value = patch[key];
@@ -329,6 +360,8 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
               from: before?.providerAllowedHosts ?? null,
               to: patch.providerAllowedHosts,
             };
+          if (patch.grantableTools !== undefined)
+            details.grantableTools = { from: before?.grantableTools ?? null, to: set.grantableTools ?? null };
           for (const key of CAP_KEYS) {
             if (patch[key] !== undefined) details[key] = { from: before?.[key] ?? null, to: patch[key] };
           }

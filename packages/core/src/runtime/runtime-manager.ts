@@ -522,6 +522,29 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
       return true;
     },
 
+    /**
+     * Where the workspace's gateway is reached if it runs now; never starts one
+     * (approvals: a stopped gateway's waiting runs are gone, nobody to tell).
+     */
+    async current(workspaceId: string): Promise<RuntimeConnection | undefined> {
+      const [row] = await scoped(workspaceId, (tx) =>
+        tx.select().from(runtimes).where(eq(runtimes.workspaceId, workspaceId)),
+      );
+      const connection = row?.state === "running" ? connectionOf(row) : undefined;
+      const handle = connection && row ? handleOf(row) : undefined;
+      // As for a wake: the token goes only to an endpoint still the gateway's own.
+      if (handle && driver.verify && (await verifyEndpoint(handle))) return undefined;
+      return connection;
+    },
+
+    /** Workspaces whose gateway runs now. */
+    async running(): Promise<string[]> {
+      const rows = await platform((tx) =>
+        tx.select({ id: runtimes.workspaceId }).from(runtimes).where(eq(runtimes.state, "running")),
+      );
+      return rows.map((r) => r.id);
+    },
+
     /** The driver handle of a running runtime (for live stats). */
     async handle(workspaceId: string): Promise<RuntimeHandle | undefined> {
       return scoped(workspaceId, async (tx) => {

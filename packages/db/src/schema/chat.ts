@@ -1,5 +1,17 @@
 import { sql } from "drizzle-orm";
-import { bigint, boolean, date, index, integer, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import {
+  bigint,
+  boolean,
+  date,
+  index,
+  integer,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
 import { agents } from "./providers.ts";
 import { tenantIsolation } from "./roles.ts";
 import { users } from "./users.ts";
@@ -57,6 +69,11 @@ export const chatMessages = pgTable(
     error: text(),
     promptTokens: integer(),
     completionTokens: integer(),
+    /**
+     * The answer's execution trace (tool calls, their arguments, status, timing
+     * and truncated output) as JSON, sealed like `content`; null when no tool ran.
+     */
+    trace: text(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     completedAt: timestamp({ withTimezone: true }),
     /**
@@ -89,5 +106,56 @@ export const usageMonthly = pgTable(
   (t) => [
     primaryKey({ columns: [t.workspaceId, t.month] }),
     tenantIsolation("usage_monthly_tenant_isolation", t.workspaceId),
+  ],
+).enableRLS();
+
+export const APPROVAL_STATUSES = ["pending", "approved", "denied", "expired"] as const;
+export type ApprovalStatus = (typeof APPROVAL_STATUSES)[number];
+export const APPROVAL_DECISIONS = ["allow-once", "allow-always", "deny"] as const;
+export type ApprovalDecision = (typeof APPROVAL_DECISIONS)[number];
+
+/**
+ * A gateway's request for a person's approval (an exec command, or a plugin's
+ * action), relayed by Reef. The gateway owns the wait; this row is who may
+ * decide, what was decided, by whom and when. First answer wins: a decision is
+ * an update of a `pending` row.
+ */
+export const approvals = pgTable(
+  "approvals",
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    workspaceId: uuid()
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    /** The gateway's own approval id (what `approval.resolve` takes). */
+    gatewayApprovalId: text().notNull(),
+    kind: text({ enum: ["exec", "plugin"] }).notNull(),
+    agentId: uuid().references(() => agents.id, { onDelete: "set null" }),
+    /** The chat session whose turn asked; null when the gateway did not say. */
+    sessionId: uuid().references(() => chatSessions.id, { onDelete: "set null" }),
+    /** The answer being written when it asked. */
+    messageId: bigint({ mode: "number" }),
+    /** Who the run was for: the person chatting, or the API key that started it. */
+    requestedByUserId: uuid().references(() => users.id, { onDelete: "set null" }),
+    requestedByApiKeyId: uuid().references(() => apiKeys.id, { onDelete: "set null" }),
+    /** The command (or plugin action summary), sealed with the workspace's data key. */
+    subject: text().notNull(),
+    cwd: text(),
+    status: text({ enum: APPROVAL_STATUSES }).notNull().default("pending"),
+    decision: text({ enum: APPROVAL_DECISIONS }),
+    decidedByUserId: uuid().references(() => users.id, { onDelete: "set null" }),
+    /** `person`, or `timeout` when nobody answered in time. */
+    decidedVia: text({ enum: ["person", "timeout", "gateway"] }),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    expiresAt: timestamp({ withTimezone: true }).notNull(),
+    decidedAt: timestamp({ withTimezone: true }),
+    /** When the deciders were emailed about a long wait (once). */
+    notifiedAt: timestamp({ withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex("approvals_gateway_id_idx").on(t.workspaceId, t.gatewayApprovalId),
+    index("approvals_list_idx").on(t.workspaceId, t.createdAt, t.id),
+    index("approvals_pending_idx").on(t.expiresAt).where(sql`${t.status} = 'pending'`),
+    tenantIsolation("approvals_tenant_isolation", t.workspaceId),
   ],
 ).enableRLS();

@@ -31,6 +31,11 @@ export const platformSettings = pgTable(
      * base URL, e.g. a local Ollama; null falls back to the configuration.
      */
     providerAllowedHosts: text().array(),
+    /**
+     * The tool groups (`web`, `files`, `shell`) workspace admins may grant agents;
+     * null falls back to the configuration (default: web only).
+     */
+    grantableTools: text().array(),
     /** Where the first-run wizard was left, so it resumes there. */
     setupStep: smallint().notNull().default(0),
     setupCompletedAt: timestamp({ withTimezone: true }),

@@ -45,6 +45,8 @@ export const providers = pgTable(
 
 export const AGENT_TOOLS = ["web", "files", "shell"] as const;
 export type AgentTool = (typeof AGENT_TOOLS)[number];
+export const EXEC_POLICIES = ["deny", "allowlist", "ask", "allow"] as const;
+export type ExecPolicy = (typeof EXEC_POLICIES)[number];
 
 /**
  * An agent served by the workspace's gateway. An agent on a personal provider is
@@ -67,6 +69,14 @@ export const agents = pgTable(
     temperature: real(),
     /** Tool groups beyond messaging that this agent may use (granted by an admin). */
     tools: jsonb().$type<AgentTool[]>().notNull().default([]),
+    /**
+     * What the agent's shell commands need: `deny` none run; `allowlist` only
+     * commands matching `execAllowlist`; `ask` those match, the rest wait for a
+     * person's approval; `allow` all run. Only matters with the shell tool.
+     */
+    execPolicy: text({ enum: EXEC_POLICIES }).notNull().default("ask"),
+    /** Command patterns (OpenClaw's exec allowlist globs) that run without asking. */
+    execAllowlist: text().array().notNull().default(sql`'{}'::text[]`),
     createdBy: uuid().references(() => users.id, { onDelete: "set null" }),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),

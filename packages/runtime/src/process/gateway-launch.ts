@@ -5,6 +5,7 @@ import {
   type Bridge,
   gatewayBridge,
   outboundBridge,
+  SANDBOX_CONFIG_PATH,
   type SandboxFile,
   sandboxArgs,
   sandboxFiles,
@@ -136,6 +137,8 @@ export interface GatewayCommandInput {
   user: { uid: number; gid: number } | undefined;
   limits: { pids: number };
   cgroupProcs: string[];
+  /** The rendered `openclaw.json`: a sandboxed gateway reads it read-only at {@link SANDBOX_CONFIG_PATH}. */
+  config: string;
 }
 
 /**
@@ -165,7 +168,14 @@ export function gatewayCommand(input: GatewayCommandInput): {
   if (probe) bridges.push(gatewayBridge(sockets.gateway, port));
   if (outboundPort) bridges.push(outboundBridge(sockets.outbound, outboundPort));
   const files = probe
-    ? sandboxFiles({ uid: user?.uid ?? process.getuid?.() ?? 0, gid: user?.gid ?? process.getgid?.() ?? 0 }, input.home)
+    ? [
+        ...sandboxFiles(
+          { uid: user?.uid ?? process.getuid?.() ?? 0, gid: user?.gid ?? process.getgid?.() ?? 0 },
+          input.home,
+        ),
+        // Root's and read-only: the gateway's user reads it (the token in it is that gateway's own anyway).
+        { path: SANDBOX_CONFIG_PATH, content: input.config, mode: "0444" },
+      ]
     : [];
   const sandbox =
     probe && install
@@ -176,7 +186,7 @@ export function gatewayCommand(input: GatewayCommandInput): {
             home: input.home,
             readOnly: install.readOnly,
             host: probe.host,
-            files: files.map((f, i) => ({ path: f.path, fd: 3 + i })),
+            files: files.map((f, i) => ({ path: f.path, fd: 3 + i, mode: f.mode })),
           }),
           "--",
         ]

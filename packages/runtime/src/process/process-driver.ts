@@ -43,7 +43,13 @@ import {
   removeRuntimeUser,
   runtimeUserName,
 } from "./runtime-users.ts";
-import { runtimeSockets, SANDBOX_GATEWAY_PORT, SANDBOX_OUTBOUND_PORT, socketPathProblem } from "./sandbox.ts";
+import {
+  runtimeSockets,
+  SANDBOX_CONFIG_PATH,
+  SANDBOX_GATEWAY_PORT,
+  SANDBOX_OUTBOUND_PORT,
+  socketPathProblem,
+} from "./sandbox.ts";
 import { probeSandbox, SANDBOX_FIX, type SandboxProbe } from "./sandbox-probe.ts";
 
 export { installedOpenclawVersion, openclawEntry } from "./openclaw-install.ts";
@@ -274,9 +280,12 @@ export class ProcessDriver implements RuntimeDriver {
             : undefined,
       });
       // Written afresh, never through what a previous gateway may have left at that name.
+      const configText = `${JSON.stringify(config, null, 2)}\n`;
       await rm(configPath, { force: true, recursive: true });
-      await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600, flag: "wx" });
-      if (user) await lchown(configPath, user.uid, user.gid);
+      await writeFile(configPath, configText, { mode: 0o600, flag: "wx" });
+      // Sandboxed, the gateway reads a read-only copy (SANDBOX_CONFIG_PATH) and this one stays Reef's, for
+      // operators to read: the gateway's user could rewrite a file it owns (and an agent with it).
+      if (user && !probe) await lchown(configPath, user.uid, user.gid);
 
       cgroup = user ? await createGatewayCgroup(spec.workspaceId, spec.limits) : undefined;
       if (user && !cgroup) this.#warnNoCgroups();
@@ -294,6 +303,7 @@ export class ProcessDriver implements RuntimeDriver {
         user,
         limits: spec.limits,
         cgroupProcs: cgroup ? procsFiles(cgroup) : [],
+        config: configText,
       });
       const proxy = outboundPort ? `http://127.0.0.1:${outboundPort}` : undefined;
       child = spawn(launch.file, launch.args, {
@@ -301,7 +311,13 @@ export class ProcessDriver implements RuntimeDriver {
         detached: true,
         stdio: ["ignore", "pipe", "pipe", ...files.map(() => "pipe" as const)],
         // Nothing inherited from Reef's environment: no database URL, no root key.
-        env: gatewayEnv({ home: paths.home, tmp: paths.tmp, state: paths.state, configPath, proxy }),
+        env: gatewayEnv({
+          home: paths.home,
+          tmp: paths.tmp,
+          state: paths.state,
+          configPath: probe ? SANDBOX_CONFIG_PATH : configPath,
+          proxy,
+        }),
       });
       // bubblewrap reads each generated file from its descriptor before it builds the sandbox.
       files.forEach((f, i) => {

@@ -10,6 +10,16 @@ import { dirname, isAbsolute, join, normalize, sep } from "node:path";
 export const SANDBOX_GATEWAY_PORT = 18_789;
 /** The port, inside the namespace, where a bridge forwards to Reef's outbound server (HTTPS_PROXY and the LLM proxy). */
 export const SANDBOX_OUTBOUND_PORT = 3_128;
+/**
+ * Where a sandboxed gateway reads its config: a read-only copy bubblewrap makes
+ * from a descriptor, outside the runtime directory. The gateway's user (so any
+ * shell command an agent runs) can write everything in its runtime directory:
+ * a config there could be edited, or swapped for another, and OpenClaw reloads
+ * its config when the file changes, so an agent could widen its own tools or
+ * exec policy. This copy it can neither change, move nor replace.
+ */
+export const SANDBOX_CONFIG_PATH = "/run/reef/openclaw.json";
+
 /** `sun_path` holds 108 bytes with the terminating NUL. */
 export const MAX_SOCKET_PATH_BYTES = 107;
 
@@ -64,8 +74,11 @@ export interface SandboxInput {
   /** Read-only: the OpenClaw install's node_modules and the Node binary's directory. */
   readOnly: string[];
   host: HostLayout;
-  /** Generated files, read by bubblewrap from inherited descriptors: `fd` is the descriptor number. */
-  files: { path: string; fd: number }[];
+  /**
+   * Generated files, read by bubblewrap from inherited descriptors: `fd` is the
+   * descriptor number; `mode` (octal, e.g. "0444") when not bubblewrap's 0600 root-only.
+   */
+  files: { path: string; fd: number; mode?: string | undefined }[];
 }
 
 function checkPath(p: string): string {
@@ -145,6 +158,7 @@ export function sandboxArgs(input: SandboxInput): string[] {
   for (const p of input.host.etc) bind("--ro-bind", checkPath(p));
   for (const f of input.files) {
     makeAncestors(checkPath(f.path));
+    if (f.mode) args.push("--perms", f.mode);
     args.push("--ro-bind-data", String(f.fd), f.path);
   }
   const readOnly = [...new Set(input.readOnly.map(checkPath))].sort((a, b) => a.length - b.length);
@@ -165,6 +179,8 @@ export function sandboxArgs(input: SandboxInput): string[] {
 export interface SandboxFile {
   path: string;
   content: string;
+  /** Octal mode; default bubblewrap's (0600, root's: unreadable to the gateway's user). */
+  mode?: string;
 }
 
 /**
