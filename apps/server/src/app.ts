@@ -155,6 +155,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // LLM calls still streaming are cut; those finished are metered before the pool closes.
   app.addHook("onClose", async () => services.outbound.close());
   app.addHook("onClose", async () => services.approvals.close());
+  // Answers being written end `interrupted` (text kept) and their streams close, so shutdown is not held open.
+  app.addHook("preClose", async () => services.chat.interruptAll());
   // Shared gateway connections would otherwise hold shutdown open until they idle out.
   app.addHook("onClose", async () => closeGatewayChannels());
   // HSTS and upgrade-insecure-requests only make sense when users reach Reef

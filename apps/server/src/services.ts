@@ -19,6 +19,7 @@ import {
   createPermissions,
   createPlatformSealer,
   createPlatformSettings,
+  createProviderFailures,
   createProviderService,
   createQuotaService,
   createRateLimits,
@@ -216,8 +217,11 @@ export function createServices(
     gate,
     limits: { messages: config.quotaMonthlyMessages ?? null, tokens: config.quotaMonthlyTokens ?? null },
   });
+  // What the LLM proxy sees go wrong with a provider reaches the chat turns at once (fail fast, not after a minute).
+  const providerFailures = createProviderFailures();
   // Every gateway's way out: LLM calls through the proxy (keys opened per call, metered, budgeted), the rest to egressProxy.
   const outbound = createRuntimeOutbound({
+    onProviderFailure: providerFailures.report,
     db,
     vault,
     quotas,
@@ -272,7 +276,7 @@ export function createServices(
     admin: createAdminService({ db }),
     platformSettings,
     runtimeManager,
-    runtimes: createRuntimeService({ gate, manager: runtimeManager, driver, isolation: runtimeIsolation }),
+    runtimes: createRuntimeService({ gate, manager: runtimeManager, driver, isolation: runtimeIsolation, log }),
     vault,
     providers: createProviderService({ gate, vault, allowedHosts: platformSettings.providerAllowedHosts }),
     agents,
@@ -282,6 +286,16 @@ export function createServices(
     egressProxy,
     outbound,
     approvals,
-    chat: createChatService({ db, gate, agents, runtimes: runtimeManager, quotas, vault, approvals, log }),
+    chat: createChatService({
+      db,
+      gate,
+      agents,
+      runtimes: runtimeManager,
+      quotas,
+      vault,
+      approvals,
+      providerFailures,
+      log,
+    }),
   };
 }

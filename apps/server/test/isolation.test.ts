@@ -60,6 +60,7 @@ const BODIES: Record<string, unknown> = {
   "PATCH /api/v1/workspaces/:wid/agents/:agentId": { instructions: "Reveal everything." },
   "POST /api/v1/workspaces/:wid/sessions": { agentId: "00000000-0000-4000-8000-000000000000" },
   "POST /api/v1/workspaces/:wid/sessions/:chatSessionId/messages": { text: "what did B say?" },
+  "PATCH /api/v1/workspaces/:wid/sessions/:chatSessionId": { title: "stolen", pinned: true },
   "POST /api/v1/workspaces/:wid/approvals/:approvalId/decision": { decision: "allow-once" },
 };
 
@@ -289,6 +290,9 @@ describe("tenant isolation", () => {
       for (const url of variants) {
         for (const actor of world.actors) {
           if (actor.name === "platform operator" && route.url.startsWith("/api/v1/admin/")) continue;
+          // The invite link is its own credential: whoever holds B's token may read what the link is for
+          // (team.test.ts checks that preview shows only workspace, inviter, role and email).
+          if (route.method === "GET" && route.url === "/api/v1/invites/:token") continue;
           const res = await actor.client.request(route.method as "GET", url, BODIES[`${route.method} ${route.url}`]);
           cases++;
           const label = `${route.method} ${url} as ${actor.name} → ${res.statusCode}`;

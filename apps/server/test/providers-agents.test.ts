@@ -396,7 +396,7 @@ describe("an answer cut off by a Reef that died", () => {
       row.id,
     ]);
     const items = (await owner.client.get(url)).json().items;
-    expect(items[0]).toMatchObject({ id: Number(row.id), status: "error", content: "Half an ans" });
+    expect(items[0]).toMatchObject({ id: Number(row.id), status: "interrupted", content: "Half an ans" });
     expect(items[0].error).toMatch(/cut off because Reef stopped/);
   });
 });

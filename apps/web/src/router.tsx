@@ -1,15 +1,26 @@
-import { createRootRoute, createRoute, createRouter, Outlet } from "@tanstack/react-router";
+import { createRootRoute, createRoute, createRouter, lazyRouteComponent, Outlet } from "@tanstack/react-router";
 import { AppShell, HomeRedirect } from "./components/layout.tsx";
-import { AdminPage } from "./pages/admin-page.tsx";
-import { AgentsPage } from "./pages/agents-page.tsx";
-import { ApprovalsPage } from "./pages/approvals-page.tsx";
-import { AuditPage, UsagePage } from "./pages/audit-page.tsx";
-import { InvitePage, SignInPage, SignUpPage } from "./pages/auth-pages.tsx";
-import { ChatPage } from "./pages/chat-page.tsx";
-import { MembersPage } from "./pages/members-page.tsx";
-import { PlatformSetupPage } from "./pages/platform-setup-page.tsx";
-import { ProvidersPage } from "./pages/providers-page.tsx";
-import { SetupPage } from "./pages/setup-page.tsx";
+
+// Every screen is its own chunk, so the first screen (sign-in, or chat) loads only what it shows.
+const AdminPage = lazyRouteComponent(() => import("./pages/admin-page.tsx"), "AdminPage");
+const AgentsPage = lazyRouteComponent(() => import("./pages/agents-page.tsx"), "AgentsPage");
+const ApprovalsPage = lazyRouteComponent(() => import("./pages/approvals-page.tsx"), "ApprovalsPage");
+const AuditPage = lazyRouteComponent(() => import("./pages/audit-page.tsx"), "AuditPage");
+const UsagePage = lazyRouteComponent(() => import("./pages/audit-page.tsx"), "UsagePage");
+const InvitePage = lazyRouteComponent(() => import("./pages/auth-pages.tsx"), "InvitePage");
+const SignInPage = lazyRouteComponent(() => import("./pages/auth-pages.tsx"), "SignInPage");
+const SignUpPage = lazyRouteComponent(() => import("./pages/auth-pages.tsx"), "SignUpPage");
+const ChatPage = lazyRouteComponent(() => import("./pages/chat-page.tsx"), "ChatPage");
+const MembersPage = lazyRouteComponent(() => import("./pages/members-page.tsx"), "MembersPage");
+const PlatformSetupPage = lazyRouteComponent(() => import("./pages/platform-setup-page.tsx"), "PlatformSetupPage");
+const ProvidersPage = lazyRouteComponent(() => import("./pages/providers-page.tsx"), "ProvidersPage");
+const SetupPage = lazyRouteComponent(() => import("./pages/setup-page.tsx"), "SetupPage");
+// --- team (H4) ---
+const ApiKeysPage = lazyRouteComponent(() => import("./pages/api-keys-page.tsx"), "ApiKeysPage");
+const WorkspaceSettingsPage = lazyRouteComponent(
+  () => import("./pages/workspace-settings-page.tsx"),
+  "WorkspaceSettingsPage",
+);
 
 /** Keeps the named string search params that are present (absent ones stay absent, not undefined). */
 function pick<K extends string>(s: Record<string, unknown>, ...keys: K[]): { [P in K]?: string } {
@@ -65,6 +76,13 @@ const approvalsRoute = createRoute({
 });
 const membersRoute = createRoute({ getParentRoute: () => appRoute, path: "/w/$wid/members", component: MembersPage });
 const auditRoute = createRoute({ getParentRoute: () => appRoute, path: "/w/$wid/audit", component: AuditPage });
+// --- team (H4) ---
+const apiKeysRoute = createRoute({ getParentRoute: () => appRoute, path: "/w/$wid/api-keys", component: ApiKeysPage });
+const settingsRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/w/$wid/settings",
+  component: WorkspaceSettingsPage,
+});
 const usageRoute = createRoute({ getParentRoute: () => appRoute, path: "/w/$wid/usage", component: UsagePage });
 const adminRoute = createRoute({ getParentRoute: () => appRoute, path: "/admin", component: AdminPage });
 const platformSetupRoute = createRoute({
@@ -87,6 +105,8 @@ const routeTree = rootRoute.addChildren([
     membersRoute,
     auditRoute,
     usageRoute,
+    apiKeysRoute,
+    settingsRoute,
     adminRoute,
     platformSetupRoute,
   ]),

@@ -26,6 +26,19 @@ export const createAgentBodySchema = z.object({
   model: z.string().trim().min(1).max(200),
   /** The agent's personality and standing instructions (its system prompt). */
   instructions: z.string().max(20_000).optional(),
+  /** What the agent is for, shown in the agent gallery. */
+  description: z.string().trim().max(500, "Keep the description under 500 characters.").optional(),
+  /** Suggested first messages, shown as buttons on a new conversation. */
+  starterPrompts: z
+    .array(
+      z
+        .string()
+        .trim()
+        .min(1, "A starter prompt cannot be empty.")
+        .max(300, "Keep each starter prompt under 300 characters."),
+    )
+    .max(6, "Give at most 6 starter prompts.")
+    .optional(),
   temperature: z.number().min(0).max(2).nullable().optional(),
   /** Tool groups beyond messaging; granting any needs `agents:manage` (admins). */
   tools: z.array(z.enum(AGENT_TOOLS)).max(3).optional(),
@@ -42,6 +55,8 @@ export const agentSchema = z.object({
   providerId: z.uuid(),
   model: z.string(),
   instructions: z.string(),
+  description: z.string(),
+  starterPrompts: z.array(z.string()),
   temperature: z.number().nullable(),
   tools: z.array(z.enum(AGENT_TOOLS)),
   /**
@@ -67,3 +82,6 @@ export const agentToolsSchema = z.object({
   grantable: z.array(agentToolSchema),
   unavailable: z.array(z.object({ tool: agentToolSchema, reason: z.string() })),
 });
+
+/** What deleting an agent deletes: `sessions` conversations belonging to `people` people. */
+export const agentImpactSchema = z.object({ sessions: z.number().int(), people: z.number().int() });

@@ -15,6 +15,10 @@ export const auditEntrySchema = z.object({
   userAgent: z.string().nullable(),
   requestId: z.string().nullable(),
   details: z.record(z.string(), z.unknown()).nullable(),
+  /** The acting person's or API key's name, when still known to this workspace (null: a former member, the system). */
+  actorName: z.string().nullable().optional(),
+  /** The target person's, API key's or agent's name, when known. */
+  targetName: z.string().nullable().optional(),
 });
 
 export const auditQuerySchema = pageQuerySchema.extend({

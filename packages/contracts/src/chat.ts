@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { pageQuerySchema } from "./common.ts";
 
 export const createSessionBodySchema = z.object({
   agentId: z.uuid(),
@@ -9,13 +10,65 @@ export const chatSessionSchema = z.object({
   id: z.uuid(),
   agentId: z.uuid(),
   title: z.string(),
+  /** Pinned by its owner: listed first. */
+  pinned: z.boolean(),
   createdAt: z.string(),
   lastMessageAt: z.string().nullable(),
 });
 
+/** Rename or pin a conversation (its owner only). */
+export const updateSessionBodySchema = z
+  .object({
+    title: z.string().trim().min(1, "Give the conversation a name.").max(200, "Use at most 200 characters."),
+    pinned: z.boolean(),
+  })
+  .partial()
+  .refine((b) => b.title !== undefined || b.pinned !== undefined, "Nothing to change.");
+
 export const sendMessageBodySchema = z.object({
   text: z.string().trim().min(1, "say something").max(100_000),
+  /**
+   * A user message of this session: it and everything after it are deleted (the
+   * agent forgets them too) before `text` is sent. Regenerate: the last user
+   * message's text with its id; edit and resend: new text with the edited id.
+   */
+  replaceFrom: z.number().int().positive().optional(),
 });
+
+/** The sessions list: `q` keeps the sessions whose title contains it (case-insensitive). */
+export const listSessionsQuerySchema = pageQuerySchema.extend({
+  agentId: z.uuid().optional(),
+  q: z.string().trim().max(200).optional(),
+});
+
+/**
+ * The stable codes of a chat stream's `error` event ({messageId, code, message,
+ * providerId?}); `message` is plain words for the person, `code` is for the UI.
+ */
+export const CHAT_ERROR_CODES = [
+  /** The provider refused or dropped the connection (down, or a wrong base URL): reported in seconds. */
+  "PROVIDER_UNREACHABLE",
+  /** The provider accepted the call but did not answer in time. */
+  "PROVIDER_TIMEOUT",
+  /** The provider refused the key (401/403): an administrator should check the provider's key. */
+  "PROVIDER_AUTH",
+  /** The provider answered with an error (overloaded, bad request, unknown model…). */
+  "PROVIDER_ERROR",
+  /**
+   * The workspace's runtime could not be started (also when no room was left to
+   * start it: the message says which cap) or stopped answering.
+   */
+  "UNAVAILABLE",
+  /** The workspace's monthly message or token allowance is used up. */
+  "QUOTA_EXCEEDED",
+  /** Too many requests (Reef's or the provider's rate limit): try again shortly. */
+  "RATE_LIMITED",
+  /** The Reef relaying the answer stopped mid-answer (it shut down); the text so far is kept. */
+  "INTERRUPTED",
+  /** Anything else: a fault in Reef or the runtime. */
+  "INTERNAL",
+] as const;
+export type ChatErrorCode = (typeof CHAT_ERROR_CODES)[number];
 
 /**
  * One step of an answer's execution trace: a tool the agent called. While the
@@ -43,8 +96,11 @@ export const messageSchema = z.object({
   id: z.number().int(),
   role: z.enum(["user", "assistant"]),
   content: z.string(),
-  /** `streaming` while an answer arrives; `aborted` or `error` keep what was said so far. */
-  status: z.enum(["streaming", "complete", "aborted", "error"]),
+  /**
+   * `streaming` while an answer arrives; `aborted` (someone pressed Stop),
+   * `interrupted` (cut off without anyone asking) or `error` keep what was said so far.
+   */
+  status: z.enum(["streaming", "complete", "aborted", "interrupted", "error"]),
   error: z.string().nullable(),
   usage: z.object({ promptTokens: z.number().int(), completionTokens: z.number().int() }).nullable(),
   /** The tools the agent used for this answer, in order (empty for a person's message or a plain answer). */

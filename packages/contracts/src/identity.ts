@@ -14,6 +14,11 @@ export const signupBodySchema = z.object({
   // Length and strength are checked by the password policy, with a clearer message.
   password: z.string().min(1).max(1024),
   name: nameSchema,
+  /**
+   * Signing up through an invite link: the account joins the inviting workspace (the invite is used)
+   * instead of getting an empty personal workspace. The email must be the invited one.
+   */
+  inviteToken: z.string().min(10).max(100).optional(),
 });
 
 export const loginBodySchema = z.object({ email: z.string().min(1).max(254), password: z.string().min(1).max(1024) });

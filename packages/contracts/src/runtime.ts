@@ -12,6 +12,8 @@ export const runtimeSchema = z.object({
   failureReason: z.string().nullable(),
   uptimeSeconds: z.number().int().nullable(),
   rssBytes: z.number().int().nullable(),
+  /** How long a start usually takes here, from measured starts (null until one was measured). */
+  expectedStartSeconds: z.number().int().nullable(),
 });
 
 /** How a deployment contains its gateways (operators only). */

@@ -6,10 +6,22 @@ export const workspaceSchema = z.object({
   name: z.string(),
   personal: z.boolean(),
   role: roleSchema,
+  /** The agent people land on in chat (null: the first agent). */
+  defaultAgentId: z.uuid().nullable(),
   createdAt: z.string(),
 });
 export const createWorkspaceBodySchema = z.object({ name: nameSchema });
 export const renameWorkspaceBodySchema = z.object({ name: nameSchema });
+/** Rename and/or set the default agent (a shared agent of the workspace; null: the first agent). */
+export const updateWorkspaceBodySchema = z
+  .object({ name: nameSchema.optional(), defaultAgentId: z.uuid().nullable().optional() })
+  .refine((b) => b.name !== undefined || b.defaultAgentId !== undefined, "Change the name or the default agent.");
+/** What deleting a workspace deletes: its agents, its conversations and how many members lose it. */
+export const workspaceImpactSchema = z.object({
+  agents: z.number().int(),
+  sessions: z.number().int(),
+  members: z.number().int(),
+});
 export const deleteWorkspaceBodySchema = z.object({ confirmName: z.string().min(1).max(200) });
 
 export const memberSchema = z.object({
@@ -29,6 +41,17 @@ export const inviteSchema = z.object({
   status: z.enum(["pending", "accepted", "revoked", "expired"]),
   expiresAt: z.string(),
   createdAt: z.string(),
+});
+/**
+ * What an invite link shows before anyone signs in: only the workspace's name, who invited, the role
+ * and the invited address (so sign-up can pre-fill it). Nothing for a link that is not usable.
+ */
+export const invitePreviewSchema = z.object({
+  workspaceName: z.string(),
+  inviterName: z.string(),
+  role: roleSchema,
+  email: z.string(),
+  expiresAt: z.string(),
 });
 export const createInviteBodySchema = z.object({ email: emailSchema, role: roleSchema });
 /**

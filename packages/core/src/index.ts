@@ -27,6 +27,7 @@ export {
   createChatService,
   type MessageView,
   type SessionView,
+  type TurnSubscription,
 } from "./chat/chat-service.ts";
 export { SEAL_BATCH, type SealTranscriptsResult, sealExistingTranscripts } from "./chat/seal-transcripts-upgrade.ts";
 export { createTranscriptSealer, type TranscriptSealer } from "./chat/transcript-sealing.ts";
@@ -43,6 +44,7 @@ export {
   type RuntimeOutboundDeps,
   type RuntimeOutboundService,
 } from "./outbound/outbound-server.ts";
+export { createProviderFailures, type ProviderFailure, type ProviderFailures } from "./outbound/provider-failures.ts";
 export {
   createPlatformSealer,
   createPlatformSettings,

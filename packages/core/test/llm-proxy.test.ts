@@ -9,6 +9,7 @@ import { createTestDatabase, type LlmStandIn, startLlmStandIn, type TestDatabase
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { hashCredential } from "../src/outbound/llm-credentials.ts";
 import { createRuntimeOutbound, type RuntimeOutboundService } from "../src/outbound/outbound-server.ts";
+import type { ProviderFailure } from "../src/outbound/provider-failures.ts";
 import { createQuotaService } from "../src/quotas/quota-service.ts";
 import { createVault } from "../src/vault/vault-service.ts";
 import type { WorkspaceGate } from "../src/workspace/workspace-access.ts";
@@ -24,6 +25,8 @@ const OTHER_KEY = `sk-canary-b-${randomBytes(12).toString("hex")}`;
 let t: TestDatabase;
 let standIn: LlmStandIn;
 let outbound: RuntimeOutboundService;
+/** What the proxy told about providers that failed (see provider-failures.ts). */
+const failures: ProviderFailure[] = [];
 const vault = createVault({ keyring: { current: randomBytes(32), previous: [] } });
 // The proxy uses only the quota functions that take the caller's transaction: no gate.
 const quotas = createQuotaService({ gate: {} as WorkspaceGate, limits: { messages: null, tokens: null } });
@@ -32,7 +35,13 @@ const handles: { close(): Promise<void> }[] = [];
 beforeAll(async () => {
   t = await createTestDatabase();
   standIn = await startLlmStandIn({ apiKey: KEY, models: ["alpha"], chunkDelayMs: 40 });
-  outbound = createRuntimeOutbound({ db: t.database.db, vault, quotas, allowedHosts: async () => ["127.0.0.1"] });
+  outbound = createRuntimeOutbound({
+    db: t.database.db,
+    vault,
+    quotas,
+    allowedHosts: async () => ["127.0.0.1"],
+    onProviderFailure: (f) => failures.push(f),
+  });
 });
 afterAll(async () => {
   await outbound.close();
@@ -294,6 +303,32 @@ describe("the LLM proxy on a runtime's socket", () => {
     // B's trail says nothing of A's attempts; A's month records the refusals as calls.
     expect((await audits(b)).filter((e) => e.action === "llm_proxy.credential_refused")).toEqual([]);
     expect((await rows(a)).filter((r) => r.outcome === "refused")).toHaveLength(5);
+  });
+
+  it("tells at once when a provider refuses the connection or the key, and not when it answers", async () => {
+    const wid = await workspace();
+    const closed = http.createServer();
+    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const down = await provider(wid, { baseUrl: `http://127.0.0.1:${port}/v1` });
+    const badKey = await provider(wid, { key: "sk-wrong-key-0123456789" });
+    const fine = await provider(wid);
+    const { out, socketPath } = await start(wid, [down, badKey, fine]);
+    failures.length = 0;
+    const ask = (p: { id: string }) =>
+      call(socketPath, {
+        path: `/llm/${p.id}/chat/completions`,
+        credential: out.credentials[p.id] as string,
+        body: chat("hi", false),
+      });
+    expect((await ask(fine)).status).toBe(200);
+    expect(failures).toEqual([]);
+    const refused = await ask(down);
+    expect(refused.status).toBe(502);
+    expect(failures).toEqual([{ workspaceId: wid, providerId: down.id, kind: "unreachable" }]);
+    expect((await ask(badKey)).status).toBe(401);
+    expect(failures.at(-1)).toEqual({ workspaceId: wid, providerId: badKey.id, kind: "auth" });
   });
 
   it("stops at once when the provider or the workspace is deleted", async () => {

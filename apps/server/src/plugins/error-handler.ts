@@ -1,6 +1,7 @@
 import { AppError, ERROR_CODES, type ErrorBody, type ErrorCode } from "@reef/contracts";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
+import { describeValidation } from "./validation-text.ts";
 
 // Fastify's own client errors, mapped onto our stable codes.
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -54,20 +55,9 @@ export function registerErrorHandler(app: FastifyInstance): void {
       return sendError(reply, request, error.status, error.code, error.message, error.details);
     }
     if (hasZodFastifySchemaValidationErrors(error)) {
-      const where = error.validationContext ?? "request";
-      const details = error.validation.map((v) => ({
-        in: where,
-        path: v.instancePath.replace(/^\//, "").split("/").filter(Boolean).join("."),
-        message: v.message ?? "invalid",
-      }));
-      return sendError(
-        reply,
-        request,
-        400,
-        "VALIDATION_FAILED",
-        `Invalid ${where}: ${details[0]?.message ?? ""}`.trim(),
-        details,
-      );
+      // Plain words with the field named; the per-field details stay for forms to place next to each input.
+      const { message, details } = describeValidation(error.validationContext ?? "request", error.validation);
+      return sendError(reply, request, 400, "VALIDATION_FAILED", message, details);
     }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {

@@ -1,5 +1,6 @@
 import { BadRequestError } from "@reef/contracts";
 import type { FastifyInstance } from "fastify";
+import { fieldLabel } from "./validation-text.ts";
 
 type Where = "params" | "querystring" | "body";
 
@@ -43,9 +44,12 @@ export function registerInputGuard(app: FastifyInstance): void {
       const path = findNul(value);
       if (path) {
         const field = path.join(".");
+        // Plain words like every other validation message; the character is invisible, so say which one.
+        const label = fieldLabel(field);
+        const text = "Remove the invisible NUL character (\\u0000); it is never accepted.";
         throw new BadRequestError(
-          `Invalid ${where}: ${field || "the value"} contains a NUL character (\\u0000), which is never accepted.`,
-          [{ in: where, path: field, message: "must not contain NUL characters" }],
+          label ? `${label}: ${text.replace(/^./, (c) => c.toLowerCase())}` : text,
+          [{ in: where, path: field, message: text }],
           "VALIDATION_FAILED",
         );
       }

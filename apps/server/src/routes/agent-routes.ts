@@ -1,4 +1,5 @@
 import {
+  agentImpactSchema,
   agentSchema,
   agentToolsSchema,
   createAgentBodySchema,
@@ -72,6 +73,18 @@ export function agentRoutes(deps: { agents: AgentService }): FastifyPluginAsyncZ
         },
       },
       async (request) => agents.update(requireActor(request), request.params.wid, request.params.agentId, request.body),
+    );
+    app.get(
+      "/api/v1/workspaces/:wid/agents/:agentId/impact",
+      {
+        schema: {
+          tags: ["agents"],
+          summary: "What deleting this agent deletes: its conversations, and how many people they belong to",
+          params: one,
+          response: { 200: agentImpactSchema },
+        },
+      },
+      async (request) => agents.impact(requireActor(request), request.params.wid, request.params.agentId),
     );
     app.delete(
       "/api/v1/workspaces/:wid/agents/:agentId",

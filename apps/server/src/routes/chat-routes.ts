@@ -3,14 +3,17 @@ import {
   chatSessionSchema,
   createSessionBodySchema,
   dailyUsageSchema,
+  listSessionsQuerySchema,
   llmCallSchema,
   messageSchema,
   pageOf,
   pageQuerySchema,
   sendMessageBodySchema,
+  updateSessionBodySchema,
   usageSchema,
 } from "@reef/contracts";
-import type { ChatEvent, ChatService, QuotaService } from "@reef/core";
+import type { ChatEvent, ChatService, QuotaService, TurnSubscription } from "@reef/core";
+import type { FastifyReply } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { requireActor } from "../plugins/auth.ts";
@@ -40,6 +43,42 @@ function payloadOf(ev: ChatEvent): unknown {
   return rest;
 }
 
+/**
+ * Streams a turn's events as server-sent events. The turn runs detached: the
+ * client going away only stops this stream, never the answer (Stop does).
+ */
+async function streamTurn(reply: FastifyReply, sub: TurnSubscription, log: FastifyReply["log"]): Promise<void> {
+  const raw = reply.raw;
+  reply.hijack();
+  raw.writeHead(200, {
+    ...(reply.getHeaders() as Record<string, string>),
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache, no-transform",
+    "x-accel-buffering": "no",
+    connection: "keep-alive",
+  });
+  raw.on("close", () => {
+    if (!raw.writableFinished) sub.close();
+  });
+  const keepalive = setInterval(() => raw.write(": keepalive\n\n"), KEEPALIVE_MS);
+  try {
+    await send(raw, "accepted", { userMessageId: sub.userMessageId, assistantMessageId: sub.assistantMessageId });
+    for await (const ev of sub.events) {
+      if (raw.destroyed) break;
+      await send(raw, ev.type, payloadOf(ev));
+    }
+  } catch (err) {
+    log.error({ err }, "chat stream failed");
+  } finally {
+    sub.close();
+    clearInterval(keepalive);
+    raw.end();
+  }
+}
+
+const EVENTS =
+  "Events: `accepted` {userMessageId, assistantMessageId}, `runtime` {state} while a stopped workspace wakes (`starting` with `expectedSeconds`, `queued` with a `position` while the server is at its cap of running workspaces), `delta` {text, replace?} (with `replace` the answer so far is this text instead), `tool` {step} when a tool call starts and again when it ends (same `step.id`), `approval` {approval} when a command waits for a person and again when it is decided or expires, `usage` {promptTokens, completionTokens}, then `done` {messageId, status} or `error` {messageId, code, message, providerId?} (`code`: one of CHAT_ERROR_CODES).";
+
 export function chatRoutes(deps: { chat: ChatService; quotas: QuotaService }): FastifyPluginAsyncZod {
   const { chat, quotas } = deps;
   return async (app) => {
@@ -48,9 +87,10 @@ export function chatRoutes(deps: { chat: ChatService; quotas: QuotaService }): F
       {
         schema: {
           tags: ["chat"],
-          summary: "Your chat sessions in this workspace, newest first",
+          summary:
+            "Your chat sessions in this workspace: pinned first, then newest activity first; `q` filters by title",
           params: wid,
-          querystring: pageQuerySchema.extend({ agentId: z.uuid().optional() }),
+          querystring: listSessionsQuerySchema,
           response: { 200: pageOf(chatSessionSchema) },
         },
       },
@@ -74,6 +114,36 @@ export function chatRoutes(deps: { chat: ChatService; quotas: QuotaService }): F
       "/api/v1/workspaces/:wid/sessions/:chatSessionId",
       { schema: { tags: ["chat"], params: one, response: { 200: chatSessionSchema } } },
       async (request) => chat.getSession(requireActor(request), request.params.wid, request.params.chatSessionId),
+    );
+    app.patch(
+      "/api/v1/workspaces/:wid/sessions/:chatSessionId",
+      {
+        schema: {
+          tags: ["chat"],
+          summary: "Rename or pin your session",
+          params: one,
+          body: updateSessionBodySchema,
+          response: { 200: chatSessionSchema },
+        },
+      },
+      async (request) =>
+        chat.updateSession(requireActor(request), request.params.wid, request.params.chatSessionId, request.body),
+    );
+    app.get(
+      "/api/v1/workspaces/:wid/sessions/:chatSessionId/stream",
+      {
+        schema: {
+          tags: ["chat"],
+          summary: "Follow the answer streaming in this session (text/event-stream); 204 when none is",
+          description: `The state so far first (the whole text as one \`delta\` with \`replace\`, each tool step and approval, a runtime still waking), then live events. ${EVENTS}`,
+          params: one,
+        },
+      },
+      async (request, reply) => {
+        const sub = await chat.attach(requireActor(request), request.params.wid, request.params.chatSessionId);
+        if (!sub) return reply.status(204).send();
+        await streamTurn(reply, sub, request.log);
+      },
     );
     app.delete(
       "/api/v1/workspaces/:wid/sessions/:chatSessionId",
@@ -110,8 +180,7 @@ export function chatRoutes(deps: { chat: ChatService; quotas: QuotaService }): F
         schema: {
           tags: ["chat"],
           summary: "Send a message; the answer streams back as text/event-stream",
-          description:
-            "Events: `accepted` {userMessageId, assistantMessageId}, `runtime` {state} while a stopped workspace wakes (`queued` with a `position` while the server is at its cap of running workspaces), `delta` {text, replace?} (with `replace` the answer so far is this text instead), `tool` {step} when a tool call starts and again when it ends (same `step.id`), `approval` {approval} when a command waits for a person and again when it is decided or expires, `usage` {promptTokens, completionTokens}, then `done` {messageId, status} or `error` {messageId, code, message}. Closing the connection stops the answer upstream; what was said so far is kept.",
+          description: `${EVENTS} Closing the connection does not stop the answer: it is still written and stored, and \`GET …/stream\` follows it again; only \`POST …/abort\` stops it. With \`replaceFrom\` (a user message id of this session), that message and everything after it are deleted first, and the agent forgets them.`,
           params: one,
           body: sendMessageBodySchema,
         },
@@ -123,36 +192,9 @@ export function chatRoutes(deps: { chat: ChatService; quotas: QuotaService }): F
           request.params.wid,
           request.params.chatSessionId,
           request.body.text,
+          { replaceFrom: request.body.replaceFrom },
         );
-        const abort = new AbortController();
-        const raw = reply.raw;
-        reply.hijack();
-        raw.writeHead(200, {
-          ...(reply.getHeaders() as Record<string, string>),
-          "content-type": "text/event-stream; charset=utf-8",
-          "cache-control": "no-cache, no-transform",
-          "x-accel-buffering": "no",
-          connection: "keep-alive",
-        });
-        raw.on("close", () => {
-          if (!raw.writableFinished) abort.abort();
-        });
-        const keepalive = setInterval(() => raw.write(": keepalive\n\n"), KEEPALIVE_MS);
-        try {
-          await send(raw, "accepted", {
-            userMessageId: turn.userMessageId,
-            assistantMessageId: turn.assistantMessageId,
-          });
-          for await (const ev of turn.events(abort.signal)) {
-            if (abort.signal.aborted) break;
-            await send(raw, ev.type, payloadOf(ev));
-          }
-        } catch (err) {
-          request.log.error({ err }, "chat stream failed");
-        } finally {
-          clearInterval(keepalive);
-          raw.end();
-        }
+        await streamTurn(reply, turn.subscription, request.log);
       },
     );
     app.post(

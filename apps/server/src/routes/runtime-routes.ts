@@ -35,6 +35,18 @@ export function runtimeRoutes(deps: { runtimes: RuntimeService }): FastifyPlugin
       async (request) => runtimes.start(requireActor(request), request.params.wid),
     );
     app.post(
+      "/api/v1/workspaces/:wid/runtime/wake",
+      {
+        schema: {
+          tags: ["runtime"],
+          summary: "Start waking the gateway without waiting (any member who may chat); 202 with the runtime",
+          params: wid,
+          response: { 202: runtimeSchema },
+        },
+      },
+      async (request, reply) => reply.status(202).send(await runtimes.wake(requireActor(request), request.params.wid)),
+    );
+    app.post(
       "/api/v1/workspaces/:wid/runtime/stop",
       { schema: { tags: ["runtime"], summary: "Stop the gateway", params: wid, response: { 200: runtimeSchema } } },
       async (request) => runtimes.stop(requireActor(request), request.params.wid),

@@ -4,12 +4,14 @@ import {
   createInviteResponseSchema,
   createWorkspaceBodySchema,
   deleteWorkspaceBodySchema,
+  invitePreviewSchema,
   inviteSchema,
   memberSchema,
   pageOf,
   pageQuerySchema,
-  renameWorkspaceBodySchema,
   updateMemberBodySchema,
+  updateWorkspaceBodySchema,
+  workspaceImpactSchema,
   workspaceSchema,
 } from "@reef/contracts";
 import type { InviteService, WorkspaceService } from "@reef/core";
@@ -57,13 +59,25 @@ export function workspaceRoutes(deps: { workspaces: WorkspaceService; invites: I
       {
         schema: {
           tags: ["workspaces"],
-          summary: "Rename",
+          summary: "Rename, or set the default agent (owners and admins)",
           params: wid,
-          body: renameWorkspaceBodySchema,
+          body: updateWorkspaceBodySchema,
           response: { 200: workspaceSchema },
         },
       },
-      async (request) => workspaces.rename(requireActor(request), request.params.wid, request.body),
+      async (request) => workspaces.update(requireActor(request), request.params.wid, request.body),
+    );
+    app.get(
+      "/api/v1/workspaces/:wid/impact",
+      {
+        schema: {
+          tags: ["workspaces"],
+          summary: "What deleting the workspace deletes: agents, conversations, members (those who may delete it)",
+          params: wid,
+          response: { 200: workspaceImpactSchema },
+        },
+      },
+      async (request) => workspaces.impact(requireActor(request), request.params.wid),
     );
     app.delete(
       "/api/v1/workspaces/:wid",
@@ -174,6 +188,34 @@ export function workspaceRoutes(deps: { workspaces: WorkspaceService; invites: I
         await invites.revoke(requireActor(request), request.params.wid, request.params.inviteId);
         return reply.status(204).send(null);
       },
+    );
+    app.post(
+      "/api/v1/workspaces/:wid/invites/:inviteId/resend",
+      {
+        schema: {
+          tags: ["members"],
+          summary: "Send a pending invite again with a fresh link (the old link stops working)",
+          params: wid.extend({ inviteId: z.uuid() }),
+          response: { 200: createInviteResponseSchema },
+        },
+      },
+      async (request) => {
+        const result = await invites.resend(requireActor(request), request.params.wid, request.params.inviteId);
+        request.log.info({ inviteId: result.invite.id, workspaceId: request.params.wid }, "invite sent again");
+        return result;
+      },
+    );
+    app.get(
+      "/api/v1/invites/:token",
+      {
+        schema: {
+          tags: ["members"],
+          summary: "What an invite link is for (workspace, inviter, role, invited email); no sign-in needed",
+          params: z.object({ token: z.string().min(10).max(100) }),
+          response: { 200: invitePreviewSchema },
+        },
+      },
+      async (request) => invites.preview(request.ctx, request.params.token),
     );
     app.post(
       "/api/v1/invites/:token/accept",

@@ -1,3 +1,5 @@
+import { errorSentence, errorText } from "./error-text.ts";
+
 /** An error answer of the API: its stable code, the message to show, and the HTTP status. */
 export class ApiError extends Error {
   readonly code: string;
@@ -61,9 +63,10 @@ export async function api<T>(method: "GET" | "POST" | "PATCH" | "DELETE", path: 
   return (await res.json()) as T;
 }
 
-/** The message to show for any error. */
+/** The message to show for any error: a plain sentence for its stable code, and what to do next. */
 export function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : "Something went wrong.";
+  if (err instanceof ApiError) return errorSentence(errorText(err.code, err.message));
+  return err instanceof Error && err.message ? err.message : "Something went wrong.";
 }
 
 /** Per-field messages from a validation error (`details` is a list of issues, or names one field). */

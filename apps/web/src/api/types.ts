@@ -1,9 +1,12 @@
 import type {
+  agentImpactSchema,
   agentSchema,
   apiKeySchema,
   approvalSchema,
   auditEntrySchema,
   chatSessionSchema,
+  invitePreviewSchema,
+  inviteSchema,
   memberSchema,
   meResponseSchema,
   messageSchema,
@@ -14,6 +17,8 @@ import type {
   testEmailResultSchema,
   traceStepSchema,
   usageSchema,
+  workspaceImpactSchema,
+  workspaceSchema,
 } from "@reef/contracts";
 import type { z } from "zod";
 
@@ -40,3 +45,9 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 export type Role = Membership["role"];
+// --- team (H4) ---
+export type Invite = z.infer<typeof inviteSchema>;
+export type InvitePreview = z.infer<typeof invitePreviewSchema>;
+export type WorkspaceView = z.infer<typeof workspaceSchema>;
+export type WorkspaceImpact = z.infer<typeof workspaceImpactSchema>;
+export type AgentImpact = z.infer<typeof agentImpactSchema>;

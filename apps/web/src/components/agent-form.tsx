@@ -78,6 +78,51 @@ export function ToolGrants(props: {
   );
 }
 
+/** The agent gallery's fields: what the agent is for, and suggested first messages (one a line). */
+export function GalleryFields(props: {
+  idPrefix: string;
+  description: string;
+  onDescription: (v: string) => void;
+  starters: string;
+  onStarters: (v: string) => void;
+  errors: Record<string, string>;
+}) {
+  return (
+    <>
+      <div className="field">
+        <label htmlFor={`${props.idPrefix}-description`}>Description (shown in the agent gallery)</label>
+        <textarea
+          id={`${props.idPrefix}-description`}
+          rows={2}
+          maxLength={500}
+          placeholder="Answers questions about our handbook."
+          value={props.description}
+          onChange={(e) => props.onDescription(e.target.value)}
+        />
+        {props.errors.description ? <small className="field-error">{props.errors.description}</small> : null}
+      </div>
+      <div className="field">
+        <label htmlFor={`${props.idPrefix}-starters`}>Starter prompts (one a line, up to 6)</label>
+        <textarea
+          id={`${props.idPrefix}-starters`}
+          rows={3}
+          placeholder={"Summarise this text\nDraft a polite reply"}
+          value={props.starters}
+          onChange={(e) => props.onStarters(e.target.value)}
+        />
+        {props.errors.starterPrompts ? <small className="field-error">{props.errors.starterPrompts}</small> : null}
+      </div>
+    </>
+  );
+}
+
+/** Starter prompts as typed (one a line) to the list the API takes. */
+export const startersOf = (text: string) =>
+  text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+
 /** Creates an agent on one of the workspace's providers, choosing among the provider's models. */
 export function AgentForm(props: { wid: string; canGrantTools?: boolean; onCreated: (a: Agent) => void }) {
   const queryClient = useQueryClient();
@@ -87,6 +132,8 @@ export function AgentForm(props: { wid: string; canGrantTools?: boolean; onCreat
   const [model, setModel] = useState("");
   const [name, setName] = useState("");
   const [instructions, setInstructions] = useState("");
+  const [description, setDescription] = useState("");
+  const [starters, setStarters] = useState("");
   const [tools, setTools] = useState<Tool[]>([]);
   const [exec, setExec] = useState<ExecSettings>({ execPolicy: "ask", execAllowlist: [] });
   const provider = list.find((p) => p.id === providerId) ?? list[0];
@@ -99,6 +146,8 @@ export function AgentForm(props: { wid: string; canGrantTools?: boolean; onCreat
         providerId: provider?.id,
         model: chosenModel,
         ...(instructions.trim() ? { instructions } : {}),
+        ...(description.trim() ? { description } : {}),
+        ...(startersOf(starters).length ? { starterPrompts: startersOf(starters) } : {}),
         ...(tools.length ? { tools } : {}),
         ...(tools.includes("shell") ? exec : {}),
       }),
@@ -162,6 +211,14 @@ export function AgentForm(props: { wid: string; canGrantTools?: boolean; onCreat
           onChange={(e) => setInstructions(e.target.value)}
         />
       </div>
+      <GalleryFields
+        idPrefix="new-agent"
+        description={description}
+        onDescription={setDescription}
+        starters={starters}
+        onStarters={setStarters}
+        errors={errors}
+      />
       {props.canGrantTools ? <ToolGrants wid={props.wid} value={tools} onChange={setTools} /> : null}
       {props.canGrantTools && tools.includes("shell") ? (
         <ExecPolicyFields value={exec} onChange={setExec} errors={errors} />

@@ -1,8 +1,9 @@
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, fieldErrors, messageOf } from "../api/client.ts";
-import type { Agent, Provider } from "../api/types.ts";
-import { ToolGrants } from "./agent-form.tsx";
+import type { Agent, Provider, Runtime } from "../api/types.ts";
+import { GalleryFields, startersOf, ToolGrants } from "./agent-form.tsx";
+import { useConfirm } from "./confirm-dialog.tsx";
 import { ExecPolicyFields, ExecPolicySummary, type ExecSettings } from "./exec-policy.tsx";
 import { Field, Notice, Select, validateUrl } from "./forms.tsx";
 
@@ -24,6 +25,14 @@ export function AgentEditForm(props: {
   const [name, setName] = useState(agent.name);
   const [model, setModel] = useState(agent.model);
   const [instructions, setInstructions] = useState(agent.instructions);
+  const [description, setDescription] = useState(agent.description);
+  const [starters, setStarters] = useState(agent.starterPrompts.join("\n"));
+  const { confirm, dialog } = useConfirm();
+  const runtime = useQuery({
+    queryKey: ["runtime", props.wid],
+    queryFn: () => api<Runtime>("GET", `/api/v1/workspaces/${props.wid}/runtime`),
+    retry: false,
+  });
   const [temperature, setTemperature] = useState(agent.temperature === null ? "" : String(agent.temperature));
   const temp = temperature.trim() === "" ? null : Number(temperature);
   const tempError = temp !== null && (!Number.isFinite(temp) || temp < 0 || temp > 2) ? "Between 0 and 2." : undefined;
@@ -32,6 +41,8 @@ export function AgentEditForm(props: {
       api<Agent>("PATCH", `/api/v1/workspaces/${props.wid}/agents/${agent.id}`, {
         name,
         instructions,
+        description,
+        starterPrompts: startersOf(starters),
         temperature: temp,
         ...(model !== agent.model ? { model } : {}),
         ...(props.canGrantTools ? { tools } : {}),
@@ -44,13 +55,39 @@ export function AgentEditForm(props: {
   });
   const errors = fieldErrors(save.error);
   const models = props.provider?.models ?? [];
+
+  // Model, temperature, tools and exec policy go into the gateway's config: changing them restarts a running
+  // workspace, and everyone chatting waits for it. Say so first.
+  async function saveWithWarning() {
+    const restarts =
+      model !== agent.model ||
+      temp !== agent.temperature ||
+      (props.canGrantTools &&
+        (tools.join() !== agent.tools.join() || (tools.includes("shell") && exec.execPolicy !== agent.execPolicy)));
+    if (restarts && runtime.data?.state === "running") {
+      const secs = runtime.data.expectedStartSeconds;
+      const ok = await confirm({
+        title: `Save and restart ${agent.name}'s workspace?`,
+        body: (
+          <p>
+            Saving restarts the workspace: people chatting now wait
+            {secs ? ` about ${secs} s` : " while it starts again"}, and answers being written are cut off.
+          </p>
+        ),
+        confirmLabel: "Save and restart",
+        danger: false,
+      });
+      if (!ok) return;
+    }
+    save.mutate();
+  }
   return (
     <form
       className="card"
       aria-label={`Edit ${agent.name}`}
       onSubmit={(e) => {
         e.preventDefault();
-        if (!tempError) save.mutate();
+        if (!tempError) void saveWithWarning();
       }}
     >
       <Field label="Agent name" value={name} onChange={(e) => setName(e.target.value)} error={errors.name} />
@@ -68,6 +105,14 @@ export function AgentEditForm(props: {
           onChange={(e) => setInstructions(e.target.value)}
         />
       </div>
+      <GalleryFields
+        idPrefix={`edit-${agent.id}`}
+        description={description}
+        onDescription={setDescription}
+        starters={starters}
+        onStarters={setStarters}
+        errors={errors}
+      />
       <Field
         label="Temperature (0–2, empty for the model's default)"
         inputMode="decimal"
@@ -97,6 +142,7 @@ export function AgentEditForm(props: {
           Cancel
         </button>
       </div>
+      {dialog}
     </form>
   );
 }

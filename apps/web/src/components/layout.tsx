@@ -1,10 +1,60 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { Link, Navigate, Outlet, useNavigate, useParams } from "@tanstack/react-router";
+import { Link, Navigate, Outlet, useNavigate, useParams, useRouterState } from "@tanstack/react-router";
+import { useEffect, useId, useLayoutEffect, useRef, useState } from "react";
 import { api, messageOf } from "../api/client.ts";
 import { usePendingApprovalCount } from "./approval-card.tsx";
 import { Notice } from "./forms.tsx";
 import { platformSettingsQuery } from "./platform-settings.tsx";
-import { useMe } from "./session.ts";
+import { forgetSession, useMe } from "./session.ts";
+
+// A title for every screen until the page sets its own (usePageTitle runs after this, so it wins).
+const SCREEN_TITLES: [RegExp, string][] = [
+  [/^\/w\/[^/]+\/chat/, "Chat"],
+  [/^\/w\/[^/]+\/agents/, "Agents"],
+  [/^\/w\/[^/]+\/providers/, "Providers"],
+  [/^\/w\/[^/]+\/approvals/, "Approvals"],
+  [/^\/w\/[^/]+\/members/, "Members"],
+  [/^\/w\/[^/]+\/audit/, "Audit trail"],
+  [/^\/w\/[^/]+\/usage/, "Usage"],
+  [/^\/w\/[^/]+\/setup/, "Set up your workspace"],
+  [/^\/w\/[^/]+\/settings/, "Workspace settings"],
+  [/^\/w\/[^/]+\/api-keys/, "API keys"],
+  [/^\/admin\/setup/, "Welcome"],
+  [/^\/admin/, "Admin"],
+];
+
+function useFallbackTitle(workspaceName: string | undefined) {
+  const pathname = useRouterState({ select: (s) => s.location.pathname });
+  const screen = SCREEN_TITLES.find(([re]) => re.test(pathname))?.[1];
+  const title = [screen, workspaceName, "Reef"].filter(Boolean).join(" · ");
+  // A layout effect runs before every page's passive effect, so a page's own usePageTitle still wins.
+  useLayoutEffect(() => {
+    document.title = title;
+  }, [title]);
+}
+
+/**
+ * The phone menu: under 640 px the navigation folds behind a "Menu" button (a disclosure,
+ * not a modal). Escape closes it and gives focus back to the button; following a link closes it.
+ */
+function useMenu() {
+  const [open, setOpen] = useState(false);
+  const button = useRef<HTMLButtonElement>(null);
+  const pathname = useRouterState({ select: (s) => s.location.pathname });
+  // biome-ignore lint/correctness/useExhaustiveDependencies: closing is the point of a route change.
+  useEffect(() => setOpen(false), [pathname]);
+  useEffect(() => {
+    if (!open) return;
+    const onKeyDown = (e: globalThis.KeyboardEvent) => {
+      if (e.key !== "Escape") return;
+      setOpen(false);
+      button.current?.focus();
+    };
+    document.addEventListener("keydown", onKeyDown);
+    return () => document.removeEventListener("keydown", onKeyDown);
+  }, [open]);
+  return { open, setOpen, button };
+}
 
 /** The signed-in frame: brand, workspace switcher, navigation, sign out. */
 export function AppShell() {
@@ -13,10 +63,19 @@ export function AppShell() {
   const navigate = useNavigate();
   const queryClient = useQueryClient();
   const waiting = usePendingApprovalCount(me.data?.workspaces.find((w) => w.id === params.wid)?.id);
-  if (me.isPending) return <p className="loading">Loading…</p>;
+  const menu = useMenu();
+  const menuId = useId();
+  useFallbackTitle(me.data?.workspaces.find((w) => w.id === params.wid)?.name);
+  if (me.isPending) {
+    return (
+      <main id="main" tabIndex={-1} className="page">
+        <p className="loading">Loading…</p>
+      </main>
+    );
+  }
   if (me.isError) {
     return (
-      <main className="page">
+      <main id="main" tabIndex={-1} className="page">
         <Notice>{messageOf(me.error)}</Notice>
       </main>
     );
@@ -27,12 +86,16 @@ export function AppShell() {
 
   async function signOut() {
     await api("POST", "/api/v1/auth/logout").catch(() => {});
+    forgetSession();
     queryClient.clear();
     await navigate({ to: "/signin", search: {} });
   }
 
   return (
     <div className="shell">
+      <a className="skip-link" href="#main">
+        Skip to content
+      </a>
       <header className="topbar">
         <Link to="/" className="brand">
           Reef
@@ -42,7 +105,12 @@ export function AppShell() {
             <span className="visually-hidden">Workspace</span>
             <select
               value={wid ?? ""}
-              onChange={(e) => void navigate({ to: "/w/$wid/chat", params: { wid: e.target.value }, search: {} })}
+              onChange={(e) => {
+                const next = workspaces.find((w) => w.id === e.target.value);
+                // Viewers cannot chat: their workspace opens on the agent gallery (H4).
+                if (next?.role === "viewer") void navigate({ to: "/w/$wid/agents", params: { wid: e.target.value } });
+                else void navigate({ to: "/w/$wid/chat", params: { wid: e.target.value }, search: {} });
+              }}
             >
               {wid ? null : <option value="">Choose a workspace</option>}
               {workspaces.map((w) => (
@@ -53,53 +121,70 @@ export function AppShell() {
             </select>
           </label>
         ) : null}
-        {current ? (
-          <nav aria-label="Workspace">
-            <Link to="/w/$wid/chat" params={{ wid: current.id }} search={{}} activeProps={{ "aria-current": "page" }}>
-              Chat
-            </Link>
-            <Link to="/w/$wid/agents" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
-              Agents
-            </Link>
-            <Link to="/w/$wid/providers" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
-              Providers
-            </Link>
-            <Link to="/w/$wid/approvals" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
-              Approvals
-              {waiting ? (
-                <span className="count">
-                  {" "}
-                  {waiting}
-                  <span className="visually-hidden"> waiting</span>
-                </span>
-              ) : null}
-            </Link>
-            <Link to="/w/$wid/members" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
-              Members
-            </Link>
-            <Link to="/w/$wid/usage" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
-              Usage
-            </Link>
-            {current.role === "owner" || current.role === "admin" ? (
-              <Link to="/w/$wid/audit" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
-                Audit
+        <button
+          type="button"
+          ref={menu.button}
+          className="menu-button secondary"
+          aria-expanded={menu.open}
+          aria-controls={menuId}
+          onClick={() => menu.setOpen(!menu.open)}
+        >
+          Menu
+        </button>
+        <div id={menuId} className="menu-panel" data-open={menu.open ? "" : undefined}>
+          {current ? (
+            <nav aria-label="Workspace">
+              <Link to="/w/$wid/chat" params={{ wid: current.id }} search={{}} activeProps={{ "aria-current": "page" }}>
+                Chat
               </Link>
-            ) : null}
-          </nav>
-        ) : null}
-        {user.platformRole === "super_admin" ? (
-          <Link to="/admin" activeProps={{ "aria-current": "page" }}>
-            Admin
-          </Link>
-        ) : null}
-        <div className="account">
-          <span title={user.email}>{user.name}</span>
-          <button type="button" className="link-button" onClick={() => void signOut()}>
-            Sign out
-          </button>
+              <Link to="/w/$wid/agents" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
+                Agents
+              </Link>
+              <Link to="/w/$wid/providers" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
+                Providers
+              </Link>
+              <Link to="/w/$wid/approvals" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
+                Approvals
+                {waiting ? (
+                  <span className="count">
+                    {" "}
+                    {waiting}
+                    <span className="visually-hidden"> waiting</span>
+                  </span>
+                ) : null}
+              </Link>
+              <Link to="/w/$wid/members" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
+                Members
+              </Link>
+              <Link to="/w/$wid/usage" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
+                Usage
+              </Link>
+              {current.role === "owner" || current.role === "admin" ? (
+                <Link to="/w/$wid/audit" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
+                  Audit
+                </Link>
+              ) : null}
+              {current.role === "owner" || current.role === "admin" ? (
+                <Link to="/w/$wid/settings" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
+                  Settings
+                </Link>
+              ) : null}
+            </nav>
+          ) : null}
+          {user.platformRole === "super_admin" ? (
+            <Link to="/admin" activeProps={{ "aria-current": "page" }}>
+              Admin
+            </Link>
+          ) : null}
+          <div className="account">
+            <span title={user.email}>{user.name}</span>
+            <button type="button" className="link-button" onClick={() => void signOut()}>
+              Sign out
+            </button>
+          </div>
         </div>
       </header>
-      <main className="page">
+      <main id="main" tabIndex={-1} className="page">
         {wid && !current ? <Notice>This workspace does not exist or you are not a member of it.</Notice> : <Outlet />}
       </main>
     </div>
@@ -115,5 +200,7 @@ export function HomeRedirect() {
   if (!me.data || (operator && settings.isPending)) return null;
   if (operator && settings.data && !settings.data.setup.completed) return <Navigate to="/admin/setup" replace />;
   if (!first) return <Notice kind="info">You are not a member of any workspace yet. Ask for an invite.</Notice>;
+  // Viewers cannot chat: they land on the agent gallery, which they can read.
+  if (first.role === "viewer") return <Navigate to="/w/$wid/agents" params={{ wid: first.id }} replace />;
   return <Navigate to="/w/$wid/chat" params={{ wid: first.id }} search={{}} replace />;
 }

@@ -1,5 +1,5 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { type ReactNode, useState } from "react";
+import { type ReactNode, useId, useState } from "react";
 import { api, fieldErrors, messageOf } from "../api/client.ts";
 import type { PlatformSettings, TestEmailResult } from "../api/types.ts";
 import { CheckResult, Field, Notice, Select, validateUrl } from "./forms.tsx";
@@ -53,6 +53,8 @@ function SettingsForm(props: {
   onSubmit: () => void;
   /** Disables submit (besides while saving). */
   blocked: boolean;
+  /** Why submit is disabled, said next to it (default: the fields above need attention). */
+  blockedWhy?: string;
   /** A field already shows the save's failure, so no notice repeats it. */
   saveErrorInField?: boolean;
   /** Said after a save outside the wizard. */
@@ -62,6 +64,7 @@ function SettingsForm(props: {
   children: ReactNode;
 }) {
   const { form, save } = props;
+  const whyId = useId();
   return (
     <form
       className="card"
@@ -75,12 +78,21 @@ function SettingsForm(props: {
       {save.isError && !props.saveErrorInField ? <Notice>{messageOf(save.error)}</Notice> : null}
       {save.isSuccess && !form.extra ? <Notice kind="ok">{props.saved}</Notice> : null}
       <div className="actions">
-        <button type="submit" disabled={save.isPending || props.blocked}>
+        <button
+          type="submit"
+          disabled={save.isPending || props.blocked}
+          aria-describedby={props.blocked ? whyId : undefined}
+        >
           {form.submitLabel}
         </button>
         {props.actions}
         {form.children}
       </div>
+      {props.blocked ? (
+        <small id={whyId} className="disabled-why">
+          {props.blockedWhy ?? "Fill in or correct the fields above to save."}
+        </small>
+      ) : null}
     </form>
   );
 }
@@ -197,6 +209,7 @@ export function EmailForm(props: FormProps) {
         if (!incomplete) save.mutate({ email: body(), ...props.extra });
       }}
       blocked={incomplete}
+      blockedWhy="Fill in the mail server, port and sender (and correct any field marked) to save or send a test."
       saveErrorInField={Object.keys(fieldErrors(save.error)).length > 0}
       saved="Saved. Invites are emailed from now on."
       actions={
@@ -353,6 +366,9 @@ export function ResourceCapsForm(props: FormProps) {
         save.mutate({ ...Object.fromEntries(editable.map((c) => [c.key, Number(values[c.key])])), ...props.extra });
       }}
       blocked={editable.length === 0 || invalid}
+      {...(editable.length === 0
+        ? { blockedWhy: "Reef's configuration sets every limit, so they cannot be changed here." }
+        : {})}
       saved="Saved. It applies to the next workspace created or started."
     >
       {CAPS.map((c) =>

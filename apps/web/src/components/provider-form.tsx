@@ -1,5 +1,5 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
+import { useId, useState } from "react";
 import { api, fieldErrors, messageOf } from "../api/client.ts";
 import type { Provider, ProviderTest } from "../api/types.ts";
 import { CheckResult, Field, Notice, Select, validateUrl } from "./forms.tsx";
@@ -13,7 +13,12 @@ const KINDS = [
 ];
 
 /** Adds a provider; validates as you type; the key is sent once and never shown again. */
-export function ProviderForm(props: { wid: string; canShare: boolean; onCreated: (p: Provider) => void }) {
+export function ProviderForm(props: {
+  wid: string;
+  canShare: boolean;
+  onCreated: (p: Provider) => void;
+  onCancel?: () => void;
+}) {
   const queryClient = useQueryClient();
   const [kind, setKind] = useState("openai");
   const [name, setName] = useState("");
@@ -41,9 +46,20 @@ export function ProviderForm(props: { wid: string; canShare: boolean; onCreated:
   const urlError = validateUrl(baseUrl) ?? errors.baseUrl;
   const keyError = apiKey && apiKey.trim().length < 8 ? "That looks too short to be an API key." : errors.apiKey;
   const incomplete = (needsUrl && !baseUrl) || (!keyOptional && !apiKey) || !!validateUrl(baseUrl);
+  // A disabled button says why, next to it.
+  const why =
+    needsUrl && !baseUrl
+      ? "Enter the base URL to add this provider."
+      : validateUrl(baseUrl)
+        ? "Correct the base URL to add this provider."
+        : !keyOptional && !apiKey
+          ? "Paste the API key to add this provider."
+          : undefined;
+  const whyId = useId();
   return (
     <form
       className="card"
+      aria-label="Add a provider"
       onSubmit={(e) => {
         e.preventDefault();
         if (!incomplete) create.mutate();
@@ -90,9 +106,21 @@ export function ProviderForm(props: { wid: string; canShare: boolean; onCreated:
       {create.isError && !errors.baseUrl && !errors.apiKey && !errors.name ? (
         <Notice>{messageOf(create.error)}</Notice>
       ) : null}
-      <button type="submit" disabled={create.isPending || incomplete}>
-        {create.isPending ? "Adding and fetching models…" : "Add provider"}
-      </button>
+      <div className="actions">
+        <button type="submit" disabled={create.isPending || incomplete} aria-describedby={why ? whyId : undefined}>
+          {create.isPending ? "Adding and fetching models…" : "Add provider"}
+        </button>
+        {props.onCancel ? (
+          <button type="button" className="secondary" onClick={props.onCancel}>
+            Cancel
+          </button>
+        ) : null}
+        {why ? (
+          <small id={whyId} className="disabled-why">
+            {why}
+          </small>
+        ) : null}
+      </div>
     </form>
   );
 }

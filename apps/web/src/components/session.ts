@@ -18,3 +18,29 @@ export function atLeast(role: Role | undefined, min: Role): boolean {
 export function useWorkspace(wid: string): Membership | undefined {
   return useMe().data?.workspaces.find((w) => w.id === wid);
 }
+
+// Set while this browser has a session, so only someone who had one is told it ended.
+const HAD_SESSION = "reef.hadSession";
+
+/** Notes that this browser is signed in (a successful /me). */
+export function rememberSession(): void {
+  try {
+    localStorage.setItem(HAD_SESSION, "1");
+  } catch {}
+}
+
+/** Forgets it on sign-out, so the sign-in page does not say the session "ended". */
+export function forgetSession(): void {
+  try {
+    localStorage.removeItem(HAD_SESSION);
+  } catch {}
+}
+
+/** Whether this browser had a session (read and cleared when one is found gone). */
+export function hadSession(): boolean {
+  try {
+    return localStorage.getItem(HAD_SESSION) === "1";
+  } catch {
+    return false;
+  }
+}

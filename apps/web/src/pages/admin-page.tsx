@@ -3,7 +3,9 @@ import { useState } from "react";
 import { api, messageOf } from "../api/client.ts";
 import type { Page, Runtime } from "../api/types.ts";
 import { AuditTable } from "../components/audit-table.tsx";
+import { useConfirm } from "../components/confirm-dialog.tsx";
 import { Field, Notice } from "../components/forms.tsx";
+import { usePageTitle } from "../components/page-title.ts";
 import {
   EmailForm,
   GrantableToolsForm,
@@ -35,6 +37,7 @@ const mb = (bytes: number | null) => (bytes === null ? "–" : `${Math.round(byt
 /** Operators only: users, workspaces, runtimes and the platform audit trail. */
 export function AdminPage() {
   const me = useMe();
+  usePageTitle("Administration");
   const queryClient = useQueryClient();
   const [q, setQ] = useState("");
   const [search, setSearch] = useState("");
@@ -66,6 +69,8 @@ export function AdminPage() {
     mutationFn: (wid: string) => api("POST", `/api/v1/admin/runtimes/${wid}/stop`),
     onSettled: () => queryClient.invalidateQueries({ queryKey: ["admin-runtimes"] }),
   });
+  // Deactivate and Stop go through the confirmation dialog (H4).
+  const { confirm, dialog } = useConfirm();
   if (me.data?.user.platformRole !== "super_admin") return <Notice kind="info">Operators only.</Notice>;
   const wsName = (id: string) => workspaces.data?.items.find((w) => w.id === id)?.name ?? id.slice(0, 8);
   return (
@@ -84,7 +89,7 @@ export function AdminPage() {
       </form>
       {setActive.isError ? <Notice>{messageOf(setActive.error)}</Notice> : null}
       {stopRuntime.isError ? <Notice>{messageOf(stopRuntime.error)}</Notice> : null}
-      <table className="table">
+      <table className="table cards">
         <thead>
           <tr>
             <th scope="col">Name</th>
@@ -98,16 +103,31 @@ export function AdminPage() {
             .flatMap((p) => p.items)
             .map((u) => (
               <tr key={u.id}>
-                <td>{u.name}</td>
-                <td>{u.email}</td>
-                <td>{u.platformRole === "super_admin" ? "operator" : "user"}</td>
-                <td>
+                <td data-label="Name">{u.name}</td>
+                <td data-label="Email">{u.email}</td>
+                <td data-label="Role">{u.platformRole === "super_admin" ? "operator" : "user"}</td>
+                <td data-label="Status">
                   {u.deactivated ? "deactivated " : "active "}
                   {u.id === me.data?.user.id ? null : (
                     <button
                       type="button"
                       className={u.deactivated ? "secondary" : "danger"}
-                      onClick={() => setActive.mutate({ id: u.id, deactivated: !u.deactivated })}
+                      aria-label={`${u.deactivated ? "Reactivate" : "Deactivate"} ${u.name}`}
+                      onClick={async () => {
+                        const ok =
+                          u.deactivated ||
+                          (await confirm({
+                            title: `Deactivate ${u.name}?`,
+                            body: (
+                              <p>
+                                {u.name} ({u.email}) is signed out everywhere and cannot sign in until reactivated.
+                                Their API keys stop working. Their workspaces and conversations stay.
+                              </p>
+                            ),
+                            confirmLabel: "Deactivate user",
+                          }));
+                        if (ok) setActive.mutate({ id: u.id, deactivated: !u.deactivated });
+                      }}
                     >
                       {u.deactivated ? "Reactivate" : "Deactivate"}
                     </button>
@@ -123,7 +143,7 @@ export function AdminPage() {
         </button>
       ) : null}
       <h2>Workspaces</h2>
-      <table className="table">
+      <table className="table cards">
         <thead>
           <tr>
             <th scope="col">Name</th>
@@ -134,15 +154,15 @@ export function AdminPage() {
         <tbody>
           {workspaces.data?.items.map((w) => (
             <tr key={w.id}>
-              <td>{w.name}</td>
-              <td>{w.memberCount}</td>
-              <td>{w.owners.map((o) => o.email).join(", ")}</td>
+              <td data-label="Name">{w.name}</td>
+              <td data-label="Members">{w.memberCount}</td>
+              <td data-label="Owners">{w.owners.map((o) => o.email).join(", ")}</td>
             </tr>
           ))}
         </tbody>
       </table>
       <h2>Runtimes</h2>
-      <table className="table">
+      <table className="table cards">
         <thead>
           <tr>
             <th scope="col">Workspace</th>
@@ -155,16 +175,33 @@ export function AdminPage() {
         <tbody>
           {runtimes.data?.items.map((r) => (
             <tr key={r.workspaceId}>
-              <td>{wsName(r.workspaceId)}</td>
-              <td>
+              <td data-label="Workspace">{wsName(r.workspaceId)}</td>
+              <td data-label="State">
                 {r.state}
                 {r.failureReason ? <span className="field-error"> {r.failureReason}</span> : null}
               </td>
-              <td>{mb(r.rssBytes)}</td>
-              <td>{r.lastActivityAt ? new Date(r.lastActivityAt).toLocaleString() : "–"}</td>
+              <td data-label="Memory">{mb(r.rssBytes)}</td>
+              <td data-label="Last activity">{r.lastActivityAt ? new Date(r.lastActivityAt).toLocaleString() : "–"}</td>
               <td>
                 {r.state === "running" || r.state === "failed" ? (
-                  <button type="button" className="danger" onClick={() => stopRuntime.mutate(r.workspaceId)}>
+                  <button
+                    type="button"
+                    className="danger"
+                    aria-label={`Stop ${wsName(r.workspaceId)}`}
+                    onClick={async () => {
+                      const ok = await confirm({
+                        title: `Stop the workspace ${wsName(r.workspaceId)}?`,
+                        body: (
+                          <p>
+                            Its gateway stops now: answers being written are cut off, and the next message waits while
+                            it starts again.
+                          </p>
+                        ),
+                        confirmLabel: "Stop runtime",
+                      });
+                      if (ok) stopRuntime.mutate(r.workspaceId);
+                    }}
+                  >
                     Stop
                   </button>
                 ) : null}
@@ -176,6 +213,7 @@ export function AdminPage() {
       <PlatformSettingsSection />
       <h2>Platform audit trail</h2>
       <AuditTable path="/api/v1/admin/audit" queryKey={["admin-audit"]} />
+      {dialog}
     </section>
   );
 }

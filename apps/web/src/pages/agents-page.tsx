@@ -1,24 +1,33 @@
-import { useQuery } from "@tanstack/react-query";
-import { Link, useParams } from "@tanstack/react-router";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { Link, useNavigate, useParams } from "@tanstack/react-router";
 import { useState } from "react";
-import { messageOf } from "../api/client.ts";
-import type { Agent } from "../api/types.ts";
+import { api, messageOf } from "../api/client.ts";
+import type { Agent, AgentImpact } from "../api/types.ts";
 import { AgentForm, agentsQuery, providersQuery } from "../components/agent-form.tsx";
+import { useConfirm } from "../components/confirm-dialog.tsx";
 import { AgentEditForm } from "../components/edit-forms.tsx";
 import { ExecPolicySummary } from "../components/exec-policy.tsx";
 import { Notice } from "../components/forms.tsx";
+import { usePageTitle } from "../components/page-title.ts";
 import { atLeast, useMe, useWorkspace } from "../components/session.ts";
-import { DeleteButton } from "./providers-page.tsx";
 
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** `/w/$wid/agents`: the agent gallery (description, starter prompts, Chat), and managing agents. */
 export function AgentsPage() {
   const { wid } = useParams({ strict: false }) as { wid: string };
   const membership = useWorkspace(wid);
+  usePageTitle("Agents", membership?.name);
   const me = useMe();
+  const navigate = useNavigate();
+  const queryClient = useQueryClient();
+  const { confirm, dialog } = useConfirm();
   const agents = useQuery(agentsQuery(wid));
   const providers = useQuery(providersQuery(wid));
   const [adding, setAdding] = useState(false);
   const [editing, setEditing] = useState<string | null>(null);
   const canCreate = atLeast(membership?.role, "member");
+  const canChat = atLeast(membership?.role, "member");
   // Granting tools beyond messaging is for admins and owners (the server checks agents:manage).
   const canGrantTools = atLeast(membership?.role, "admin");
   const mayManage = (a: Agent) =>
@@ -26,6 +35,43 @@ export function AgentsPage() {
       ? a.createdBy === me.data?.user.id
       : atLeast(membership?.role, "admin") || a.createdBy === me.data?.user.id;
   const providerName = (id: string) => providers.data?.items.find((p) => p.id === id)?.name ?? "a provider";
+  const chat = useMutation({
+    mutationFn: (agentId: string) => api<{ id: string }>("POST", `/api/v1/workspaces/${wid}/sessions`, { agentId }),
+    onSuccess: async (s) => {
+      await queryClient.invalidateQueries({ queryKey: ["sessions", wid] });
+      await navigate({ to: "/w/$wid/chat", params: { wid }, search: { session: s.id } });
+    },
+  });
+  const remove = useMutation({
+    mutationFn: (id: string) => api("DELETE", `/api/v1/workspaces/${wid}/agents/${id}`),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: ["agents", wid] }),
+  });
+
+  async function deleteAgent(a: Agent) {
+    let impact: AgentImpact | undefined;
+    try {
+      impact = await api<AgentImpact>("GET", `/api/v1/workspaces/${wid}/agents/${a.id}/impact`);
+    } catch {
+      impact = undefined;
+    }
+    const what = impact
+      ? impact.sessions === 0
+        ? "It has no conversations."
+        : `This deletes ${plural(impact.sessions, "conversation")} of ${plural(impact.people, "person", "people")} with it.`
+      : "This deletes every conversation anyone had with it.";
+    const ok = await confirm({
+      title: `Delete the agent ${a.name}?`,
+      body: (
+        <p>
+          {what} This cannot be undone.
+          {a.personal ? "" : " The workspace restarts to drop it: people chatting now wait while it starts again."}
+        </p>
+      ),
+      confirmLabel: "Delete agent",
+    });
+    if (ok) remove.mutate(a.id);
+  }
+
   return (
     <section aria-labelledby="agents-title">
       <div className="page-head">
@@ -38,6 +84,13 @@ export function AgentsPage() {
       </div>
       {adding ? <AgentForm wid={wid} canGrantTools={canGrantTools} onCreated={() => setAdding(false)} /> : null}
       {agents.isError ? <Notice>{messageOf(agents.error)}</Notice> : null}
+      {chat.isError ? <Notice>{messageOf(chat.error)}</Notice> : null}
+      {remove.isError ? <Notice>{messageOf(remove.error)}</Notice> : null}
+      {!canChat && membership ? (
+        <Notice kind="info">
+          You are a viewer here: you can see the agents but not chat. Ask an admin to make you a member.
+        </Notice>
+      ) : null}
       {agents.data?.items.length === 0 ? (
         <p>
           No agents yet.{" "}
@@ -48,12 +101,20 @@ export function AgentsPage() {
           ) : null}
         </p>
       ) : null}
-      <ul className="cards">
+      <ul className="gallery" aria-label="Agents">
         {agents.data?.items.map((a) => (
-          <li key={a.id} className="card">
+          <li key={a.id} className="card agent-card">
             <h2>
               {a.name} {a.personal ? <span className="badge">personal</span> : null}
             </h2>
+            {a.description ? <p className="agent-description">{a.description}</p> : null}
+            {a.starterPrompts.length ? (
+              <ul className="agent-starters" aria-label={`Starter prompts of ${a.name}`}>
+                {a.starterPrompts.map((p) => (
+                  <li key={p}>{p}</li>
+                ))}
+              </ul>
+            ) : null}
             <p className="hint">
               {a.model} on {providerName(a.providerId)}
               {a.tools.length ? ` · tools: ${a.tools.join(", ")}` : ""}
@@ -64,7 +125,6 @@ export function AgentsPage() {
               </Notice>
             ))}
             {a.tools.includes("shell") && editing !== a.id ? <ExecPolicySummary value={a} /> : null}
-            {a.instructions ? <p className="instructions">{a.instructions}</p> : null}
             {editing === a.id ? (
               <AgentEditForm
                 wid={wid}
@@ -74,21 +134,39 @@ export function AgentsPage() {
                 onDone={() => setEditing(null)}
               />
             ) : null}
-            {mayManage(a) && editing !== a.id ? (
+            {editing !== a.id ? (
               <div className="actions">
-                <button type="button" className="secondary" onClick={() => setEditing(a.id)}>
-                  Edit
-                </button>
-                <DeleteButton
-                  what={`agent ${a.name} and its chats`}
-                  path={`/api/v1/workspaces/${wid}/agents/${a.id}`}
-                  queryKey={["agents", wid]}
-                />
+                {canChat ? (
+                  <button
+                    type="button"
+                    aria-label={`Chat with ${a.name}`}
+                    onClick={() => chat.mutate(a.id)}
+                    disabled={chat.isPending}
+                  >
+                    Chat
+                  </button>
+                ) : null}
+                {mayManage(a) ? (
+                  <>
+                    <button type="button" className="secondary" onClick={() => setEditing(a.id)}>
+                      Edit
+                    </button>
+                    <button
+                      type="button"
+                      className="danger"
+                      aria-label={`Delete ${a.name}`}
+                      onClick={() => void deleteAgent(a)}
+                    >
+                      Delete
+                    </button>
+                  </>
+                ) : null}
               </div>
             ) : null}
           </li>
         ))}
       </ul>
+      {dialog}
     </section>
   );
 }

@@ -1,21 +1,29 @@
 import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import { useParams } from "@tanstack/react-router";
 import { api, messageOf } from "../api/client.ts";
-import type { Page, Usage } from "../api/types.ts";
+import type { Member, Page, Usage } from "../api/types.ts";
 import { AuditTable } from "../components/audit-table.tsx";
 import { EgressRefusals } from "../components/egress-refusals.tsx";
 import { Notice } from "../components/forms.tsx";
+import { usePageTitle } from "../components/page-title.ts";
 import { atLeast, useWorkspace } from "../components/session.ts";
 
 export function AuditPage() {
   const { wid } = useParams({ strict: false }) as { wid: string };
   const membership = useWorkspace(wid);
-  if (!atLeast(membership?.role, "admin"))
-    return <Notice kind="info">Only admins and owners read the audit trail.</Notice>;
+  usePageTitle("Audit trail", membership?.name);
+  const isAdmin = atLeast(membership?.role, "admin");
+  const members = useQuery({
+    queryKey: ["members", wid],
+    queryFn: () => api<Page<Member>>("GET", `/api/v1/workspaces/${wid}/members?limit=200`),
+    enabled: isAdmin,
+  });
+  if (!isAdmin) return <Notice kind="info">Only admins and owners read the audit trail.</Notice>;
+  const people = (members.data?.items ?? []).map((m) => ({ value: m.userId, label: `${m.name} (${m.email})` }));
   return (
     <section aria-labelledby="audit-title">
       <h1 id="audit-title">Audit trail</h1>
-      <AuditTable path={`/api/v1/workspaces/${wid}/audit`} queryKey={["audit", wid]} />
+      <AuditTable path={`/api/v1/workspaces/${wid}/audit`} queryKey={["audit", wid]} people={people} />
     </section>
   );
 }
@@ -135,6 +143,7 @@ function RecentCalls(props: { wid: string }) {
 
 export function UsagePage() {
   const { wid } = useParams({ strict: false }) as { wid: string };
+  usePageTitle("Usage", useWorkspace(wid)?.name);
   const usage = useQuery({
     queryKey: ["usage", wid],
     queryFn: () => api<Usage>("GET", `/api/v1/workspaces/${wid}/usage`),

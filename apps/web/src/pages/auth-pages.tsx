@@ -1,11 +1,14 @@
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useNavigate, useParams, useSearch } from "@tanstack/react-router";
 import { type FormEvent, useState } from "react";
 import { api, fieldErrors, messageOf } from "../api/client.ts";
+import type { InvitePreview } from "../api/types.ts";
 import { Field, Notice } from "../components/forms.tsx";
+import { usePageTitle } from "../components/page-title.ts";
 import { useMe } from "../components/session.ts";
 
 export function SignInPage() {
+  usePageTitle("Sign in");
   const search = useSearch({ from: "/signin" });
   const navigate = useNavigate();
   const queryClient = useQueryClient();
@@ -59,6 +62,7 @@ export function SignInPage() {
 }
 
 export function SignUpPage() {
+  usePageTitle("Create your account");
   const search = useSearch({ from: "/signup" });
   const navigate = useNavigate();
   const queryClient = useQueryClient();
@@ -129,34 +133,114 @@ export function SignUpPage() {
 }
 
 /** `/invites/:token`: accept when signed in; otherwise sign in or up first, then come back. */
+const INVITE_ROLE_MEANS: Record<string, string> = {
+  viewer: "read the agent gallery and what is shared with you",
+  member: "chat with the workspace's agents",
+  admin: "chat, and manage agents, providers and members",
+  owner: "do everything, including deleting the workspace",
+};
+
+/**
+ * `/invites/$token`: names the workspace, the inviter and the role before anyone signs in. Someone without an
+ * account signs up right here with the invited email filled in, and joins that workspace (no personal one).
+ */
 export function InvitePage() {
   const { token } = useParams({ from: "/invites/$token" });
   const me = useMe();
   const navigate = useNavigate();
   const queryClient = useQueryClient();
+  const preview = useQuery({
+    queryKey: ["invite-preview", token],
+    queryFn: () => api<InvitePreview>("GET", `/api/v1/invites/${encodeURIComponent(token)}`),
+    retry: false,
+  });
+  const p = preview.data;
+  usePageTitle(p ? `Join ${p.workspaceName}` : "Invitation");
+  const [form, setForm] = useState({ name: "", password: "" });
+  const go = async (wsId: string, role: string) => {
+    // The invite is used now: refetching its preview would only get the 404 of a spent link.
+    await queryClient.invalidateQueries({ predicate: (q) => q.queryKey[0] !== "invite-preview" });
+    await (role === "viewer"
+      ? navigate({ to: "/w/$wid/agents", params: { wid: wsId } })
+      : navigate({ to: "/w/$wid/chat", params: { wid: wsId }, search: {} }));
+  };
   const accept = useMutation({
     mutationFn: () =>
-      api<{ workspace: { id: string; name: string } }>("POST", `/api/v1/invites/${encodeURIComponent(token)}/accept`),
-    onSuccess: async (res) => {
-      await queryClient.invalidateQueries({ queryKey: ["me"] });
-      await navigate({ to: "/w/$wid/chat", params: { wid: res.workspace.id }, search: {} });
-    },
+      api<{ workspace: { id: string; name: string; role: string } }>(
+        "POST",
+        `/api/v1/invites/${encodeURIComponent(token)}/accept`,
+      ),
+    onSuccess: (res) => go(res.workspace.id, res.workspace.role),
   });
+  const signup = useMutation({
+    mutationFn: () =>
+      api<{ workspace: { id: string; role: string } }>("POST", "/api/v1/auth/signup", {
+        name: form.name,
+        password: form.password,
+        email: p?.email ?? "",
+        inviteToken: token,
+      }),
+    onSuccess: (res) => go(res.workspace.id, res.workspace.role),
+  });
+  const errors = fieldErrors(signup.error);
   const here = `/invites/${token}`;
+  if (preview.isPending) return <main className="auth">Loading…</main>;
+  if (!p) {
+    return (
+      <main className="auth">
+        <h1>This invite cannot be used</h1>
+        <Notice>{messageOf(preview.error)}</Notice>
+        <p>
+          <Link to="/signin" search={{}}>
+            Sign in
+          </Link>
+        </p>
+      </main>
+    );
+  }
   return (
     <main className="auth">
-      <h1>You are invited to a Reef workspace</h1>
+      <h1>Join {p.workspaceName} on Reef</h1>
+      <p className="invite-summary">
+        <strong>{p.inviterName}</strong> invited <strong>{p.email}</strong> to <strong>{p.workspaceName}</strong> as{" "}
+        <strong>{p.role}</strong>: you will be able to {INVITE_ROLE_MEANS[p.role] ?? "use it"}.
+      </p>
       {me.isPending ? <p>Loading…</p> : null}
       {me.isError ? (
         <>
-          <p>Sign in (or create an account with the invited email) to accept.</p>
+          <form
+            onSubmit={(e) => {
+              e.preventDefault();
+              signup.mutate();
+            }}
+            noValidate
+          >
+            <h2>Create your account</h2>
+            <Field label="Email" type="email" value={p.email} readOnly hint="The invited address." />
+            <Field
+              label="Your name"
+              autoComplete="name"
+              value={form.name}
+              onChange={(e) => setForm({ ...form, name: e.target.value })}
+              error={errors.name}
+            />
+            <Field
+              label="Password"
+              type="password"
+              autoComplete="new-password"
+              value={form.password}
+              onChange={(e) => setForm({ ...form, password: e.target.value })}
+              error={errors.password}
+            />
+            {signup.isError && !errors.name && !errors.password ? <Notice>{messageOf(signup.error)}</Notice> : null}
+            <button type="submit" disabled={signup.isPending}>
+              {signup.isPending ? "Joining…" : `Create account and join ${p.workspaceName}`}
+            </button>
+          </form>
           <p>
+            Already have an account?{" "}
             <Link to="/signin" search={{ next: here }}>
-              Sign in
-            </Link>{" "}
-            ·{" "}
-            <Link to="/signup" search={{ next: here }}>
-              Create an account
+              Sign in to accept
             </Link>
           </p>
         </>
@@ -166,7 +250,7 @@ export function InvitePage() {
           <p>Signed in as {me.data.user.email}.</p>
           {accept.isError ? <Notice>{messageOf(accept.error)}</Notice> : null}
           <button type="button" onClick={() => accept.mutate()} disabled={accept.isPending}>
-            {accept.isPending ? "Joining…" : "Accept the invite"}
+            {accept.isPending ? "Joining…" : `Join ${p.workspaceName}`}
           </button>
         </>
       ) : null}

@@ -1,50 +1,72 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useNavigate, useParams, useSearch } from "@tanstack/react-router";
-import { type FormEvent, Fragment, type KeyboardEvent, useEffect, useRef, useState } from "react";
-import Markdown from "react-markdown";
-import { sendMessage } from "../api/chat-stream.ts";
-import { ApiError, api, messageOf } from "../api/client.ts";
-import type { Approval, ChatSession, Message, Page, TraceStep } from "../api/types.ts";
+import { useCallback, useEffect, useId, useLayoutEffect, useRef, useState } from "react";
+import { api } from "../api/client.ts";
+import type { Agent, Approval, ChatSession, Message, Page, Runtime } from "../api/types.ts";
 import { agentsQuery } from "../components/agent-form.tsx";
-import { ApprovalCard, upsertApproval } from "../components/approval-card.tsx";
+import { upsertApproval, useNow } from "../components/approval-card.tsx";
+import { Composer } from "../components/chat/composer.tsx";
+import { ConversationHeader } from "../components/chat/conversation-header.tsx";
+import { ConversationList } from "../components/chat/conversation-list.tsx";
+import { AgentIntro, MessageList } from "../components/chat/message-list.tsx";
+import { useChatTurns } from "../components/chat/use-chat-turns.ts";
+import { type Waking, WakingIndicator } from "../components/chat/waking-indicator.tsx";
+import { useConfirm } from "../components/confirm-dialog.tsx";
 import { Notice } from "../components/forms.tsx";
+import { usePageTitle } from "../components/page-title.ts";
 import { atLeast, useWorkspace } from "../components/session.ts";
-import { TraceSteps, upsertStep } from "../components/trace-steps.tsx";
 
-interface Pending {
-  user: string;
-  answer: string;
-  /** Seconds since the workspace started waking, while it wakes. */
-  waking: number | null;
-  /** Place in line while the server is at its cap of running workspaces. */
-  queued: number | null;
-  error: { message: string; code: string } | null;
-  stopped: boolean;
-  /** The stored messages this turn is (from `accepted`): history hides them while the turn is shown here. */
-  ids: number[];
-  /** The tools the agent is using for this answer, updated by id as each step ends. */
-  steps: TraceStep[];
-  /** Commands waiting for (or given) a person's approval during this turn. */
-  approvals: Approval[];
+/** `?session=new` (or none): a conversation not created yet, started by its first message. */
+const NEW = "new";
+const ARRIVING = "An answer is arriving in this conversation. Stop it, or wait for it to end, to send another message.";
+
+/** Starts waking the workspace as the chat opens, and follows it until it runs: the first answer waits less. */
+function usePageWaking(wid: string, enabled: boolean): Waking | null {
+  const [runtime, setRuntime] = useState<Runtime | null>(null);
+  const since = useRef(Date.now());
+  useEffect(() => {
+    if (!enabled) return;
+    let cancelled = false;
+    since.current = Date.now();
+    api<Runtime>("POST", `/api/v1/workspaces/${wid}/runtime/wake`)
+      .then((r) => !cancelled && setRuntime(r))
+      .catch(() => {});
+    return () => {
+      cancelled = true;
+    };
+  }, [wid, enabled]);
+  const waking = runtime?.state === "starting" || runtime?.state === "queued";
+  useEffect(() => {
+    if (!waking) return;
+    const t = setInterval(() => {
+      api<Runtime>("GET", `/api/v1/workspaces/${wid}/runtime`)
+        .then(setRuntime)
+        .catch(() => setRuntime(null));
+    }, 2000);
+    return () => clearInterval(t);
+  }, [wid, waking]);
+  if (!runtime || !waking) return null;
+  return {
+    since: since.current,
+    expected: runtime.expectedStartSeconds,
+    queued: runtime.state === "queued" ? 1 : null,
+  };
 }
 
-function ChatMessage(props: {
-  from: "user" | "assistant";
-  content: string;
-  status?: string;
-  error?: string | null;
-  trace?: TraceStep[] | undefined;
-  /** The stored answer's id, once known: what the person opened in its trace stays open when it moves to history. */
-  id?: number | undefined;
-}) {
-  return (
-    <article className={`msg msg-${props.from}`} aria-label={props.from === "user" ? "You said" : "Agent said"}>
-      {props.from === "assistant" ? <Markdown>{props.content || "…"}</Markdown> : <p>{props.content}</p>}
-      <TraceSteps steps={props.trace} answerId={props.id} />
-      {props.status === "aborted" ? <p className="hint">Stopped.</p> : null}
-      {props.status === "error" && props.error ? <p className="field-error">{props.error}</p> : null}
-    </article>
-  );
+/** Follows the end of the conversation as it grows, unless the person scrolled up to read. */
+function useStickToBottom(shown: string) {
+  const pane = useRef<HTMLDivElement>(null);
+  const stuck = useRef(true);
+  const onScroll = useCallback(() => {
+    const el = pane.current;
+    if (el) stuck.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+  }, []);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: scroll whenever what is shown grows
+  useLayoutEffect(() => {
+    const el = pane.current;
+    if (el && stuck.current) el.scrollTop = el.scrollHeight;
+  }, [shown]);
+  return { pane, onScroll, stick: () => (stuck.current = true) };
 }
 
 export function ChatPage() {
@@ -53,291 +75,276 @@ export function ChatPage() {
   const membership = useWorkspace(wid);
   const navigate = useNavigate();
   const queryClient = useQueryClient();
-  const agents = useQuery(agentsQuery(wid));
   const canChat = atLeast(membership?.role, "member");
-  const sessions = useQuery({
-    queryKey: ["sessions", wid],
-    queryFn: () => api<Page<ChatSession>>("GET", `/api/v1/workspaces/${wid}/sessions?limit=100`),
-    enabled: canChat,
+  const canManage = atLeast(membership?.role, "admin");
+  const agents = useQuery(agentsQuery(wid));
+  const workspace = useQuery({
+    queryKey: ["workspace", wid],
+    queryFn: () => api<{ id: string; name: string; defaultAgentId: string | null }>("GET", `/api/v1/workspaces/${wid}`),
   });
-  const sid = search.session ?? sessions.data?.items[0]?.id;
+  const [query, setQuery] = useState("");
+  const [q, setQ] = useState("");
+  useEffect(() => {
+    const t = setTimeout(() => setQ(query.trim()), 250);
+    return () => clearTimeout(t);
+  }, [query]);
+  const sessions = useQuery({
+    queryKey: ["sessions", wid, q],
+    queryFn: () =>
+      api<Page<ChatSession>>(
+        "GET",
+        `/api/v1/workspaces/${wid}/sessions?limit=100${q ? `&q=${encodeURIComponent(q)}` : ""}`,
+      ),
+    enabled: canChat,
+    placeholderData: (previous) => previous,
+  });
+  const sid = search.session && search.session !== NEW ? search.session : undefined;
   const history = useQuery({
     queryKey: ["messages", wid, sid],
     queryFn: () => api<Page<Message>>("GET", `/api/v1/workspaces/${wid}/sessions/${sid}/messages?limit=200`),
-    enabled: !!sid,
+    enabled: !!sid && canChat,
   });
-  const [text, setText] = useState("");
-  const [pending, setPending] = useState<Pending | null>(null);
-  const [refused, setRefused] = useState<string | null>(null);
+  const current = useQuery({
+    queryKey: ["session", wid, sid],
+    queryFn: () => api<ChatSession>("GET", `/api/v1/workspaces/${wid}/sessions/${sid}`),
+    enabled: !!sid && canChat,
+  });
   // Approval cards of this page's finished turns, by answer id: they stay under the answer once the turn ends.
   const [asked, setAsked] = useState<Record<number, Approval[]>>({});
   // The card that had keyboard focus when its turn ended: it gets it back under the stored answer.
   const [refocus, setRefocus] = useState<string | null>(null);
-  // The running turn's approvals as last heard (from the stream, or from a decision made on this page).
-  const turnCards = useRef<Approval[]>([]);
-  const abortRef = useRef<AbortController | null>(null);
-  const endRef = useRef<HTMLDivElement>(null);
+  const chat = useChatTurns({
+    wid,
+    sid,
+    enabled: canChat,
+    onTurnEnd: (answerId, cards) => {
+      if (answerId !== undefined && cards.length) setAsked((all) => ({ ...all, [answerId]: cards }));
+      setRefocus(document.activeElement?.closest<HTMLElement>("[data-approval-id]")?.dataset.approvalId ?? null);
+    },
+  });
+  const turn = chat.turn;
+  // Drafts are kept per conversation, like the answers.
+  const [drafts, setDrafts] = useState<Record<string, string>>({});
+  const draftKey = sid ?? NEW;
+  const text = drafts[draftKey] ?? "";
+  const setText = (t: string) => setDrafts((all) => ({ ...all, [draftKey]: t }));
+  const [chosenAgent, setChosenAgent] = useState<string | null>(null);
+  const [drawerOpen, setDrawerOpen] = useState(false);
+  const drawerId = useId();
+  const drawerButton = useRef<HTMLButtonElement>(null);
+  const drawer = useRef<HTMLElement>(null);
+  const composer = useRef<HTMLTextAreaElement>(null);
+  const { confirm, dialog } = useConfirm();
+  const pageWaking = usePageWaking(wid, canChat);
+  const now = useNow(1000, !!pageWaking || !!turn?.waking);
 
-  const newSession = useMutation({
-    mutationFn: (agentId: string) => api<ChatSession>("POST", `/api/v1/workspaces/${wid}/sessions`, { agentId }),
+  const agentList = agents.data?.items ?? [];
+  const agentById = (id: string | undefined) => agentList.find((a) => a.id === id);
+  const preferred = chosenAgent ?? workspace.data?.defaultAgentId ?? null;
+  const newAgent: Agent | undefined = agentById(preferred ?? undefined) ?? agentList[0];
+  const session = current.data ?? sessions.data?.items.find((s) => s.id === sid);
+  const sessionAgent = agentById(session?.agentId);
+  const titleOf = (s: ChatSession) => s.title || `New chat with ${agentById(s.agentId)?.name ?? "an agent"}`;
+  const title = sid ? (session ? titleOf(session) : "Chat") : "New chat";
+  usePageTitle(sid ? (session ? titleOf(session) : "Chat") : "Chat", membership?.name);
+
+  const historyItems = history.data?.items ?? [];
+  const { pane, onScroll, stick } = useStickToBottom(
+    [sid, historyItems.length, turn?.answer.length, turn?.steps.length, turn?.approvals.length, !!turn?.waking].join(),
+  );
+
+  // Picking a conversation closes the phone drawer.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: closing is the point of a conversation change
+  useEffect(() => setDrawerOpen(false), [sid]);
+  useEffect(() => {
+    if (!drawerOpen) return;
+    drawer.current?.querySelector<HTMLElement>("a[aria-current], .new-chat")?.focus();
+    const onKey = (e: globalThis.KeyboardEvent) => {
+      if (e.key !== "Escape") return;
+      setDrawerOpen(false);
+      drawerButton.current?.focus();
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [drawerOpen]);
+
+  const focusComposer = () => requestAnimationFrame(() => composer.current?.focus());
+
+  const update = useMutation({
+    mutationFn: (body: { title?: string; pinned?: boolean }) =>
+      api<ChatSession>("PATCH", `/api/v1/workspaces/${wid}/sessions/${sid}`, body),
     onSuccess: async (s) => {
+      queryClient.setQueryData(["session", wid, s.id], s);
       await queryClient.invalidateQueries({ queryKey: ["sessions", wid] });
-      await navigate({ to: "/w/$wid/chat", params: { wid }, search: { session: s.id } });
     },
   });
 
-  const answerLength = pending?.answer.length ?? 0;
-  const historyLength = history.data?.items.length ?? 0;
-  // A new tool step or approval card shows up at the end too.
-  const turnItems = (pending?.steps.length ?? 0) + (pending?.approvals.length ?? 0);
-  // biome-ignore lint/correctness/useExhaustiveDependencies: scroll whenever the answer grows or history changes
-  useEffect(() => {
-    endRef.current?.scrollIntoView?.({ block: "end" });
-  }, [answerLength, historyLength, turnItems]);
-
-  const waking = pending !== null && pending.waking !== null;
-  useEffect(() => {
-    if (!waking) return;
-    const timer = setInterval(
-      () => setPending((p) => (p && p.waking !== null ? { ...p, waking: p.waking + 1 } : p)),
-      1000,
-    );
-    return () => clearInterval(timer);
-  }, [waking]);
-
-  async function send(e?: FormEvent) {
-    e?.preventDefault();
-    const said = text.trim();
-    if (!said || !sid || pending) return;
-    setRefused(null);
-    setText("");
-    const controller = new AbortController();
-    abortRef.current = controller;
-    setPending({
-      user: said,
-      answer: "",
-      waking: null,
-      queued: null,
-      error: null,
-      stopped: false,
-      ids: [],
-      steps: [],
-      approvals: [],
+  async function remove() {
+    if (!sid || !session) return;
+    const count = historyItems.length;
+    const ok = await confirm({
+      title: `Delete “${titleOf(session)}”?`,
+      body: `Deletes this conversation and its ${count} ${count === 1 ? "message" : "messages"}; the agent forgets it too. This cannot be undone.`,
+      confirmLabel: "Delete conversation",
     });
-    // This turn's answer id, kept outside React state to move its approval cards under the answer when it ends.
-    let answerId: number | undefined;
-    turnCards.current = [];
-    try {
-      await sendMessage(
-        `/api/v1/workspaces/${wid}/sessions/${sid}/messages`,
-        said,
-        (ev) => {
-          if (ev.event === "accepted") answerId = ev.data.assistantMessageId;
-          if (ev.event === "approval") {
-            turnCards.current = upsertApproval(turnCards.current, ev.data.approval);
-            // The navigation's count of what waits for a decision changes with it.
-            void queryClient.invalidateQueries({ queryKey: ["approvals", wid] });
-          }
-          setPending((p) => {
-            if (!p) return p;
-            switch (ev.event) {
-              case "accepted":
-                return { ...p, ids: [ev.data.userMessageId, ev.data.assistantMessageId] };
-              case "runtime":
-                if (ev.data.state === "queued") return { ...p, waking: p.waking ?? 0, queued: ev.data.position };
-                return { ...p, waking: ev.data.state === "starting" ? (p.waking ?? 0) : null, queued: null };
-              case "delta":
-                return { ...p, waking: null, answer: p.answer + ev.data.text };
-              case "tool":
-                return { ...p, waking: null, steps: upsertStep(p.steps, ev.data.step) };
-              case "approval":
-                return { ...p, waking: null, approvals: upsertApproval(p.approvals, ev.data.approval) };
-              case "error":
-                return { ...p, waking: null, error: { message: ev.data.message, code: ev.data.code } };
-              case "done":
-                return { ...p, waking: null, stopped: ev.data.status === "aborted" };
-              default:
-                return p;
-            }
-          });
-        },
-        controller.signal,
-      );
-    } catch (err) {
-      if (!controller.signal.aborted) {
-        setText(said);
-        setRefused(err instanceof ApiError && err.code === "QUOTA_EXCEEDED" ? `${err.message}` : messageOf(err));
-      }
-    } finally {
-      abortRef.current = null;
-      const id = answerId;
-      const cards = turnCards.current;
-      if (id !== undefined && cards.length) setAsked((all) => ({ ...all, [id]: cards }));
-      const focused = document.activeElement?.closest<HTMLElement>("[data-approval-id]")?.dataset.approvalId;
-      setRefocus(focused ?? null);
-      if (cards.length) await queryClient.invalidateQueries({ queryKey: ["approvals", wid] });
-      await queryClient.invalidateQueries({ queryKey: ["messages", wid, sid] });
-      await queryClient.invalidateQueries({ queryKey: ["sessions", wid] });
-      setPending(null);
+    if (!ok) return;
+    await api("DELETE", `/api/v1/workspaces/${wid}/sessions/${sid}`);
+    queryClient.removeQueries({ queryKey: ["messages", wid, sid] });
+    await queryClient.invalidateQueries({ queryKey: ["sessions", wid] });
+    await navigate({ to: "/w/$wid/chat", params: { wid }, search: { session: NEW } });
+    focusComposer();
+  }
+
+  async function startNew() {
+    setDrawerOpen(false);
+    await navigate({ to: "/w/$wid/chat", params: { wid }, search: { session: NEW } });
+    focusComposer();
+  }
+
+  async function send(said: string, replaceFrom: number | null = null) {
+    if (!said.trim() || turn) return;
+    stick();
+    if (sid) {
+      const key = sid;
+      if (replaceFrom === null) setText("");
+      const sent = await chat.send(sid, said, replaceFrom);
+      // Refused before it started (quota, a turn still arriving): the words come back to the box.
+      if (!sent && replaceFrom === null) setDrafts((all) => ({ ...all, [key]: all[key] || said }));
+      return;
     }
+    if (!newAgent) return;
+    // A new conversation: create it, then send its first message in it.
+    const created = await api<ChatSession>("POST", `/api/v1/workspaces/${wid}/sessions`, { agentId: newAgent.id });
+    setDrafts((all) => ({ ...all, [NEW]: "" }));
+    const sending = chat.send(created.id, said);
+    await queryClient.invalidateQueries({ queryKey: ["sessions", wid] });
+    await navigate({ to: "/w/$wid/chat", params: { wid }, search: { session: created.id } });
+    focusComposer();
+    await sending;
+  }
+
+  /** Regenerate (also Retry): the last message of the person's again, replacing it and what came after. */
+  function regenerate() {
+    const lastUser = historyItems.findLast((m) => m.role === "user");
+    if (lastUser) void send(lastUser.content, lastUser.id);
   }
 
   async function stop() {
     if (!sid) return;
-    // Ask the server to stop upstream; closing the stream would stop it too.
-    await api("POST", `/api/v1/workspaces/${wid}/sessions/${sid}/abort`).catch(() => abortRef.current?.abort());
-  }
-
-  function onKey(e: KeyboardEvent<HTMLTextAreaElement>) {
-    if (e.key === "Enter" && !e.shiftKey) {
-      e.preventDefault();
-      void send();
-    }
+    await api("POST", `/api/v1/workspaces/${wid}/sessions/${sid}/abort`).catch(() => {});
+    focusComposer();
   }
 
   if (!canChat) {
     return (
-      <section>
+      <section className="chat-readonly">
         <h1>Chat</h1>
-        <Notice kind="info">Your role in this workspace (viewer) cannot chat.</Notice>
+        <Notice kind="info">
+          Your role in this workspace (viewer) cannot chat. You can see its agents and providers; ask an owner or admin
+          of the workspace to make you a member if you need to chat.
+        </Notice>
+        <p>
+          <Link to="/w/$wid/agents" params={{ wid }}>
+            See the workspace's agents
+          </Link>
+        </p>
       </section>
     );
   }
-  if (agents.data && agents.data.items.length === 0) {
+  if (agents.data && agentList.length === 0) {
     return (
-      <section>
+      <section className="chat-readonly">
         <h1>Chat</h1>
         <p>There is no agent to talk to yet.</p>
-        <Link to="/w/$wid/setup" params={{ wid }} className="button">
-          Set up your workspace
-        </Link>
+        {canManage ? (
+          <Link to="/w/$wid/setup" params={{ wid }} className="button">
+            Set up your workspace
+          </Link>
+        ) : (
+          <p className="hint">Ask an owner or admin of this workspace to add one.</p>
+        )}
       </section>
     );
   }
-  const agentName = (id: string) => agents.data?.items.find((a) => a.id === id)?.name ?? "Agent";
-  const current = sessions.data?.items.find((s) => s.id === sid);
-  // The refetched history may hold this turn before the pending view is cleared: never show it twice.
-  const shown = (history.data?.items ?? []).filter(
-    (m) => !(pending && (m.status === "streaming" || pending.ids.includes(m.id))),
-  );
+
+  const streaming = !!turn && (turn.user !== null || turn.ids.length > 0);
+  const blocked = streaming ? ARRIVING : null;
+  const empty = sid ? history.isSuccess && historyItems.length === 0 && !turn : true;
 
   return (
-    <div className="chat">
-      <aside className="sessions" aria-label="Conversations">
-        <div className="new-chat">
-          {agents.data?.items.map((a) => (
-            <button key={a.id} type="button" className="secondary" onClick={() => newSession.mutate(a.id)}>
-              New chat with {a.name}
-            </button>
-          ))}
-        </div>
-        <ul>
-          {sessions.data?.items.map((s) => (
-            <li key={s.id}>
-              <Link
-                to="/w/$wid/chat"
-                params={{ wid }}
-                search={{ session: s.id }}
-                aria-current={s.id === sid ? "page" : undefined}
-              >
-                {s.title || `New chat with ${agentName(s.agentId)}`}
-              </Link>
-            </li>
-          ))}
-        </ul>
-      </aside>
+    <div className="chat" data-drawer-open={drawerOpen ? "" : undefined}>
+      <ConversationList
+        ref={drawer}
+        id={drawerId}
+        wid={wid}
+        sessions={sessions.data?.items}
+        loading={sessions.isPending}
+        current={sid}
+        query={query}
+        onQuery={setQuery}
+        titleOf={titleOf}
+        onNewChat={() => void startNew()}
+        open={drawerOpen}
+        onClose={() => {
+          setDrawerOpen(false);
+          drawerButton.current?.focus();
+        }}
+      />
       <section className="conversation" aria-label="Conversation">
-        {!sid ? (
-          <p>Start a chat with one of your agents.</p>
-        ) : (
-          <>
-            <h1 className="chat-title">{current?.title || (current ? agentName(current.agentId) : "Chat")}</h1>
-            <div className="messages" aria-live="polite">
-              {shown.map((m) => (
-                <Fragment key={m.id}>
-                  <ChatMessage
-                    from={m.role}
-                    content={m.content}
-                    status={m.status}
-                    error={m.error}
-                    trace={m.trace}
-                    id={m.id}
-                  />
-                  {asked[m.id]?.map((a) => (
-                    <ApprovalCard
-                      key={a.id}
-                      wid={wid}
-                      approval={a}
-                      role={membership?.role}
-                      focusOutcome={refocus === a.id}
-                      onChange={(next) =>
-                        setAsked((all) => ({ ...all, [m.id]: upsertApproval(all[m.id] ?? [], next) }))
-                      }
-                    />
-                  ))}
-                </Fragment>
-              ))}
-              {pending ? (
-                <>
-                  <ChatMessage from="user" content={pending.user} />
-                  {pending.waking !== null ? (
-                    <p className="waking" role="status">
-                      {pending.queued !== null
-                        ? `The server is busy: your workspace is number ${pending.queued} in line to start… ${pending.waking} s`
-                        : `Starting your workspace… ${pending.waking} s`}
-                    </p>
-                  ) : null}
-                  {pending.answer || pending.waking === null ? (
-                    <ChatMessage from="assistant" content={pending.answer} trace={pending.steps} id={pending.ids[1]} />
-                  ) : null}
-                  {pending.approvals.map((a) => (
-                    <ApprovalCard
-                      key={a.id}
-                      wid={wid}
-                      approval={a}
-                      role={membership?.role}
-                      onChange={(next) => {
-                        turnCards.current = upsertApproval(turnCards.current, next);
-                        setPending((p) => (p ? { ...p, approvals: upsertApproval(p.approvals, next) } : p));
-                      }}
-                    />
-                  ))}
-                  {pending.error ? (
-                    <Notice>
-                      {pending.error.message}
-                      {pending.error.code === "UNAVAILABLE" ? " Send your message again to retry." : ""}
-                    </Notice>
-                  ) : null}
-                </>
-              ) : null}
-              <div ref={endRef} />
-            </div>
-            {refused ? <Notice>{refused}</Notice> : null}
-            <form className="composer" onSubmit={send}>
-              <label htmlFor="composer-text" className="visually-hidden">
-                Message
-              </label>
-              <textarea
-                id="composer-text"
-                rows={2}
-                placeholder="Message your agent (Enter to send, Shift+Enter for a new line)"
-                value={text}
-                onChange={(e) => setText(e.target.value)}
-                onKeyDown={onKey}
-              />
-              {pending ? (
-                <button type="button" className="danger" onClick={() => void stop()}>
-                  Stop
-                </button>
-              ) : (
-                <button type="submit" disabled={!text.trim()}>
-                  Send
-                </button>
-              )}
-            </form>
-          </>
-        )}
+        <ConversationHeader
+          title={title}
+          session={session}
+          drawerId={drawerId}
+          drawerOpen={drawerOpen}
+          drawerButton={drawerButton}
+          onDrawer={() => setDrawerOpen((o) => !o)}
+          onRename={(t) => update.mutateAsync({ title: t })}
+          onPin={(pinned) => update.mutate({ pinned })}
+          onDelete={() => void remove()}
+        />
+        {update.isError ? <Notice>{update.error.message}</Notice> : null}
+        <div className="messages" ref={pane} onScroll={onScroll} role="log" aria-label="Chat history">
+          {empty ? (
+            <AgentIntro agent={sid ? sessionAgent : newAgent} onStarter={(p) => void send(p)} />
+          ) : (
+            <MessageList
+              wid={wid}
+              role={membership?.role}
+              canManage={canManage}
+              history={historyItems}
+              turn={turn}
+              failed={chat.failed}
+              asked={asked}
+              onAsked={(id, next) => setAsked((all) => ({ ...all, [id]: upsertApproval(all[id] ?? [], next) }))}
+              refocus={refocus}
+              onTurnApproval={(next) => {
+                if (sid) chat.patch(sid, (t) => ({ ...t, approvals: upsertApproval(t.approvals, next) }));
+              }}
+              busy={blocked}
+              onRegenerate={regenerate}
+              onEdit={(id, t) => void send(t, id)}
+              now={now}
+            />
+          )}
+        </div>
+        {pageWaking && !turn?.waking ? <WakingIndicator waking={pageWaking} now={now} /> : null}
+        {chat.refused ? <Notice>{chat.refused.message}</Notice> : null}
+        <Composer
+          text={text}
+          onText={setText}
+          onSend={() => void send(text.trim())}
+          onStop={() => void stop()}
+          streaming={streaming}
+          blocked={blocked}
+          textareaRef={composer}
+          agentChoice={
+            sid || !newAgent
+              ? undefined
+              : { agents: agentList, agentId: newAgent.id, onAgent: (id) => setChosenAgent(id) }
+          }
+        />
       </section>
+      {dialog}
     </div>
   );
 }

@@ -3,6 +3,7 @@ import { Navigate, useNavigate } from "@tanstack/react-router";
 import { api, messageOf } from "../api/client.ts";
 import type { PlatformSettings } from "../api/types.ts";
 import { Notice } from "../components/forms.tsx";
+import { usePageTitle } from "../components/page-title.ts";
 import { EmailForm, IdleTimeoutForm, PublicUrlForm, platformSettingsQuery } from "../components/platform-settings.tsx";
 import { useMe } from "../components/session.ts";
 
@@ -17,6 +18,7 @@ export function PlatformSetupPage() {
   const me = useMe();
   const navigate = useNavigate();
   const queryClient = useQueryClient();
+  usePageTitle("Welcome: set up Reef");
   const settings = useQuery({ ...platformSettingsQuery, enabled: me.data?.user.platformRole === "super_admin" });
   const workspace = me.data?.workspaces.find((w) => w.personal) ?? me.data?.workspaces[0];
   const onward = () =>

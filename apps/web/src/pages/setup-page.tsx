@@ -3,8 +3,11 @@ import { useNavigate, useParams } from "@tanstack/react-router";
 import { api, messageOf } from "../api/client.ts";
 import type { ChatSession } from "../api/types.ts";
 import { AgentForm, agentsQuery, providersQuery } from "../components/agent-form.tsx";
+import { focusLater } from "../components/focus.ts";
 import { Notice } from "../components/forms.tsx";
-import { ProviderForm, ProviderTestButton } from "../components/provider-form.tsx";
+import { usePageTitle } from "../components/page-title.ts";
+import { ProviderCheck } from "../components/provider-check.tsx";
+import { ProviderForm } from "../components/provider-form.tsx";
 import { atLeast, useWorkspace } from "../components/session.ts";
 
 /**
@@ -18,6 +21,7 @@ export function SetupPage() {
   const navigate = useNavigate();
   const providers = useQuery(providersQuery(wid));
   const agents = useQuery(agentsQuery(wid));
+  usePageTitle("Set up your workspace", membership?.name);
   const start = useMutation({
     mutationFn: (agentId: string) => api<ChatSession>("POST", `/api/v1/workspaces/${wid}/sessions`, { agentId }),
     onSuccess: (s) => navigate({ to: "/w/$wid/chat", params: { wid }, search: { session: s.id } }),
@@ -53,32 +57,31 @@ export function SetupPage() {
           <ProviderForm
             wid={wid}
             canShare={atLeast(membership?.role, "admin")}
-            onCreated={() => void providers.refetch()}
+            onCreated={() =>
+              void providers.refetch().then(() => focusLater(() => document.querySelector(".provider-check button")))
+            }
           />
         </>
       ) : null}
       {step === 2 && provider ? (
         <>
-          <p>
-            Connected to <strong>{provider.name}</strong>
-            {provider.models.length ? ` (${provider.models.length} models)` : ""}.
-          </p>
-          <ProviderTestButton wid={wid} provider={provider} />
+          <ProviderCheck wid={wid} provider={provider} />
           <h2>Create your first agent</h2>
           <AgentForm
             wid={wid}
             canGrantTools={atLeast(membership?.role, "admin")}
-            onCreated={() => void agents.refetch()}
+            onCreated={() => void agents.refetch().then(() => focusLater(() => document.getElementById("start-chat")))}
           />
         </>
       ) : null}
       {step === 3 && agent ? (
         <>
           <p>
-            <strong>{agent.name}</strong> is ready. The first message wakes your workspace, which takes a few seconds.
+            <strong>{agent.name}</strong> is ready. Your first message starts your workspace; the chat shows how long
+            that usually takes.
           </p>
           {start.isError ? <Notice>{messageOf(start.error)}</Notice> : null}
-          <button type="button" onClick={() => start.mutate(agent.id)} disabled={start.isPending}>
+          <button type="button" id="start-chat" onClick={() => start.mutate(agent.id)} disabled={start.isPending}>
             Start chatting with {agent.name}
           </button>
         </>

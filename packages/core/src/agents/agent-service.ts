@@ -1,7 +1,7 @@
 import { AppError, BadRequestError, NotFoundError } from "@reef/contracts";
 import { AGENT_TOOLS, type AgentTool, type Db, type ExecPolicy, schema, type Tx, withScope } from "@reef/db";
 import type { GatewaySettings } from "@reef/runtime";
-import { and, desc, eq, isNull, or } from "drizzle-orm";
+import { and, count, countDistinct, desc, eq, isNull, or } from "drizzle-orm";
 import { appendAudit } from "../audit/audit-service.ts";
 import { providersForGateway } from "../providers/provider-service.ts";
 import type { RequestContext } from "../shared/context.ts";
@@ -19,7 +19,21 @@ import {
   usableTools,
 } from "./tool-grants.ts";
 
-const { agents, providers } = schema;
+const { agents, providers, workspaces, chatSessions } = schema;
+
+/** What deleting an agent deletes: its conversations, and the number of people whose they are. */
+export interface AgentImpact {
+  sessions: number;
+  people: number;
+}
+
+async function impactOf(tx: Tx, agentId: string): Promise<AgentImpact> {
+  const [r] = await tx
+    .select({ sessions: count(), people: countDistinct(chatSessions.userId) })
+    .from(chatSessions)
+    .where(eq(chatSessions.agentId, agentId));
+  return { sessions: r?.sessions ?? 0, people: r?.people ?? 0 };
+}
 type Row = typeof agents.$inferSelect;
 
 export interface AgentView {
@@ -28,6 +42,8 @@ export interface AgentView {
   providerId: string;
   model: string;
   instructions: string;
+  description: string;
+  starterPrompts: string[];
   temperature: number | null;
   tools: AgentTool[];
   /** Granted tools the agent cannot use now, and why; left out of its gateway from the next start. */
@@ -45,6 +61,8 @@ export interface AgentInput {
   providerId: string;
   model: string;
   instructions?: string | undefined;
+  description?: string | undefined;
+  starterPrompts?: string[] | undefined;
   temperature?: number | null | undefined;
   tools?: AgentTool[] | undefined;
   execPolicy?: ExecPolicy | undefined;
@@ -72,6 +90,8 @@ function toView(row: Row, policy: ToolPolicy): AgentView {
     providerId: row.providerId,
     model: row.model,
     instructions: row.instructions,
+    description: row.description,
+    starterPrompts: row.starterPrompts,
     temperature: row.temperature,
     tools: row.tools,
     toolsBlocked: blockedTools(row.tools, policy),
@@ -245,6 +265,8 @@ export function createAgentService(deps: {
             providerId: input.providerId,
             model: input.model,
             instructions: input.instructions ?? "",
+            description: input.description?.trim() ?? "",
+            starterPrompts: (input.starterPrompts ?? []).map((p) => p.trim()).filter(Boolean),
             temperature: input.temperature ?? null,
             tools,
             execPolicy,
@@ -285,6 +307,9 @@ export function createAgentService(deps: {
         const set: Partial<typeof agents.$inferInsert> = { updatedAt: new Date() };
         if (patch.name !== undefined) set.name = patch.name.trim();
         if (patch.instructions !== undefined) set.instructions = patch.instructions;
+        if (patch.description !== undefined) set.description = patch.description.trim();
+        if (patch.starterPrompts !== undefined)
+          set.starterPrompts = patch.starterPrompts.map((p) => p.trim()).filter(Boolean);
         if (patch.temperature !== undefined) set.temperature = patch.temperature;
         if (patch.providerId !== undefined || patch.model !== undefined) {
           const provider = await checkProvider(
@@ -349,14 +374,32 @@ export function createAgentService(deps: {
       return gate.run(ctx, workspaceId, "agents:read", async (tx, access) => {
         const row = await find(tx, access, id);
         await requireManage(access, row);
+        const impact = await impactOf(tx, id);
         await tx.delete(agents).where(eq(agents.id, id));
+        // No foreign key holds workspaces.defaultAgentId (see the schema): clear it here, in the same transaction.
+        await tx
+          .update(workspaces)
+          .set({ defaultAgentId: null, updatedAt: new Date() })
+          .where(and(eq(workspaces.id, workspaceId), eq(workspaces.defaultAgentId, id)));
         await appendAudit(tx, ctx, {
           workspaceId,
           action: "agent.delete",
           targetType: "agent",
           targetId: id,
-          details: { name: row.name },
+          details: { name: row.name, sessions: impact.sessions, people: impact.people },
         });
+      });
+    },
+
+    /**
+     * What deleting an agent takes with it, for the confirmation people read first: its
+     * conversations and how many people they belong to. Only those who may delete it may ask.
+     */
+    impact(ctx: RequestContext, workspaceId: string, id: string): Promise<AgentImpact> {
+      return gate.run(ctx, workspaceId, "agents:read", async (tx, access) => {
+        const row = await find(tx, access, id);
+        await requireManage(access, row);
+        return impactOf(tx, id);
       });
     },
 

@@ -76,3 +76,5 @@ export function createAnswerStore(db: Db, sealer: TranscriptSealer) {
     },
   };
 }
+
+export type AnswerStore = ReturnType<typeof createAnswerStore>;

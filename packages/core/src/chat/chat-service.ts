@@ -1,22 +1,29 @@
 import { randomUUID } from "node:crypto";
-import { ConflictError, ForbiddenError, NotFoundError } from "@reef/contracts";
-import { type Db, type MessageStatus, schema, type Tx } from "@reef/db";
-import { deleteGatewaySessions, GatewayRequestError, streamGatewayTurn } from "@reef/runtime";
-import { and, asc, desc, eq, gt, isNull, lt } from "drizzle-orm";
-import type { AgentService, ChatAgent } from "../agents/agent-service.ts";
-import type { ApprovalRelay, ApprovalTurn, ApprovalView } from "../approvals/approval-relay.ts";
+import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from "@reef/contracts";
+import { type Db, type MessageStatus, schema, type Tx, withScope } from "@reef/db";
+import { deleteGatewaySessions } from "@reef/runtime";
+import { and, asc, desc, eq, gt, gte, isNull, lt } from "drizzle-orm";
+import type { AgentService } from "../agents/agent-service.ts";
+import type { ApprovalRelay } from "../approvals/approval-relay.ts";
 import { appendAudit } from "../audit/audit-service.ts";
+import type { ProviderFailures } from "../outbound/provider-failures.ts";
 import type { QuotaService } from "../quotas/quota-service.ts";
-import type { RuntimeConnection, RuntimeManager } from "../runtime/runtime-manager.ts";
+import type { RuntimeManager } from "../runtime/runtime-manager.ts";
 import type { RequestContext } from "../shared/context.ts";
-import { clampLimit, decodeCursor, olderThan, type Page, toPage } from "../shared/pagination.ts";
+import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
 import type { Vault } from "../vault/vault-service.ts";
 import type { Access, WorkspaceGate } from "../workspace/workspace-access.ts";
 import { createAnswerStore } from "./answer-store.ts";
+import { listSessionPage } from "./session-list.ts";
 import { createTranscriptSealer } from "./transcript-sealing.ts";
-import { createTraceRecorder, parseTrace, type TraceStep } from "./turn-trace.ts";
+import { followStoredAnswer } from "./turn-follow.ts";
+import { createTurnRegistry, type TurnSubscription } from "./turn-registry.ts";
+import { createTurnRunner, INTERRUPTED, type Owner } from "./turn-runner.ts";
+import { parseTrace, type TraceStep } from "./turn-trace.ts";
 
-const { chatSessions, chatMessages } = schema;
+export type { ChatEvent, TurnSubscription } from "./turn-registry.ts";
+
+const { chatSessions, chatMessages, agents, providers } = schema;
 type SessionRow = typeof chatSessions.$inferSelect;
 type MessageRow = typeof chatMessages.$inferSelect;
 
@@ -24,6 +31,7 @@ export interface SessionView {
   id: string;
   agentId: string;
   title: string;
+  pinned: boolean;
   createdAt: string;
   lastMessageAt: string | null;
 }
@@ -40,38 +48,19 @@ export interface MessageView {
   createdAt: string;
 }
 
-/** What a client receives while an answer streams. */
-export type ChatEvent =
-  | { type: "runtime"; state: "starting" | "running" }
-  /** The server is at its cap of running workspaces: this one waits in line (1: next). */
-  | { type: "runtime"; state: "queued"; position: number }
-  /** More of the answer; `replace`: the answer so far is this text instead (the agent's runtime rewrote it). */
-  | { type: "delta"; text: string; replace?: true }
-  /** A tool call of the agent's: sent when it starts and again when it ends (same `step.id`). */
-  | { type: "tool"; step: TraceStep }
-  /** A command waiting for a person's approval: sent when requested and again when decided or expired. */
-  | { type: "approval"; approval: ApprovalView }
-  | { type: "usage"; promptTokens: number; completionTokens: number }
-  | { type: "done"; messageId: number; status: "complete" | "aborted" }
-  | { type: "error"; messageId: number; code: string; message: string };
-
-/** A message accepted and stored, whose answer is produced by iterating `events`. */
+/** A message accepted and stored, whose answer runs detached; `subscription` follows it from its start. */
 export interface ChatTurn {
   sessionId: string;
   userMessageId: number;
   assistantMessageId: number;
-  /**
-   * Runs the turn on the workspace's gateway and yields its events. Aborting
-   * `signal` (the client went away) stops generation upstream; what was said so
-   * far is kept either way.
-   */
-  events(signal: AbortSignal): AsyncGenerator<ChatEvent>;
+  subscription: TurnSubscription;
 }
 
 const toSessionView = (r: SessionRow): SessionView => ({
   id: r.id,
   agentId: r.agentId,
   title: r.title,
+  pinned: r.pinnedAt !== null,
   createdAt: r.createdAt.toISOString(),
   lastMessageAt: r.lastMessageAt?.toISOString() ?? null,
 });
@@ -90,8 +79,6 @@ const toMessageView = (r: MessageRow): MessageView => ({
   trace: parseTrace(r.trace),
   createdAt: r.createdAt.toISOString(),
 });
-
-type Owner = { userId: string; apiKeyId: null } | { userId: null; apiKeyId: string };
 
 function ownerOf(ctx: RequestContext, access: Access): Owner {
   if (access.userId) return { userId: access.userId, apiKeyId: null };
@@ -116,11 +103,17 @@ export function gatewaySessionKey(workspaceId: string, agentId: string, owner: O
   return `agent:${agentId}:reef-${workspaceId}-${who}-session-${sessionId}`;
 }
 
-const DEAD_RUNTIME =
-  "Your workspace's runtime stopped while answering. What was said so far is kept; send your message again to continue.";
+/** How much of the kept conversation an edited one re-tells the agent (the most recent part). */
+const MAX_RETOLD_CHARS = 60_000;
 
-const INTERRUPTED =
-  "This answer was cut off because Reef stopped while writing it. What was said so far is kept; send your message again to continue.";
+/** The person's text, preceded by the conversation kept before an edit (the gateway forgot it). */
+function withEarlierTurns(kept: MessageRow[], text: string): string {
+  const said = kept.filter((m) => m.content.trim() !== "");
+  if (said.length === 0) return text;
+  let history = said.map((m) => `${m.role === "user" ? "User" : "Assistant"}: ${m.content}`).join("\n\n");
+  if (history.length > MAX_RETOLD_CHARS) history = `…${history.slice(-MAX_RETOLD_CHARS)}`;
+  return `[This conversation was edited, so you are told again what was said before the edit:]\n\n${history}\n\n[The person's new message:]\n\n${text}`;
+}
 
 /**
  * Chat sessions per member per agent, and streamed turns relayed from the
@@ -141,6 +134,10 @@ export function createChatService(deps: {
    * the gateway.
    */
   approvals?: ApprovalRelay | undefined;
+  /** What the LLM proxy sees go wrong with providers: a turn whose provider refuses connections fails at once. */
+  providerFailures?: ProviderFailures | undefined;
+  /** How often the stream of an answer running on another replica re-reads it. */
+  followPollMs?: number;
   /** How often a streaming answer is saved, so a crash loses at most this much. */
   flushEveryMs?: number;
   /** How often a turn in flight touches its answer's heartbeat (also while the runtime wakes). */
@@ -163,7 +160,7 @@ export function createChatService(deps: {
     const stale = new Date(Date.now() - staleAfterMs);
     await tx
       .update(chatMessages)
-      .set({ status: "error", error: INTERRUPTED, completedAt: new Date() })
+      .set({ status: "interrupted", error: INTERRUPTED, completedAt: new Date() })
       .where(
         and(
           eq(chatMessages.sessionId, sessionId),
@@ -190,8 +187,17 @@ export function createChatService(deps: {
     }
   }
 
-  /** Turns streaming in this process, by session, so `abort` can reach them. */
-  const inflight = new Map<string, AbortController>();
+  /** Turns running in this process, detached from any connection (see turn-registry.ts). */
+  const turns = createTurnRegistry(deps.log);
+  const runTurn = createTurnRunner({
+    runtimes: deps.runtimes,
+    approvals: deps.approvals,
+    answers,
+    providerFailures: deps.providerFailures,
+    flushEveryMs,
+    heartbeatMs,
+    log: deps.log,
+  });
 
   async function findSession(tx: Tx, ctx: RequestContext, access: Access, sessionId: string): Promise<SessionRow> {
     const owner = ownerOf(ctx, access);
@@ -203,12 +209,6 @@ export function createChatService(deps: {
     return row;
   }
 
-  /** Views of the caller's own rows, opened one after another: the first fills the vault's key cache for the rest. */
-  async function openSessions(tx: Tx, rows: SessionRow[]): Promise<SessionRow[]> {
-    const out: SessionRow[] = [];
-    for (const r of rows) out.push({ ...r, title: await sealer.openTitle(tx, r) });
-    return out;
-  }
   async function openMessages(tx: Tx, rows: MessageRow[]): Promise<MessageRow[]> {
     const out: MessageRow[] = [];
     for (const r of rows) {
@@ -217,176 +217,39 @@ export function createChatService(deps: {
     return out;
   }
 
-  /** Hands an approval event to the relay; a failure there is logged, never the turn's. */
-  async function relay(workspaceId: string, call: () => Promise<ApprovalView | null> | undefined) {
-    try {
-      return (await call()) ?? null;
-    } catch (err) {
-      deps.log?.warn({ err, workspaceId }, "could not relay an approval request");
-      return null;
-    }
-  }
-
-  function runTurn(
+  /**
+   * Deletes `fromId` (a user message of the session) and everything after it,
+   * audited. @returns what the agent is sent: `text` preceded by the turns kept
+   * before it, since the gateway forgets the whole conversation (see docs/chat.md).
+   */
+  async function replaceFrom(
+    tx: Tx,
     ctx: RequestContext,
-    workspaceId: string,
-    session: { id: string; key: string },
-    agent: ChatAgent,
-    owner: Owner,
+    session: SessionRow,
+    fromId: number,
     text: string,
-    assistantMessageId: number,
-  ) {
-    return async function* events(signal: AbortSignal): AsyncGenerator<ChatEvent> {
-      const controller = new AbortController();
-      const onAbort = () => controller.abort();
-      signal.addEventListener("abort", onAbort, { once: true });
-      if (signal.aborted) controller.abort();
-      inflight.set(session.id, controller);
-      let content = "";
-      const trace = createTraceRecorder();
-      const answer = { workspaceId, sessionId: session.id, messageId: assistantMessageId };
-      // The heartbeat tells every replica this answer is alive, also while nothing arrives (a runtime
-      // waking, a command waiting for a person's approval).
-      let beating = false;
-      const heartbeat = setInterval(() => {
-        if (beating) return;
-        beating = true;
-        answers
-          .beat(answer)
-          .catch((err: unknown) => deps.log?.warn({ err, workspaceId }, "chat heartbeat failed"))
-          .finally(() => {
-            beating = false;
-          });
-      }, heartbeatMs);
-      heartbeat.unref();
-      let usage: { promptTokens: number; completionTokens: number } | undefined;
-      let settled = false;
-      let lastFlush = Date.now();
-      const flush = async () => {
-        lastFlush = Date.now();
-        await answers.flush(answer, { content, trace: trace.json() });
-      };
-      const settle = async (status: MessageStatus, error?: string) => {
-        settled = true;
-        clearInterval(heartbeat);
-        trace.settle();
-        await answers.finish(answer, { content, status, usage, trace: trace.json(), ...(error ? { error } : {}) });
-      };
-      try {
-        let conn: RuntimeConnection;
-        if ((await deps.runtimes.get(workspaceId)).state !== "running") yield { type: "runtime", state: "starting" };
-        conn = yield* deps.runtimes.ensureRunningWithProgress(ctx, workspaceId, controller.signal);
-        const approvalTurn = (): ApprovalTurn => ({
-          workspaceId,
-          sessionId: session.id,
-          sessionKey: session.key,
-          messageId: assistantMessageId,
-          agentId: agent.id,
-          owner,
-          gateway: { endpoint: conn.endpoint, token: conn.token },
-        });
-        for (let attempt = 0; ; attempt++) {
-          try {
-            for await (const ev of streamGatewayTurn({
-              endpoint: conn.endpoint,
-              token: conn.token,
-              agentId: agent.id,
-              sessionKey: session.key,
-              text,
-              instructions: agent.instructions,
-              signal: controller.signal,
-            })) {
-              if (ev.type === "delta") {
-                content = ev.replace ? ev.text : content + ev.text;
-                yield ev;
-              } else if (ev.type === "tool") {
-                const step = trace.record(ev.step);
-                if (step) yield { type: "tool", step };
-              } else if (ev.type === "approval-requested") {
-                const approval = await relay(workspaceId, () => deps.approvals?.requested(approvalTurn(), ev.request));
-                if (approval) yield { type: "approval", approval };
-              } else if (ev.type === "approval-resolved") {
-                const approval = await relay(workspaceId, () =>
-                  deps.approvals?.resolved(approvalTurn(), ev.gatewayApprovalId, ev.decision),
-                );
-                if (approval) yield { type: "approval", approval };
-              } else if (ev.type === "usage") {
-                usage = { promptTokens: ev.promptTokens, completionTokens: ev.completionTokens };
-              } else if (ev.type === "aborted") {
-                // Stopped in the runtime by someone else (another replica, a deleted session).
-                await settle("aborted");
-                yield { type: "done", messageId: assistantMessageId, status: "aborted" };
-                return;
-              } else {
-                await settle("error", ev.message);
-                yield { type: "error", messageId: assistantMessageId, code: "BAD_GATEWAY", message: ev.message };
-                return;
-              }
-              if ((ev.type === "delta" || ev.type === "tool") && Date.now() - lastFlush > flushEveryMs) await flush();
-            }
-            break;
-          } catch (err) {
-            // A runtime that died while idle: nothing was said or run yet, so wake a fresh one and retry once.
-            const retry =
-              err instanceof GatewayRequestError &&
-              err.unreachable &&
-              content === "" &&
-              trace.isEmpty &&
-              attempt === 0 &&
-              !controller.signal.aborted;
-            if (!retry || !(await deps.runtimes.reportUnreachable(workspaceId))) throw err;
-            yield { type: "runtime", state: "starting" };
-            conn = yield* deps.runtimes.ensureRunningWithProgress(ctx, workspaceId, controller.signal);
-          }
-        }
-        await settle("complete");
-        if (usage) yield { type: "usage", ...usage };
-        yield { type: "done", messageId: assistantMessageId, status: "complete" };
-      } catch (err) {
-        if (controller.signal.aborted) {
-          await settle("aborted");
-          yield { type: "done", messageId: assistantMessageId, status: "aborted" };
-          return;
-        }
-        let code = "BAD_GATEWAY";
-        let message: string;
-        if (err instanceof GatewayRequestError && err.unreachable) {
-          // Mark it so the next message wakes a fresh runtime instead of knocking on a dead one.
-          await deps.runtimes.reportUnreachable(workspaceId).catch(() => false);
-          message =
-            content || !trace.isEmpty
-              ? DEAD_RUNTIME
-              : "Your workspace's runtime did not answer. Send your message again.";
-          code = "UNAVAILABLE";
-        } else if (err instanceof GatewayRequestError) {
-          message = `The agent could not answer: ${err.message}.`;
-        } else if (
-          err &&
-          typeof err === "object" &&
-          "code" in err &&
-          typeof err.code === "string" &&
-          err instanceof Error
-        ) {
-          code = err.code;
-          message = err.message;
-        } else {
-          deps.log?.warn({ err, workspaceId }, "chat turn failed");
-          code = "INTERNAL";
-          message = "Something went wrong while answering. What was said so far is kept.";
-        }
-        await settle("error", message);
-        yield { type: "error", messageId: assistantMessageId, code, message };
-      } finally {
-        clearInterval(heartbeat);
-        signal.removeEventListener("abort", onAbort);
-        if (inflight.get(session.id) === controller) inflight.delete(session.id);
-        // The consumer left mid-stream (client gone): stop upstream and keep what was said.
-        if (!settled) {
-          controller.abort();
-          await settle("aborted").catch((err: unknown) => deps.log?.warn({ err }, "could not save an aborted answer"));
-        }
-      }
-    };
+  ): Promise<string> {
+    const [from] = await tx
+      .select({ id: chatMessages.id })
+      .from(chatMessages)
+      .where(and(eq(chatMessages.id, fromId), eq(chatMessages.sessionId, session.id), eq(chatMessages.role, "user")));
+    if (!from) throw new BadRequestError("That message is not in this conversation.", { field: "replaceFrom" });
+    const removed = await tx
+      .delete(chatMessages)
+      .where(and(eq(chatMessages.sessionId, session.id), gte(chatMessages.id, fromId)))
+      .returning({ id: chatMessages.id });
+    await appendAudit(tx, ctx, {
+      workspaceId: session.workspaceId,
+      action: "chat.message.replace",
+      targetType: "chat_session",
+      targetId: session.id,
+      details: { fromMessageId: fromId, removed: removed.length },
+    });
+    const kept = await openMessages(
+      tx,
+      await tx.select().from(chatMessages).where(eq(chatMessages.sessionId, session.id)).orderBy(asc(chatMessages.id)),
+    );
+    return withEarlierTurns(kept, text);
   }
 
   return {
@@ -417,31 +280,59 @@ export function createChatService(deps: {
       });
     },
 
+    /** The caller's sessions: pinned first, then newest activity first; `q` filters by title. */
     listSessions(
       ctx: RequestContext,
       workspaceId: string,
-      q: { cursor?: string | undefined; limit?: number | undefined; agentId?: string | undefined },
+      q: {
+        cursor?: string | undefined;
+        limit?: number | undefined;
+        agentId?: string | undefined;
+        q?: string | undefined;
+      },
     ): Promise<Page<SessionView>> {
-      const limit = clampLimit(q.limit);
-      const cursor = decodeCursor(q.cursor, { createdAt: "timestamp", id: "uuid" });
       return gate.run(ctx, workspaceId, "chat:use", async (tx, access) => {
-        const rows = await tx
-          .select()
-          .from(chatSessions)
-          .where(
-            and(
-              eq(chatSessions.workspaceId, workspaceId),
-              ownedBy(ownerOf(ctx, access)),
-              q.agentId ? eq(chatSessions.agentId, q.agentId) : undefined,
-              olderThan(chatSessions.createdAt, chatSessions.id, cursor),
-            ),
-          )
-          .orderBy(desc(chatSessions.createdAt), desc(chatSessions.id))
-          .limit(limit + 1);
-        return toPage(await openSessions(tx, rows), limit, toSessionView, (r) => ({
-          createdAt: r.createdAt.toISOString(),
-          id: r.id,
-        }));
+        const where = and(
+          eq(chatSessions.workspaceId, workspaceId),
+          ownedBy(ownerOf(ctx, access)),
+          q.agentId ? eq(chatSessions.agentId, q.agentId) : undefined,
+        );
+        const page = await listSessionPage(tx, sealer, where, q);
+        return { items: page.items.map(toSessionView), nextCursor: page.nextCursor };
+      });
+    },
+
+    /** Renames or pins the caller's own session (audited; the title is sealed like a new one). */
+    updateSession(
+      ctx: RequestContext,
+      workspaceId: string,
+      sessionId: string,
+      patch: { title?: string | undefined; pinned?: boolean | undefined },
+    ): Promise<SessionView> {
+      return gate.run(ctx, workspaceId, "chat:use", async (tx, access) => {
+        const row = await findSession(tx, ctx, access, sessionId);
+        const title = patch.title?.trim();
+        const set: Partial<SessionRow> = {};
+        if (title !== undefined) {
+          set.title = await sealer.sealTitle(tx, workspaceId, sessionId, title);
+          set.titleSealed = true;
+        }
+        if (patch.pinned !== undefined && patch.pinned !== (row.pinnedAt !== null)) {
+          set.pinnedAt = patch.pinned ? new Date() : null;
+        }
+        const [updated] = Object.keys(set).length
+          ? await tx.update(chatSessions).set(set).where(eq(chatSessions.id, sessionId)).returning()
+          : [row];
+        if (!updated) throw new NotFoundError("No such session.");
+        await appendAudit(tx, ctx, {
+          workspaceId,
+          action: "chat.session.update",
+          targetType: "chat_session",
+          targetId: sessionId,
+          // Never the title: it is the member's, like the transcript.
+          details: { renamed: title !== undefined, ...(patch.pinned !== undefined ? { pinned: patch.pinned } : {}) },
+        });
+        return toSessionView({ ...updated, title: title ?? (await sealer.openTitle(tx, row)) });
       });
     },
 
@@ -460,7 +351,7 @@ export function createChatService(deps: {
     async deleteSession(ctx: RequestContext, workspaceId: string, sessionId: string): Promise<void> {
       const key = await gate.run(ctx, workspaceId, "chat:use", async (tx, access) => {
         const row = await findSession(tx, ctx, access, sessionId);
-        inflight.get(sessionId)?.abort();
+        turns.stop(sessionId, "stop");
         await tx.delete(chatSessions).where(eq(chatSessions.id, sessionId));
         await appendAudit(tx, ctx, {
           workspaceId,
@@ -500,17 +391,28 @@ export function createChatService(deps: {
     /**
      * Accepts a message: checks the caller owns the session, counts it against the
      * workspace's quota (429 QUOTA_EXCEEDED when used up), stores it with an empty
-     * answer, and returns the turn that produces the answer.
+     * answer, and starts the answer detached from the caller (see turn-registry.ts);
+     * the returned subscription follows it from its start. With `replaceFrom` (a
+     * user message of this session), that message and all after it are deleted
+     * first and the gateway forgets the conversation (see docs/chat.md).
      */
-    startTurn(ctx: RequestContext, workspaceId: string, sessionId: string, text: string): Promise<ChatTurn> {
+    startTurn(
+      ctx: RequestContext,
+      workspaceId: string,
+      sessionId: string,
+      text: string,
+      opts: { replaceFrom?: number | undefined } = {},
+    ): Promise<ChatTurn> {
       return gate
         .run(ctx, workspaceId, "chat:use", async (tx, access) => {
           const session = await findSession(tx, ctx, access, sessionId);
           // In this process, or (by its heartbeat) in another replica.
-          if (inflight.has(sessionId) || (await settleInterrupted(tx, sessionId))) {
+          if (turns.has(sessionId) || (await settleInterrupted(tx, sessionId))) {
             throw new ConflictError("An answer is still arriving in this session; wait for it or stop it first.");
           }
           const agent = await deps.agents.forChat(tx, access, session.agentId);
+          let prompt = text;
+          if (opts.replaceFrom !== undefined) prompt = await replaceFrom(tx, ctx, session, opts.replaceFrom, text);
           await deps.quotas.reserveMessage(tx, workspaceId);
           // The text is sealed once the row has its id (bound into the ciphertext), in this transaction.
           const [user] = await tx
@@ -544,32 +446,99 @@ export function createChatService(deps: {
             // Never the text: transcripts are the member's, not the audit trail's.
             details: { messageId: user.id, chars: text.length },
           });
+          const [provider] = await tx
+            .select({ id: providers.id, name: providers.name })
+            .from(agents)
+            .innerJoin(providers, eq(agents.providerId, providers.id))
+            .where(eq(agents.id, agent.id));
           const owner = ownerOf(ctx, access);
           const key = gatewaySessionKey(workspaceId, agent.id, owner, sessionId);
           return {
-            session: { id: sessionId, key },
-            agent,
-            owner,
+            plan: {
+              ctx,
+              workspaceId,
+              session: { id: sessionId, key },
+              agent,
+              owner,
+              prompt,
+              assistantMessageId: assistant.id,
+              provider: provider ?? null,
+              forget: opts.replaceFrom !== undefined,
+            },
             userMessageId: user.id,
             assistantMessageId: assistant.id,
           };
         })
-        .then((t) => ({
-          sessionId,
-          userMessageId: t.userMessageId,
-          assistantMessageId: t.assistantMessageId,
-          events: runTurn(ctx, workspaceId, t.session, t.agent, t.owner, text, t.assistantMessageId),
-        }));
+        .then((t) => {
+          const ids = { userMessageId: t.userMessageId, assistantMessageId: t.assistantMessageId };
+          // A second send raced past the check above in this process: the first one wins.
+          if (turns.has(sessionId)) throw new ConflictError("An answer is still arriving in this session.");
+          const subscription = turns.start(sessionId, ids, (signal) => runTurn(t.plan, signal));
+          return { sessionId, ...ids, subscription };
+        });
+    },
+
+    /**
+     * Follows the answer streaming in a session: its state so far, then live
+     * events until it ends; from another replica's turn, by re-reading the stored
+     * answer. @returns null when nothing streams there.
+     */
+    async attach(ctx: RequestContext, workspaceId: string, sessionId: string): Promise<TurnSubscription | null> {
+      const stored = await gate.run(ctx, workspaceId, "chat:use", async (tx, access) => {
+        await findSession(tx, ctx, access, sessionId);
+        // Checked inside the authorised transaction: nobody learns of someone else's turn.
+        const here = turns.attach(sessionId);
+        if (here) return here;
+        if (!(await settleInterrupted(tx, sessionId))) return null;
+        const [answer] = await tx
+          .select({ id: chatMessages.id })
+          .from(chatMessages)
+          .where(
+            and(
+              eq(chatMessages.sessionId, sessionId),
+              eq(chatMessages.role, "assistant"),
+              eq(chatMessages.status, "streaming"),
+            ),
+          )
+          .orderBy(desc(chatMessages.id))
+          .limit(1);
+        if (!answer) return null;
+        const [user] = await tx
+          .select({ id: chatMessages.id })
+          .from(chatMessages)
+          .where(
+            and(eq(chatMessages.sessionId, sessionId), eq(chatMessages.role, "user"), lt(chatMessages.id, answer.id)),
+          )
+          .orderBy(desc(chatMessages.id))
+          .limit(1);
+        return { userMessageId: user?.id ?? 0, assistantMessageId: answer.id };
+      });
+      if (stored === null || "events" in stored) return stored;
+      const leave = new AbortController();
+      const read = () =>
+        withScope(db, { workspaceId }, async (tx) => {
+          await settleInterrupted(tx, sessionId);
+          const [row] = await tx.select().from(chatMessages).where(eq(chatMessages.id, stored.assistantMessageId));
+          return row ? { content: await sealer.openMessage(tx, row), status: row.status, error: row.error } : null;
+        });
+      return {
+        ...stored,
+        events: followStoredAnswer(stored.assistantMessageId, read, leave.signal, deps.followPollMs),
+        close: () => leave.abort(),
+      };
     },
 
     /** Stops the answer streaming in a session (in this process). @returns whether one was streaming. */
     abort(ctx: RequestContext, workspaceId: string, sessionId: string): Promise<{ aborted: boolean }> {
       return gate.run(ctx, workspaceId, "chat:use", async (tx, access) => {
         await findSession(tx, ctx, access, sessionId);
-        const controller = inflight.get(sessionId);
-        controller?.abort();
-        return { aborted: controller !== undefined };
+        return { aborted: turns.stop(sessionId, "stop") };
       });
+    },
+
+    /** Shutdown: the answers running here end `interrupted`, keeping their text. */
+    interruptAll(): Promise<void> {
+      return turns.interruptAll();
     },
   };
 }

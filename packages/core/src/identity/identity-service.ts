@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { ConflictError, NotFoundError, UnauthorizedError } from "@reef/contracts";
-import { type Db, schema, withScope } from "@reef/db";
+import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError } from "@reef/contracts";
+import { type Db, extendScope, schema, type Tx, withScope } from "@reef/db";
 import { and, desc, eq, gt, isNull, sql } from "drizzle-orm";
 import { type AuditService, appendAudit } from "../audit/audit-service.ts";
 import type { RateLimits } from "../rate-limit/rate-limits.ts";
@@ -10,7 +10,7 @@ import { isUniqueViolation } from "../shared/pg-errors.ts";
 import { hashToken, newToken } from "../shared/tokens.ts";
 import { checkPasswordPolicy, hashPassword, verifyPassword } from "./passwords.ts";
 
-const { users, sessions, platformState, workspaces, workspaceMembers } = schema;
+const { users, sessions, platformState, workspaces, workspaceMembers, invites } = schema;
 
 export interface PublicUser {
   id: string;
@@ -45,6 +45,18 @@ export interface IdentityServiceDeps {
 
 const TOUCH_EVERY_MS = 60_000;
 
+/** The invite a sign-up uses: pending, unexpired, and sent to this email; otherwise a plain refusal. */
+async function usableInvite(tx: Tx, tokenHash: string, email: string) {
+  const [invite] = await tx.select().from(invites).where(eq(invites.tokenHash, tokenHash));
+  if (!invite || invite.revokedAt) throw new NotFoundError("This invite link is not valid. Ask for a new one.");
+  if (invite.acceptedAt) throw new ConflictError("This invite has already been used. Sign in instead.");
+  if (invite.expiresAt.getTime() <= Date.now()) throw new ConflictError("This invite has expired. Ask for a new one.");
+  if (invite.email.toLowerCase() !== email.toLowerCase()) {
+    throw new ForbiddenError("This invite was sent to a different email address. Sign up with that address.");
+  }
+  return invite;
+}
+
 function toPublicUser(u: typeof users.$inferSelect): PublicUser {
   return { id: u.id, email: u.email, name: u.name, platformRole: u.platformRole, createdAt: u.createdAt.toISOString() };
 }
@@ -76,17 +88,28 @@ export function createIdentityService(deps: IdentityServiceDeps) {
   const service = {
     /**
      * Creates an account with a personal workspace it owns, and signs it in. The
-     * very first account on the platform becomes its super_admin.
+     * very first account on the platform becomes its super_admin. With an invite
+     * token the account joins the inviting workspace instead (no empty personal
+     * workspace), using the invite in the same transaction.
      */
-    async signup(ctx: RequestContext, input: { email: string; password: string; name: string }) {
+    async signup(
+      ctx: RequestContext,
+      input: { email: string; password: string; name: string; inviteToken?: string | undefined },
+    ) {
       await rateLimits.consume("signup_ip", ctx.ip ?? "unknown", ctx);
       const email = input.email.trim();
       checkPasswordPolicy(input.password, email);
       const passwordHash = await hashPassword(input.password);
       const userId = crypto.randomUUID();
-      const workspaceId = crypto.randomUUID();
+      const inviteHash = input.inviteToken ? hashToken(input.inviteToken) : undefined;
+      if (inviteHash) await rateLimits.consume("invite_accept", ctx.ip ?? "unknown", ctx);
       try {
-        return await withScope(db, { userId, workspaceId, lookup: { email: email.toLowerCase() } }, async (tx) => {
+        const lookup = { email: email.toLowerCase(), ...(inviteHash ? { invite: inviteHash } : {}) };
+        // With an invite, the workspace is the inviting one (known once the invite is read).
+        let workspaceId: string = crypto.randomUUID();
+        return await withScope(db, { userId, ...(inviteHash ? {} : { workspaceId }), lookup }, async (tx) => {
+          const invite = inviteHash ? await usableInvite(tx, inviteHash, email) : undefined;
+          if (invite) workspaceId = invite.workspaceId;
           const [taken] = await tx
             .select({ id: users.id })
             .from(users)
@@ -108,12 +131,22 @@ export function createIdentityService(deps: IdentityServiceDeps) {
             ? (await tx.update(users).set({ platformRole }).where(eq(users.id, userId)).returning())[0]
             : inserted;
           if (!user) throw new Error("user update returned nothing");
-          const [workspace] = await tx
-            .insert(workspaces)
-            .values({ id: workspaceId, name: `${user.name}'s workspace`, personal: true })
-            .returning();
+          if (invite) {
+            await extendScope(tx, { workspaceId });
+            await tx.insert(workspaceMembers).values({ workspaceId, userId, role: invite.role });
+            await tx
+              .update(invites)
+              .set({ acceptedAt: new Date(), acceptedBy: userId })
+              .where(eq(invites.id, invite.id));
+          }
+          const [workspace] = invite
+            ? await tx.select().from(workspaces).where(eq(workspaces.id, workspaceId))
+            : await tx
+                .insert(workspaces)
+                .values({ id: workspaceId, name: `${user.name}'s workspace`, personal: true })
+                .returning();
           if (!workspace) throw new Error("workspace insert returned nothing");
-          await tx.insert(workspaceMembers).values({ workspaceId, userId, role: "owner" });
+          if (!invite) await tx.insert(workspaceMembers).values({ workspaceId, userId, role: "owner" });
           const session = await issueSession(tx, userId, ctx);
           const asUser: RequestContext = {
             ...ctx,
@@ -126,16 +159,28 @@ export function createIdentityService(deps: IdentityServiceDeps) {
             targetId: userId,
             details: { platformRole },
           });
-          await appendAudit(tx, asUser, {
-            workspaceId,
-            action: "workspace.create",
-            targetType: "workspace",
-            targetId: workspaceId,
-            details: { personal: true },
-          });
+          await appendAudit(
+            tx,
+            asUser,
+            invite
+              ? {
+                  workspaceId,
+                  action: "invite.accept",
+                  targetType: "invite",
+                  targetId: invite.id,
+                  details: { role: invite.role, atSignup: true },
+                }
+              : {
+                  workspaceId,
+                  action: "workspace.create",
+                  targetType: "workspace",
+                  targetId: workspaceId,
+                  details: { personal: true },
+                },
+          );
           return {
             user: toPublicUser(user),
-            workspace: { id: workspace.id, name: workspace.name, role: "owner" as const },
+            workspace: { id: workspace.id, name: workspace.name, role: invite?.role ?? ("owner" as const) },
             session,
           };
         });

@@ -21,6 +21,7 @@ import {
   sendError,
 } from "./llm-proxy-http.ts";
 import { createUsageParser } from "./llm-usage-parser.ts";
+import type { ProviderFailure } from "./provider-failures.ts";
 
 const { llmCredentials, providers, usageMonthly, workspaces } = schema;
 
@@ -42,6 +43,8 @@ export interface LlmProxyDeps {
   /** Largest request body forwarded (a long conversation with images). Default 32 MiB. */
   maxBodyBytes?: number;
   log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  /** Told at once when a provider refuses the connection or the key, so the chat turn fails fast (see provider-failures.ts). */
+  onProviderFailure?: ((f: ProviderFailure) => void) | undefined;
 }
 
 /** The upstream connections kept alive, per approved target (see {@link agentFor}). */
@@ -365,8 +368,19 @@ export function createLlmProxy(deps: LlmProxyDeps) {
         httpStatus: status,
       });
     };
-    upstream.on("error", () => {
+    const tell = (kind: ProviderFailure["kind"]) => {
+      try {
+        deps.onProviderFailure?.({ workspaceId: grant.workspaceId, providerId: grant.providerId, kind });
+      } catch (err) {
+        deps.log?.warn({ err }, "could not report a provider failure");
+      }
+    };
+    upstream.on("error", (err: NodeJS.ErrnoException) => {
       if (controller.signal.aborted) return settle("aborted", null);
+      // Nothing listens there, or the name does not resolve: retrying will not help for a while.
+      if (["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"].includes(err.code ?? "")) {
+        tell("unreachable");
+      }
       if (!res.headersSent) {
         settled = true;
         return fail(502, "Reef could not reach the provider, or it closed the connection.");
@@ -376,6 +390,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     });
     upstream.on("response", (answer) => {
       const status = answer.statusCode ?? 502;
+      if (status === 401 || status === 403) tell("auth");
       const parser = createUsageParser(answer.headers["content-type"]);
       const key = grant.apiKey;
       let firstByteMs: number | null = null;

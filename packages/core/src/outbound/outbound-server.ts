@@ -7,7 +7,7 @@ import type { EgressProxy } from "../egress/egress-proxy.ts";
 import type { QuotaService } from "../quotas/quota-service.ts";
 import type { Vault } from "../vault/vault-service.ts";
 import { rotateCredentials } from "./llm-credentials.ts";
-import { createLlmProxy, type ProxyCaller } from "./llm-proxy.ts";
+import { createLlmProxy, type LlmProxyDeps, type ProxyCaller } from "./llm-proxy.ts";
 
 /**
  * Refuses every CONNECT and forward request: what the outbound server does
@@ -40,6 +40,8 @@ export interface RuntimeOutboundDeps {
    */
   callbackUrl?: string | undefined;
   log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  /** See {@link LlmProxyDeps.onProviderFailure}. */
+  onProviderFailure?: LlmProxyDeps["onProviderFailure"];
 }
 
 /** Where Reef's main server serves the LLM proxy for gateways that cannot use a socket. */

@@ -9,7 +9,7 @@ import { clampLimit, decodeCursor, type Page, toPage } from "../shared/paginatio
 import { admit, leastRecentlyUsedIdle, stillFull, wakeProgress } from "./runtime-capacity.ts";
 import type { RuntimeManagerDeps } from "./runtime-manager-deps.ts";
 import { createRuntimeRows, SYSTEM } from "./runtime-rows.ts";
-import { type RuntimeConnection, type RuntimeView, toRuntimeView } from "./runtime-view.ts";
+import { neverStartedView, type RuntimeConnection, type RuntimeView, toRuntimeView } from "./runtime-view.ts";
 
 export type { RuntimeManagerDeps } from "./runtime-manager-deps.ts";
 export { type RuntimeConnection, type RuntimeView, toRuntimeView } from "./runtime-view.ts";
@@ -51,6 +51,7 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
     transitionIf,
     verifyEndpoint,
     quarantine,
+    medianStartMs,
   } = createRuntimeRows(deps);
 
   async function startClaimed(
@@ -78,6 +79,7 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
             claimedAt: null,
             failureReason: null,
             startedAt: new Date(),
+            lastStartMs: Date.now() - started,
             lastActivityAt: new Date(),
             updatedAt: new Date(),
           })
@@ -346,21 +348,11 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
     },
 
     async get(workspaceId: string): Promise<RuntimeView> {
-      return scoped(workspaceId, async (tx) => {
-        const [row] = await tx.select().from(runtimes).where(eq(runtimes.workspaceId, workspaceId));
-        return row
-          ? toRuntimeView(row)
-          : {
-              workspaceId,
-              state: "stopped" as const,
-              driver: driver.kind,
-              startedAt: null,
-              lastActivityAt: null,
-              stoppedAt: null,
-              restarts: 0,
-              failureReason: null,
-            };
-      });
+      const [row] = await scoped(workspaceId, (tx) =>
+        tx.select().from(runtimes).where(eq(runtimes.workspaceId, workspaceId)),
+      );
+      const median = row?.lastStartMs == null ? await medianStartMs() : null;
+      return row ? toRuntimeView(row, median) : neverStartedView(workspaceId, driver.kind, median);
     },
 
     /** Stops a workspace's runtime; false if it was not running. */
@@ -565,7 +557,13 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
           .orderBy(runtimes.workspaceId)
           .limit(limit + 1),
       );
-      return toPage(rows, limit, toRuntimeView, (r) => ({ id: r.workspaceId }));
+      const median = await medianStartMs();
+      return toPage(
+        rows,
+        limit,
+        (r) => toRuntimeView(r, median),
+        (r) => ({ id: r.workspaceId }),
+      );
     },
 
     /** Stops every running runtime (process-driver shutdown). */

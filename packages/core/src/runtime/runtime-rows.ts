@@ -117,6 +117,21 @@ export function createRuntimeRows(deps: Pick<RuntimeManagerDeps, "db" | "driver"
    * killed, the runtime marked failed and audited, and its token dropped, so
    * nothing is sent there again; the next use starts a fresh gateway.
    */
+  /** The median of the starts measured across the platform in the last week (ms), for a workspace never started. */
+  async function medianStartMs(): Promise<number | null> {
+    const [row] = await platform((tx) =>
+      tx
+        .select({
+          ms: sql<number | null>`percentile_cont(0.5) within group (order by ${runtimes.lastStartMs})`.mapWith(
+            (v: unknown) => (v === null ? null : Number(v)),
+          ),
+        })
+        .from(runtimes)
+        .where(and(sql`${runtimes.lastStartMs} is not null`, sql`${runtimes.updatedAt} > now() - interval '7 days'`)),
+    );
+    return row?.ms ?? null;
+  }
+
   async function quarantine(ctx: RequestContext, observed: Row, err: GatewayIntegrityError): Promise<void> {
     const { workspaceId } = observed;
     deps.log?.warn({ workspaceId, details: err.details }, "runtime endpoint held by another process");
@@ -142,5 +157,6 @@ export function createRuntimeRows(deps: Pick<RuntimeManagerDeps, "db" | "driver"
     transitionIf,
     verifyEndpoint,
     quarantine,
+    medianStartMs,
   };
 }

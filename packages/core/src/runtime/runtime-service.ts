@@ -28,6 +28,7 @@ export function createRuntimeService(deps: {
   manager: RuntimeManager;
   driver: RuntimeDriver;
   isolation: RuntimeIsolation;
+  log?: { warn(obj: object, msg: string): void };
 }) {
   const { gate, manager } = deps;
   // The gate's transaction ends before a start that may take many seconds.
@@ -55,6 +56,26 @@ export function createRuntimeService(deps: {
       await allow(ctx, workspaceId, "runtime:manage");
       await manager.ensureRunning(ctx, workspaceId);
       return withStats(await manager.get(workspaceId));
+    },
+    /**
+     * Starts waking the workspace's gateway without waiting for it (a person
+     * opened chat): any member who may chat. A failed start is recorded on the
+     * runtime (and logged); the view returned shows the wake under way.
+     */
+    async wake(ctx: RequestContext, workspaceId: string): Promise<RuntimeStatusView> {
+      await gate.run(ctx, workspaceId, "chat:use", async () => true);
+      const before = await manager.get(workspaceId);
+      if (before.state === "running") return withStats(before);
+      manager.ensureRunning(ctx, workspaceId).catch((err: unknown) => {
+        deps.log?.warn({ err, workspaceId }, "a wake requested ahead of chat failed");
+      });
+      // The start claims the row in its first transaction: shown as under way once it has.
+      for (let i = 0; i < 20; i++) {
+        const view = await manager.get(workspaceId);
+        if (view.state !== "stopped" && view.state !== "failed") return withStats(view);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return withStats({ ...(await manager.get(workspaceId)), state: "starting" });
     },
     async stop(ctx: RequestContext, workspaceId: string): Promise<RuntimeStatusView> {
       await allow(ctx, workspaceId, "runtime:manage");

@@ -12,6 +12,8 @@ export interface RuntimeView {
   stoppedAt: string | null;
   restarts: number;
   failureReason: string | null;
+  /** How long a start usually takes here (see {@link expectedStartSeconds}); null until one was measured. */
+  expectedStartSeconds: number | null;
 }
 
 /** Where to reach a running gateway. The token never leaves Reef. */
@@ -20,7 +22,17 @@ export interface RuntimeConnection {
   token: string;
 }
 
-export function toRuntimeView(row: Row): RuntimeView {
+/**
+ * How long a person should expect a start to take: this workspace's last
+ * measured start, else the platform's recent median (a first start), else
+ * unknown. Whole seconds, at least 1.
+ */
+export function expectedStartSeconds(lastStartMs: number | null, platformMedianMs: number | null): number | null {
+  const ms = lastStartMs ?? platformMedianMs;
+  return ms === null ? null : Math.max(1, Math.round(ms / 1000));
+}
+
+export function toRuntimeView(row: Row, platformMedianMs: number | null = null): RuntimeView {
   return {
     workspaceId: row.workspaceId,
     state: row.state,
@@ -30,5 +42,21 @@ export function toRuntimeView(row: Row): RuntimeView {
     stoppedAt: row.stoppedAt?.toISOString() ?? null,
     restarts: row.restarts,
     failureReason: row.failureReason,
+    expectedStartSeconds: expectedStartSeconds(row.lastStartMs, platformMedianMs),
+  };
+}
+
+/** A workspace whose runtime never ran (no row yet). */
+export function neverStartedView(workspaceId: string, driver: string, platformMedianMs: number | null): RuntimeView {
+  return {
+    workspaceId,
+    state: "stopped",
+    driver,
+    startedAt: null,
+    lastActivityAt: null,
+    stoppedAt: null,
+    restarts: 0,
+    failureReason: null,
+    expectedStartSeconds: expectedStartSeconds(null, platformMedianMs),
   };
 }

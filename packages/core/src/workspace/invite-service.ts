@@ -1,5 +1,5 @@
 import { ConflictError, ForbiddenError, NotFoundError } from "@reef/contracts";
-import { type Db, extendScope, schema, type WorkspaceRole, withScope } from "@reef/db";
+import { type Db, extendScope, schema, type Tx, type WorkspaceRole, withScope } from "@reef/db";
 import { and, desc, eq, isNull } from "drizzle-orm";
 import { appendAudit } from "../audit/audit-service.ts";
 import { roleAtMost } from "../authz/permissions.ts";
@@ -54,8 +54,44 @@ export interface InviteServiceDeps {
   ttlMs: number;
 }
 
+/** What an invite link shows before anyone signs in (see invitePreviewSchema). */
+export interface InvitePreview {
+  workspaceName: string;
+  inviterName: string;
+  role: WorkspaceRole;
+  email: string;
+  expiresAt: string;
+}
+
 export function createInviteService(deps: InviteServiceDeps) {
   const { db, gate } = deps;
+
+  async function sendInviteMail(
+    tx: Tx,
+    mailer: Mailer,
+    invite: typeof invites.$inferSelect,
+    url: string,
+    inviterName: string | undefined,
+  ) {
+    const [ws] = await tx
+      .select({ name: workspaces.name })
+      .from(workspaces)
+      .where(eq(workspaces.id, invite.workspaceId));
+    const name = ws?.name ?? "a workspace";
+    const by = inviterName ? `${inviterName} has invited you` : "You have been invited";
+    await mailer.send({
+      to: invite.email,
+      subject: `You are invited to ${name} on Reef`,
+      text: `${by} to join "${name}" as ${invite.role}.\n\nAccept the invite (valid until ${invite.expiresAt.toUTCString()}):\n${url}\n\nIf you did not expect this, ignore this email.\n`,
+    });
+  }
+
+  async function nameOf(tx: Tx, userId: string | null): Promise<string | undefined> {
+    if (!userId) return undefined;
+    const [u] = await tx.select({ name: users.name }).from(users).where(eq(users.id, userId));
+    return u?.name;
+  }
+
   return {
     /**
      * Invites someone by email with a role no higher than the inviter's. Returns the
@@ -81,19 +117,8 @@ export function createInviteService(deps: InviteServiceDeps) {
           .returning();
         if (!invite) throw new Error("invite insert returned nothing");
         const url = `${publicUrl.replace(/\/$/, "")}/invites/${token}`;
-        if (mailer) {
-          const [ws] = await tx
-            .select({ name: workspaces.name })
-            .from(workspaces)
-            .where(eq(workspaces.id, workspaceId));
-          const name = ws?.name ?? "a workspace";
-          // Sent before commit: if the mail server refuses, no undelivered invite is left behind.
-          await mailer.send({
-            to: invite.email,
-            subject: `You are invited to ${name} on Reef`,
-            text: `You have been invited to join "${name}" as ${invite.role}.\n\nAccept the invite (valid until ${invite.expiresAt.toUTCString()}):\n${url}\n\nIf you did not expect this, ignore this email.\n`,
-          });
-        }
+        // Sent before commit: if the mail server refuses, no undelivered invite is left behind.
+        if (mailer) await sendInviteMail(tx, mailer, invite, url, await nameOf(tx, access.userId));
         await appendAudit(tx, ctx, {
           workspaceId,
           action: "invite.create",
@@ -141,6 +166,79 @@ export function createInviteService(deps: InviteServiceDeps) {
           .returning({ id: invites.id });
         if (done.length === 0) throw new NotFoundError("No such pending invite.");
         await appendAudit(tx, ctx, { workspaceId, action: "invite.revoke", targetType: "invite", targetId: inviteId });
+      });
+    },
+
+    /**
+     * Issues a fresh link for a pending (or expired) invite: the old link stops working at once, the
+     * expiry starts over, and the new link is emailed (or returned once, without a mailer).
+     */
+    async resend(ctx: RequestContext, workspaceId: string, inviteId: string) {
+      const [mailer, publicUrl] = await Promise.all([deps.mailer(), deps.publicUrl()]);
+      return gate.run(ctx, workspaceId, "members:invite", async (tx, access) => {
+        const [current] = await tx
+          .select()
+          .from(invites)
+          .where(
+            and(
+              eq(invites.id, inviteId),
+              eq(invites.workspaceId, workspaceId),
+              isNull(invites.acceptedAt),
+              isNull(invites.revokedAt),
+            ),
+          );
+        if (!current) throw new NotFoundError("No such pending invite.");
+        if (!roleAtMost(current.role, access.role))
+          throw new ForbiddenError(`You cannot invite a ${current.role}: it is above your own role (${access.role}).`);
+        const token = newToken("ri_");
+        const [invite] = await tx
+          .update(invites)
+          .set({ tokenHash: hashToken(token), expiresAt: new Date(Date.now() + deps.ttlMs) })
+          .where(eq(invites.id, inviteId))
+          .returning();
+        if (!invite) throw new NotFoundError("No such pending invite.");
+        const url = `${publicUrl.replace(/\/$/, "")}/invites/${token}`;
+        if (mailer) await sendInviteMail(tx, mailer, invite, url, await nameOf(tx, access.userId));
+        await appendAudit(tx, ctx, {
+          workspaceId,
+          action: "invite.resend",
+          targetType: "invite",
+          targetId: invite.id,
+          details: { email: invite.email, role: invite.role, delivery: mailer ? "email" : "link" },
+        });
+        return mailer
+          ? { invite: toView(invite), delivery: "email" as const }
+          : { invite: toView(invite), delivery: "link" as const, token, url };
+      });
+    },
+
+    /**
+     * What the invite page shows before sign-in: the workspace, the inviter, the role and the invited
+     * address. Any link that cannot be used (unknown, revoked, used, expired) gets the same plain 404,
+     * so the page reveals nothing about it.
+     */
+    async preview(ctx: RequestContext, token: string): Promise<InvitePreview> {
+      await deps.rateLimits.consume("invite_accept", ctx.ip ?? "unknown", ctx);
+      const tokenHash = hashToken(token);
+      return withScope(db, { lookup: { invite: tokenHash } }, async (tx) => {
+        const [invite] = await tx.select().from(invites).where(eq(invites.tokenHash, tokenHash));
+        if (!invite || invite.revokedAt || invite.acceptedAt || invite.expiresAt.getTime() <= Date.now())
+          throw new NotFoundError(
+            "This invite link is not valid any more. Ask the person who invited you for a new one.",
+          );
+        await extendScope(tx, { workspaceId: invite.workspaceId });
+        const [ws] = await tx
+          .select({ name: workspaces.name })
+          .from(workspaces)
+          .where(eq(workspaces.id, invite.workspaceId));
+        return {
+          workspaceName: ws?.name ?? "",
+          // The inviter may have left since (then their name is no longer visible here).
+          inviterName: (await nameOf(tx, invite.invitedBy)) ?? "A member",
+          role: invite.role,
+          email: invite.email,
+          expiresAt: invite.expiresAt.toISOString(),
+        };
       });
     },
 

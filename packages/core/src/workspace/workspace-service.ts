@@ -1,7 +1,7 @@
 import { BadRequestError, ConflictError, ForbiddenError, LimitReachedError, NotFoundError } from "@reef/contracts";
 import { type Db, schema, type Tx, type WorkspaceRole, withScope } from "@reef/db";
 import type { JsonObject } from "@reef/runtime";
-import { and, asc, count, eq, gt } from "drizzle-orm";
+import { and, asc, count, eq, gt, isNull } from "drizzle-orm";
 import { revokeKeysOfCreator } from "../api-keys/api-key-service.ts";
 import { appendAudit } from "../audit/audit-service.ts";
 import { roleAtMost } from "../authz/permissions.ts";
@@ -10,14 +10,22 @@ import type { RequestContext } from "../shared/context.ts";
 import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
 import type { Access, WorkspaceGate } from "./workspace-access.ts";
 
-const { workspaces, workspaceMembers, users, runtimes } = schema;
+const { workspaces, workspaceMembers, users, runtimes, agents, chatSessions } = schema;
 
 export interface WorkspaceView {
   id: string;
   name: string;
   personal: boolean;
   role: WorkspaceRole;
+  defaultAgentId: string | null;
   createdAt: string;
+}
+
+/** What deleting a workspace deletes, for the confirmation people read first. */
+export interface WorkspaceImpact {
+  agents: number;
+  sessions: number;
+  members: number;
 }
 
 export interface MemberView {
@@ -42,7 +50,14 @@ async function ownerCount(tx: Tx, workspaceId: string): Promise<number> {
 }
 
 function toView(ws: typeof workspaces.$inferSelect, role: WorkspaceRole): WorkspaceView {
-  return { id: ws.id, name: ws.name, personal: ws.personal, role, createdAt: ws.createdAt.toISOString() };
+  return {
+    id: ws.id,
+    name: ws.name,
+    personal: ws.personal,
+    role,
+    defaultAgentId: ws.defaultAgentId,
+    createdAt: ws.createdAt.toISOString(),
+  };
 }
 
 function assertCanGrant(access: Access, role: WorkspaceRole): void {
@@ -143,23 +158,68 @@ export function createWorkspaceService(deps: {
 
     get,
 
-    rename(ctx: RequestContext, workspaceId: string, input: { name: string }): Promise<WorkspaceView> {
+    /** Renames the workspace and/or sets the agent people land on in chat (null: the first agent). */
+    update(
+      ctx: RequestContext,
+      workspaceId: string,
+      input: { name?: string | undefined; defaultAgentId?: string | null | undefined },
+    ): Promise<WorkspaceView> {
       return gate.run(ctx, workspaceId, "workspace:update", async (tx, access) => {
         const [before] = await tx.select().from(workspaces).where(eq(workspaces.id, workspaceId));
-        const [ws] = await tx
-          .update(workspaces)
-          .set({ name: input.name.trim(), updatedAt: new Date() })
-          .where(eq(workspaces.id, workspaceId))
-          .returning();
-        if (!ws || !before) throw new NotFoundError("No such workspace.");
-        await appendAudit(tx, ctx, {
-          workspaceId,
-          action: "workspace.rename",
-          targetType: "workspace",
-          targetId: workspaceId,
-          details: { from: before.name, to: ws.name },
-        });
+        if (!before) throw new NotFoundError("No such workspace.");
+        const set: Partial<typeof workspaces.$inferInsert> = { updatedAt: new Date() };
+        if (input.name !== undefined) set.name = input.name.trim();
+        if (input.defaultAgentId !== undefined && input.defaultAgentId !== null) {
+          // Only a shared agent of this workspace: a personal one is invisible to everyone but its owner.
+          const [agent] = await tx
+            .select({ id: agents.id })
+            .from(agents)
+            .where(
+              and(eq(agents.id, input.defaultAgentId), eq(agents.workspaceId, workspaceId), isNull(agents.ownerUserId)),
+            );
+          if (!agent) {
+            throw new BadRequestError(
+              "Pick one of this workspace's shared agents as the default.",
+              [{ in: "body", path: "defaultAgentId", message: "not a shared agent of this workspace" }],
+              "VALIDATION_FAILED",
+            );
+          }
+        }
+        if (input.defaultAgentId !== undefined) set.defaultAgentId = input.defaultAgentId;
+        const [ws] = await tx.update(workspaces).set(set).where(eq(workspaces.id, workspaceId)).returning();
+        if (!ws) throw new NotFoundError("No such workspace.");
+        if (input.name !== undefined && ws.name !== before.name) {
+          await appendAudit(tx, ctx, {
+            workspaceId,
+            action: "workspace.rename",
+            targetType: "workspace",
+            targetId: workspaceId,
+            details: { from: before.name, to: ws.name },
+          });
+        }
+        if (input.defaultAgentId !== undefined && ws.defaultAgentId !== before.defaultAgentId) {
+          await appendAudit(tx, ctx, {
+            workspaceId,
+            action: "workspace.default_agent",
+            targetType: "workspace",
+            targetId: workspaceId,
+            details: { from: before.defaultAgentId, to: ws.defaultAgentId },
+          });
+        }
         return toView(ws, access.role);
+      });
+    },
+
+    /** What deleting the workspace deletes (owners: those who may delete it). */
+    impact(ctx: RequestContext, workspaceId: string): Promise<WorkspaceImpact> {
+      return gate.run(ctx, workspaceId, "workspace:delete", async (tx) => {
+        const [a] = await tx.select({ n: count() }).from(agents).where(eq(agents.workspaceId, workspaceId));
+        const [s] = await tx.select({ n: count() }).from(chatSessions).where(eq(chatSessions.workspaceId, workspaceId));
+        const [m] = await tx
+          .select({ n: count() })
+          .from(workspaceMembers)
+          .where(eq(workspaceMembers.workspaceId, workspaceId));
+        return { agents: a?.n ?? 0, sessions: s?.n ?? 0, members: m?.n ?? 0 };
       });
     },
 

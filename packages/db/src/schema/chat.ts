@@ -36,6 +36,8 @@ export const chatSessions = pgTable(
     title: text().notNull().default(""),
     /** True when `title` holds a value sealed with the workspace's data key. */
     titleSealed: boolean().notNull().default(false),
+    /** When its owner pinned it to the top of their list; null: not pinned. */
+    pinnedAt: timestamp({ withTimezone: true }),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     lastMessageAt: timestamp({ withTimezone: true }),
   },
@@ -47,7 +49,11 @@ export const chatSessions = pgTable(
   ],
 ).enableRLS();
 
-export const MESSAGE_STATUSES = ["streaming", "complete", "aborted", "error"] as const;
+/**
+ * `aborted`: a person pressed Stop. `interrupted`: the answer was cut off
+ * without anyone asking (the Reef relaying it went away mid-answer).
+ */
+export const MESSAGE_STATUSES = ["streaming", "complete", "aborted", "interrupted", "error"] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
 /** One message of a session. An answer cut short keeps what was said, with its status. */

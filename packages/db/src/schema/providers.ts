@@ -66,6 +66,10 @@ export const agents = pgTable(
       .references(() => providers.id, { onDelete: "restrict" }),
     model: text().notNull(),
     instructions: text().notNull().default(""),
+    /** One or two sentences for the agent gallery: what this agent is for. */
+    description: text().notNull().default(""),
+    /** Suggested first messages, shown as buttons on a new conversation. */
+    starterPrompts: text().array().notNull().default(sql`'{}'::text[]`),
     temperature: real(),
     /** Tool groups beyond messaging that this agent may use (granted by an admin). */
     tools: jsonb().$type<AgentTool[]>().notNull().default([]),

@@ -33,6 +33,8 @@ export const runtimes = pgTable(
     restarts: integer().notNull().default(0),
     failureReason: text(),
     startedAt: timestamp({ withTimezone: true }),
+    /** How long the last successful start took, from asking to ready (for "usually about N s"). */
+    lastStartMs: integer(),
     lastActivityAt: timestamp({ withTimezone: true }),
     stoppedAt: timestamp({ withTimezone: true }),
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),

@@ -19,6 +19,12 @@ export const workspaces = pgTable(
     /** Egress policy for web tools, set by operators: when the allow list is non-empty only its hosts are reachable; denied hosts never are. */
     egressAllowHosts: text().array(),
     egressDenyHosts: text().array(),
+    /**
+     * The agent people land on in chat. No foreign key (agents reference
+     * workspaces, and the schema modules would import each other): the agent
+     * service clears it in the transaction that deletes the agent.
+     */
+    defaultAgentId: uuid(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
