@@ -9,7 +9,9 @@
  *     with both versus neither (sandbox-bench.ts).
  *  5. Chat: time to first token and tokens/s through Reef versus straight to the
  *     same gateway, and 100 people chatting at once across 10 workspaces (chat-bench.ts).
- * `BENCH_ONLY=api|runtime|sandbox|chat` runs one part.
+ *  6. Web app: first-screen JavaScript per screen, gzipped, against its 250 KB
+ *     budget (web-bundle-bench.ts; builds the web app first).
+ * `BENCH_ONLY=api|runtime|sandbox|chat|web` runs one part.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -23,6 +25,7 @@ import { chatBench } from "./chat-bench.ts";
 import { percentile } from "./measure.ts";
 import { runtimeBench } from "./runtime-bench.ts";
 import { sandboxBench } from "./sandbox-bench.ts";
+import { webBundleBench } from "./web-bundle-bench.ts";
 
 const WORKSPACES = 1_000;
 const ROWS = 1_000_000;
@@ -200,10 +203,10 @@ async function meThroughput(urls: { ownerUrl: string; appUrl: string; appPasswor
   }
 }
 
-const only = process.env.BENCH_ONLY; // "api", "runtime", "sandbox" or "chat"; unset: all four
-const wants = (part: "api" | "runtime" | "sandbox" | "chat") => !only || only === part;
-if (only && !["api", "runtime", "sandbox", "chat"].includes(only))
-  throw new Error("BENCH_ONLY must be api, runtime, sandbox or chat");
+const only = process.env.BENCH_ONLY; // "api", "runtime", "sandbox", "chat" or "web"; unset: all
+const wants = (part: "api" | "runtime" | "sandbox" | "chat" | "web") => !only || only === part;
+if (only && !["api", "runtime", "sandbox", "chat", "web"].includes(only))
+  throw new Error("BENCH_ONLY must be api, runtime, sandbox, chat or web");
 if (wants("api")) {
   const db = await startBenchPostgres();
   // Ctrl-C must not leave the benchmark's Postgres running.
@@ -226,3 +229,4 @@ if (wants("api")) {
 if (wants("runtime")) await runtimeBench();
 if (wants("sandbox")) await sandboxBench();
 if (wants("chat")) await chatBench();
+if (wants("web")) webBundleBench();

@@ -8,16 +8,21 @@
  * trail, and no chat directive lifts the policy.
  */
 import { randomBytes } from "node:crypto";
-import { buildApp, servicesOf } from "@reef/server";
+import { buildApp } from "@reef/server";
 import {
-  type ApiClient,
+  addAgent,
+  addStandInProvider,
   createTestDatabase,
+  type HttpClient,
+  httpClient,
   type LlmStandIn,
+  listenLocal,
   type ReceivedEvent,
   readEvents,
   signUp,
   silentLogger,
   startLlmStandIn,
+  stopTestApp,
   type TestDatabase,
   testAppConfig,
   textOf,
@@ -33,35 +38,7 @@ let app: FastifyInstance;
 let base = "";
 let llm: LlmStandIn;
 
-function http(client: ApiClient) {
-  const headers = () => {
-    const h: Record<string, string> = { "content-type": "application/json" };
-    h.cookie = [...client.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
-    const csrf = client.cookies.get("reef_csrf");
-    if (csrf) h["x-csrf-token"] = csrf;
-    return h;
-  };
-  return {
-    async json(method: string, path: string, body?: unknown) {
-      const res = await fetch(base + path, {
-        method,
-        headers: headers(),
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await res.text();
-      return { status: res.status, body: text ? JSON.parse(text) : null };
-    },
-    send(wid: string, sid: string, text: string) {
-      return fetch(`${base}/api/v1/workspaces/${wid}/sessions/${sid}/messages`, {
-        method: "POST",
-        headers: headers(),
-        body: JSON.stringify({ text }),
-      });
-    },
-  };
-}
-
-type Person = Awaited<ReturnType<typeof signUp>> & { http: ReturnType<typeof http> };
+type Person = Awaited<ReturnType<typeof signUp>> & { http: HttpClient };
 let owner: Person;
 let member: Person;
 let wid = "";
@@ -96,45 +73,32 @@ beforeAll(async () => {
     database: db.database,
     logger: silentLogger,
   });
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  const address = app.server.address();
-  base = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+  base = await listenLocal(app);
 
   const o = await signUp(app, { name: "Olive Owner" });
-  owner = { ...o, http: http(o.client) };
+  owner = { ...o, http: httpClient(base, o.client) };
   wid = owner.workspaceId;
   const m = await signUp(app, { name: "Max Member" });
-  member = { ...m, http: http(m.client) };
+  member = { ...m, http: httpClient(base, m.client) };
   const invite = await owner.http.json("POST", `/api/v1/workspaces/${wid}/invites`, {
     email: member.email,
     role: "member",
   });
   expect((await member.http.json("POST", `/api/v1/invites/${invite.body.token}/accept`)).status).toBe(200);
-  const provider = await owner.http.json("POST", `/api/v1/workspaces/${wid}/providers`, {
-    name: "Stand-in",
-    kind: "openai-compatible",
-    baseUrl: llm.baseUrl,
-    apiKey: CANARY,
-  });
-  expect(provider.status, JSON.stringify(provider.body)).toBe(201);
-  const agent = await owner.http.json("POST", `/api/v1/workspaces/${wid}/agents`, {
+  agentId = await addAgent(owner.http, wid, {
     name: "Ada",
-    providerId: provider.body.id,
+    providerId: await addStandInProvider(owner.http, wid, llm, CANARY),
     model: "stand-in-model",
     tools: ["shell"],
     execPolicy: "ask",
   });
-  expect(agent.status, JSON.stringify(agent.body)).toBe(201);
-  agentId = agent.body.id;
   const session = await member.http.json("POST", `/api/v1/workspaces/${wid}/sessions`, { agentId });
   expect(session.status).toBe(201);
   sid = session.body.id;
 }, 60_000);
 
 afterAll(async () => {
-  await servicesOf(app)?.runtimeManager.stopAll("test over");
-  await app?.close();
-  await db?.drop();
+  await stopTestApp(app, db);
   await llm?.close();
 }, 120_000);
 

@@ -7,16 +7,20 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { buildApp, DEFAULT_WEB_DIST, servicesOf } from "@reef/server";
+import { buildApp, DEFAULT_WEB_DIST } from "@reef/server";
 import {
-  accessibilityViolations,
+  addAgent,
+  addStandInProvider,
+  createBrowserWatch,
   createTestDatabase,
   type LlmStandIn,
   launchChromium,
+  listenLocal,
+  SCREENSHOTS_DIR as SHOTS,
   signUp,
   silentLogger,
   startLlmStandIn,
+  stopTestApp,
   type TestDatabase,
   testAppConfig,
 } from "@reef/testing";
@@ -24,7 +28,6 @@ import type { FastifyInstance } from "fastify";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
-const SHOTS = fileURLToPath(new URL("../../../artifacts/screenshots/", import.meta.url));
 const KEY = "sk-approvals-web-0123456789";
 /** The output is not in the command's text, so seeing it proves the command ran. (OpenClaw refuses to ask about commands with shell expansions.) */
 const COMMAND = "printf reef-approved-%s 42";
@@ -36,26 +39,13 @@ let app: FastifyInstance;
 let base: string;
 let llm: LlmStandIn;
 let browser: Browser;
-const consoleErrors: string[] = [];
-const a11yViolations: string[] = [];
 let wid = "";
 let sid = "";
 let memberPage: Page;
 let ownerPage: Page;
 
-function watch(page: Page, who: string): Page {
-  page.on("console", (m) => {
-    if (m.type() === "error") consoleErrors.push(`${who}: ${m.text()}`);
-  });
-  page.on("pageerror", (e) => consoleErrors.push(`${who}: ${e.message}`));
-  return page;
-}
-
-/** Saves a screenshot of the screen and audits its accessibility. */
-async function shot(page: Page, name: string) {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-  for (const v of await accessibilityViolations(page)) a11yViolations.push(`${name}: ${v}`);
-}
+/** `shot` saves a full-page screenshot of the screen and audits its accessibility. */
+const { watch, shot, consoleErrors, a11yViolations } = createBrowserWatch();
 
 /** A browser context signed in as the person behind `client` (cookies from an API sign-up). */
 async function browserFor(
@@ -86,9 +76,7 @@ beforeAll(async () => {
     logger: silentLogger,
     webDistDir: DEFAULT_WEB_DIST,
   });
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  const address = app.server.address();
-  base = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+  base = await listenLocal(app);
   browser = await launchChromium();
 }, 60_000);
 
@@ -102,9 +90,7 @@ afterEach(async (ctx) => {
 
 afterAll(async () => {
   await browser?.close();
-  if (app) await servicesOf(app).runtimeManager.stopAll("test over");
-  await app?.close();
-  await db?.drop();
+  await stopTestApp(app, db);
   await llm?.close();
 }, 60_000);
 
@@ -112,26 +98,15 @@ describe("approvals and the execution trace in a real browser", () => {
   it("the owner sets the agent's command policy to ask; a member sees it read-only", async () => {
     const owner = await signUp(app, { name: "Ada Owner" });
     wid = owner.workspaceId;
-    const provider = await owner.client.post(`/api/v1/workspaces/${wid}/providers`, {
-      name: "Stand-in",
-      kind: "openai-compatible",
-      baseUrl: llm.baseUrl,
-      apiKey: KEY,
-    });
-    expect(provider.statusCode, provider.body).toBe(201);
-    const agent = await owner.client.post(`/api/v1/workspaces/${wid}/agents`, {
-      name: "Ada",
-      providerId: provider.json().id,
-      model: "stand-in-model",
-    });
-    expect(agent.statusCode, agent.body).toBe(201);
+    const providerId = await addStandInProvider(owner.client, wid, llm, KEY);
+    const agentId = await addAgent(owner.client, wid, { name: "Ada", providerId, model: "stand-in-model" });
     const member = await signUp(app, { name: "Mo Member" });
     const invite = await owner.client.post(`/api/v1/workspaces/${wid}/invites`, {
       email: member.email,
       role: "member",
     });
     expect((await member.client.post(`/api/v1/invites/${invite.json().token}/accept`)).statusCode).toBe(200);
-    const session = await member.client.post(`/api/v1/workspaces/${wid}/sessions`, { agentId: agent.json().id });
+    const session = await member.client.post(`/api/v1/workspaces/${wid}/sessions`, { agentId });
     expect(session.statusCode).toBe(201);
     sid = session.json().id;
 
@@ -162,7 +137,7 @@ describe("approvals and the execution trace in a real browser", () => {
     await shot(ownerPage, "20-agent-exec-policy");
     await ownerPage.getByRole("button", { name: "Save" }).click();
     await ownerPage.getByText("Shell commands:").waitFor();
-    const saved = await owner.client.get(`/api/v1/workspaces/${wid}/agents/${agent.json().id}`);
+    const saved = await owner.client.get(`/api/v1/workspaces/${wid}/agents/${agentId}`);
     expect(saved.json()).toMatchObject({ tools: ["shell"], execPolicy: "ask", execAllowlist: ["ls"] });
 
     // A member reads the policy but has nothing to change it with.

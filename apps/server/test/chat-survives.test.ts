@@ -7,16 +7,18 @@
  * One workspace (two members, two agents) keeps gateway starts few.
  */
 import { createServer } from "node:net";
-import { buildApp, servicesOf } from "@reef/server";
+import { buildApp } from "@reef/server";
 import {
-  type ApiClient,
   createTestDatabase,
+  httpClient,
   type LlmStandIn,
+  listenLocal,
   type ReceivedEvent,
   readEvents,
   signUp,
   silentLogger,
   startLlmStandIn,
+  stopTestApp,
   type TestDatabase,
   testAppConfig,
 } from "@reef/testing";
@@ -43,46 +45,17 @@ beforeAll(async () => {
     database: db.database,
     logger: silentLogger,
   });
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  const address = app.server.address();
-  base = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+  base = await listenLocal(app);
 }, 60_000);
 
 afterAll(async () => {
-  await servicesOf(app).runtimeManager.stopAll("test over");
-  await app.close();
-  await db.drop();
+  await stopTestApp(app, db);
   await llm.close();
 }, 120_000);
 
-function http(client: ApiClient) {
-  const headers = () => {
-    const h: Record<string, string> = { "content-type": "application/json" };
-    h.cookie = [...client.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
-    const csrf = client.cookies.get("reef_csrf");
-    if (csrf) h["x-csrf-token"] = csrf;
-    return h;
-  };
-  return {
-    raw(method: string, path: string, body?: unknown, signal?: AbortSignal) {
-      return fetch(base + path, {
-        method,
-        headers: headers(),
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        ...(signal ? { signal } : {}),
-      });
-    },
-    async json(method: string, path: string, body?: unknown) {
-      const res = await this.raw(method, path, body);
-      const text = await res.text();
-      return { status: res.status, body: text ? JSON.parse(text) : null };
-    },
-  };
-}
-
 async function person() {
   const p = await signUp(app);
-  return { ...p, http: http(p.client) };
+  return { ...p, http: httpClient(base, p.client) };
 }
 type Person = Awaited<ReturnType<typeof person>>;
 

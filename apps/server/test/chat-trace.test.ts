@@ -8,16 +8,21 @@
  * stored sealed.
  */
 import { randomBytes } from "node:crypto";
-import { buildApp, servicesOf } from "@reef/server";
+import { buildApp } from "@reef/server";
 import {
-  type ApiClient,
+  addAgent,
+  addStandInProvider,
   createTestDatabase,
+  type HttpClient,
+  httpClient,
   type LlmStandIn,
+  listenLocal,
   type ReceivedEvent,
   readEvents,
   signUp,
   silentLogger,
   startLlmStandIn,
+  stopTestApp,
   type TestDatabase,
   testAppConfig,
   textOf,
@@ -53,40 +58,13 @@ beforeAll(async () => {
     database: db.database,
     logger: silentLogger,
   });
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  base = await listenLocal(app);
 }, 60_000);
 
 afterAll(async () => {
-  await servicesOf(app).runtimeManager.stopAll("test over");
-  await app.close();
-  await db.drop();
+  await stopTestApp(app, db);
   await llm.close();
 }, 120_000);
-
-function http(client: ApiClient) {
-  const headers = () => {
-    const h: Record<string, string> = { "content-type": "application/json" };
-    h.cookie = [...client.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
-    const csrf = client.cookies.get("reef_csrf");
-    if (csrf) h["x-csrf-token"] = csrf;
-    return h;
-  };
-  return {
-    async json(method: string, path: string, body?: unknown) {
-      const res = await fetch(base + path, {
-        method,
-        headers: headers(),
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await res.text();
-      return { status: res.status, body: text ? JSON.parse(text) : null };
-    },
-    send(path: string, text: string) {
-      return fetch(base + path, { method: "POST", headers: headers(), body: JSON.stringify({ text }) });
-    },
-  };
-}
 
 interface Step {
   id: string;
@@ -100,12 +78,12 @@ interface Step {
 }
 
 describe("tool-using answers and their trace", () => {
-  let h: ReturnType<typeof http>;
+  let h: HttpClient;
   let wid = "";
   let sid = "";
 
   async function chat(text: string, opts: { stopWhen?: (ev: ReceivedEvent) => boolean } = {}) {
-    const res = await h.send(`/api/v1/workspaces/${wid}/sessions/${sid}/messages`, text);
+    const res = await h.send(wid, sid, text);
     expect(res.status).toBe(200);
     return readEvents(res, opts.stopWhen ? { stopWhen: opts.stopWhen } : {});
   }
@@ -118,29 +96,21 @@ describe("tool-using answers and their trace", () => {
 
   beforeAll(async () => {
     const p = await signUp(app);
-    h = http(p.client);
+    h = httpClient(base, p.client);
     wid = p.workspaceId;
-    const provider = await h.json("POST", `/api/v1/workspaces/${wid}/providers`, {
-      name: "Stand-in",
-      kind: "openai-compatible",
-      baseUrl: llm.baseUrl,
-      apiKey: KEY,
-    });
-    expect(provider.status, JSON.stringify(provider.body)).toBe(201);
-    const agent = await h.json("POST", `/api/v1/workspaces/${wid}/agents`, {
+    const agentId = await addAgent(h, wid, {
       name: "Ada",
-      providerId: provider.body.id,
+      providerId: await addStandInProvider(h, wid, llm, KEY),
       model: "stand-in-model",
       temperature: 0.4,
     });
-    expect(agent.status, JSON.stringify(agent.body)).toBe(201);
     // Commands run without asking: approvals have tests of their own.
-    const grant = await h.json("PATCH", `/api/v1/workspaces/${wid}/agents/${agent.body.id}`, {
+    const grant = await h.json("PATCH", `/api/v1/workspaces/${wid}/agents/${agentId}`, {
       tools: ["shell"],
       execPolicy: "allow",
     });
     expect(grant.status, JSON.stringify(grant.body)).toBe(200);
-    const session = await h.json("POST", `/api/v1/workspaces/${wid}/sessions`, { agentId: agent.body.id });
+    const session = await h.json("POST", `/api/v1/workspaces/${wid}/sessions`, { agentId });
     expect(session.status).toBe(201);
     sid = session.body.id;
   }, 60_000);

@@ -13,12 +13,16 @@ import { Writable } from "node:stream";
 import { gatewayRequest } from "@reef/runtime";
 import { buildApp, servicesOf } from "@reef/server";
 import {
-  type ApiClient,
+  addAgent,
+  addStandInProvider,
   createTestDatabase,
+  httpClient,
   type LlmStandIn,
+  listenLocal,
   readEvents,
   signUp,
   startLlmStandIn,
+  stopTestApp,
   type TestDatabase,
   testAppConfig,
   textOf,
@@ -95,57 +99,19 @@ beforeAll(async () => {
   const config = testAppConfig({ runtimeIdleTimeoutMinutes: 60 });
   dataDir = config.dataDir;
   app = await buildApp({ config, database: db.database, logger });
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  const address = app.server.address();
-  base = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+  base = await listenLocal(app);
 }, 60_000);
 
 afterAll(async () => {
-  await servicesOf(app).runtimeManager.stopAll("test over");
-  await app.close();
-  await db.drop();
+  await stopTestApp(app, db);
   await llm.close();
 }, 120_000);
 
 /** A person signed up through the API, talking to the real port like a browser. */
 async function person() {
   const p = await signUp(app);
-  return { ...p, http: http(p.client) };
-}
-
-function http(client: ApiClient) {
-  const headers = () => {
-    const h: Record<string, string> = { "content-type": "application/json" };
-    h.cookie = [...client.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
-    const csrf = client.cookies.get("reef_csrf");
-    if (csrf) h["x-csrf-token"] = csrf;
-    return h;
-  };
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(base + path, {
-      method,
-      headers: headers(),
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return res;
-  };
-  return {
-    async json(method: string, path: string, body?: unknown) {
-      const res = await call(method, path, body);
-      const text = await res.text();
-      responses.push(text);
-      return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers };
-    },
-    /** Sends a chat message and returns the raw streaming response. */
-    send(wid: string, sid: string, text: string, signal?: AbortSignal) {
-      return fetch(`${base}/api/v1/workspaces/${wid}/sessions/${sid}/messages`, {
-        method: "POST",
-        headers: headers(),
-        body: JSON.stringify({ text }),
-        ...(signal ? { signal } : {}),
-      });
-    },
-  };
+  // Every body read is kept, to look for the canary in.
+  return { ...p, http: httpClient(base, p.client, { onBody: (text) => responses.push(text) }) };
 }
 
 type Person = Awaited<ReturnType<typeof person>>;
@@ -156,36 +122,17 @@ type Person = Awaited<ReturnType<typeof person>>;
  */
 async function setUp(p: Person, instructions: string) {
   const wid = p.workspaceId;
-  const provider = await p.http.json("POST", `/api/v1/workspaces/${wid}/providers`, {
-    name: "Stand-in",
-    kind: "openai-compatible",
-    baseUrl: llm.baseUrl,
-    apiKey: CANARY,
-  });
-  expect(provider.status, JSON.stringify(provider.body)).toBe(201);
-  const agent = await p.http.json("POST", `/api/v1/workspaces/${wid}/agents`, {
-    name: "Ada",
-    providerId: provider.body.id,
-    model: "stand-in-model",
-    instructions,
-  });
-  expect(agent.status, JSON.stringify(agent.body)).toBe(201);
-  const second = await p.http.json("POST", `/api/v1/workspaces/${wid}/agents`, {
+  const providerId = await addStandInProvider(p.http, wid, llm, CANARY);
+  const agentId = await addAgent(p.http, wid, { name: "Ada", providerId, model: "stand-in-model", instructions });
+  const secondAgentId = await addAgent(p.http, wid, {
     name: "Bea",
-    providerId: provider.body.id,
+    providerId,
     model: "stand-in-model-2",
     instructions: `You are Bea (${p.workspaceId}).`,
   });
-  expect(second.status, JSON.stringify(second.body)).toBe(201);
-  const session = await p.http.json("POST", `/api/v1/workspaces/${wid}/sessions`, { agentId: agent.body.id });
+  const session = await p.http.json("POST", `/api/v1/workspaces/${wid}/sessions`, { agentId });
   expect(session.status).toBe(201);
-  return {
-    wid,
-    providerId: provider.body.id as string,
-    agentId: agent.body.id as string,
-    secondAgentId: second.body.id as string,
-    sid: session.body.id as string,
-  };
+  return { wid, providerId, agentId, secondAgentId, sid: session.body.id as string };
 }
 
 /** Someone invited into `p`'s workspace with `role`. */

@@ -17,8 +17,12 @@ import { createVault, rotateRootKey, sealExistingTranscripts } from "@reef/core"
 import { APP_LOGIN_ROLE, type Database, EmbeddedPostgres, openDatabase } from "@reef/db";
 import { buildApp, servicesOf, startServer } from "@reef/server";
 import {
+  addAgent,
+  addStandInProvider,
   createTestDatabase,
+  httpClient,
   type LlmStandIn,
+  listenLocal,
   readEvents,
   signUp,
   silentLogger,
@@ -171,9 +175,7 @@ beforeAll(async () => {
     database: d.database,
     logger: silentLogger,
   });
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  const address = app.server.address();
-  base = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+  base = await listenLocal(app);
 }, 120_000);
 
 afterAll(async () => {
@@ -196,12 +198,7 @@ const TITLE_NONCE = nonce("title");
 
 /** Sends a message over the real port (as a browser streams it) and reads the answer's events. */
 async function chat(p: Person, sessionId: string, text: string, opts: Parameters<typeof readEvents>[1] = {}) {
-  const cookie = [...p.client.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
-  const res = await fetch(`${base}/api/v1/workspaces/${p.workspaceId}/sessions/${sessionId}/messages`, {
-    method: "POST",
-    headers: { "content-type": "application/json", cookie, "x-csrf-token": p.client.cookies.get("reef_csrf") ?? "" },
-    body: JSON.stringify({ text }),
-  });
+  const res = await httpClient(base, p.client).send(p.workspaceId, sessionId, text);
   expect(res.status).toBe(200);
   return readEvents(res, opts);
 }
@@ -228,20 +225,8 @@ describe("transcripts sealed at rest", () => {
   it("a pg_dump after a chat holds no message text and no title; the history API returns both", async () => {
     alice = await signUp(app);
     wid = alice.workspaceId;
-    const provider = await alice.client.post(`/api/v1/workspaces/${wid}/providers`, {
-      name: "Stand-in",
-      kind: "openai-compatible",
-      baseUrl: llm.baseUrl,
-      apiKey: CANARY,
-    });
-    expect(provider.statusCode, provider.body).toBe(201);
-    const agent = await alice.client.post(`/api/v1/workspaces/${wid}/agents`, {
-      name: "Ada",
-      providerId: provider.json().id,
-      model: "m",
-    });
-    expect(agent.statusCode, agent.body).toBe(201);
-    agentId = agent.json().id;
+    const providerId = await addStandInProvider(alice.client, wid, llm, CANARY);
+    agentId = await addAgent(alice.client, wid, { name: "Ada", providerId, model: "m" });
     const session = await alice.client.post(`/api/v1/workspaces/${wid}/sessions`, { agentId });
     expect(session.statusCode).toBe(201);
     sid = session.json().id;

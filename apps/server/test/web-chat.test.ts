@@ -8,16 +8,20 @@
 import { mkdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { buildApp, DEFAULT_WEB_DIST, servicesOf } from "@reef/server";
+import { buildApp, DEFAULT_WEB_DIST } from "@reef/server";
 import {
-  accessibilityViolations,
+  addAgent,
+  addStandInProvider,
+  createBrowserWatch,
   createTestDatabase,
   type LlmStandIn,
   launchChromium,
+  listenLocal,
+  SCREENSHOTS_DIR as SHOTS,
   signUp,
   silentLogger,
   startLlmStandIn,
+  stopTestApp,
   type TestDatabase,
   testAppConfig,
 } from "@reef/testing";
@@ -25,7 +29,6 @@ import type { FastifyInstance } from "fastify";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
-const SHOTS = fileURLToPath(new URL("../../../artifacts/screenshots/", import.meta.url));
 const KEY = "sk-web-chat-0123456789";
 const LONG = (tag: string) => `${Array.from({ length: 90 }, (_, i) => `${tag}${i}`).join(" ")} END-OF-${tag}`;
 let db: TestDatabase;
@@ -37,21 +40,8 @@ let wid = "";
 let providerId = "";
 let owner: Awaited<ReturnType<typeof signUp>>;
 let page: Page;
-const consoleErrors: string[] = [];
-const a11yViolations: string[] = [];
-
-function watch(p: Page, who: string): Page {
-  p.on("console", (m) => {
-    if (m.type() === "error") consoleErrors.push(`${who}: ${m.text()}`);
-  });
-  p.on("pageerror", (e) => consoleErrors.push(`${who}: ${e.message}`));
-  return p;
-}
-
-async function audit(p: Page, name: string) {
-  await p.screenshot({ path: join(SHOTS, `${name}.png`) });
-  for (const v of await accessibilityViolations(p)) a11yViolations.push(`${name}: ${v}`);
-}
+const { watch, shot, consoleErrors, a11yViolations } = createBrowserWatch();
+const audit = (p: Page, name: string) => shot(p, name, { fullPage: false });
 
 async function browserFor(viewport: { width: number; height: number }, who: string) {
   const context = await browser.newContext({ viewport });
@@ -110,32 +100,16 @@ beforeAll(async () => {
     logger: silentLogger,
     webDistDir: DEFAULT_WEB_DIST,
   });
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  const address = app.server.address();
-  base = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+  base = await listenLocal(app);
   browser = await launchChromium();
   owner = await signUp(app, { name: "Ada Owner" });
   wid = owner.workspaceId;
-  const provider = await owner.client.post(`/api/v1/workspaces/${wid}/providers`, {
-    name: "Stand-in",
-    kind: "openai-compatible",
-    baseUrl: llm.baseUrl,
-    apiKey: KEY,
-  });
-  expect(provider.statusCode, provider.body).toBe(201);
-  providerId = provider.json().id;
+  providerId = await addStandInProvider(owner.client, wid, llm, KEY);
   for (const [name, description, starterPrompts] of [
     ["Ada", "Answers questions about the team's work.", ["Show me a table", "Tell me a long story"]],
     ["Bo", "Writes first drafts.", ["Draft an email"]],
   ] as const) {
-    const agent = await owner.client.post(`/api/v1/workspaces/${wid}/agents`, {
-      name,
-      providerId,
-      model: "stand-in-model",
-      description,
-      starterPrompts,
-    });
-    expect(agent.statusCode, agent.body).toBe(201);
+    await addAgent(owner.client, wid, { name, providerId, model: "stand-in-model", description, starterPrompts });
   }
   page = await browserFor({ width: 1280, height: 800 }, "desktop");
 }, 60_000);
@@ -149,9 +123,7 @@ afterEach(async (ctx) => {
 
 afterAll(async () => {
   await browser?.close();
-  if (app) await servicesOf(app).runtimeManager.stopAll("test over");
-  await app?.close();
-  await db?.drop();
+  await stopTestApp(app, db);
   await llm?.close();
 }, 60_000);
 

@@ -4,18 +4,19 @@
  * web app. Screenshots go to artifacts/screenshots/ (a CI artifact).
  */
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { buildApp, DEFAULT_WEB_DIST, servicesOf } from "@reef/server";
+import { buildApp, DEFAULT_WEB_DIST } from "@reef/server";
 import {
-  accessibilityViolations,
+  createBrowserWatch,
   createTestDatabase,
   type LlmStandIn,
   launchChromium,
+  listenLocal,
+  SCREENSHOTS_DIR as SHOTS,
   type SmtpStandIn,
   silentLogger,
   startLlmStandIn,
   startSmtpStandIn,
+  stopTestApp,
   type TestDatabase,
   testAppConfig,
 } from "@reef/testing";
@@ -23,34 +24,23 @@ import type { FastifyInstance } from "fastify";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-const SHOTS = fileURLToPath(new URL("../../../artifacts/screenshots/", import.meta.url));
 const KEY = "sk-web-journey-0123456789";
 let db: TestDatabase;
 let app: FastifyInstance;
 let base: string;
 let llm: LlmStandIn;
 let browser: Browser;
-/** Console errors and uncaught page errors, per page: the journeys must have none. */
-const consoleErrors: string[] = [];
-/** What axe-core finds on each screen the journeys pass through. */
-const a11yViolations: string[] = [];
 /** The organisation's mail relay, stood in for by a local SMTP server. */
 let smtp: SmtpStandIn;
 
-function watch(page: Page, who: string): Page {
-  page.on("console", (m) => {
-    // A 401 the app handles (session ended) is logged by the browser as a failed resource; that is expected.
-    if (m.type() === "error" && !/status of 401/.test(m.text())) consoleErrors.push(`${who}: ${m.text()}`);
-  });
-  page.on("pageerror", (e) => consoleErrors.push(`${who}: ${e.message}`));
-  return page;
-}
-
-/** Saves a screenshot of the screen and audits its accessibility. */
-async function shot(page: Page, name: string) {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-  for (const v of await accessibilityViolations(page)) a11yViolations.push(`${name}: ${v}`);
-}
+/**
+ * Console errors and uncaught page errors, per page: the journeys must have none. What axe-core finds on
+ * each screen the journeys pass through. `shot` saves a full-page screenshot and audits the screen.
+ */
+const { watch, shot, audit, consoleErrors, a11yViolations } = createBrowserWatch({
+  // A 401 the app handles (session ended) is logged by the browser as a failed resource; that is expected.
+  ignore: /status of 401/,
+});
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
@@ -71,17 +61,13 @@ beforeAll(async () => {
     logger: silentLogger,
     webDistDir: DEFAULT_WEB_DIST,
   });
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  const address = app.server.address();
-  base = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+  base = await listenLocal(app);
   browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
   await browser?.close();
-  await servicesOf(app).runtimeManager.stopAll("test over");
-  await app.close();
-  await db.drop();
+  await stopTestApp(app, db);
   await llm.close();
   await smtp?.close();
 }, 60_000);
@@ -299,7 +285,7 @@ describe("the web app in a real browser", () => {
     for (const path of ["/chat", "/agents", "/providers", "/members", "/approvals"]) {
       await ownerPage.goto(`${workspaceUrl}${path}`);
       await ownerPage.getByRole("heading", { level: 1 }).waitFor();
-      for (const v of await accessibilityViolations(ownerPage)) a11yViolations.push(`dark ${path}: ${v}`);
+      await audit(ownerPage, `dark ${path}`);
     }
     await shot(ownerPage, "12-dark-mode");
     expect(a11yViolations).toEqual([]);

@@ -7,15 +7,17 @@
 import { mkdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { buildApp, DEFAULT_WEB_DIST, servicesOf } from "@reef/server";
+import { buildApp, DEFAULT_WEB_DIST } from "@reef/server";
 import {
-  accessibilityViolations,
+  createBrowserWatch,
   createTestDatabase,
   type LlmStandIn,
   launchChromium,
+  listenLocal,
+  SCREENSHOTS_DIR as SHOTS,
   silentLogger,
   startLlmStandIn,
+  stopTestApp,
   type TestDatabase,
   testAppConfig,
 } from "@reef/testing";
@@ -23,7 +25,6 @@ import type { FastifyInstance } from "fastify";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-const SHOTS = fileURLToPath(new URL("../../../artifacts/screenshots/", import.meta.url));
 const KEY = "sk-web-shell-0123456789";
 let db: TestDatabase;
 let app: FastifyInstance;
@@ -32,21 +33,12 @@ let llm: LlmStandIn;
 let browser: Browser;
 let owner: BrowserContext;
 let wid: string;
-const consoleErrors: string[] = [];
 /** Set while a test provokes API errors on purpose (the browser logs each failed request). */
 let expectFailedRequests = false;
-const a11yViolations: string[] = [];
-
-function watch(page: Page, who: string): Page {
-  page.on("console", (m) => {
-    // A 401 the app handles (not signed in) is logged by the browser as a failed resource; that is expected.
-    if (m.type() !== "error" || /status of 401/.test(m.text())) return;
-    if (expectFailedRequests && /status of 400/.test(m.text())) return;
-    consoleErrors.push(`${who}: ${m.text()}`);
-  });
-  page.on("pageerror", (e) => consoleErrors.push(`${who}: ${e.message}`));
-  return page;
-}
+const { watch, audit, consoleErrors, a11yViolations } = createBrowserWatch({
+  // A 401 the app handles (not signed in) is logged by the browser as a failed resource; that is expected.
+  ignore: (text) => /status of 401/.test(text) || (expectFailedRequests && /status of 400/.test(text)),
+});
 
 /** A port on which nothing listens: bound, then closed. */
 async function closedPort(): Promise<number> {
@@ -95,18 +87,14 @@ beforeAll(async () => {
     // REEF_TEST_WEB_DIST: a private build, so a rebuild of the shared dist mid-run cannot break this run.
     webDistDir: process.env.REEF_TEST_WEB_DIST ?? DEFAULT_WEB_DIST,
   });
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  const address = app.server.address();
-  base = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+  base = await listenLocal(app);
   browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
   await browser?.close();
   // Opening the chat page may start waking the workspace; stop whatever started.
-  await servicesOf(app).runtimeManager.stopAll("test over");
-  await app.close();
-  await db.drop();
+  await stopTestApp(app, db);
   await llm.close();
 }, 60_000);
 
@@ -244,7 +232,7 @@ describe("the app shell in a real browser", () => {
         if (await signUp.evaluate(() => document.documentElement.scrollWidth > window.innerWidth)) {
           overflow.push(`signup ${where}`);
         }
-        for (const v of await accessibilityViolations(signUp)) a11yViolations.push(`signup ${where}: ${v}`);
+        await audit(signUp, `signup ${where}`);
         await visitor.close();
 
         for (const [name, path] of screens) {
@@ -256,7 +244,7 @@ describe("the app shell in a real browser", () => {
             inner: window.innerWidth,
           }));
           if (wide.scroll > wide.inner) overflow.push(`${name} ${where}: ${wide.scroll} > ${wide.inner}`);
-          for (const v of await accessibilityViolations(page)) a11yViolations.push(`${name} ${where}: ${v}`);
+          await audit(page, `${name} ${where}`);
           if (colorScheme === "dark" || viewport.width === 390) {
             await page.screenshot({
               path: join(SHOTS, `shell-${name}-${viewport.width}-${colorScheme}.png`),
@@ -309,7 +297,7 @@ describe("the app shell in a real browser", () => {
     expect(await menu.getAttribute("aria-expanded")).toBe("true");
     await members.waitFor();
     expect(await page.getByRole("button", { name: "Sign out" }).isVisible()).toBe(true);
-    for (const v of await accessibilityViolations(page)) a11yViolations.push(`phone menu open: ${v}`);
+    await audit(page, "phone menu open");
     await page.keyboard.press("Escape");
     expect(await menu.getAttribute("aria-expanded")).toBe("false");
     expect(await members.isVisible()).toBe(false);

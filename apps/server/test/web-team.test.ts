@@ -5,43 +5,33 @@
  * delete agent with its impact), the members page at 390 px, names in the audit trail with a person filter,
  * and the agent gallery's Chat button. No gateway: nothing is sent to an agent.
  */
-import { buildApp, DEFAULT_WEB_DIST, servicesOf } from "@reef/server";
+import { buildApp, DEFAULT_WEB_DIST } from "@reef/server";
 import {
-  accessibilityViolations,
+  createBrowserWatch,
   createTestDatabase,
   launchChromium,
+  listenLocal,
   signUp,
   silentLogger,
+  stopTestApp,
   type TestDatabase,
   testAppConfig,
 } from "@reef/testing";
 import type { FastifyInstance } from "fastify";
-import type { Browser, Page } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 let db: TestDatabase;
 let app: FastifyInstance;
 let base: string;
 let browser: Browser;
-const consoleErrors: string[] = [];
-const a11y: string[] = [];
 let wid: string;
 let agentId: string;
 let inviteToken: string;
 let owner: Awaited<ReturnType<typeof signUp>>;
 let member: Awaited<ReturnType<typeof signUp>>;
 
-function watch(page: Page, who: string): Page {
-  page.on("console", (m) => {
-    if (m.type() === "error" && !/status of (401|404)/.test(m.text())) consoleErrors.push(`${who}: ${m.text()}`);
-  });
-  page.on("pageerror", (e) => consoleErrors.push(`${who}: ${e.message}`));
-  return page;
-}
-
-async function audit(page: Page, name: string) {
-  for (const v of await accessibilityViolations(page)) a11y.push(`${name}: ${v}`);
-}
+const { watch, audit, consoleErrors, a11yViolations: a11y } = createBrowserWatch({ ignore: /status of (401|404)/ });
 
 async function ownerPage(width: number, height: number, colorScheme: "light" | "dark" = "light") {
   const ctx = await browser.newContext({ viewport: { width, height }, colorScheme });
@@ -62,9 +52,7 @@ beforeAll(async () => {
     logger: silentLogger,
     webDistDir: DEFAULT_WEB_DIST,
   });
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  const address = app.server.address();
-  base = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+  base = await listenLocal(app);
   // The first account is the operator (it would be sent to the first-run wizard); the team is everyone after.
   await signUp(app, { name: "Operator" });
   owner = await signUp(app, { name: "Olivia Owner", email: "olivia@example.test" });
@@ -104,9 +92,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await servicesOf(app).runtimeManager.stopAll("test over");
-  await app.close();
-  await db.drop();
+  await stopTestApp(app, db);
 }, 60_000);
 
 describe("team management in the browser", () => {

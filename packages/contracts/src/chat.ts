@@ -102,6 +102,14 @@ export const messageSchema = z.object({
    */
   status: z.enum(["streaming", "complete", "aborted", "interrupted", "error"]),
   error: z.string().nullable(),
+  /**
+   * The stable code of `error` (as the stream's `error` event carried it), so a
+   * reloaded page offers the same next step; `INTERRUPTED` for an interrupted
+   * answer. Null when the answer did not fail (or failed before codes were kept).
+   */
+  errorCode: z.enum(CHAT_ERROR_CODES).nullable(),
+  /** The provider of the session's agent, when `errorCode` says a provider is at fault (PROVIDER_*). */
+  errorProviderId: z.uuid().nullable(),
   usage: z.object({ promptTokens: z.number().int(), completionTokens: z.number().int() }).nullable(),
   /** The tools the agent used for this answer, in order (empty for a person's message or a plain answer). */
   trace: z.array(traceStepSchema),

@@ -1,6 +1,13 @@
 export { ApiClient, signUp } from "./api-client.ts";
 export { accessibilityViolations, CHROMIUM_PATH, launchChromium } from "./browser.ts";
 export {
+  type BrowserWatch,
+  type BrowserWatchOptions,
+  createBrowserWatch,
+  SCREENSHOTS_DIR,
+} from "./browser-watch.ts";
+export { type HttpClient, httpClient } from "./http-client.ts";
+export {
   type LlmStandIn,
   type LlmStandInOptions,
   type RecordedRequest,
@@ -16,5 +23,6 @@ export {
   startSmtpStandIn,
 } from "./smtp-stand-in.ts";
 export { type ReceivedEvent, readEvents, textOf } from "./sse.ts";
-export { buildTestApp, type TestApp, testAppConfig } from "./test-app.ts";
+export { addAgent, addStandInProvider } from "./stand-in-setup.ts";
+export { buildTestApp, listenLocal, stopTestApp, type TestApp, testAppConfig } from "./test-app.ts";
 export { createTestDatabase, type TestDatabase, testPostgres } from "./test-postgres.ts";

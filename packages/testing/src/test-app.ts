@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { configSchema } from "@reef/config";
-import { type AppConfig, buildApp } from "@reef/server";
+import { type AppConfig, buildApp, servicesOf } from "@reef/server";
 import type { FastifyInstance } from "fastify";
 import { silentLogger } from "./logger.ts";
 import { createTestDatabase, type TestDatabase } from "./test-postgres.ts";
@@ -60,4 +60,21 @@ export async function buildTestApp(opts: { config?: Partial<AppConfig>; webDistD
       await db.drop();
     },
   };
+}
+
+/** Has `app` listen on 127.0.0.1 on a free port. @returns its base URL, `http://127.0.0.1:<port>`. */
+export async function listenLocal(app: FastifyInstance): Promise<string> {
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  const address = app.server.address();
+  return `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+}
+
+/**
+ * Stops every gateway `app` started, closes it and drops its test database. Either may be
+ * missing (a setup that failed early): then what there is is closed.
+ */
+export async function stopTestApp(app: FastifyInstance | undefined, db: { drop(): Promise<void> } | undefined) {
+  if (app) await servicesOf(app).runtimeManager.stopAll("test over");
+  await app?.close();
+  await db?.drop();
 }

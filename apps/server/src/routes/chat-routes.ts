@@ -165,9 +165,9 @@ export function chatRoutes(deps: { chat: ChatService; quotas: QuotaService }): F
       {
         schema: {
           tags: ["chat"],
-          summary: "The session's history, oldest first",
+          summary: "The session's history, oldest first (`order=desc`: newest first, to page back from the end)",
           params: one,
-          querystring: pageQuerySchema,
+          querystring: pageQuerySchema.extend({ order: z.enum(["asc", "desc"]).default("asc") }),
           response: { 200: pageOf(messageSchema) },
         },
       },
@@ -203,6 +203,8 @@ export function chatRoutes(deps: { chat: ChatService; quotas: QuotaService }): F
         schema: {
           tags: ["chat"],
           summary: "Stop the answer being generated in this session",
+          description:
+            "Works from any replica: the one writing the answer stops it at once when it is this one, else on its next heartbeat (a few seconds). The answer is stored `aborted` with what was said so far. `aborted: false` when nothing was streaming.",
           params: one,
           response: { 200: z.object({ aborted: z.boolean() }) },
         },

@@ -7,6 +7,7 @@ import { AgentForm, agentsQuery, providersQuery } from "../components/agent-form
 import { useConfirm } from "../components/confirm-dialog.tsx";
 import { AgentEditForm } from "../components/edit-forms.tsx";
 import { ExecPolicySummary } from "../components/exec-policy.tsx";
+import { focusAfterRemoval, focusLater, useFocusOnMount } from "../components/focus.ts";
 import { Notice } from "../components/forms.tsx";
 import { usePageTitle } from "../components/page-title.ts";
 import { atLeast, useMe, useWorkspace } from "../components/session.ts";
@@ -26,6 +27,8 @@ export function AgentsPage() {
   const providers = useQuery(providersQuery(wid));
   const [adding, setAdding] = useState(false);
   const [editing, setEditing] = useState<string | null>(null);
+  // A form that opens takes focus; when it closes, focus goes back to the button that opened it.
+  const focusFirstField = useFocusOnMount<HTMLDivElement>("input, select, textarea");
   const canCreate = atLeast(membership?.role, "member");
   const canChat = atLeast(membership?.role, "member");
   // Granting tools beyond messaging is for admins and owners (the server checks agents:manage).
@@ -47,7 +50,7 @@ export function AgentsPage() {
     onSettled: () => queryClient.invalidateQueries({ queryKey: ["agents", wid] }),
   });
 
-  async function deleteAgent(a: Agent) {
+  async function deleteAgent(a: Agent, card: Element | null) {
     let impact: AgentImpact | undefined;
     try {
       impact = await api<AgentImpact>("GET", `/api/v1/workspaces/${wid}/agents/${a.id}/impact`);
@@ -69,7 +72,10 @@ export function AgentsPage() {
       ),
       confirmLabel: "Delete agent",
     });
-    if (ok) remove.mutate(a.id);
+    if (!ok) return;
+    // The card goes away with its Delete button: focus the next card's first control, else "New agent".
+    const refocus = focusAfterRemoval(card, "button", () => document.getElementById("new-agent"));
+    remove.mutate(a.id, { onSuccess: refocus });
   }
 
   return (
@@ -77,12 +83,23 @@ export function AgentsPage() {
       <div className="page-head">
         <h1 id="agents-title">Agents</h1>
         {canCreate && !adding ? (
-          <button type="button" onClick={() => setAdding(true)}>
+          <button type="button" id="new-agent" onClick={() => setAdding(true)}>
             New agent
           </button>
         ) : null}
       </div>
-      {adding ? <AgentForm wid={wid} canGrantTools={canGrantTools} onCreated={() => setAdding(false)} /> : null}
+      {adding ? (
+        <div ref={focusFirstField}>
+          <AgentForm
+            wid={wid}
+            canGrantTools={canGrantTools}
+            onCreated={() => {
+              setAdding(false);
+              focusLater(() => document.getElementById("new-agent"));
+            }}
+          />
+        </div>
+      ) : null}
       {agents.isError ? <Notice>{messageOf(agents.error)}</Notice> : null}
       {chat.isError ? <Notice>{messageOf(chat.error)}</Notice> : null}
       {remove.isError ? <Notice>{messageOf(remove.error)}</Notice> : null}
@@ -126,13 +143,18 @@ export function AgentsPage() {
             ))}
             {a.tools.includes("shell") && editing !== a.id ? <ExecPolicySummary value={a} /> : null}
             {editing === a.id ? (
-              <AgentEditForm
-                wid={wid}
-                agent={a}
-                provider={providers.data?.items.find((p) => p.id === a.providerId)}
-                canGrantTools={canGrantTools}
-                onDone={() => setEditing(null)}
-              />
+              <div ref={focusFirstField}>
+                <AgentEditForm
+                  wid={wid}
+                  agent={a}
+                  provider={providers.data?.items.find((p) => p.id === a.providerId)}
+                  canGrantTools={canGrantTools}
+                  onDone={() => {
+                    setEditing(null);
+                    focusLater(() => document.getElementById(`edit-agent-${a.id}`));
+                  }}
+                />
+              </div>
             ) : null}
             {editing !== a.id ? (
               <div className="actions">
@@ -148,14 +170,19 @@ export function AgentsPage() {
                 ) : null}
                 {mayManage(a) ? (
                   <>
-                    <button type="button" className="secondary" onClick={() => setEditing(a.id)}>
+                    <button
+                      type="button"
+                      id={`edit-agent-${a.id}`}
+                      className="secondary"
+                      onClick={() => setEditing(a.id)}
+                    >
                       Edit
                     </button>
                     <button
                       type="button"
                       className="danger"
                       aria-label={`Delete ${a.name}`}
-                      onClick={() => void deleteAgent(a)}
+                      onClick={(e) => void deleteAgent(a, e.currentTarget.closest("li"))}
                     >
                       Delete
                     </button>

@@ -1,7 +1,7 @@
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useNavigate, useParams, useSearch } from "@tanstack/react-router";
 import { useCallback, useEffect, useId, useLayoutEffect, useRef, useState } from "react";
-import { api } from "../api/client.ts";
+import { api, messageOf } from "../api/client.ts";
 import type { Agent, Approval, ChatSession, Message, Page, Runtime } from "../api/types.ts";
 import { agentsQuery } from "../components/agent-form.tsx";
 import { upsertApproval, useNow } from "../components/approval-card.tsx";
@@ -88,20 +88,30 @@ export function ChatPage() {
     const t = setTimeout(() => setQ(query.trim()), 250);
     return () => clearTimeout(t);
   }, [query]);
-  const sessions = useQuery({
+  const sessions = useInfiniteQuery({
     queryKey: ["sessions", wid, q],
-    queryFn: () =>
+    queryFn: ({ pageParam }) =>
       api<Page<ChatSession>>(
         "GET",
-        `/api/v1/workspaces/${wid}/sessions?limit=100${q ? `&q=${encodeURIComponent(q)}` : ""}`,
+        `/api/v1/workspaces/${wid}/sessions?limit=50${q ? `&q=${encodeURIComponent(q)}` : ""}${pageParam ? `&cursor=${encodeURIComponent(pageParam)}` : ""}`,
       ),
+    initialPageParam: "",
+    getNextPageParam: (last) => last.nextCursor ?? undefined,
     enabled: canChat,
     placeholderData: (previous) => previous,
   });
+  const sessionItems = sessions.data?.pages.flatMap((p) => p.items);
   const sid = search.session && search.session !== NEW ? search.session : undefined;
-  const history = useQuery({
+  // Newest page first, so a long conversation opens at its end; "Load earlier messages" pages back.
+  const history = useInfiniteQuery({
     queryKey: ["messages", wid, sid],
-    queryFn: () => api<Page<Message>>("GET", `/api/v1/workspaces/${wid}/sessions/${sid}/messages?limit=200`),
+    queryFn: ({ pageParam }) =>
+      api<Page<Message>>(
+        "GET",
+        `/api/v1/workspaces/${wid}/sessions/${sid}/messages?order=desc&limit=100${pageParam ? `&cursor=${encodeURIComponent(pageParam)}` : ""}`,
+      ),
+    initialPageParam: "",
+    getNextPageParam: (last) => last.nextCursor ?? undefined,
     enabled: !!sid && canChat,
   });
   const current = useQuery({
@@ -142,13 +152,13 @@ export function ChatPage() {
   const agentById = (id: string | undefined) => agentList.find((a) => a.id === id);
   const preferred = chosenAgent ?? workspace.data?.defaultAgentId ?? null;
   const newAgent: Agent | undefined = agentById(preferred ?? undefined) ?? agentList[0];
-  const session = current.data ?? sessions.data?.items.find((s) => s.id === sid);
+  const session = current.data ?? sessionItems?.find((s) => s.id === sid);
   const sessionAgent = agentById(session?.agentId);
   const titleOf = (s: ChatSession) => s.title || `New chat with ${agentById(s.agentId)?.name ?? "an agent"}`;
   const title = sid ? (session ? titleOf(session) : "Chat") : "New chat";
   usePageTitle(sid ? (session ? titleOf(session) : "Chat") : "Chat", membership?.name);
 
-  const historyItems = history.data?.items ?? [];
+  const historyItems = (history.data?.pages.flatMap((p) => p.items) ?? []).reverse();
   const { pane, onScroll, stick } = useStickToBottom(
     [sid, historyItems.length, turn?.answer.length, turn?.steps.length, turn?.approvals.length, !!turn?.waking].join(),
   );
@@ -184,7 +194,8 @@ export function ChatPage() {
     const count = historyItems.length;
     const ok = await confirm({
       title: `Delete “${titleOf(session)}”?`,
-      body: `Deletes this conversation and its ${count} ${count === 1 ? "message" : "messages"}; the agent forgets it too. This cannot be undone.`,
+      // Only the loaded pages are counted: with earlier ones left to load there are more.
+      body: `Deletes this conversation and its ${history.hasNextPage ? "more than " : ""}${count} ${count === 1 ? "message" : "messages"}; the agent forgets it too. This cannot be undone.`,
       confirmLabel: "Delete conversation",
     });
     if (!ok) return;
@@ -277,8 +288,13 @@ export function ChatPage() {
         ref={drawer}
         id={drawerId}
         wid={wid}
-        sessions={sessions.data?.items}
+        sessions={sessionItems}
         loading={sessions.isPending}
+        more={
+          sessions.hasNextPage
+            ? { loading: sessions.isFetchingNextPage, load: () => void sessions.fetchNextPage() }
+            : undefined
+        }
         current={sid}
         query={query}
         onQuery={setQuery}
@@ -302,29 +318,41 @@ export function ChatPage() {
           onPin={(pinned) => update.mutate({ pinned })}
           onDelete={() => void remove()}
         />
-        {update.isError ? <Notice>{update.error.message}</Notice> : null}
+        {update.isError ? <Notice>{messageOf(update.error)}</Notice> : null}
         <div className="messages" ref={pane} onScroll={onScroll} role="log" aria-label="Chat history">
           {empty ? (
             <AgentIntro agent={sid ? sessionAgent : newAgent} onStarter={(p) => void send(p)} />
           ) : (
-            <MessageList
-              wid={wid}
-              role={membership?.role}
-              canManage={canManage}
-              history={historyItems}
-              turn={turn}
-              failed={chat.failed}
-              asked={asked}
-              onAsked={(id, next) => setAsked((all) => ({ ...all, [id]: upsertApproval(all[id] ?? [], next) }))}
-              refocus={refocus}
-              onTurnApproval={(next) => {
-                if (sid) chat.patch(sid, (t) => ({ ...t, approvals: upsertApproval(t.approvals, next) }));
-              }}
-              busy={blocked}
-              onRegenerate={regenerate}
-              onEdit={(id, t) => void send(t, id)}
-              now={now}
-            />
+            <>
+              {history.hasNextPage ? (
+                <button
+                  type="button"
+                  className="secondary load-earlier"
+                  onClick={() => void history.fetchNextPage()}
+                  disabled={history.isFetchingNextPage}
+                >
+                  {history.isFetchingNextPage ? "Loading earlier messages…" : "Load earlier messages"}
+                </button>
+              ) : null}
+              <MessageList
+                wid={wid}
+                role={membership?.role}
+                canManage={canManage}
+                history={historyItems}
+                turn={turn}
+                failed={chat.failed}
+                asked={asked}
+                onAsked={(id, next) => setAsked((all) => ({ ...all, [id]: upsertApproval(all[id] ?? [], next) }))}
+                refocus={refocus}
+                onTurnApproval={(next) => {
+                  if (sid) chat.patch(sid, (t) => ({ ...t, approvals: upsertApproval(t.approvals, next) }));
+                }}
+                busy={blocked}
+                onRegenerate={regenerate}
+                onEdit={(id, t) => void send(t, id)}
+                now={now}
+              />
+            </>
           )}
         </div>
         {pageWaking && !turn?.waking ? <WakingIndicator waking={pageWaking} now={now} /> : null}

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from "@reef/contracts";
-import { type Db, type MessageStatus, schema, type Tx, withScope } from "@reef/db";
+import { type Db, schema, type Tx, withScope } from "@reef/db";
 import { deleteGatewaySessions } from "@reef/runtime";
 import { and, asc, desc, eq, gt, gte, isNull, lt } from "drizzle-orm";
 import type { AgentService } from "../agents/agent-service.ts";
@@ -14,13 +14,14 @@ import { clampLimit, decodeCursor, type Page, toPage } from "../shared/paginatio
 import type { Vault } from "../vault/vault-service.ts";
 import type { Access, WorkspaceGate } from "../workspace/workspace-access.ts";
 import { createAnswerStore } from "./answer-store.ts";
+import { type MessageView, PROVIDER_FAULTS, toMessageView } from "./message-view.ts";
 import { listSessionPage } from "./session-list.ts";
 import { createTranscriptSealer } from "./transcript-sealing.ts";
 import { followStoredAnswer } from "./turn-follow.ts";
 import { createTurnRegistry, type TurnSubscription } from "./turn-registry.ts";
-import { createTurnRunner, INTERRUPTED, type Owner } from "./turn-runner.ts";
-import { parseTrace, type TraceStep } from "./turn-trace.ts";
+import { createTurnRunner, type GatewayChat, INTERRUPTED, type Owner } from "./turn-runner.ts";
 
+export type { MessageView } from "./message-view.ts";
 export type { ChatEvent, TurnSubscription } from "./turn-registry.ts";
 
 const { chatSessions, chatMessages, agents, providers } = schema;
@@ -34,18 +35,6 @@ export interface SessionView {
   pinned: boolean;
   createdAt: string;
   lastMessageAt: string | null;
-}
-
-export interface MessageView {
-  id: number;
-  role: "user" | "assistant";
-  content: string;
-  status: MessageStatus;
-  error: string | null;
-  usage: { promptTokens: number; completionTokens: number } | null;
-  /** The tools the agent used for this answer, in order (empty for a person's message or a plain answer). */
-  trace: TraceStep[];
-  createdAt: string;
 }
 
 /** A message accepted and stored, whose answer runs detached; `subscription` follows it from its start. */
@@ -63,21 +52,6 @@ const toSessionView = (r: SessionRow): SessionView => ({
   pinned: r.pinnedAt !== null,
   createdAt: r.createdAt.toISOString(),
   lastMessageAt: r.lastMessageAt?.toISOString() ?? null,
-});
-
-const toMessageView = (r: MessageRow): MessageView => ({
-  id: r.id,
-  role: r.role,
-  content: r.content,
-  status: r.status,
-  error: r.error,
-  usage:
-    r.promptTokens !== null && r.completionTokens !== null
-      ? { promptTokens: r.promptTokens, completionTokens: r.completionTokens }
-      : null,
-  // Opened by `openMessages` before it gets here.
-  trace: parseTrace(r.trace),
-  createdAt: r.createdAt.toISOString(),
 });
 
 function ownerOf(ctx: RequestContext, access: Access): Owner {
@@ -140,8 +114,13 @@ export function createChatService(deps: {
   followPollMs?: number;
   /** How often a streaming answer is saved, so a crash loses at most this much. */
   flushEveryMs?: number;
-  /** How often a turn in flight touches its answer's heartbeat (also while the runtime wakes). */
+  /**
+   * How often a turn in flight touches its answer's heartbeat (also while the
+   * runtime wakes); the same statement reads a Stop pressed on another replica.
+   */
   heartbeatMs?: number;
+  /** How turns reach the gateway; tests pass a stand-in. */
+  gateway?: GatewayChat | undefined;
   log?: { warn(obj: object, msg: string): void };
 }) {
   const { db, gate } = deps;
@@ -160,7 +139,7 @@ export function createChatService(deps: {
     const stale = new Date(Date.now() - staleAfterMs);
     await tx
       .update(chatMessages)
-      .set({ status: "interrupted", error: INTERRUPTED, completedAt: new Date() })
+      .set({ status: "interrupted", error: INTERRUPTED, errorCode: "INTERRUPTED", completedAt: new Date() })
       .where(
         and(
           eq(chatMessages.sessionId, sessionId),
@@ -196,6 +175,7 @@ export function createChatService(deps: {
     providerFailures: deps.providerFailures,
     flushEveryMs,
     heartbeatMs,
+    gateway: deps.gateway,
     log: deps.log,
   });
 
@@ -217,10 +197,20 @@ export function createChatService(deps: {
     return out;
   }
 
+  /** `text` preceded by the session's stored turns (the gateway forgot them: see docs/chat.md). */
+  async function retold(tx: Tx, sessionId: string, text: string): Promise<string> {
+    const kept = await openMessages(
+      tx,
+      await tx.select().from(chatMessages).where(eq(chatMessages.sessionId, sessionId)).orderBy(asc(chatMessages.id)),
+    );
+    return withEarlierTurns(kept, text);
+  }
+
   /**
    * Deletes `fromId` (a user message of the session) and everything after it,
-   * audited. @returns what the agent is sent: `text` preceded by the turns kept
-   * before it, since the gateway forgets the whole conversation (see docs/chat.md).
+   * audited, and marks the session for a re-tell until a turn completes (the
+   * gateway forgets the whole conversation). @returns what the agent is sent:
+   * `text` preceded by the turns kept before it (see docs/chat.md).
    */
   async function replaceFrom(
     tx: Tx,
@@ -245,11 +235,8 @@ export function createChatService(deps: {
       targetId: session.id,
       details: { fromMessageId: fromId, removed: removed.length },
     });
-    const kept = await openMessages(
-      tx,
-      await tx.select().from(chatMessages).where(eq(chatMessages.sessionId, session.id)).orderBy(asc(chatMessages.id)),
-    );
-    return withEarlierTurns(kept, text);
+    await tx.update(chatSessions).set({ gatewayRetellPending: true }).where(eq(chatSessions.id, session.id));
+    return retold(tx, session.id, text);
   }
 
   return {
@@ -369,22 +356,41 @@ export function createChatService(deps: {
       ctx: RequestContext,
       workspaceId: string,
       sessionId: string,
-      q: { cursor?: string | undefined; limit?: number | undefined },
+      q: { cursor?: string | undefined; limit?: number | undefined; order?: "asc" | "desc" | undefined },
     ): Promise<Page<MessageView>> {
       const limit = clampLimit(q.limit);
       const cursor = decodeCursor(q.cursor, { id: "integer" });
+      // Newest first lets a long conversation open at its end and page back.
+      const newestFirst = q.order === "desc";
       return gate.run(ctx, workspaceId, "chat:use", async (tx, access) => {
-        await findSession(tx, ctx, access, sessionId);
+        const session = await findSession(tx, ctx, access, sessionId);
         await settleInterrupted(tx, sessionId);
         const rows = await tx
           .select()
           .from(chatMessages)
           .where(
-            and(eq(chatMessages.sessionId, sessionId), cursor ? gt(chatMessages.id, Number(cursor.id)) : undefined),
+            and(
+              eq(chatMessages.sessionId, sessionId),
+              cursor ? (newestFirst ? lt : gt)(chatMessages.id, Number(cursor.id)) : undefined,
+            ),
           )
-          .orderBy(asc(chatMessages.id))
+          .orderBy(newestFirst ? desc(chatMessages.id) : asc(chatMessages.id))
           .limit(limit + 1);
-        return toPage(await openMessages(tx, rows), limit, toMessageView, (r) => ({ id: r.id }));
+        // Read only when an answer failed at a provider: the session's agent's (as it is now).
+        let providerId: string | null = null;
+        if (rows.some((r) => r.errorCode && PROVIDER_FAULTS.has(r.errorCode))) {
+          const [agent] = await tx
+            .select({ providerId: agents.providerId })
+            .from(agents)
+            .where(eq(agents.id, session.agentId));
+          providerId = agent?.providerId ?? null;
+        }
+        return toPage(
+          await openMessages(tx, rows),
+          limit,
+          (r) => toMessageView(r, providerId),
+          (r) => ({ id: r.id }),
+        );
       });
     },
 
@@ -413,6 +419,9 @@ export function createChatService(deps: {
           const agent = await deps.agents.forChat(tx, access, session.agentId);
           let prompt = text;
           if (opts.replaceFrom !== undefined) prompt = await replaceFrom(tx, ctx, session, opts.replaceFrom, text);
+          // An edit whose turn never completed: the gateway may still lack the kept turns, so tell them again.
+          else if (session.gatewayRetellPending) prompt = await retold(tx, sessionId, text);
+          const forget = opts.replaceFrom !== undefined || session.gatewayRetellPending;
           await deps.quotas.reserveMessage(tx, workspaceId);
           // The text is sealed once the row has its id (bound into the ciphertext), in this transaction.
           const [user] = await tx
@@ -463,7 +472,7 @@ export function createChatService(deps: {
               prompt,
               assistantMessageId: assistant.id,
               provider: provider ?? null,
-              forget: opts.replaceFrom !== undefined,
+              forget,
             },
             userMessageId: user.id,
             assistantMessageId: assistant.id,
@@ -519,7 +528,14 @@ export function createChatService(deps: {
         withScope(db, { workspaceId }, async (tx) => {
           await settleInterrupted(tx, sessionId);
           const [row] = await tx.select().from(chatMessages).where(eq(chatMessages.id, stored.assistantMessageId));
-          return row ? { content: await sealer.openMessage(tx, row), status: row.status, error: row.error } : null;
+          return row
+            ? {
+                content: await sealer.openMessage(tx, row),
+                status: row.status,
+                error: row.error,
+                errorCode: row.errorCode,
+              }
+            : null;
         });
       return {
         ...stored,
@@ -528,11 +544,38 @@ export function createChatService(deps: {
       };
     },
 
-    /** Stops the answer streaming in a session (in this process). @returns whether one was streaming. */
+    /**
+     * Stops the answer streaming in a session: at once when it runs in this
+     * process; on another replica, by marking its row, which that replica reads on
+     * its next heartbeat or save and then stops the same way (`aborted`).
+     * @returns whether one was streaming.
+     */
     abort(ctx: RequestContext, workspaceId: string, sessionId: string): Promise<{ aborted: boolean }> {
       return gate.run(ctx, workspaceId, "chat:use", async (tx, access) => {
         await findSession(tx, ctx, access, sessionId);
-        return { aborted: turns.stop(sessionId, "stop") };
+        const here = turns.stop(sessionId, "stop");
+        const marked = await tx
+          .update(chatMessages)
+          .set({ abortRequestedAt: new Date() })
+          .where(
+            and(
+              eq(chatMessages.sessionId, sessionId),
+              eq(chatMessages.status, "streaming"),
+              isNull(chatMessages.abortRequestedAt),
+            ),
+          )
+          .returning({ id: chatMessages.id });
+        const aborted = here || marked.length > 0;
+        // A Stop that stopped something is a change to the answer: it is audited like the rest.
+        if (aborted)
+          await appendAudit(tx, ctx, {
+            workspaceId,
+            action: "chat.message.abort",
+            targetType: "chat_session",
+            targetId: sessionId,
+            details: { messageId: marked[0]?.id ?? null },
+          });
+        return { aborted };
       });
     },
 

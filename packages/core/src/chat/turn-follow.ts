@@ -6,6 +6,8 @@ export interface StoredAnswer {
   content: string;
   status: MessageStatus;
   error: string | null;
+  /** The error's stable code as the relaying replica stored it. */
+  errorCode: string | null;
 }
 
 /**
@@ -37,7 +39,7 @@ export async function* followStoredAnswer(
       return;
     }
     if (row.status !== "streaming") {
-      const code = row.status === "interrupted" ? "INTERRUPTED" : "INTERNAL";
+      const code = row.errorCode ?? (row.status === "interrupted" ? "INTERRUPTED" : "INTERNAL");
       yield { type: "error", messageId, code, message: row.error ?? "The answer ended with an error." };
       return;
     }

@@ -29,9 +29,21 @@ export interface TurnPlan {
   assistantMessageId: number;
   /** The agent's provider, named in a provider error. */
   provider: { id: string; name: string } | null;
-  /** The conversation was edited (replaceFrom): the gateway forgets its session before this turn. */
+  /**
+   * The conversation was edited (replaceFrom), and no turn has completed since:
+   * the gateway forgets its session before this turn, and `prompt` re-tells the
+   * kept turns. A completed turn clears the session's `gatewayRetellPending`.
+   */
   forget: boolean;
 }
+
+/** How a turn reaches the workspace's gateway (the real client, or a stand-in in tests). */
+export interface GatewayChat {
+  streamTurn: typeof streamGatewayTurn;
+  deleteSessions: typeof deleteGatewaySessions;
+}
+
+const REAL_GATEWAY: GatewayChat = { streamTurn: streamGatewayTurn, deleteSessions: deleteGatewaySessions };
 
 /** A gateway's error text, classified into a chat error code (see CHAT_ERROR_CODES). */
 export function classifyProviderError(message: string): string {
@@ -91,9 +103,11 @@ export function createTurnRunner(deps: {
   providerFailures?: ProviderFailures | undefined;
   flushEveryMs: number;
   heartbeatMs: number;
+  gateway?: GatewayChat | undefined;
   log?: { warn(obj: object, msg: string): void } | undefined;
 }) {
   const { answers } = deps;
+  const gateway = deps.gateway ?? REAL_GATEWAY;
 
   /** Hands an approval event to the relay; a failure there is logged, never the turn's. */
   async function relay(workspaceId: string, call: () => Promise<ApprovalView | null> | undefined) {
@@ -121,6 +135,11 @@ export function createTurnRunner(deps: {
     let content = "";
     const trace = createTraceRecorder();
     const answer = { workspaceId, sessionId: session.id, messageId: assistantMessageId };
+    // Stop pressed on another replica: that replica marked the row, and the same UPDATE that beats
+    // or flushes reads the mark, so it ends here as a local Stop would (`aborted`).
+    const stopIfAsked = (r: { stopRequested: boolean }) => {
+      if (r.stopRequested && !controller.signal.aborted) controller.abort("stop");
+    };
     // The heartbeat tells every replica this answer is alive, also while nothing arrives (a runtime
     // waking, a command waiting for a person's approval).
     let beating = false;
@@ -129,6 +148,7 @@ export function createTurnRunner(deps: {
       beating = true;
       answers
         .beat(answer)
+        .then(stopIfAsked)
         .catch((err: unknown) => deps.log?.warn({ err, workspaceId }, "chat heartbeat failed"))
         .finally(() => {
           beating = false;
@@ -140,16 +160,23 @@ export function createTurnRunner(deps: {
     let lastFlush = Date.now();
     const flush = async () => {
       lastFlush = Date.now();
-      await answers.flush(answer, { content, trace: trace.json() });
+      stopIfAsked(await answers.flush(answer, { content, trace: trace.json() }));
     };
-    const settle = async (status: MessageStatus, error?: string) => {
+    const settle = async (status: MessageStatus, error?: { code: string; message: string }) => {
       settled = true;
       clearInterval(heartbeat);
       trace.settle();
-      await answers.finish(answer, { content, status, usage, trace: trace.json(), ...(error ? { error } : {}) });
+      await answers.finish(answer, {
+        content,
+        status,
+        usage,
+        trace: trace.json(),
+        retold: plan.forget,
+        ...(error ? { error: error.message, errorCode: error.code } : {}),
+      });
     };
-    const providerError = (f: ProviderFailure): ChatEvent => ({
-      type: "error",
+    const providerError = (f: ProviderFailure) => ({
+      type: "error" as const,
       messageId: assistantMessageId,
       code: f.kind === "unreachable" ? "PROVIDER_UNREACHABLE" : "PROVIDER_AUTH",
       message: providerMessage(f, plan.provider?.name),
@@ -167,7 +194,7 @@ export function createTurnRunner(deps: {
       );
       if (plan.forget) {
         // The conversation was edited: the gateway's transcript still holds the removed turns.
-        const { failed } = await deleteGatewaySessions(conn, [session.key]);
+        const { failed } = await gateway.deleteSessions(conn, [session.key]);
         if (failed.length) throw new Error(`the gateway kept the edited conversation: ${failed[0]?.error}`);
       }
       const approvalTurn = (): ApprovalTurn => ({
@@ -181,7 +208,7 @@ export function createTurnRunner(deps: {
       });
       for (let attempt = 0; ; attempt++) {
         try {
-          for await (const ev of streamGatewayTurn({
+          for await (const ev of gateway.streamTurn({
             endpoint: conn.endpoint,
             token: conn.token,
             agentId: agent.id,
@@ -214,19 +241,20 @@ export function createTurnRunner(deps: {
             } else {
               if (providerFailure) {
                 const out = providerError(providerFailure);
-                await settle("error", (out as { message: string }).message);
+                await settle("error", out);
                 yield out;
                 return;
               }
               const message = ev.type === "error" ? ev.message : "the agent run ended";
-              await settle("error", `The agent could not answer: ${message}.`);
-              yield {
-                type: "error",
+              const out = {
+                type: "error" as const,
                 messageId: assistantMessageId,
                 code: classifyProviderError(message),
                 message: `The agent could not answer: ${message}.`,
                 ...(plan.provider ? { providerId: plan.provider.id } : {}),
               };
+              await settle("error", out);
+              yield out;
               return;
             }
             if ((ev.type === "delta" || ev.type === "tool") && Date.now() - lastFlush > deps.flushEveryMs)
@@ -257,12 +285,12 @@ export function createTurnRunner(deps: {
     } catch (err) {
       if (providerFailure) {
         const out = providerError(providerFailure);
-        await settle("error", (out as { message: string }).message);
+        await settle("error", out);
         yield out;
         return;
       }
       if (controller.signal.aborted && controller.signal.reason === "interrupt") {
-        await settle("interrupted", INTERRUPTED);
+        await settle("interrupted", { code: "INTERRUPTED", message: INTERRUPTED });
         yield { type: "error", messageId: assistantMessageId, code: "INTERRUPTED", message: INTERRUPTED };
         return;
       }
@@ -290,7 +318,7 @@ export function createTurnRunner(deps: {
         deps.log?.warn({ err, workspaceId }, "chat turn failed");
         message = "Something went wrong while answering. What was said so far is kept; send your message again.";
       }
-      await settle("error", message);
+      await settle("error", { code, message });
       yield { type: "error", messageId: assistantMessageId, code, message };
     } finally {
       unwatch?.();
@@ -299,7 +327,7 @@ export function createTurnRunner(deps: {
       // Left mid-stream without an end (nothing should do that now): stop upstream and keep what was said.
       if (!settled) {
         controller.abort("stop");
-        await settle("interrupted", INTERRUPTED).catch((err: unknown) =>
+        await settle("interrupted", { code: "INTERRUPTED", message: INTERRUPTED }).catch((err: unknown) =>
           deps.log?.warn({ err }, "could not save an interrupted answer"),
         );
       }

@@ -22,7 +22,9 @@ export interface InviteView {
   createdAt: string;
 }
 
-function toView(i: typeof invites.$inferSelect): InviteView {
+type InviteRow = typeof invites.$inferSelect;
+
+function toView(i: InviteRow): InviteView {
   const status = i.acceptedAt
     ? "accepted"
     : i.revokedAt
@@ -92,6 +94,37 @@ export function createInviteService(deps: InviteServiceDeps) {
     return u?.name;
   }
 
+  /**
+   * Mails the invite's link (or hands it back once when no mail is configured) and audits it. Mail goes out before
+   * commit: if the mail server refuses, no undelivered invite is left behind.
+   */
+  async function deliver(
+    tx: Tx,
+    ctx: RequestContext,
+    d: {
+      invite: InviteRow;
+      token: string;
+      mailer: Awaited<ReturnType<InviteServiceDeps["mailer"]>>;
+      publicUrl: string;
+      inviterId: string | null;
+      action: "invite.create" | "invite.resend";
+    },
+  ) {
+    const { invite, token, mailer } = d;
+    const url = `${d.publicUrl.replace(/\/$/, "")}/invites/${token}`;
+    if (mailer) await sendInviteMail(tx, mailer, invite, url, await nameOf(tx, d.inviterId));
+    await appendAudit(tx, ctx, {
+      workspaceId: invite.workspaceId,
+      action: d.action,
+      targetType: "invite",
+      targetId: invite.id,
+      details: { email: invite.email, role: invite.role, delivery: mailer ? "email" : "link" },
+    });
+    return mailer
+      ? { invite: toView(invite), delivery: "email" as const }
+      : { invite: toView(invite), delivery: "link" as const, token, url };
+  }
+
   return {
     /**
      * Invites someone by email with a role no higher than the inviter's. Returns the
@@ -116,19 +149,14 @@ export function createInviteService(deps: InviteServiceDeps) {
           })
           .returning();
         if (!invite) throw new Error("invite insert returned nothing");
-        const url = `${publicUrl.replace(/\/$/, "")}/invites/${token}`;
-        // Sent before commit: if the mail server refuses, no undelivered invite is left behind.
-        if (mailer) await sendInviteMail(tx, mailer, invite, url, await nameOf(tx, access.userId));
-        await appendAudit(tx, ctx, {
-          workspaceId,
+        return deliver(tx, ctx, {
+          invite,
+          token,
+          mailer,
+          publicUrl,
+          inviterId: access.userId,
           action: "invite.create",
-          targetType: "invite",
-          targetId: invite.id,
-          details: { email: invite.email, role: invite.role, delivery: mailer ? "email" : "link" },
         });
-        return mailer
-          ? { invite: toView(invite), delivery: "email" as const }
-          : { invite: toView(invite), delivery: "link" as const, token, url };
       });
     },
 
@@ -197,18 +225,14 @@ export function createInviteService(deps: InviteServiceDeps) {
           .where(eq(invites.id, inviteId))
           .returning();
         if (!invite) throw new NotFoundError("No such pending invite.");
-        const url = `${publicUrl.replace(/\/$/, "")}/invites/${token}`;
-        if (mailer) await sendInviteMail(tx, mailer, invite, url, await nameOf(tx, access.userId));
-        await appendAudit(tx, ctx, {
-          workspaceId,
+        return deliver(tx, ctx, {
+          invite,
+          token,
+          mailer,
+          publicUrl,
+          inviterId: access.userId,
           action: "invite.resend",
-          targetType: "invite",
-          targetId: invite.id,
-          details: { email: invite.email, role: invite.role, delivery: mailer ? "email" : "link" },
         });
-        return mailer
-          ? { invite: toView(invite), delivery: "email" as const }
-          : { invite: toView(invite), delivery: "link" as const, token, url };
       });
     },
 

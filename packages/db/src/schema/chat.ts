@@ -38,6 +38,12 @@ export const chatSessions = pgTable(
     titleSealed: boolean().notNull().default(false),
     /** When its owner pinned it to the top of their list; null: not pinned. */
     pinnedAt: timestamp({ withTimezone: true }),
+    /**
+     * True after an edit-and-resend deleted the gateway's copy of this
+     * conversation, until a turn completes: the kept earlier turns must be told
+     * to the agent again with the next message.
+     */
+    gatewayRetellPending: boolean().notNull().default(false),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     lastMessageAt: timestamp({ withTimezone: true }),
   },
@@ -73,6 +79,13 @@ export const chatMessages = pgTable(
     sealed: boolean().notNull().default(false),
     status: text({ enum: MESSAGE_STATUSES }).notNull().default("complete"),
     error: text(),
+    /** The stable code of `error` (one of the chat error codes), so a reloaded page offers the right next step. */
+    errorCode: text(),
+    /**
+     * Set by Stop on any replica; the replica relaying the answer sees it on its
+     * next heartbeat and stops the run in the gateway.
+     */
+    abortRequestedAt: timestamp({ withTimezone: true }),
     promptTokens: integer(),
     completionTokens: integer(),
     /**

@@ -1,11 +1,21 @@
 import type { ChatErrorCode } from "@reef/contracts";
 import { Link } from "@tanstack/react-router";
 
-/** Why an answer failed, as the stream's `error` event said (the stored message keeps only the sentence). */
+/** Why an answer failed, as the stream's `error` event said (a stored message keeps the same code). */
 export interface TurnError {
   code: string;
   message: string;
   providerId?: string | undefined;
+}
+
+/** A stored failed answer's error, as the live stream gave it: after a reload it reads the same. */
+export function storedTurnError(m: {
+  error: string | null;
+  errorCode: string | null;
+  errorProviderId: string | null;
+}): TurnError | null {
+  if (!m.errorCode) return null;
+  return { code: m.errorCode, message: m.error ?? "", providerId: m.errorProviderId ?? undefined };
 }
 
 interface Explained {
@@ -82,9 +92,9 @@ function nextStep(e: Explained, canManage: boolean): string {
  */
 export function ChatErrorNotice(props: {
   wid: string;
-  /** The code when known (from the stream); after a reload only the stored sentence is. */
+  /** The code when known (from the stream, or the stored message's: see storedTurnError). */
   error: TurnError | null;
-  /** The stored message's error sentence. */
+  /** The stored message's error sentence (for answers stored before codes were kept). */
   stored?: string | null | undefined;
   canManage: boolean;
   onRetry?: (() => void) | undefined;

@@ -30,6 +30,8 @@ export const ConversationList = forwardRef<
     wid: string;
     sessions: ChatSession[] | undefined;
     loading: boolean;
+    /** More (older) conversations to load, when there are. */
+    more?: { loading: boolean; load: () => void } | undefined;
     current: string | undefined;
     query: string;
     onQuery: (q: string) => void;
@@ -93,6 +95,16 @@ export const ConversationList = forwardRef<
             </ul>
           </section>
         ))}
+        {props.more ? (
+          <button
+            type="button"
+            className="secondary sessions-more"
+            onClick={props.more.load}
+            disabled={props.more.loading}
+          >
+            {props.more.loading ? "Loading…" : "Show more conversations"}
+          </button>
+        ) : null}
       </nav>
     </aside>
   );

@@ -1,7 +1,7 @@
 import { Fragment } from "react";
 import type { Agent, Approval, Message, Role } from "../../api/types.ts";
 import { ApprovalCard } from "../approval-card.tsx";
-import { ChatErrorNotice } from "./chat-errors.tsx";
+import { ChatErrorNotice, storedTurnError } from "./chat-errors.tsx";
 import { ChatMessage } from "./message.tsx";
 import type { FailedAnswers, LiveTurn } from "./use-chat-turns.ts";
 import { WakingIndicator } from "./waking-indicator.tsx";
@@ -83,7 +83,7 @@ export function MessageList(props: {
               {m.status === "error" ? (
                 <ChatErrorNotice
                   wid={props.wid}
-                  error={props.failed[m.id] ?? null}
+                  error={props.failed[m.id] ?? storedTurnError(m)}
                   stored={m.error}
                   canManage={props.canManage}
                   onRetry={isLast && !props.busy ? props.onRegenerate : undefined}

@@ -1,0 +1,295 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { withScope } from "@reef/db";
+import type { GatewayTurnEvent, GatewayTurnRequest } from "@reef/runtime";
+import { createTestDatabase, type TestDatabase } from "@reef/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { AgentService } from "../src/agents/agent-service.ts";
+import { type ChatEvent, type ChatService, createChatService } from "../src/chat/chat-service.ts";
+import type { GatewayChat } from "../src/chat/turn-runner.ts";
+import type { QuotaService } from "../src/quotas/quota-service.ts";
+import type { RuntimeManager } from "../src/runtime/runtime-manager.ts";
+import type { RequestContext } from "../src/shared/context.ts";
+import { createVault } from "../src/vault/vault-service.ts";
+import type { WorkspaceGate } from "../src/workspace/workspace-access.ts";
+
+/**
+ * The chat service with everything but the database stood in for: the gateway
+ * answers as each test scripts it, so turns run in milliseconds. Each
+ * `replica()` is another Reef on the same database (its own turn registry).
+ */
+let t: TestDatabase;
+beforeAll(async () => {
+  t = await createTestDatabase();
+});
+afterAll(() => t.drop());
+
+const keyring = { current: randomBytes(32), previous: [] };
+
+/** How the stand-in gateway answers one turn (it gets the request, to record what it was told). */
+type Script = (req: GatewayTurnRequest) => AsyncGenerator<GatewayTurnEvent>;
+
+/** A stand-in gateway: records the prompts and deletions, answers with the next script (else "ok"). */
+function standInGateway() {
+  const prompts: string[] = [];
+  const deleted: string[] = [];
+  const scripts: Script[] = [];
+  const gateway: GatewayChat = {
+    streamTurn(req) {
+      prompts.push(req.text);
+      const script = scripts.shift() ?? answer("ok");
+      return script(req);
+    },
+    async deleteSessions(_conn, keys) {
+      deleted.push(...keys);
+      return { failed: [] };
+    },
+  };
+  return { gateway, prompts, deleted, scripts };
+}
+
+function answer(text: string): Script {
+  return async function* () {
+    yield { type: "delta", text };
+  };
+}
+
+function failing(message: string): Script {
+  return async function* () {
+    yield { type: "error", message };
+  };
+}
+
+/** Says `text`, then keeps going until stopped (as the real client does: its stream throws once aborted). */
+function endless(text: string, started: () => void): Script {
+  return async function* (req) {
+    yield { type: "delta", text };
+    started();
+    await new Promise<void>((resolve) => req.signal.addEventListener("abort", () => resolve(), { once: true }));
+    req.signal.throwIfAborted();
+  };
+}
+
+async function fixture() {
+  const userId = randomUUID();
+  const wid = randomUUID();
+  const providerId = randomUUID();
+  const agentId = randomUUID();
+  await t.owner.query("insert into users (id, email, name) values ($1, $2, 'u')", [userId, `${userId}@example.com`]);
+  await t.owner.query("insert into workspaces (id, name) values ($1, 'w')", [wid]);
+  await t.owner.query("insert into workspace_members (workspace_id, user_id, role) values ($1, $2, 'owner')", [
+    wid,
+    userId,
+  ]);
+  await t.owner.query(
+    "insert into providers (id, workspace_id, name, kind, base_url) values ($1, $2, 'Acme', 'openai-compatible', 'http://127.0.0.1:9')",
+    [providerId, wid],
+  );
+  await t.owner.query("insert into agents (id, workspace_id, name, provider_id, model) values ($1, $2, 'a', $3, 'm')", [
+    agentId,
+    wid,
+    providerId,
+  ]);
+  const ctx: RequestContext = { actor: { kind: "user", userId, platformRole: "user", sessionId: randomUUID() } };
+  return { userId, wid, providerId, agentId, ctx };
+}
+
+function replica(gateway: GatewayChat, userId: string, opts: { heartbeatMs?: number } = {}): ChatService {
+  const db = t.database.db;
+  const gate = {
+    run: (
+      _ctx: RequestContext,
+      workspaceId: string,
+      _perm: string,
+      fn: (tx: unknown, access: unknown) => Promise<unknown>,
+    ) => withScope(db, { workspaceId }, (tx) => fn(tx, { workspaceId, role: "owner", userId })),
+  } as unknown as WorkspaceGate;
+  const agents = {
+    forChat: async (_tx: unknown, _access: unknown, id: string) => ({ id, instructions: "", temperature: null }),
+  } as unknown as AgentService;
+  const quotas = { reserveMessage: async () => {} } as unknown as QuotaService;
+  const conn = { endpoint: new URL("http://127.0.0.1:9"), token: "t" };
+  const runtimes = {
+    get: async () => ({ state: "running", expectedStartSeconds: null }),
+    // biome-ignore lint/correctness/useYield: already running, no progress to report
+    ensureRunningWithProgress: async function* () {
+      return conn;
+    },
+    ensureRunning: async () => conn,
+    reportUnreachable: async () => false,
+  } as unknown as RuntimeManager;
+  return createChatService({
+    db,
+    gate,
+    agents,
+    runtimes,
+    quotas,
+    vault: createVault({ keyring }),
+    gateway,
+    // Only the heartbeat may notice a Stop from elsewhere here: no save while the answer streams.
+    flushEveryMs: 60_000,
+    heartbeatMs: opts.heartbeatMs ?? 5000,
+    followPollMs: 50,
+  });
+}
+
+async function collect(events: AsyncIterable<ChatEvent>): Promise<ChatEvent[]> {
+  const out: ChatEvent[] = [];
+  for await (const ev of events) out.push(ev);
+  return out;
+}
+
+/** Sends `text` and waits for its answer to end. */
+async function send(
+  chat: ChatService,
+  ctx: RequestContext,
+  wid: string,
+  sid: string,
+  text: string,
+  replaceFrom?: number,
+) {
+  const turn = await chat.startTurn(ctx, wid, sid, text, { replaceFrom });
+  const events = await collect(turn.subscription.events);
+  return { ...turn, events };
+}
+
+describe("chat across replicas", () => {
+  it("Stop sent to another replica stops the answer within a heartbeat, stored aborted with what was said", async () => {
+    const f = await fixture();
+    const g = standInGateway();
+    const a = replica(g.gateway, f.userId, { heartbeatMs: 100 });
+    const b = replica(g.gateway, f.userId, { heartbeatMs: 100 });
+    const session = await a.createSession(f.ctx, f.wid, { agentId: f.agentId });
+    let started!: () => void;
+    const streaming = new Promise<void>((r) => {
+      started = r;
+    });
+    g.scripts.push(endless("Half an ans", () => started()));
+    const turn = await a.startTurn(f.ctx, f.wid, session.id, "tell me everything");
+    const seen = collect(turn.subscription.events);
+    await streaming;
+
+    const sentAt = Date.now();
+    expect(await b.abort(f.ctx, f.wid, session.id)).toEqual({ aborted: true });
+    expect((await seen).at(-1)).toEqual({ type: "done", messageId: turn.assistantMessageId, status: "aborted" });
+    // A heartbeat is 100 ms here; well under the answer's own pace.
+    expect(Date.now() - sentAt).toBeLessThan(2000);
+
+    const { items } = await b.listMessages(f.ctx, f.wid, session.id, {});
+    expect(items.at(-1)).toMatchObject({ status: "aborted", content: "Half an ans", errorCode: null });
+    // The Stop is in the workspace's audit trail, naming the answer it stopped.
+    const audit = await t.owner.query(
+      "select details from audit_log where workspace_id = $1 and action = 'chat.message.abort' and target_id = $2",
+      [f.wid, session.id],
+    );
+    expect(audit.rows).toEqual([{ details: { messageId: turn.assistantMessageId } }]);
+    // The session is free again, on either replica.
+    expect((await send(b, f.ctx, f.wid, session.id, "again")).events.at(-1)).toMatchObject({ status: "complete" });
+  });
+
+  it("keeps a failed answer's code (and its provider) for the page that reloads, and for a follower elsewhere", async () => {
+    const f = await fixture();
+    const g = standInGateway();
+    const a = replica(g.gateway, f.userId, { heartbeatMs: 100 });
+    const b = replica(g.gateway, f.userId, { heartbeatMs: 100 });
+    const session = await a.createSession(f.ctx, f.wid, { agentId: f.agentId });
+    let started!: () => void;
+    const streaming = new Promise<void>((r) => {
+      started = r;
+    });
+    let fail!: () => void;
+    const failNow = new Promise<void>((r) => {
+      fail = r;
+    });
+    g.scripts.push(async function* () {
+      yield { type: "delta", text: "Partly" };
+      started();
+      await failNow;
+      yield { type: "error", message: "upstream provider timeout" };
+    });
+    const turn = await a.startTurn(f.ctx, f.wid, session.id, "hello");
+    await streaming;
+    const follower = await b.attach(f.ctx, f.wid, session.id);
+    if (!follower) throw new Error("nothing to follow on the other replica");
+    const followed = collect(follower.events);
+    const live = await collect(
+      (async function* () {
+        fail();
+        yield* turn.subscription.events;
+      })(),
+    );
+    expect(live.at(-1)).toMatchObject({ type: "error", code: "PROVIDER_TIMEOUT", providerId: f.providerId });
+    expect((await followed).at(-1)).toMatchObject({ type: "error", code: "PROVIDER_TIMEOUT" });
+
+    const { items } = await b.listMessages(f.ctx, f.wid, session.id, {});
+    expect(items.at(-1)).toMatchObject({
+      status: "error",
+      content: "Partly",
+      errorCode: "PROVIDER_TIMEOUT",
+      errorProviderId: f.providerId,
+    });
+    // A person's message and a complete answer carry no code.
+    expect(items[0]).toMatchObject({ role: "user", errorCode: null, errorProviderId: null });
+  });
+
+  it("stores an answer cut off by shutdown as INTERRUPTED", async () => {
+    const f = await fixture();
+    const g = standInGateway();
+    const a = replica(g.gateway, f.userId);
+    const session = await a.createSession(f.ctx, f.wid, { agentId: f.agentId });
+    let started!: () => void;
+    const streaming = new Promise<void>((r) => {
+      started = r;
+    });
+    g.scripts.push(endless("So far", () => started()));
+    await a.startTurn(f.ctx, f.wid, session.id, "hello");
+    await streaming;
+    await a.interruptAll();
+    const { items } = await a.listMessages(f.ctx, f.wid, session.id, {});
+    expect(items.at(-1)).toMatchObject({
+      status: "interrupted",
+      content: "So far",
+      errorCode: "INTERRUPTED",
+      errorProviderId: null,
+    });
+  });
+});
+
+describe("an edited conversation whose turn failed", () => {
+  it("is told to the agent again with every message until a turn completes", async () => {
+    const f = await fixture();
+    const g = standInGateway();
+    const chat = replica(g.gateway, f.userId);
+    const session = await chat.createSession(f.ctx, f.wid, { agentId: f.agentId });
+    g.scripts.push(answer("Paris."), answer("Blue."));
+    await send(chat, f.ctx, f.wid, session.id, "Capital of France?");
+    const second = await send(chat, f.ctx, f.wid, session.id, "Favourite colour?");
+    expect(g.deleted).toEqual([]);
+
+    // Edit the second question: the gateway forgets the session; the provider is down for this turn.
+    g.scripts.push(failing("upstream provider error"));
+    const edited = await send(chat, f.ctx, f.wid, session.id, "Favourite fruit?", second.userMessageId);
+    expect(edited.events.at(-1)).toMatchObject({ type: "error", code: "PROVIDER_ERROR" });
+    expect(g.deleted).toHaveLength(1);
+    expect(g.prompts.at(-1)).toContain("Capital of France?");
+
+    // The next ordinary message still re-tells what was kept (and the edit), on a forgotten gateway session.
+    g.scripts.push(answer("Apples."));
+    await send(chat, f.ctx, f.wid, session.id, "Why?");
+    const retold = g.prompts.at(-1) ?? "";
+    expect(retold).toContain("User: Capital of France?");
+    expect(retold).toContain("Assistant: Paris.");
+    expect(retold).toContain("User: Favourite fruit?");
+    expect(retold).not.toContain("Favourite colour?");
+    expect(retold.endsWith("Why?")).toBe(true);
+    expect(g.deleted).toHaveLength(2);
+
+    // That turn completed: the gateway holds the conversation again, so the next message goes alone.
+    await send(chat, f.ctx, f.wid, session.id, "Thanks");
+    expect(g.prompts.at(-1)).toBe("Thanks");
+    expect(g.deleted).toHaveLength(2);
+    const { rows } = await t.owner.query("select gateway_retell_pending from chat_sessions where id = $1", [
+      session.id,
+    ]);
+    expect(rows[0].gateway_retell_pending).toBe(false);
+  });
+});
