@@ -313,6 +313,28 @@ describe("the chat in a real browser", () => {
     await phone.context().close();
   }, 60_000);
 
+  // Last but one: it leaves the page on a conversation whose history the agent would be re-told on a retry.
+  it("a 250-message conversation opens at its end, and earlier messages load on request", async () => {
+    const agentId = (await owner.client.get(`/api/v1/workspaces/${wid}/agents`)).json().items[0].id;
+    const session = (
+      await owner.client.post(`/api/v1/workspaces/${wid}/sessions`, { agentId, title: "A long history" })
+    ).json();
+    // Arranged in the database (unsealed, as rows written before sealing were): 250 turns' worth of messages.
+    await db.owner.query(
+      `insert into chat_messages (workspace_id, session_id, role, content, sealed, completed_at)
+       select $1, $2, case when g % 2 = 1 then 'user' else 'assistant' end, 'history line ' || g, false, now()
+         from generate_series(1, 250) g`,
+      [wid, session.id],
+    );
+    await page.goto(`${base}/w/${wid}/chat?session=${session.id}`);
+    await page.getByText("history line 250", { exact: true }).waitFor();
+    expect(await page.getByText("history line 1", { exact: true }).count()).toBe(0);
+    for (let i = 0; i < 2; i++) await page.getByRole("button", { name: "Load earlier messages" }).click();
+    await page.getByText("history line 1", { exact: true }).waitFor();
+    await expect.poll(() => page.getByRole("button", { name: "Load earlier messages" }).count()).toBe(0);
+    expect(await page.locator(".messages .msg").count()).toBe(250);
+  }, 60_000);
+
   it("passes axe in dark mode and logged no console errors", async () => {
     await page.emulateMedia({ colorScheme: "dark" });
     await page.getByRole("link", { name: /show me a table/ }).click();
