@@ -138,7 +138,8 @@ describe("resource caps", () => {
     });
     expect((await frank.client.get(`/api/v1/workspaces/${frank.workspaceId}/runtime`)).json().state).toBe("stopped");
 
-    // In a chat, the same wake waits in line and the stream says where; leaving gives the place up.
+    // In a chat, the same wake waits in line and the stream says where. Leaving the page keeps the place (the answer
+    // outlives the page); Stop gives it up.
     const wid = frank.workspaceId;
     const provider = await frank.client.post(`/api/v1/workspaces/${wid}/providers`, {
       name: "Stand-in",
@@ -163,6 +164,10 @@ describe("resource caps", () => {
     const events = await readEvents(res, { stopWhen: (ev) => ev.event === "runtime" && ev.data.state === "queued" });
     expect(events.at(-1)).toMatchObject({ event: "runtime", data: { state: "queued", position: 1 } });
     const runtime = async () => (await frank.client.get(`/api/v1/workspaces/${wid}/runtime`)).json().state;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await runtime()).toBe("queued");
+    const stop = await frank.client.post(`/api/v1/workspaces/${wid}/sessions/${sid}/abort`);
+    expect(stop.json()).toEqual({ aborted: true });
     for (let i = 0; i < 100 && (await runtime()) !== "stopped"; i++) await new Promise((r) => setTimeout(r, 50));
     expect(await runtime()).toBe("stopped");
     await freeSlots();

@@ -164,6 +164,39 @@ describe("team management in the browser", () => {
     await page.context().close();
   }, 60_000);
 
+  it("agents page: focus goes into a form that opens, back to Edit on Cancel, and on to the next card after Delete", async () => {
+    const agents = (await owner.client.get(`/api/v1/workspaces/${wid}/agents`)).json().items;
+    const providerId = agents[0].providerId;
+    const scratch = (
+      await owner.client.post(`/api/v1/workspaces/${wid}/agents`, { name: "Scratch", providerId, model: "m" })
+    ).json();
+    const page = await ownerPage(1280, 800);
+    const focused = () =>
+      page.evaluate(() => {
+        const el = document.activeElement as HTMLElement | null;
+        return {
+          tag: el?.tagName,
+          label: el?.getAttribute("aria-label") ?? el?.textContent?.trim(),
+          form: el?.closest("form")?.getAttribute("aria-label") ?? null,
+        };
+      });
+    await page.goto(`${base}/w/${wid}/agents`);
+    await page.getByRole("button", { name: "New agent" }).click();
+    await expect.poll(async () => (await focused()).tag).toMatch(/^(INPUT|SELECT|TEXTAREA)$/);
+    await page.reload();
+    await page.locator(`#edit-agent-${scratch.id}`).click();
+    await expect.poll(async () => (await focused()).form).toBe("Edit Scratch");
+    await page.getByRole("form", { name: "Edit Scratch" }).getByRole("button", { name: "Cancel" }).click();
+    await expect.poll(async () => (await focused()).label).toBe("Edit");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe(`edit-agent-${scratch.id}`);
+    await page.getByRole("button", { name: "Delete Scratch" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete agent" }).click();
+    await page.getByRole("heading", { name: "Scratch" }).waitFor({ state: "detached" });
+    // The card and its Delete button are gone: focus is on the card that took its place, never on the page body.
+    await expect.poll(async () => (await focused()).label).toBe("Chat with Handbook helper");
+    await page.context().close();
+  }, 60_000);
+
   it("audit trail shows names and filters by person", async () => {
     const page = await ownerPage(1280, 800);
     await page.goto(`${base}/w/${wid}/audit`);
