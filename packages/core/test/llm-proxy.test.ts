@@ -15,6 +15,7 @@ import { createVault } from "../src/vault/vault-service.ts";
 import type { WorkspaceGate } from "../src/workspace/workspace-access.ts";
 import { FakeDriver } from "./fake-driver.ts";
 import { runtimeTestKit, SYSTEM } from "./runtime-test-kit.ts";
+import { call } from "./socket-http.ts";
 
 // The LLM proxy on a runtime's own socket, against the LLM stand-in: no gateway
 // is needed to prove what a gateway can and cannot do with its credentials.
@@ -78,48 +79,6 @@ async function start(wid: string, providers: GatewaySettings["providers"]) {
   const socketPath = join(tmpdir(), `reef-out-${randomBytes(6).toString("hex")}.sock`);
   handles.push(await out.listen(socketPath));
   return { out, socketPath };
-}
-
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-  /** When each chunk arrived, ms after the request was sent. */
-  arrivals: number[];
-}
-
-function call(
-  socketPath: string,
-  opts: { path: string; method?: string; credential?: string; body?: unknown; headers?: Record<string, string> },
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const sent = performance.now();
-    const req = http.request(
-      {
-        socketPath,
-        path: opts.path,
-        method: opts.method ?? (opts.body === undefined ? "GET" : "POST"),
-        headers: {
-          ...(opts.credential ? { authorization: `Bearer ${opts.credential}` } : {}),
-          ...(opts.body === undefined ? {} : { "content-type": "application/json" }),
-          ...opts.headers,
-        },
-      },
-      (res) => {
-        const arrivals: number[] = [];
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => {
-          arrivals.push(performance.now() - sent);
-          text += c;
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text, arrivals }));
-        res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    req.end(opts.body === undefined ? undefined : JSON.stringify(opts.body));
-  });
 }
 
 const chat = (text: string, stream = true) => ({ model: "alpha", stream, messages: [{ role: "user", content: text }] });
