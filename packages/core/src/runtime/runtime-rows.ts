@@ -112,11 +112,6 @@ export function createRuntimeRows(deps: Pick<RuntimeManagerDeps, "db" | "driver"
     }
   }
 
-  /**
-   * Another process holds (or held) a running gateway's endpoint: the gateway is
-   * killed, the runtime marked failed and audited, and its token dropped, so
-   * nothing is sent there again; the next use starts a fresh gateway.
-   */
   /** The median of the starts measured across the platform in the last week (ms), for a workspace never started. */
   async function medianStartMs(): Promise<number | null> {
     const [row] = await platform((tx) =>
@@ -132,6 +127,11 @@ export function createRuntimeRows(deps: Pick<RuntimeManagerDeps, "db" | "driver"
     return row?.ms ?? null;
   }
 
+  /**
+   * Another process holds (or held) a running gateway's endpoint: the gateway is
+   * killed, the runtime marked failed and audited, and its token dropped, so
+   * nothing is sent there again; the next use starts a fresh gateway.
+   */
   async function quarantine(ctx: RequestContext, observed: Row, err: GatewayIntegrityError): Promise<void> {
     const { workspaceId } = observed;
     deps.log?.warn({ workspaceId, details: err.details }, "runtime endpoint held by another process");
