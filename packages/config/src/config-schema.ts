@@ -126,6 +126,21 @@ export const configSchema = z.object({
     .optional(),
   /** How long an agent's request for approval waits for a person before it is denied. */
   approvalTimeoutSeconds: z.coerce.number().int().min(10).max(86_400).default(300),
+  /** Run schedules and webhook triggers in this process (every replica may; each firing runs once). */
+  schedulerEnabled: z.union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")]).default(true),
+  /** The shortest interval a cron schedule may fire at (seconds; tests use 1). */
+  scheduleMinIntervalSeconds: z.coerce.number().int().min(1).max(86_400).default(300),
+  /** Runs this process executes at once. */
+  schedulerConcurrency: z.coerce.number().int().min(1).max(100).default(4),
+  /** Retries of a failed run (with exponential backoff from `scheduleRetryDelaySeconds`) before it ends failed. */
+  scheduleRetryLimit: z.coerce.number().int().min(0).max(10).default(2),
+  scheduleRetryDelaySeconds: z.coerce.number().int().min(1).max(3600).default(30),
+  /** Failed runs in a row after which the schedule's creator and the workspace admins are emailed. */
+  scheduleFailureAlertAfter: z.coerce.number().int().min(1).max(100).default(3),
+  /** How often workers look for due firings (seconds; fractions allowed down to 0.5). */
+  schedulerPollSeconds: z.coerce.number().min(0.5).max(60).default(1),
+  /** Calls one webhook trigger accepts, as points per window. */
+  rateLimitWebhook: rateLimitSchema.prefault("60/1m"),
   /**
    * Hosts on this machine or a private network that gateways may reach through
    * Reef's egress proxy (an intranet wiki, an internal MCP server): `host` or
@@ -237,6 +252,14 @@ export const ENV_NAMES: Record<keyof ParsedConfig, string> = {
   egressAllowedHosts: "REEF_EGRESS_ALLOWED_HOSTS",
   grantableTools: "REEF_GRANTABLE_TOOLS",
   approvalTimeoutSeconds: "REEF_APPROVAL_TIMEOUT_SECONDS",
+  schedulerEnabled: "REEF_SCHEDULER_ENABLED",
+  scheduleMinIntervalSeconds: "REEF_SCHEDULE_MIN_INTERVAL_SECONDS",
+  schedulerConcurrency: "REEF_SCHEDULER_CONCURRENCY",
+  scheduleRetryLimit: "REEF_SCHEDULE_RETRY_LIMIT",
+  scheduleRetryDelaySeconds: "REEF_SCHEDULE_RETRY_DELAY_SECONDS",
+  scheduleFailureAlertAfter: "REEF_SCHEDULE_FAILURE_ALERT_AFTER",
+  schedulerPollSeconds: "REEF_SCHEDULER_POLL_SECONDS",
+  rateLimitWebhook: "REEF_RATE_LIMIT_WEBHOOK",
   runtimeDriver: "REEF_RUNTIME_DRIVER",
   sandbox: "REEF_SANDBOX",
   runtimeCallbackUrl: "REEF_RUNTIME_CALLBACK_URL",

@@ -12,7 +12,21 @@ export const ERROR_CODES = {
   API_KEY_REQUIRED: 400,
   /** A provider's base URL is not a public address and the operator has not allowed its host. */
   PROVIDER_URL_NOT_ALLOWED: 400,
+  /** A cron expression that does not parse (the message says which part). */
+  INVALID_CRON: 400,
+  /** A time zone that is not an IANA zone name. */
+  INVALID_TIMEZONE: 400,
+  /** A schedule that would fire more often than the operator's minimum interval. */
+  SCHEDULE_TOO_FREQUENT: 400,
+  /** A one-off schedule whose time has passed. */
+  RUN_AT_IN_PAST: 400,
+  /** A notification URL at a private address the operator has not allowed. */
+  NOTIFY_URL_NOT_ALLOWED: 400,
   UNAUTHORIZED: 401,
+  /** A webhook call whose signature does not match its trigger's secret. */
+  SIGNATURE_INVALID: 401,
+  /** A webhook call signed more than five minutes away from Reef's clock. */
+  SIGNATURE_EXPIRED: 401,
   FORBIDDEN: 403,
   CSRF_FAILED: 403,
   /** A tool the operator does not let workspace admins grant (platform setting `grantableTools`). */
@@ -26,6 +40,10 @@ export const ERROR_CODES = {
   APPROVAL_EXPIRED: 409,
   /** An operator-set cap (workspaces per person) is reached. */
   LIMIT_REACHED: 409,
+  /** A webhook call whose delivery id was already accepted. */
+  WEBHOOK_REPLAYED: 409,
+  /** A paused trigger or schedule: it accepts no calls and cannot be run now. */
+  SCHEDULE_PAUSED: 409,
   /**
    * Shell or file tools and other members' personal provider keys cannot meet in
    * one workspace: such an agent could read the keys from its gateway's config.

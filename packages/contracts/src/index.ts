@@ -24,5 +24,6 @@ export { type HealthBody, healthBodySchema, type ReadinessBody, readinessBodySch
 export * from "./identity.ts";
 export * from "./providers.ts";
 export * from "./runtime.ts";
+export * from "./schedules.ts";
 export * from "./settings.ts";
 export * from "./workspaces.ts";

@@ -53,6 +53,11 @@ export interface Database {
   readonly embedded: boolean;
   /** The owner's pool, only with `keepOwnerPool`. */
   readonly owner: pg.Pool | undefined;
+  /**
+   * How the app's pool connects (the app login role, never the owner): for a
+   * library that needs its own connections, the job queue's LISTEN among them.
+   */
+  readonly appUrl: string;
   close(): Promise<void>;
 }
 
@@ -99,6 +104,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
   }
 
   let pool: pg.Pool | undefined;
+  let appUrl: string | undefined = opts.appDatabaseUrl;
   const ownerPool = opts.keepOwnerPool ? new pg.Pool({ connectionString: ownerUrl, max: 2 }) : undefined;
   try {
     const owner = new pg.Client({ connectionString: ownerUrl });
@@ -108,7 +114,6 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
         const applied = await runMigrations(owner);
         if (applied.length) log.info(`applied migrations: ${applied.join(", ")}`);
       }
-      let appUrl = opts.appDatabaseUrl;
       if (!appUrl) {
         const dbName = (await owner.query<{ db: string }>("select current_database() as db")).rows[0]?.db ?? "";
         await ensureAppLogin(owner, opts.appRolePassword, dbName);
@@ -135,6 +140,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
   return {
     db: createDb(appPool),
     pool: appPool,
+    appUrl: appUrl ?? "",
     embedded: server !== undefined,
     owner: ownerPool,
     migrationStatus: () => migrationStatus(appPool),

@@ -15,5 +15,13 @@ export {
   type ProviderKind,
 } from "./schema/providers.ts";
 export { RUNTIME_STATES, type RuntimeState } from "./schema/runtimes.ts";
+export {
+  RUN_STATUSES,
+  RUN_TRIGGERS,
+  type RunStatus,
+  type RunTrigger,
+  SCHEDULE_KINDS,
+  type ScheduleKind,
+} from "./schema/schedules.ts";
 export { WORKSPACE_ROLES, type WorkspaceRole } from "./schema/workspaces.ts";
 export { type Db, extendScope, isUuid, type Scope, type Tx, withScope, withWorkspace } from "./with-workspace.ts";

@@ -27,7 +27,13 @@ export type Action =
   /** See every approval of the workspace (everyone sees their own runs' approvals). */
   | "approvals:read"
   /** Decide any approval of the workspace, not only your own runs'. */
-  | "approvals:decide";
+  | "approvals:decide"
+  /** See the workspace's schedules and triggers (their output only when shared, or your own). */
+  | "schedules:read"
+  /** Create schedules and triggers, and change, run or delete your own. */
+  | "schedules:write"
+  /** Change, pause, run or delete anyone's schedules and triggers. */
+  | "schedules:manage";
 
 const RANK: Record<WorkspaceRole, number> = { owner: 4, admin: 3, member: 2, viewer: 1 };
 

@@ -44,6 +44,11 @@ export const chatSessions = pgTable(
      * to the agent again with the next message.
      */
     gatewayRetellPending: boolean().notNull().default(false),
+    /**
+     * The schedule whose runs write here (no foreign key: the schedules table
+     * refers to this one; a deleted schedule leaves its output readable).
+     */
+    scheduleId: uuid(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     lastMessageAt: timestamp({ withTimezone: true }),
   },

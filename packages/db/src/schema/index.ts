@@ -5,6 +5,7 @@ export * from "./platform.ts";
 export * from "./providers.ts";
 export * from "./roles.ts";
 export * from "./runtimes.ts";
+export * from "./schedules.ts";
 export * from "./users.ts";
 export * from "./vault.ts";
 export * from "./workspaces.ts";
