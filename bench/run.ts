@@ -11,7 +11,10 @@
  *     same gateway, and 100 people chatting at once across 10 workspaces (chat-bench.ts).
  *  6. Web app: first-screen JavaScript per screen, gzipped, against its 250 KB
  *     budget (web-bundle-bench.ts; builds the web app first).
- * `BENCH_ONLY=api|runtime|sandbox|chat|web` runs one part.
+ *  7. Schedules: firing latency (scheduled time to the prompt reaching a running
+ *     gateway) p50/p99 over 100 firings across 10 workspaces, and when the
+ *     runtime must wake first (schedules-bench.ts).
+ * `BENCH_ONLY=api|runtime|sandbox|chat|web|schedules` runs one part.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -25,6 +28,7 @@ import { chatBench } from "./chat-bench.ts";
 import { percentile } from "./measure.ts";
 import { runtimeBench } from "./runtime-bench.ts";
 import { sandboxBench } from "./sandbox-bench.ts";
+import { schedulesBench } from "./schedules-bench.ts";
 import { webBundleBench } from "./web-bundle-bench.ts";
 
 const WORKSPACES = 1_000;
@@ -203,10 +207,11 @@ async function meThroughput(urls: { ownerUrl: string; appUrl: string; appPasswor
   }
 }
 
-const only = process.env.BENCH_ONLY; // "api", "runtime", "sandbox", "chat" or "web"; unset: all
-const wants = (part: "api" | "runtime" | "sandbox" | "chat" | "web") => !only || only === part;
-if (only && !["api", "runtime", "sandbox", "chat", "web"].includes(only))
-  throw new Error("BENCH_ONLY must be api, runtime, sandbox, chat or web");
+const PARTS = ["api", "runtime", "sandbox", "chat", "web", "schedules"] as const;
+const only = process.env.BENCH_ONLY; // one of PARTS; unset: all
+const wants = (part: (typeof PARTS)[number]) => !only || only === part;
+if (only && !(PARTS as readonly string[]).includes(only))
+  throw new Error("BENCH_ONLY must be api, runtime, sandbox, chat, web or schedules");
 if (wants("api")) {
   const db = await startBenchPostgres();
   // Ctrl-C must not leave the benchmark's Postgres running.
@@ -225,8 +230,9 @@ if (wants("api")) {
     await db.stop();
   }
 }
-// The runtime and chat parts start (and stop) Postgres servers of their own.
+// The runtime, chat and schedules parts start (and stop) Postgres servers of their own.
 if (wants("runtime")) await runtimeBench();
 if (wants("sandbox")) await sandboxBench();
 if (wants("chat")) await chatBench();
+if (wants("schedules")) await schedulesBench();
 if (wants("web")) webBundleBench();

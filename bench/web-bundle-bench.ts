@@ -11,7 +11,15 @@ import { gzipSync } from "node:zlib";
 
 const DIST = fileURLToPath(new URL("../apps/web/dist/", import.meta.url));
 const BUDGET_KB = 250;
-const SCREENS = ["chat-page", "auth-pages", "agents-page", "members-page", "audit-page", "admin-page"];
+const SCREENS = [
+  "chat-page",
+  "auth-pages",
+  "agents-page",
+  "members-page",
+  "audit-page",
+  "admin-page",
+  "schedules-page",
+];
 
 const kb = (bytes: number) => bytes / 1024;
 

@@ -5,6 +5,7 @@ import { auditCommand } from "./commands/audit-command.ts";
 import { createAdminCommand } from "./commands/create-admin-command.ts";
 import { migrateCommand } from "./commands/migrate-command.ts";
 import { rotateKeysCommand } from "./commands/rotate-keys-command.ts";
+import { schedulesCommand } from "./commands/schedules-command.ts";
 import { startCommand } from "./commands/start-command.ts";
 import { statusCommand } from "./commands/status-command.ts";
 
@@ -21,5 +22,6 @@ program.addCommand(statusCommand());
 program.addCommand(createAdminCommand());
 program.addCommand(auditCommand());
 program.addCommand(rotateKeysCommand());
+program.addCommand(schedulesCommand());
 
 await program.parseAsync(process.argv);

@@ -24,9 +24,11 @@ import { authRoutes } from "./routes/auth-routes.ts";
 import { chatRoutes } from "./routes/chat-routes.ts";
 import { egressRoutes } from "./routes/egress-routes.ts";
 import { healthRoutes } from "./routes/health-routes.ts";
+import { hookRoutes } from "./routes/hook-routes.ts";
 import { llmProxyRoutes } from "./routes/llm-proxy-routes.ts";
 import { providerRoutes } from "./routes/provider-routes.ts";
 import { runtimeRoutes } from "./routes/runtime-routes.ts";
+import { scheduleRoutes } from "./routes/schedule-routes.ts";
 import { settingsRoutes } from "./routes/settings-routes.ts";
 import { workspaceRoutes } from "./routes/workspace-routes.ts";
 import type { ServiceLayout } from "./service-layout.ts";
@@ -77,6 +79,14 @@ export type AppConfig = Pick<
   | "maxRuntimes"
   | "quotaMonthlyMessages"
   | "quotaMonthlyTokens"
+  | "schedulerEnabled"
+  | "scheduleMinIntervalSeconds"
+  | "schedulerConcurrency"
+  | "scheduleRetryLimit"
+  | "scheduleRetryDelaySeconds"
+  | "scheduleFailureAlertAfter"
+  | "schedulerPollSeconds"
+  | "rateLimitWebhook"
 >;
 
 const appServices = new WeakMap<FastifyInstance, ReturnType<typeof createServices>>();
@@ -155,8 +165,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // LLM calls still streaming are cut; those finished are metered before the pool closes.
   app.addHook("onClose", async () => services.outbound.close());
   app.addHook("onClose", async () => services.approvals.close());
+  // Schedules fire once the app is whole; at shutdown no new run starts (before the answers in flight are cut).
+  app.addHook("onReady", async () => services.scheduler.start());
+  app.addHook("preClose", async () => services.scheduler.stop());
   // Answers being written end `interrupted` (text kept) and their streams close, so shutdown is not held open.
   app.addHook("preClose", async () => services.chat.interruptAll());
+  // The runs cut above are handed back to the queue (retried by any replica), then pg-boss's pool closes.
+  app.addHook("onClose", async () => services.scheduler.close());
   // Shared gateway connections would otherwise hold shutdown open until they idle out.
   app.addHook("onClose", async () => closeGatewayChannels());
   // HSTS and upgrade-insecure-requests only make sense when users reach Reef
@@ -195,6 +210,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(approvalRoutes(services));
   await app.register(egressRoutes(services));
   await app.register(llmProxyRoutes(services));
+  await app.register(scheduleRoutes(services));
+  await app.register(hookRoutes(services));
 
   await registerWebApp(app, deps.webDistDir ?? DEFAULT_WEB_DIST);
   return app;

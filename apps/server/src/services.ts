@@ -27,8 +27,11 @@ import {
   createRuntimeOutbound,
   createRuntimeService,
   createRuntimeTokenSealer,
+  createScheduler,
+  createScheduleService,
   createSystemService,
   createVault,
+  createWebhookService,
   createWorkspaceGate,
   createWorkspaceService,
   defaultMaxRuntimes,
@@ -130,6 +133,7 @@ export function createServices(
       invite_accept: config.rateLimitInviteAccept,
       api_read: config.rateLimitApiRead,
       api_write: config.rateLimitApiWrite,
+      webhook: config.rateLimitWebhook,
     },
   });
   const permissions = createPermissions({ db });
@@ -242,6 +246,32 @@ export function createServices(
     publicUrl: platformSettings.publicUrl,
     log,
   });
+  const chat = createChatService({
+    db,
+    gate,
+    agents,
+    runtimes: runtimeManager,
+    quotas,
+    vault,
+    approvals,
+    providerFailures,
+    log,
+  });
+  // Schedules' firings and runs (pg-boss on its own pool); runs chat as their schedule's creator.
+  const scheduler = createScheduler({
+    db,
+    appUrl: deps.database.appUrl,
+    config,
+    chat,
+    vault,
+    mailer: platformSettings.mailer,
+    publicUrl: platformSettings.publicUrl,
+    allowedHosts: async () => [
+      ...(await platformSettings.providerAllowedHosts()),
+      ...(config.egressAllowedHosts ?? []),
+    ],
+    log,
+  });
   if (driver.kind !== "process" && !config.runtimeCallbackUrl) {
     log.warn(
       { driver: driver.kind },
@@ -286,16 +316,21 @@ export function createServices(
     egressProxy,
     outbound,
     approvals,
-    chat: createChatService({
+    chat,
+    scheduler,
+    schedules: createScheduleService({
       db,
       gate,
-      agents,
-      runtimes: runtimeManager,
-      quotas,
       vault,
-      approvals,
-      providerFailures,
-      log,
+      agents,
+      scheduler,
+      minIntervalSeconds: config.scheduleMinIntervalSeconds,
+      // The same hosts the notifications are sent under (see the scheduler above).
+      notifyAllowedHosts: async () => [
+        ...(await platformSettings.providerAllowedHosts()),
+        ...(config.egressAllowedHosts ?? []),
+      ],
     }),
+    webhooks: createWebhookService({ db, vault, scheduler, rateLimits }),
   };
 }

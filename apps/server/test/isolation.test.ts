@@ -10,6 +10,8 @@
  * whose path parameter or body this file does not know fails the suite until the
  * fixture learns it (RESOURCES and BODIES below).
  */
+import { randomUUID } from "node:crypto";
+import { signWebhook } from "@reef/core";
 import { type RouteEntry, routeTable, servicesOf } from "@reef/server";
 import { ApiClient, buildTestApp, signUp, type TestApp } from "@reef/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -62,6 +64,18 @@ const BODIES: Record<string, unknown> = {
   "POST /api/v1/workspaces/:wid/sessions/:chatSessionId/messages": { text: "what did B say?" },
   "PATCH /api/v1/workspaces/:wid/sessions/:chatSessionId": { title: "stolen", pinned: true },
   "POST /api/v1/workspaces/:wid/approvals/:approvalId/decision": { decision: "allow-once" },
+  "POST /api/v1/workspaces/:wid/schedules": {
+    name: "stolen",
+    agentId: "00000000-0000-4000-8000-000000000000",
+    kind: "webhook",
+    prompt: "Reveal everything.",
+  },
+  "PATCH /api/v1/workspaces/:wid/schedules/:scheduleId": { enabled: false, prompt: "Reveal everything." },
+};
+
+/** A valid query for routes that require one (validation answers before authorisation, as for bodies). */
+const QUERIES: Record<string, string> = {
+  "GET /api/v1/workspaces/:wid/schedules/preview": "?cron=0+9+*+*+*&timezone=UTC",
 };
 
 /** How to find workspace X's instance of every path parameter. */
@@ -77,6 +91,8 @@ const RESOURCES = [
   "agentId",
   "chatSessionId",
   "approvalId",
+  "scheduleId",
+  "runId",
 ] as const;
 
 async function buildSide(side: Side) {
@@ -175,6 +191,18 @@ async function buildSide(side: Side) {
   };
   const approval = await ask(chat, agent.id, people.member as never, `run secret command of ${side}`);
   const adminApproval = await ask(adminChat, second.id, people.admin as never, `admin command of ${side}`);
+  // The member's webhook trigger (its secret shown once, here) and a run of it.
+  const schedule = (
+    await people.member?.client.post(`/api/v1/workspaces/${wid}/schedules`, {
+      name: `Schedule ${side}`,
+      agentId: agent.id,
+      kind: "webhook",
+      prompt: `Secret schedule prompt of ${side}: {{body}}`,
+    })
+  )?.json();
+  expect(schedule?.secret, JSON.stringify(schedule)).toMatch(/^whsec_/);
+  const run = (await people.member?.client.post(`/api/v1/workspaces/${wid}/schedules/${schedule.id}/run`))?.json();
+  expect(run?.status, JSON.stringify(run)).toBe("queued");
 
   const ids: Record<string, string> = {
     wid,
@@ -188,17 +216,21 @@ async function buildSide(side: Side) {
     agentId: agent.id,
     chatSessionId: chat.id,
     approvalId: approval,
+    scheduleId: schedule.id,
+    runId: run.id,
     // Not path parameters: more of X's data that must never reach the other side.
     secondAgentId: second.id,
     adminChatSessionId: adminChat.id,
     ownerChatSessionId: ownerChat.id,
     adminApprovalId: adminApproval,
+    scheduleSecret: schedule.secret,
   };
   return { owner, people, keys, ids };
 }
 
 beforeAll(async () => {
-  t = await buildTestApp();
+  // Runs stay queued (no worker would reach the fixture's unreachable provider anyway).
+  t = await buildTestApp({ config: { schedulerEnabled: false } });
   const operatorUser = await signUp(t.app, { email: "operator@example.test", name: "Operator" });
   const a = await buildSide("A");
   const b = await buildSide("B");
@@ -244,6 +276,8 @@ beforeAll(async () => {
     "admin command of B",
     "LLM B",
     "Mine B",
+    "Schedule B",
+    "Secret schedule prompt of B",
   ];
   world = { secretsOfB, ids: { A: a.ids, B: b.ids }, actors, operator: operatorUser.client, a };
 });
@@ -283,9 +317,10 @@ describe("tenant isolation", () => {
     for (const route of routes) {
       const names = params(route.url);
       // B's ids throughout, and (for nested routes) A's workspace with B's sub-resources.
-      const variants = [fill(route.url, (p) => world.ids.B[p] ?? "")];
+      const query = QUERIES[`${route.method} ${route.url}`] ?? "";
+      const variants = [fill(route.url, (p) => world.ids.B[p] ?? "") + query];
       if (names.length > 1 && names[0] === "wid") {
-        variants.push(fill(route.url, (p) => (p === "wid" ? (world.ids.A.wid ?? "") : (world.ids.B[p] ?? ""))));
+        variants.push(fill(route.url, (p) => (p === "wid" ? (world.ids.A.wid ?? "") : (world.ids.B[p] ?? ""))) + query);
       }
       for (const url of variants) {
         for (const actor of world.actors) {
@@ -345,6 +380,53 @@ describe("tenant isolation", () => {
       expect(res?.statusCode, res?.body).toBe(403);
     }
     expect((await a.people.owner?.client.get(url))?.json().status).toBe("pending");
+  });
+
+  it("B's triggers refuse calls signed with A's secret, and A's ids under B's workspace are unknown", async () => {
+    const { A, B } = world.ids;
+    const body = "{}";
+    const signed = (secret: string) => {
+      const ts = Math.floor(Date.now() / 1000);
+      const delivery = randomUUID();
+      return {
+        "content-type": "application/json",
+        "x-reef-timestamp": String(ts),
+        "x-reef-delivery": delivery,
+        "x-reef-signature": signWebhook(secret, ts, delivery, body),
+      };
+    };
+    const inject = (url: string, secret: string) =>
+      t.app.inject({ method: "POST", url, headers: signed(secret), payload: body });
+    const aSecret = A.scheduleSecret ?? "";
+    const crossSigned = await inject(`/api/v1/hooks/${B.wid}/${B.scheduleId}`, aSecret);
+    expect(crossSigned.statusCode, crossSigned.body).toBe(401);
+    expect(crossSigned.json().code).toBe("SIGNATURE_INVALID");
+    for (const url of [`/api/v1/hooks/${B.wid}/${A.scheduleId}`, `/api/v1/hooks/${A.wid}/${B.scheduleId}`]) {
+      const res = await inject(url, aSecret);
+      expect(res.statusCode, `${url}: ${res.body}`).toBe(404);
+    }
+    const runs = await t.db.owner.query("select count(*)::int as n from schedule_runs where schedule_id = $1", [
+      B.scheduleId,
+    ]);
+    expect(runs.rows[0].n).toBe(1);
+  });
+
+  it("B's schedule, its runs and its secret are as B left them after every attack", async () => {
+    const { B } = world.ids;
+    const row = await t.db.owner.query(
+      "select name, enabled, prompt, secret_sealed, (select count(*)::int from schedule_runs r where r.schedule_id = s.id) as runs from schedules s where id = $1",
+      [B.scheduleId],
+    );
+    expect(row.rows[0]).toMatchObject({ name: "Schedule B", enabled: true, runs: 1 });
+    expect(row.rows[0].prompt).toBe("Secret schedule prompt of B: {{body}}");
+    const audit = await t.db.owner.query(
+      "select action from audit_log where workspace_id = $1 and action like 'schedule.%' order by id",
+      [B.wid],
+    );
+    expect(audit.rows.map((r) => r.action)).toEqual(["schedule.create", "schedule.run_now"]);
+    // The workspace's only schedules are B's own (the stolen create in the attack loop made none).
+    const count = await t.db.owner.query("select count(*)::int as n from schedules where workspace_id = $1", [B.wid]);
+    expect(count.rows[0].n).toBe(1);
   });
 
   it("B's own people still reach B (the attacks changed nothing)", async () => {

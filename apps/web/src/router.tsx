@@ -15,6 +15,7 @@ const MembersPage = lazyRouteComponent(() => import("./pages/members-page.tsx"),
 const PlatformSetupPage = lazyRouteComponent(() => import("./pages/platform-setup-page.tsx"), "PlatformSetupPage");
 const ProvidersPage = lazyRouteComponent(() => import("./pages/providers-page.tsx"), "ProvidersPage");
 const SetupPage = lazyRouteComponent(() => import("./pages/setup-page.tsx"), "SetupPage");
+const SchedulesPage = lazyRouteComponent(() => import("./pages/schedules-page.tsx"), "SchedulesPage");
 // --- team (H4) ---
 const ApiKeysPage = lazyRouteComponent(() => import("./pages/api-keys-page.tsx"), "ApiKeysPage");
 const WorkspaceSettingsPage = lazyRouteComponent(
@@ -74,6 +75,11 @@ const approvalsRoute = createRoute({
   validateSearch: (s: Record<string, unknown>) => pick(s, "tab"),
   component: ApprovalsPage,
 });
+const schedulesRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/w/$wid/schedules",
+  component: SchedulesPage,
+});
 const membersRoute = createRoute({ getParentRoute: () => appRoute, path: "/w/$wid/members", component: MembersPage });
 const auditRoute = createRoute({ getParentRoute: () => appRoute, path: "/w/$wid/audit", component: AuditPage });
 // --- team (H4) ---
@@ -102,6 +108,7 @@ const routeTree = rootRoute.addChildren([
     agentsRoute,
     providersRoute,
     approvalsRoute,
+    schedulesRoute,
     membersRoute,
     auditRoute,
     usageRoute,

@@ -79,6 +79,15 @@ export {
 } from "./runtime/runtime-manager.ts";
 export { createRuntimeService, type RuntimeService, type RuntimeStatusView } from "./runtime/runtime-service.ts";
 export { createRuntimeTokenSealer, resealRuntimeTokens, type TokenKeyring } from "./runtime/runtime-tokens.ts";
+export { renderPrompt } from "./schedules/prompt-template.ts";
+export {
+  createScheduleService,
+  type ScheduleService,
+  type ScheduleWithSecret,
+} from "./schedules/schedule-service.ts";
+export { createScheduler, installJobQueue, SCHEDULER_QUEUES, type Scheduler } from "./schedules/scheduler.ts";
+export { type CallFacts, createWebhookService, type WebhookService } from "./schedules/webhook-service.ts";
+export { newWebhookSecret, signWebhook, verifyWebhook } from "./schedules/webhook-signature.ts";
 export type { Actor, RequestContext, UserActor } from "./shared/context.ts";
 export type { Page } from "./shared/pagination.ts";
 export { createSealer, type Sealer } from "./shared/sealing.ts";

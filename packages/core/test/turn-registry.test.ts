@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type ChatEvent, createTurnRegistry } from "../src/chat/turn-registry.ts";
-import { classifyProviderError } from "../src/chat/turn-runner.ts";
+import { classifyProviderError, gatewayErrorSentence } from "../src/chat/turn-runner.ts";
 
 /** A turn whose events are released by hand, ending `done` unless stopped. */
 function scripted() {
@@ -113,5 +113,16 @@ describe("provider errors from the gateway", () => {
     expect(classifyProviderError("429 rate limit reached")).toBe("RATE_LIMITED");
     expect(classifyProviderError("insufficient_quota: budget used up")).toBe("QUOTA_EXCEEDED");
     expect(classifyProviderError("upstream provider error")).toBe("PROVIDER_ERROR");
+  });
+
+  it("tells a gateway's provider error as one plain sentence, naming the provider instead of its id", () => {
+    // What OpenClaw 2026.9.6 says after giving up on a provider's HTTP 500.
+    const id = "0b6c7a3e-1111-4222-8333-444455556666";
+    const said = `⚠️ ${id}/stand-in-model request failed (provider internal error, HTTP 500). This is usually temporary — try again shortly.`;
+    const sentence = gatewayErrorSentence(said, { id, name: "Team OpenAI" });
+    expect(sentence).toBe(
+      "The agent could not answer: Team OpenAI/stand-in-model request failed (provider internal error, HTTP 500). This is usually temporary — try again shortly.",
+    );
+    expect(gatewayErrorSentence("the agent run ended", null)).toBe("The agent could not answer: the agent run ended.");
   });
 });

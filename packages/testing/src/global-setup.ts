@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EmbeddedPostgres, runMigrations } from "@reef/db";
+import { installJobQueue } from "@reef/core";
+import { APP_LOGIN_ROLE, EmbeddedPostgres, runMigrations } from "@reef/db";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { ensureAppLoginForTests, TEMPLATE_DB, TEST_APP_PASSWORD } from "./test-postgres.ts";
@@ -29,6 +30,10 @@ export default async function setup(project: TestProject) {
     } finally {
       await owner.end();
     }
+    // The job queue's tables too (as the app role, as Reef installs them), instead of once per test app.
+    await installJobQueue(
+      `postgres://${APP_LOGIN_ROLE}:${encodeURIComponent(TEST_APP_PASSWORD)}@${conn.host}:${conn.port}/${TEMPLATE_DB}`,
+    );
   } catch (err) {
     await server.stop();
     await rm(dir, { recursive: true, force: true });

@@ -45,6 +45,11 @@ export interface LlmStandInOptions {
    * say what they are about to do): none by default.
    */
   toolPreamble?: (lastUserText: string) => string | undefined;
+  /**
+   * An HTTP error to answer a person's message with instead (status and the
+   * vendor's message), as a vendor having a bad day does: none by default.
+   */
+  fail?: (lastUserText: string) => { status: number; message: string } | undefined;
 }
 
 const INTERNAL_CONTEXT = /<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>[\s\S]*?<<<END_OPENCLAW_INTERNAL_CONTEXT>>>/g;
@@ -154,6 +159,8 @@ export async function startLlmStandIn(opts: LlmStandInOptions): Promise<LlmStand
       // OpenClaw's own retry prompt after a failed attempt: answer the person's last words instead.
       .filter((t) => !t.startsWith("Continue the current task from the existing transcript"));
     const userText = userTexts.at(-1) ?? "";
+    const failure = opts.fail?.(userText);
+    if (failure) return json(res, failure.status, { error: { message: failure.message, type: "server_error" } });
     const toolResults = toolResultsOf(body.messages);
     // Tool calls answer a person's message; once their results are back, the stand-in answers in words.
     const calls = toolResults.length || calledFor.has(userText) ? [] : (opts.toolCalls?.(userText) ?? []);

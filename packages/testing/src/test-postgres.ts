@@ -28,7 +28,12 @@ export interface TestDatabase {
   database: Database;
   /** A superuser pool for fixtures and assertions. */
   owner: pg.Pool;
-  /** Closes both pools and drops the database. */
+  /**
+   * Another app handle on the same database, with pools of its own: a second
+   * Reef replica's (closed by `drop()` if still open).
+   */
+  openAnother(): Promise<Database>;
+  /** Closes the pools and drops the database. */
   drop(): Promise<void>;
 }
 
@@ -48,12 +53,10 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   }
   const ownerUrl = url(conn.user, conn.password, conn.host, conn.port, name);
   const appUrl = url(APP_LOGIN_ROLE, conn.appPassword, conn.host, conn.port, name);
-  const database = await openDatabase({
-    databaseUrl: ownerUrl,
-    appDatabaseUrl: appUrl,
-    appRolePassword: conn.appPassword,
-    migrate: false,
-  });
+  const open = () =>
+    openDatabase({ databaseUrl: ownerUrl, appDatabaseUrl: appUrl, appRolePassword: conn.appPassword, migrate: false });
+  const database = await open();
+  const others: Database[] = [];
   const owner = new pg.Pool({ connectionString: ownerUrl, max: 3 });
   // `drop()` force-terminates the database's backends; a pooled client still
   // closing then hears "terminating connection" (57P01). That is the teardown
@@ -67,8 +70,14 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     appUrl,
     database,
     owner,
+    async openAnother() {
+      const another = await open();
+      others.push(another);
+      return another;
+    },
     async drop() {
       await database.close();
+      for (const another of others) await another.close().catch(() => {});
       await owner.end();
       const admin = new pg.Client({ ...conn, database: "postgres" });
       await admin.connect();

@@ -34,7 +34,26 @@ const API_CODES: Record<ErrorCode, Entry> = {
     next: "Ask your operator to allow its host under Admin → Settings → Provider hosts.",
     server: true,
   },
+  INVALID_CRON: {
+    text: "This cron expression is not valid.",
+    next: "Pick a preset or check the five fields.",
+    server: true,
+  },
+  INVALID_TIMEZONE: { text: "This time zone is not known.", next: "Pick one from the list.", server: true },
+  SCHEDULE_TOO_FREQUENT: {
+    text: "This schedule would run more often than this server allows.",
+    next: "Choose a longer interval.",
+    server: true,
+  },
+  RUN_AT_IN_PAST: { text: "This time has already passed.", next: "Pick a time in the future.", server: true },
+  NOTIFY_URL_NOT_ALLOWED: {
+    text: "Reef only notifies public addresses, and this one is on a private network.",
+    next: "Use a public address, or ask your operator to allow its host.",
+    server: true,
+  },
   UNAUTHORIZED: { text: "You are not signed in.", next: "Sign in and try again." },
+  SIGNATURE_INVALID: { text: "The webhook call's signature does not match its secret.", server: true },
+  SIGNATURE_EXPIRED: { text: "The webhook call was signed too long ago.", server: true },
   FORBIDDEN: {
     text: "Your role does not allow this here.",
     next: "Ask an owner or admin of this workspace.",
@@ -56,6 +75,8 @@ const API_CODES: Record<ErrorCode, Entry> = {
   APPROVAL_DECIDED: { text: "Someone already decided this request; the first answer stands.", server: true },
   APPROVAL_EXPIRED: { text: "This request waited too long and was denied; nobody can decide it now.", server: true },
   LIMIT_REACHED: { text: "You have reached a limit the operator set.", next: "Ask your operator.", server: true },
+  WEBHOOK_REPLAYED: { text: "This webhook call was already received.", server: true },
+  SCHEDULE_PAUSED: { text: "This schedule is paused.", next: "Resume it first.", server: true },
   HOST_ACCESS_EXPOSES_KEYS: {
     text: "Shell or file tools could read other members' personal provider keys in this workspace.",
     next: "Use a workspace without personal providers for agents with these tools.",

@@ -13,7 +13,11 @@ import type {
   platformSettingsSchema,
   providerSchema,
   providerTestResultSchema,
+  runDetailSchema,
+  runSchema,
   runtimeSchema,
+  schedulePreviewSchema,
+  scheduleSchema,
   testEmailResultSchema,
   traceStepSchema,
   usageSchema,
@@ -51,3 +55,9 @@ export type InvitePreview = z.infer<typeof invitePreviewSchema>;
 export type WorkspaceView = z.infer<typeof workspaceSchema>;
 export type WorkspaceImpact = z.infer<typeof workspaceImpactSchema>;
 export type AgentImpact = z.infer<typeof agentImpactSchema>;
+// --- schedules (H3) ---
+export type Schedule = z.infer<typeof scheduleSchema>;
+export type CreatedSchedule = Schedule & { secret: string | null };
+export type ScheduleRun = z.infer<typeof runSchema>;
+export type ScheduleRunDetail = z.infer<typeof runDetailSchema>;
+export type SchedulePreview = z.infer<typeof schedulePreviewSchema>;

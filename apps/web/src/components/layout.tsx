@@ -13,6 +13,7 @@ const SCREEN_TITLES: [RegExp, string][] = [
   [/^\/w\/[^/]+\/agents/, "Agents"],
   [/^\/w\/[^/]+\/providers/, "Providers"],
   [/^\/w\/[^/]+\/approvals/, "Approvals"],
+  [/^\/w\/[^/]+\/schedules/, "Schedules"],
   [/^\/w\/[^/]+\/members/, "Members"],
   [/^\/w\/[^/]+\/audit/, "Audit trail"],
   [/^\/w\/[^/]+\/usage/, "Usage"],
@@ -152,6 +153,9 @@ export function AppShell() {
                     <span className="visually-hidden"> waiting</span>
                   </span>
                 ) : null}
+              </Link>
+              <Link to="/w/$wid/schedules" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
+                Schedules
               </Link>
               <Link to="/w/$wid/members" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
                 Members

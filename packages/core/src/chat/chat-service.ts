@@ -579,6 +579,9 @@ export function createChatService(deps: {
       });
     },
 
+    /** Stops the turn running here in a session (a scheduled run past its timeout). @returns whether one ran here. */
+    stopTurn: (sessionId: string): boolean => turns.stop(sessionId, "stop"),
+
     /** Shutdown: the answers running here end `interrupted`, keeping their text. */
     interruptAll(): Promise<void> {
       return turns.interruptAll();

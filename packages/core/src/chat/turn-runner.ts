@@ -83,6 +83,16 @@ async function* withExpected<T>(
   }
 }
 
+/**
+ * The gateway's error as one sentence a person reads: without its leading
+ * warning sign, with the provider's name for its id, ending in one full stop.
+ */
+export function gatewayErrorSentence(message: string, provider: { id: string; name: string } | null): string {
+  let text = message.replace(/^(?:\s|\u26a0|\ufe0f)+/u, "").replace(/[\s.]+$/u, "");
+  if (provider) text = text.replaceAll(provider.id, provider.name);
+  return `The agent could not answer: ${text}.`;
+}
+
 function providerMessage(f: ProviderFailure, name: string | undefined): string {
   const who = name ? `The AI provider “${name}”` : "The AI provider";
   return f.kind === "unreachable"
@@ -250,7 +260,7 @@ export function createTurnRunner(deps: {
                 type: "error" as const,
                 messageId: assistantMessageId,
                 code: classifyProviderError(message),
-                message: `The agent could not answer: ${message}.`,
+                message: gatewayErrorSentence(message, plan.provider),
                 ...(plan.provider ? { providerId: plan.provider.id } : {}),
               };
               await settle("error", out);
@@ -310,7 +320,7 @@ export function createTurnRunner(deps: {
             : "Your workspace's runtime did not answer. Send your message again.";
         code = "UNAVAILABLE";
       } else if (err instanceof GatewayRequestError) {
-        message = `The agent could not answer: ${err.message}.`;
+        message = gatewayErrorSentence(err.message, plan.provider);
       } else if (err instanceof Error && "code" in err && typeof err.code === "string" && TYPED_CODES[err.code]) {
         code = TYPED_CODES[err.code] ?? "INTERNAL";
         message = err.message;

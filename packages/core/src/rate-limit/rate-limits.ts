@@ -10,9 +10,19 @@ export interface RateLimit {
   durationSec: number;
 }
 
-export type RateLimitClass = "signup_ip" | "login_ip" | "login_account" | "invite_accept" | "api_read" | "api_write";
+export type RateLimitClass =
+  | "signup_ip"
+  | "login_ip"
+  | "login_account"
+  | "invite_accept"
+  | "api_read"
+  | "api_write"
+  | "webhook";
 
-export type RateLimitSettings = Record<RateLimitClass, RateLimit>;
+/** `webhook` (calls per trigger) is optional for callers that take no webhook calls; it then allows 60 a minute. */
+export type RateLimitSettings = Record<Exclude<RateLimitClass, "webhook">, RateLimit> & { webhook?: RateLimit };
+
+const DEFAULT_WEBHOOK_LIMIT: RateLimit = { points: 60, durationSec: 60 };
 
 /** Limits shared across replicas through Postgres (rate-limiter-flexible). */
 export interface RateLimits {
@@ -56,11 +66,13 @@ export function createRateLimits(deps: {
   settings: RateLimitSettings;
   audit: AuditService;
 }): RateLimits {
+  const settingOf = (cls: RateLimitClass): RateLimit =>
+    cls === "webhook" ? (deps.settings.webhook ?? DEFAULT_WEBHOOK_LIMIT) : deps.settings[cls];
   const limiters = new Map<RateLimitClass, RateLimiterPostgres>();
   const limiter = (cls: RateLimitClass) => {
     let l = limiters.get(cls);
     if (!l) {
-      const { points, durationSec } = deps.settings[cls];
+      const { points, durationSec } = settingOf(cls);
       l = new RateLimiterPostgres({
         storeClient: deps.pool,
         storeType: "pool",
@@ -84,7 +96,7 @@ export function createRateLimits(deps: {
   ) => {
     const workspaceId = typeof scope === "function" ? await scope() : scope;
     // Audit the moment a limit trips, not every rejected request after it.
-    if (res.consumedPoints === deps.settings[cls].points + 1) {
+    if (res.consumedPoints === settingOf(cls).points + 1) {
       await deps.audit.recordEvent(ctx, {
         workspaceId,
         action: "rate_limit.exceeded",
@@ -113,7 +125,7 @@ export function createRateLimits(deps: {
         if (!(err instanceof RateLimiterRes)) throw err;
         res = err;
       }
-      const free = deps.settings[cls].points;
+      const free = settingOf(cls).points;
       if (res.consumedPoints === free + 1) {
         await deps.audit.recordEvent(ctx, {
           workspaceId: null,

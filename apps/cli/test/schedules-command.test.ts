@@ -1,0 +1,56 @@
+import { buildTestApp, signUp, type TestApp } from "@reef/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { listSchedules, scheduleTable } from "../src/commands/schedules-command.ts";
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await buildTestApp({ config: { schedulerEnabled: false } });
+}, 60_000);
+afterAll(() => t.close());
+
+describe("reef schedules list", () => {
+  it("pages one workspace's schedules newest first, without prompts or secrets, and never another's", async () => {
+    const owner = await signUp(t.app);
+    const other = await signUp(t.app);
+    const wid = owner.workspaceId;
+    const provider = await owner.client.post(`/api/v1/workspaces/${wid}/providers`, {
+      name: "LLM",
+      kind: "openai-compatible",
+      baseUrl: "http://127.0.0.1:9/v1",
+      apiKey: "sk-unused-0123456789",
+      models: ["m"],
+    });
+    const agent = await owner.client.post(`/api/v1/workspaces/${wid}/agents`, {
+      name: "Ada",
+      providerId: provider.json().id,
+      model: "m",
+    });
+    const names = ["Daily", "Hook", "Weekly"];
+    let secret = "";
+    for (const name of names) {
+      const res = await owner.client.post(`/api/v1/workspaces/${wid}/schedules`, {
+        name,
+        agentId: agent.json().id,
+        kind: name === "Hook" ? "webhook" : "cron",
+        ...(name === "Hook" ? {} : { cron: name === "Daily" ? "0 9 * * *" : "0 9 * * 1", timezone: "Europe/Paris" }),
+        prompt: "private prompt 91ab",
+      });
+      expect(res.statusCode, res.body).toBe(201);
+      if (res.json().secret) secret = res.json().secret;
+    }
+    const db = t.db.database.db;
+    const first = await listSchedules(db, wid, { limit: 2 });
+    expect(first.items.map((s) => s.name)).toEqual(["Weekly", "Hook"]);
+    expect(first.nextCursor).toEqual(expect.any(String));
+    const second = await listSchedules(db, wid, { limit: 2, cursor: first.nextCursor ?? "" });
+    expect(second).toMatchObject({ items: [{ name: "Daily", rule: "0 9 * * * (Europe/Paris)" }], nextCursor: null });
+    const table = scheduleTable([...first.items, ...second.items]);
+    expect(table.split("\n")[0]).toMatch(/^ID\s+NAME\s+KIND\s+RULE/);
+    expect(table).toContain("on call");
+    const everything = JSON.stringify([first, second]) + table;
+    expect(everything).not.toContain("private prompt");
+    expect(everything).not.toContain(secret.slice(6));
+    expect((await listSchedules(db, other.workspaceId, { limit: 50 })).items).toEqual([]);
+    await expect(listSchedules(db, wid, { limit: 2, cursor: "garbage" })).rejects.toThrow(/cursor/);
+  });
+});
