@@ -361,7 +361,7 @@ export async function schedulesBench(): Promise<void> {
     const side = (name: string, a: number[], b: number[]) =>
       `${name} p50 ${ratio(p(b, 50), p(a, 50))} p99 ${ratio(p(b, 99), p(a, 99))}`;
     console.log(
-      `  wake : warm   ${side("scheduled → running", warmFigures.running, wakeFigures.running)} | ${side("scheduled → prompt at the LLM", warmFigures.llm, wakeFigures.llm)}`,
+      `  wake : warm   ${side("scheduled → running", warmFigures.running, wakeFigures.running)} | ${side("scheduled → prompt at the LLM", warmFigures.llm, wakeFigures.llm)}  (warm runs arrive faster than ${config.schedulerConcurrency} at a time finish on this machine, so they also wait for a run slot; wakes run alone)`,
     );
     console.log(`  schedules bench took ${secs(performance.now() - benchStart)}`);
   } finally {
