@@ -15,21 +15,16 @@
  * generator), Postgres, the stand-in, and anything else on the machine (a busy
  * machine makes the figures noisy; that column shows it).
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { rm } from "node:fs/promises";
-import { availableParallelism, tmpdir } from "node:os";
-import { join } from "node:path";
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
-import { configSchema } from "@reef/config";
 import type { RuntimeConnection } from "@reef/core";
-import { openDatabase } from "@reef/db";
-import { runtimeUserName, streamGatewayTurn } from "@reef/runtime";
-import { buildApp, servicesOf } from "@reef/server";
-import { type ApiClient, readEvents, signUp } from "@reef/testing";
+import { streamGatewayTurn } from "@reef/runtime";
+import { type ApiClient, listenLocal, readEvents, signUp } from "@reef/testing";
 import { startLlmStandIn } from "@reef/testing/llm";
 import pg from "pg";
-import pino from "pino";
+import { apiJson, benchCleanups, startBenchApp, startStandInChild } from "./bench-app.ts";
 import { benchAppConfig, startBenchPostgres } from "./bench-postgres.ts";
 import {
   groupPids,
@@ -101,19 +96,7 @@ const tokensPerSecond = (t: Turn) => (t.streamMs > 0 ? t.completionTokens / (t.s
 
 /** Runs the stand-in in a child process (this file, run with `stand-in`); resolves with its base URL. */
 export function startStandInProcess(apiKey: string): Promise<{ baseUrl: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), "stand-in"], {
-    env: { ...process.env, BENCH_STANDIN_KEY: apiKey },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout?.on("data", (c: Buffer) => {
-      out += c.toString();
-      const m = /LISTENING (\S+)/.exec(out);
-      if (m?.[1]) resolve({ baseUrl: m[1], child });
-    });
-    child.once("exit", (code) => reject(new Error(`LLM stand-in exited with ${code}`)));
-  });
+  return startStandInChild(fileURLToPath(import.meta.url), apiKey);
 }
 
 interface CpuSnapshot {
@@ -126,19 +109,7 @@ interface CpuSnapshot {
 
 export async function chatBench(): Promise<void> {
   const key = `sk-bench-${randomBytes(8).toString("hex")}`;
-  const cleanups: (() => Promise<unknown>)[] = [];
-  const cleanUp = async () => {
-    while (cleanups.length) {
-      const fn = cleanups.pop();
-      await fn?.().catch((err: unknown) => console.error("chat bench cleanup:", err));
-    }
-  };
-  // Ctrl-C must not leave gateways, the stand-in or the benchmark's Postgres running.
-  const onSignal = () => {
-    void cleanUp().finally(() => process.exit(130));
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  const cleanups = benchCleanups("chat bench");
   try {
     const llm = await startStandInProcess(key);
     cleanups.push(async () => {
@@ -151,51 +122,12 @@ export async function chatBench(): Promise<void> {
     await probe.connect();
     const postmaster = parentOf(Number((await probe.query("select pg_backend_pid() as pid")).rows[0].pid));
     await probe.end();
-    const database = await openDatabase({
-      databaseUrl: db.ownerUrl,
-      appDatabaseUrl: db.appUrl,
-      appRolePassword: db.appPassword,
-      migrate: false,
-      poolSize: configSchema.parse({}).databasePoolSize, // the shipped default
-    });
-    cleanups.push(() => database.close());
     const config = { ...benchAppConfig(), runtimeStartTimeoutSeconds: 300, runtimeIdleTimeoutMinutes: 600 };
-    // The runtimes' directories, and (as root) the OS user the process driver made per workspace.
-    const workspaceIds: string[] = [];
-    cleanups.push(async () => {
-      await rm(config.dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
-      if (process.getuid?.() !== 0) return;
-      for (const wid of workspaceIds) {
-        try {
-          const uid = execFileSync("id", ["-u", runtimeUserName(wid)])
-            .toString()
-            .trim();
-          execFileSync("userdel", [runtimeUserName(wid)], { stdio: "ignore" });
-          // OpenClaw keeps lock files in /tmp/openclaw-state-locks-<uid>, outside the runtime's directory.
-          await rm(join(tmpdir(), `openclaw-state-locks-${uid}`), { recursive: true, force: true });
-        } catch {}
-      }
-    });
-    const app = await buildApp({
-      config,
-      database,
-      logger: pino({ level: "silent" }),
-    });
-    cleanups.push(() => app.close());
-    const manager = servicesOf(app).runtimeManager;
-    // Registered after `app.close`, so it runs before it: no gateway outlives the run.
-    cleanups.push(() => manager.stopAll("bench over"));
-    await app.listen({ port: 0, host: "127.0.0.1" });
-    const address = app.server.address();
-    const base = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+    const { app, manager, workspaceIds } = await startBenchApp(cleanups, db, config);
+    const base = await listenLocal(app);
 
     // ---- Fixtures: workspaces, each with a provider, an agent, the owner and 9 members.
     const t0 = performance.now();
-    const json = async (client: ApiClient, method: "POST" | "GET", url: string, body?: unknown) => {
-      const res = await client.request(method, url, body);
-      if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body.slice(0, 300)}`);
-      return res.json();
-    };
     interface Person {
       client: ApiClient;
       wid: string;
@@ -211,13 +143,13 @@ export async function chatBench(): Promise<void> {
       const owner = await signUp(app, { email: `owner${w}@bench.test`, name: `Owner ${w}` });
       const wid = owner.workspaceId;
       workspaceIds.push(wid);
-      const provider = await json(owner.client, "POST", `/api/v1/workspaces/${wid}/providers`, {
+      const provider = await apiJson(owner.client, "POST", `/api/v1/workspaces/${wid}/providers`, {
         name: "Stand-in",
         kind: "openai-compatible",
         baseUrl: llm.baseUrl,
         apiKey: key,
       });
-      const agent = await json(owner.client, "POST", `/api/v1/workspaces/${wid}/agents`, {
+      const agent = await apiJson(owner.client, "POST", `/api/v1/workspaces/${wid}/agents`, {
         name: "Bench",
         providerId: provider.id,
         model: "stand-in-model",
@@ -226,16 +158,16 @@ export async function chatBench(): Promise<void> {
       const clients = [owner.client];
       for (let m = 1; m < USERS_PER_WORKSPACE; m++) {
         const member = await signUp(app, { email: `member${m}-ws${w}@bench.test`, name: `Member ${m}` });
-        const invite = await json(owner.client, "POST", `/api/v1/workspaces/${wid}/invites`, {
+        const invite = await apiJson(owner.client, "POST", `/api/v1/workspaces/${wid}/invites`, {
           email: member.email,
           role: "member",
         });
-        await json(member.client, "POST", `/api/v1/invites/${invite.token}/accept`);
+        await apiJson(member.client, "POST", `/api/v1/invites/${invite.token}/accept`);
         clients.push(member.client);
       }
       const people: Person[] = [];
       for (const client of clients) {
-        const session = await json(client, "POST", `/api/v1/workspaces/${wid}/sessions`, { agentId: agent.id });
+        const session = await apiJson(client, "POST", `/api/v1/workspaces/${wid}/sessions`, { agentId: agent.id });
         people.push({ client, wid, sid: session.id });
       }
       spaces.push({ wid, agentId: agent.id, people });
@@ -389,7 +321,7 @@ export async function chatBench(): Promise<void> {
     const firstOwner = first.people[0] as Person;
     const newSession = async () =>
       (
-        await json(firstOwner.client, "POST", `/api/v1/workspaces/${first.wid}/sessions`, {
+        await apiJson(firstOwner.client, "POST", `/api/v1/workspaces/${first.wid}/sessions`, {
           agentId: first.agentId,
         })
       ).id as string;
@@ -500,7 +432,7 @@ export async function chatBench(): Promise<void> {
       spaces.map(async (space, w) => {
         const owner = space.people[0] as Person;
         const sid = (
-          await json(owner.client, "POST", `/api/v1/workspaces/${space.wid}/sessions`, { agentId: space.agentId })
+          await apiJson(owner.client, "POST", `/api/v1/workspaces/${space.wid}/sessions`, { agentId: space.agentId })
         ).id as string;
         must(await viaReef({ ...owner, sid }, `warm-up ${w}`), `warm-up turn in workspace ${w}`);
       }),
@@ -578,9 +510,7 @@ export async function chatBench(): Promise<void> {
     console.log(`  ${cpuLine("direct:", spent.direct, all.direct.length)}`);
     console.log(`  ${spaces.length} gateways' RSS after the rounds: ${mb(rss())}`);
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-    await cleanUp();
+    await cleanups.done();
   }
 }
 

@@ -23,20 +23,13 @@
  * runtime's stop without racing a rule's clock), and each run gets a session of
  * its own, so no firing answers with a longer context than another.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { rm } from "node:fs/promises";
-import { availableParallelism, tmpdir } from "node:os";
-import { join } from "node:path";
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
-import { configSchema } from "@reef/config";
-import { openDatabase } from "@reef/db";
-import { runtimeUserName } from "@reef/runtime";
-import { buildApp, servicesOf } from "@reef/server";
 import { type ApiClient, signUp } from "@reef/testing";
 import { startLlmStandIn } from "@reef/testing/llm";
 import pg from "pg";
-import pino from "pino";
+import { apiJson, benchCleanups, startBenchApp, startStandInChild } from "./bench-app.ts";
 import { benchAppConfig, startBenchPostgres } from "./bench-postgres.ts";
 import { machineBusyMs, percentile, pool } from "./measure.ts";
 
@@ -85,99 +78,33 @@ interface RunTimes {
   finishedAt: number | null;
 }
 
-/** The stand-in in a child process: it prints `SAW <epoch ms> <marker>` for each model request carrying a marker. */
-function startStandIn(apiKey: string, seen: Map<string, number>): Promise<{ baseUrl: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), "stand-in"], {
-    env: { ...process.env, BENCH_STANDIN_KEY: apiKey },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    child.stdout?.on("data", (c: Buffer) => {
-      buf += c.toString();
-      let nl = buf.indexOf("\n");
-      while (nl >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        nl = buf.indexOf("\n");
-        const saw = /^SAW (\d+) (\S+)$/.exec(line);
-        if (saw?.[2] && !seen.has(saw[2])) seen.set(saw[2], Number(saw[1]));
-        const listening = /^LISTENING (\S+)$/.exec(line);
-        if (listening?.[1]) resolve({ baseUrl: listening[1], child });
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`LLM stand-in exited with ${code}`)));
-  });
-}
-
 export async function schedulesBench(): Promise<void> {
   const key = `sk-bench-${randomBytes(8).toString("hex")}`;
-  const cleanups: (() => Promise<unknown>)[] = [];
-  const cleanUp = async () => {
-    while (cleanups.length) {
-      const fn = cleanups.pop();
-      await fn?.().catch((err: unknown) => console.error("schedules bench cleanup:", err));
-    }
-  };
-  // Ctrl-C must not leave gateways, the stand-in or the benchmark's Postgres running.
-  const onSignal = () => {
-    void cleanUp().finally(() => process.exit(130));
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  const cleanups = benchCleanups("schedules bench");
   const benchStart = performance.now();
   try {
     const seen = new Map<string, number>();
-    const llm = await startStandIn(key, seen);
+    // The stand-in prints `SAW <epoch ms> <marker>` for each model request carrying a marker.
+    const llm = await startStandInChild(fileURLToPath(import.meta.url), key, (line) => {
+      const saw = /^SAW (\d+) (\S+)$/.exec(line);
+      if (saw?.[2] && !seen.has(saw[2])) seen.set(saw[2], Number(saw[1]));
+    });
     cleanups.push(async () => {
       llm.child.kill();
     });
     const db = await startBenchPostgres();
     cleanups.push(() => db.stop());
-    const database = await openDatabase({
-      databaseUrl: db.ownerUrl,
-      appDatabaseUrl: db.appUrl,
-      appRolePassword: db.appPassword,
-      migrate: false,
-      poolSize: configSchema.parse({}).databasePoolSize,
-    });
-    cleanups.push(() => database.close());
     const config = {
       ...benchAppConfig(),
       runtimeStartTimeoutSeconds: 300,
       runtimeIdleTimeoutMinutes: 600,
       scheduleMinIntervalSeconds: 1,
     };
-    const workspaceIds: string[] = [];
-    cleanups.push(async () => {
-      await rm(config.dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
-      if (process.getuid?.() !== 0) return;
-      for (const wid of workspaceIds) {
-        try {
-          const uid = execFileSync("id", ["-u", runtimeUserName(wid)])
-            .toString()
-            .trim();
-          execFileSync("userdel", [runtimeUserName(wid)], { stdio: "ignore" });
-          // OpenClaw keeps lock files in /tmp/openclaw-state-locks-<uid>, outside the runtime's directory.
-          await rm(join(tmpdir(), `openclaw-state-locks-${uid}`), { recursive: true, force: true });
-        } catch {}
-      }
-    });
-    const app = await buildApp({ config, database, logger: pino({ level: "silent" }) });
-    cleanups.push(() => app.close());
-    const manager = servicesOf(app).runtimeManager;
-    // Registered after `app.close`, so it runs before it: no gateway outlives the run.
-    cleanups.push(() => manager.stopAll("bench over"));
+    const { app, manager, workspaceIds } = await startBenchApp(cleanups, db, config);
     await app.ready();
     const owner = new pg.Client({ connectionString: db.ownerUrl });
     await owner.connect();
     cleanups.push(() => owner.end());
-
-    const json = async (client: ApiClient, method: "POST" | "GET", url: string, body?: unknown) => {
-      const res = await client.request(method, url, body);
-      if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body.slice(0, 300)}`);
-      return res.json();
-    };
 
     // ---- Fixtures: workspaces with an owner, the stand-in as provider, one agent.
     const spaces: { wid: string; agentId: string; client: ApiClient }[] = [];
@@ -185,13 +112,13 @@ export async function schedulesBench(): Promise<void> {
       const person = await signUp(app, { email: `sched-owner${w}@bench.test`, name: `Owner ${w}` });
       const wid = person.workspaceId;
       workspaceIds.push(wid);
-      const provider = await json(person.client, "POST", `/api/v1/workspaces/${wid}/providers`, {
+      const provider = await apiJson(person.client, "POST", `/api/v1/workspaces/${wid}/providers`, {
         name: "Stand-in",
         kind: "openai-compatible",
         baseUrl: llm.baseUrl,
         apiKey: key,
       });
-      const agent = await json(person.client, "POST", `/api/v1/workspaces/${wid}/agents`, {
+      const agent = await apiJson(person.client, "POST", `/api/v1/workspaces/${wid}/agents`, {
         name: "Bench",
         providerId: provider.id,
         model: "stand-in-model",
@@ -205,7 +132,7 @@ export async function schedulesBench(): Promise<void> {
     const schedule = async (w: number, runAt: number): Promise<Firing> => {
       const space = spaces[w] as (typeof spaces)[number];
       const marker = `bf${seq++}x${randomBytes(4).toString("hex")}`;
-      const created = await json(space.client, "POST", `/api/v1/workspaces/${space.wid}/schedules`, {
+      const created = await apiJson(space.client, "POST", `/api/v1/workspaces/${space.wid}/schedules`, {
         name: `Bench ${marker}`,
         agentId: space.agentId,
         kind: "once",
@@ -365,9 +292,7 @@ export async function schedulesBench(): Promise<void> {
     );
     console.log(`  schedules bench took ${secs(performance.now() - benchStart)}`);
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-    await cleanUp();
+    await cleanups.done();
   }
 }
 

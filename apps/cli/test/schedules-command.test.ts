@@ -1,4 +1,4 @@
-import { buildTestApp, signUp, type TestApp } from "@reef/testing";
+import { addAgent, addStandInProvider, buildTestApp, signUp, type TestApp } from "@reef/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listSchedules, scheduleTable } from "../src/commands/schedules-command.ts";
 
@@ -13,24 +13,19 @@ describe("reef schedules list", () => {
     const owner = await signUp(t.app);
     const other = await signUp(t.app);
     const wid = owner.workspaceId;
-    const provider = await owner.client.post(`/api/v1/workspaces/${wid}/providers`, {
-      name: "LLM",
-      kind: "openai-compatible",
-      baseUrl: "http://127.0.0.1:9/v1",
-      apiKey: "sk-unused-0123456789",
-      models: ["m"],
-    });
-    const agent = await owner.client.post(`/api/v1/workspaces/${wid}/agents`, {
-      name: "Ada",
-      providerId: provider.json().id,
-      model: "m",
-    });
+    const providerId = await addStandInProvider(
+      owner.client,
+      wid,
+      { baseUrl: "http://127.0.0.1:9/v1" },
+      "sk-unused-0123456789",
+    );
+    const agentId = await addAgent(owner.client, wid, { name: "Ada", providerId, model: "m" });
     const names = ["Daily", "Hook", "Weekly"];
     let secret = "";
     for (const name of names) {
       const res = await owner.client.post(`/api/v1/workspaces/${wid}/schedules`, {
         name,
-        agentId: agent.json().id,
+        agentId,
         kind: name === "Hook" ? "webhook" : "cron",
         ...(name === "Hook" ? {} : { cron: name === "Daily" ? "0 9 * * *" : "0 9 * * 1", timezone: "Europe/Paris" }),
         prompt: "private prompt 91ab",

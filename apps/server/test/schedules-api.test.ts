@@ -5,7 +5,7 @@
  * The scheduler's workers are off here: runs stay queued (runs themselves are
  * tested with a real gateway in webhooks.test.ts and the scheduler's tests).
  */
-import { ApiClient, buildTestApp, signUp, type TestApp } from "@reef/testing";
+import { ApiClient, addAgent, addStandInProvider, buildTestApp, signUp, type TestApp } from "@reef/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 type Person = Awaited<ReturnType<typeof signUp>>;
@@ -52,24 +52,15 @@ beforeAll(async () => {
   await join(alice, "member");
   await join(bob, "member");
   await join(viewer, "viewer");
-  const provider = await owner.client.post(`/api/v1/workspaces/${wid}/providers`, {
-    name: "LLM",
-    kind: "openai-compatible",
-    baseUrl: "http://127.0.0.1:9/v1",
-    apiKey: "sk-unused-0123456789",
-    models: ["m"],
-  });
-  expect(provider.statusCode, provider.body).toBe(201);
-  for (const name of ["Ada", "Bea"]) {
-    const agent = await owner.client.post(`/api/v1/workspaces/${wid}/agents`, {
-      name,
-      providerId: provider.json().id,
-      model: "m",
-    });
-    expect(agent.statusCode, agent.body).toBe(201);
-    if (name === "Ada") agentId = agent.json().id;
-    else secondAgentId = agent.json().id;
-  }
+  // A provider nothing answers at: no run reaches it here.
+  const providerId = await addStandInProvider(
+    owner.client,
+    wid,
+    { baseUrl: "http://127.0.0.1:9/v1" },
+    "sk-unused-0123456789",
+  );
+  agentId = await addAgent(owner.client, wid, { name: "Ada", providerId, model: "m" });
+  secondAgentId = await addAgent(owner.client, wid, { name: "Bea", providerId, model: "m" });
 }, 60_000);
 afterAll(() => t.close());
 

@@ -16,6 +16,8 @@ import {
   addAgent,
   addStandInProvider,
   createTestDatabase,
+  echoReply,
+  execAfterRun,
   type HttpClient,
   httpClient,
   type LlmStandIn,
@@ -139,11 +141,8 @@ beforeAll(async () => {
       failedAt.push(Date.now());
       return { status: 500, message: "The server had an error while processing your request." };
     },
-    reply: (text, results) => (results.length ? `Saw: ${results.join(" | ")}` : `Stand-in reply to: ${text}`),
-    toolCalls: (text) =>
-      text.includes("run:")
-        ? [{ name: "exec", arguments: { command: text.slice(text.indexOf("run:") + 4).trim() } }]
-        : undefined,
+    reply: echoReply,
+    toolCalls: execAfterRun,
   });
   db = await createTestDatabase();
   // One configuration for both replicas: the same root key (gateway tokens, CSRF) and data directory.

@@ -5,23 +5,21 @@
  * one-time secret panel with a signed curl example, the page at 390 px in dark, and axe throughout.
  */
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { buildApp, DEFAULT_WEB_DIST } from "@reef/server";
+import { DEFAULT_WEB_DIST } from "@reef/server";
 import {
   addAgent,
   addStandInProvider,
   createBrowserWatch,
-  createTestDatabase,
   type LlmStandIn,
   launchChromium,
-  listenLocal,
+  listenTestApp,
   SCREENSHOTS_DIR as SHOTS,
+  shotIfFailed,
+  signedInContext,
   signUp,
-  silentLogger,
   startLlmStandIn,
   stopTestApp,
   type TestDatabase,
-  testAppConfig,
 } from "@reef/testing";
 import type { FastifyInstance } from "fastify";
 import type { Browser, Page } from "playwright-core";
@@ -41,9 +39,7 @@ const { watch, shot, consoleErrors, a11yViolations } = createBrowserWatch({ igno
 const audit = (p: Page, name: string) => shot(p, name, { fullPage: false });
 
 async function browserFor(viewport: { width: number; height: number }, who: string, colorScheme: "light" | "dark") {
-  const context = await browser.newContext({ viewport, colorScheme });
-  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
-  await context.addCookies([...owner.client.cookies].map(([name, value]) => ({ name, value, url: base })));
+  const context = await signedInContext(browser, base, owner.client, { viewport, colorScheme, clipboard: true });
   return watch(await context.newPage(), who);
 }
 
@@ -57,15 +53,11 @@ beforeAll(async () => {
     models: ["stand-in-model"],
     reply: (text) => `Stand-in reply to: ${text}`,
   });
-  db = await createTestDatabase();
   // The shipped minimum interval (5 minutes): "every minute" is refused.
-  app = await buildApp({
-    config: testAppConfig({ runtimeIdleTimeoutMinutes: 60 }),
-    database: db.database,
-    logger: silentLogger,
+  ({ app, db, base } = await listenTestApp({
+    config: { runtimeIdleTimeoutMinutes: 60 },
     webDistDir: DEFAULT_WEB_DIST,
-  });
-  base = await listenLocal(app);
+  }));
   browser = await launchChromium();
   owner = await signUp(app, { name: "Sam Scheduler" });
   wid = owner.workspaceId;
@@ -74,11 +66,7 @@ beforeAll(async () => {
   page = await browserFor({ width: 1280, height: 800 }, "desktop", "light");
 }, 60_000);
 
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === "pass") return;
-  const name = ctx.task.name.replace(/\W+/g, "-").slice(0, 40);
-  await page?.screenshot({ path: join(SHOTS, `failed-schedules-${name}.png`), fullPage: true }).catch(() => {});
-});
+afterEach((ctx) => shotIfFailed(ctx, { schedules: page }));
 
 afterAll(async () => {
   await browser?.close();

@@ -8,24 +8,20 @@
  * the audit trail, the job queue or Reef's log.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { Writable } from "node:stream";
 import { signWebhook } from "@reef/core";
-import { buildApp } from "@reef/server";
 import {
   ApiClient,
   addAgent,
   addStandInProvider,
-  createTestDatabase,
   type LlmStandIn,
-  listenLocal,
+  listenTestApp,
+  recordingLogger,
   signUp,
   startLlmStandIn,
   stopTestApp,
   type TestDatabase,
-  testAppConfig,
 } from "@reef/testing";
 import type { FastifyInstance } from "fastify";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const LLM_KEY = `sk-hooks-${randomBytes(8).toString("hex")}`;
@@ -42,8 +38,9 @@ let base: string;
 let llm: LlmStandIn;
 let wid: string;
 let agentId: string;
-let owner: { client: ApiClient; user: { id: string } };
-let member: { client: ApiClient; user: { id: string }; email: string };
+type Person = Awaited<ReturnType<typeof person>>;
+let owner: Person;
+let member: Person;
 
 /** Records every body it reads (see `responses`). */
 class RecordingClient extends ApiClient {
@@ -112,27 +109,16 @@ async function runCount(scheduleId: string): Promise<number> {
 
 beforeAll(async () => {
   llm = await startLlmStandIn({ apiKey: LLM_KEY, models: ["stand-in-model"], reply: (text) => `Built: ${text}` });
-  db = await createTestDatabase();
-  const logger = pino(
-    { level: "debug" },
-    new Writable({
-      write(chunk, _enc, done) {
-        logLines.push(String(chunk));
-        done();
-      },
-    }),
-  );
-  const config = testAppConfig({
-    runtimeIdleTimeoutMinutes: 60,
-    schedulerPollSeconds: 0.5,
-    rateLimitWebhook: { points: RATE, durationSec: 600 },
-  });
-  app = await buildApp({ config, database: db.database, logger });
-  base = await listenLocal(app);
-  const o = await signUp(app, { name: "Owner" });
-  wid = o.workspaceId;
-  owner = { ...o, client: new RecordingClient(app) };
-  for (const [k, v] of o.client.cookies) owner.client.cookies.set(k, v);
+  ({ app, db, base } = await listenTestApp({
+    config: {
+      runtimeIdleTimeoutMinutes: 60,
+      schedulerPollSeconds: 0.5,
+      rateLimitWebhook: { points: RATE, durationSec: 600 },
+    },
+    logger: recordingLogger(logLines),
+  }));
+  owner = await person("Owner");
+  wid = owner.workspaceId;
   const providerId = await addStandInProvider(owner.client, wid, llm, LLM_KEY);
   agentId = await addAgent(owner.client, wid, { name: "Ada", providerId, model: "stand-in-model" });
   // Several agents and members, as workspaces that chat have.

@@ -41,16 +41,36 @@ export function runtimeTestKit(db: () => TestDatabase) {
     return id;
   }
 
+  /** Makes `userId` a member of workspace `wid` with `role`. */
+  async function join(wid: string, userId: string, role: string): Promise<void> {
+    await db().owner.query("insert into workspace_members (workspace_id, user_id, role) values ($1, $2, $3)", [
+      wid,
+      userId,
+      role,
+    ]);
+  }
+
   /** A workspace, owned by `owner` when given. */
   async function workspace(owner?: string): Promise<string> {
     const id = crypto.randomUUID();
     await db().owner.query("insert into workspaces (id, name) values ($1, 'w')", [id]);
-    if (owner)
-      await db().owner.query("insert into workspace_members (workspace_id, user_id, role) values ($1, $2, 'owner')", [
-        id,
-        owner,
-      ]);
+    if (owner) await join(id, owner, "owner");
     return id;
+  }
+
+  /** An agent in workspace `wid`, on a provider of its own that nothing answers at. */
+  async function agent(wid: string): Promise<{ providerId: string; agentId: string }> {
+    const providerId = crypto.randomUUID();
+    const agentId = crypto.randomUUID();
+    await db().owner.query(
+      "insert into providers (id, workspace_id, name, kind, base_url) values ($1, $2, 'Acme', 'openai-compatible', 'http://127.0.0.1:9')",
+      [providerId, wid],
+    );
+    await db().owner.query(
+      "insert into agents (id, workspace_id, name, provider_id, model) values ($1, $2, 'a', $3, 'm')",
+      [agentId, wid, providerId],
+    );
+    return { providerId, agentId };
   }
 
   /** The workspace's audit entries, oldest first. */
@@ -67,5 +87,5 @@ export function runtimeTestKit(db: () => TestDatabase) {
     return (await audit(wid)).map((a) => a.action);
   }
 
-  return { manager, user, workspace, audit, auditActions };
+  return { manager, user, join, workspace, agent, audit, auditActions };
 }

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { schema, withScope, withWorkspace } from "@reef/db";
 import type { GatewayTurnEvent, GatewayTurnRequest } from "@reef/runtime";
 import { createTestDatabase, type SmtpStandIn, startSmtpStandIn, type TestDatabase } from "@reef/testing";
@@ -153,27 +153,9 @@ async function workspace() {
   const wid = await kit.workspace(owner);
   const admin = await kit.user();
   const member = await kit.user();
-  for (const [u, role] of [
-    [admin, "admin"],
-    [member, "member"],
-  ]) {
-    await t.owner.query("insert into workspace_members (workspace_id, user_id, role) values ($1, $2, $3)", [
-      wid,
-      u,
-      role,
-    ]);
-  }
-  const providerId = randomUUID();
-  const agentId = randomUUID();
-  await t.owner.query(
-    "insert into providers (id, workspace_id, name, kind, base_url) values ($1, $2, 'Acme', 'openai-compatible', 'http://127.0.0.1:9')",
-    [providerId, wid],
-  );
-  await t.owner.query("insert into agents (id, workspace_id, name, provider_id, model) values ($1, $2, 'a', $3, 'm')", [
-    agentId,
-    wid,
-    providerId,
-  ]);
+  await kit.join(wid, admin, "admin");
+  await kit.join(wid, member, "member");
+  const { agentId } = await kit.agent(wid);
   return { wid, owner, admin, member, agentId };
 }
 

@@ -53,3 +53,19 @@ export function createBrowserWatch(opts: BrowserWatchOptions = {}): BrowserWatch
     },
   };
 }
+
+/**
+ * After a test that failed, saves a full-page screenshot `failed-<label>-<test>.png` of each
+ * page (those set), to see what the screen showed. Call it from `afterEach` with vitest's context.
+ */
+export async function shotIfFailed(
+  ctx: { task: { name: string; result?: { state?: string } | undefined } },
+  pages: Record<string, Page | undefined>,
+  shotsDir = SCREENSHOTS_DIR,
+): Promise<void> {
+  if (ctx.task.result?.state !== "fail") return;
+  const name = ctx.task.name.replace(/\W+/g, "-").slice(0, 40);
+  for (const [label, page] of Object.entries(pages)) {
+    await page?.screenshot({ path: join(shotsDir, `failed-${label}-${name}.png`), fullPage: true }).catch(() => {});
+  }
+}

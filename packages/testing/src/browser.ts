@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { type Browser, chromium, type Page } from "playwright-core";
+import { type Browser, type BrowserContext, type BrowserContextOptions, chromium, type Page } from "playwright-core";
 
 /** Debian's Chromium; never a downloaded browser. */
 export const CHROMIUM_PATH = "/usr/bin/chromium";
@@ -23,6 +23,23 @@ export async function launchChromium(): Promise<Browser> {
       "--no-first-run",
     ],
   });
+}
+
+/**
+ * A browser context at `base` signed in as the person behind `client` (the cookies of an API sign-up);
+ * `clipboard` lets the page read and write the clipboard (copy buttons).
+ */
+export async function signedInContext(
+  browser: Browser,
+  base: string,
+  client: { cookies: Map<string, string> },
+  opts: BrowserContextOptions & { clipboard?: boolean } = {},
+): Promise<BrowserContext> {
+  const { clipboard, ...options } = opts;
+  const context = await browser.newContext(options);
+  if (clipboard) await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+  await context.addCookies([...client.cookies].map(([name, value]) => ({ name, value, url: base })));
+  return context;
 }
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");

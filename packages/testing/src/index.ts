@@ -1,13 +1,16 @@
 export { ApiClient, signUp } from "./api-client.ts";
-export { accessibilityViolations, CHROMIUM_PATH, launchChromium } from "./browser.ts";
+export { accessibilityViolations, CHROMIUM_PATH, launchChromium, signedInContext } from "./browser.ts";
 export {
   type BrowserWatch,
   type BrowserWatchOptions,
   createBrowserWatch,
   SCREENSHOTS_DIR,
+  shotIfFailed,
 } from "./browser-watch.ts";
 export { type HttpClient, httpClient } from "./http-client.ts";
 export {
+  echoReply,
+  execAfterRun,
   type LlmStandIn,
   type LlmStandInOptions,
   type RecordedRequest,
@@ -15,7 +18,7 @@ export {
   startLlmStandIn,
   toolResultsOf,
 } from "./llm-stand-in.ts";
-export { silentLogger } from "./logger.ts";
+export { recordingLogger, silentLogger } from "./logger.ts";
 export {
   type ReceivedMail,
   type SmtpStandIn,
@@ -24,5 +27,13 @@ export {
 } from "./smtp-stand-in.ts";
 export { type ReceivedEvent, readEvents, textOf } from "./sse.ts";
 export { addAgent, addStandInProvider } from "./stand-in-setup.ts";
-export { buildTestApp, listenLocal, stopTestApp, type TestApp, testAppConfig } from "./test-app.ts";
+export {
+  buildTestApp,
+  type ListeningTestApp,
+  listenLocal,
+  listenTestApp,
+  stopTestApp,
+  type TestApp,
+  testAppConfig,
+} from "./test-app.ts";
 export { createTestDatabase, type TestDatabase, testPostgres } from "./test-postgres.ts";

@@ -52,6 +52,17 @@ export interface LlmStandInOptions {
   fail?: (lastUserText: string) => { status: number; message: string } | undefined;
 }
 
+/** A `reply` for agents with tools: what the tools answered (`Saw: a | b`), or else the person's text echoed. */
+export function echoReply(lastUserText: string, toolResults: string[]): string {
+  return toolResults.length ? `Saw: ${toolResults.join(" | ")}` : `Stand-in reply to: ${lastUserText}`;
+}
+
+/** A `toolCalls` that has the agent run, with OpenClaw's `exec` tool, whatever follows `run:` in the message. */
+export function execAfterRun(lastUserText: string): StandInToolCall[] | undefined {
+  const at = lastUserText.indexOf("run:");
+  return at < 0 ? undefined : [{ name: "exec", arguments: { command: lastUserText.slice(at + 4).trim() } }];
+}
+
 const INTERNAL_CONTEXT = /<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>[\s\S]*?<<<END_OPENCLAW_INTERNAL_CONTEXT>>>/g;
 
 /**

@@ -16,7 +16,7 @@ async function created(api: Api, path: string, body: Record<string, unknown>): P
   return res.body.id;
 }
 
-/** Adds the LLM stand-in to workspace `wid` as an OpenAI-compatible provider named "Stand-in". @returns its id. */
+/** Adds the LLM stand-in (or whatever is at `llm.baseUrl`) to workspace `wid` as an OpenAI-compatible provider named "Stand-in". @returns its id. */
 export function addStandInProvider(api: Api, wid: string, llm: { baseUrl: string }, apiKey: string): Promise<string> {
   return created(api, `/api/v1/workspaces/${wid}/providers`, {
     name: "Stand-in",

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { configSchema } from "@reef/config";
 import { type AppConfig, buildApp, servicesOf } from "@reef/server";
 import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
 import { silentLogger } from "./logger.ts";
 import { createTestDatabase, type TestDatabase } from "./test-postgres.ts";
 
@@ -60,6 +61,31 @@ export async function buildTestApp(opts: { config?: Partial<AppConfig>; webDistD
       await db.drop();
     },
   };
+}
+
+/** A real app on a port, for a browser or `fetch`: see {@link listenTestApp}. */
+export interface ListeningTestApp {
+  app: FastifyInstance;
+  db: TestDatabase;
+  /** `http://127.0.0.1:<port>` */
+  base: string;
+}
+
+/**
+ * The real app on a fresh database, listening on 127.0.0.1 (a free port); the web
+ * app served from `webDistDir` when given. Stop it with {@link stopTestApp}.
+ */
+export async function listenTestApp(
+  opts: { config?: Partial<AppConfig>; webDistDir?: string; logger?: Logger } = {},
+): Promise<ListeningTestApp> {
+  const db = await createTestDatabase();
+  const app = await buildApp({
+    config: testAppConfig(opts.config),
+    database: db.database,
+    logger: opts.logger ?? silentLogger,
+    ...(opts.webDistDir ? { webDistDir: opts.webDistDir } : {}),
+  });
+  return { app, db, base: await listenLocal(app) };
 }
 
 /** Has `app` listen on 127.0.0.1 on a free port. @returns its base URL, `http://127.0.0.1:<port>`. */

@@ -1,8 +1,8 @@
 import { type ExecPolicy, schema, type Tx } from "@reef/db";
-import { and, desc, eq, inArray, isNull, lte, or, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, isNull, lte, or, type SQL, sql } from "drizzle-orm";
 import { olderThan } from "../shared/pagination.ts";
 
-const { approvals, agents, users, apiKeys, workspaceMembers, rolePermissions } = schema;
+const { approvals, agents, users, apiKeys } = schema;
 
 export type ApprovalRow = typeof approvals.$inferSelect;
 export type ApprovalStatus = (typeof schema.APPROVAL_STATUSES)[number];
@@ -191,25 +191,5 @@ export const approvalDal = {
       )
       .returning({ id: agents.id });
     return rows.length > 0;
-  },
-
-  /** The email addresses of the people who may decide for the workspace (its approvers), and of `alsoUserId`. */
-  async deciderEmails(tx: Tx, workspaceId: string, alsoUserId: string | null): Promise<string[]> {
-    const approvers = tx
-      .select({ role: rolePermissions.role })
-      .from(rolePermissions)
-      .where(eq(rolePermissions.action, "approvals:decide"));
-    const rows = await tx
-      .select({ email: users.email })
-      .from(workspaceMembers)
-      .innerJoin(users, eq(users.id, workspaceMembers.userId))
-      .where(
-        and(
-          eq(workspaceMembers.workspaceId, workspaceId),
-          isNull(users.deactivatedAt),
-          or(inArray(workspaceMembers.role, approvers), alsoUserId ? eq(users.id, alsoUserId) : undefined),
-        ),
-      );
-    return [...new Set(rows.map((r) => r.email))];
   },
 };

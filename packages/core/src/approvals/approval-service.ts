@@ -7,6 +7,7 @@ import type { Mailer } from "../mail/mailer.ts";
 import type { RequestContext } from "../shared/context.ts";
 import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
 import type { Vault } from "../vault/vault-service.ts";
+import { memberEmailsFor } from "../workspace/member-emails.ts";
 import { type Access, AccessDeniedError, type WorkspaceGate } from "../workspace/workspace-access.ts";
 import {
   type ApprovalDecision,
@@ -224,7 +225,7 @@ export function createApprovalService(deps: ApprovalServiceDeps) {
       if (!(await dal.claimNotice(tx, id))) return undefined;
       const rec = await dal.find(tx, workspaceId, id);
       if (!rec) return undefined;
-      return { rec, to: await dal.deciderEmails(tx, workspaceId, rec.row.requestedByUserId) };
+      return { rec, to: await memberEmailsFor(tx, workspaceId, "approvals:decide", rec.row.requestedByUserId) };
     });
     if (!found) return;
     const url = `${(await deps.publicUrl()).replace(/\/$/, "")}/w/${workspaceId}/approvals`;

@@ -1,9 +1,10 @@
 import { schema, type Tx } from "@reef/db";
-import { and, eq, inArray, isNull, or } from "drizzle-orm";
+import { eq } from "drizzle-orm";
+import { memberEmailsFor } from "../workspace/member-emails.ts";
 import type { RunRow, ScheduleRow } from "./schedule-types.ts";
 import type { SchedulerDeps } from "./scheduler.ts";
 
-const { users, workspaceMembers, workspaces } = schema;
+const { workspaces } = schema;
 
 /** A failure alert, prepared in the transaction that claimed it and sent after it commits. */
 export interface FailureAlert {
@@ -22,21 +23,8 @@ export interface FailureAlert {
 export function createRunAlerts(deps: Pick<SchedulerDeps, "mailer" | "publicUrl" | "log">) {
   return {
     async prepare(tx: Tx, s: ScheduleRow, run: RunRow): Promise<FailureAlert | null> {
-      const rows = await tx
-        .select({ email: users.email })
-        .from(workspaceMembers)
-        .innerJoin(users, eq(users.id, workspaceMembers.userId))
-        .where(
-          and(
-            eq(workspaceMembers.workspaceId, s.workspaceId),
-            isNull(users.deactivatedAt),
-            or(
-              inArray(workspaceMembers.role, ["owner", "admin"]),
-              s.createdByUserId ? eq(users.id, s.createdByUserId) : undefined,
-            ),
-          ),
-        );
-      const to = [...new Set(rows.map((r) => r.email))];
+      // Those who may manage schedules (owners and admins), and the creator.
+      const to = await memberEmailsFor(tx, s.workspaceId, "schedules:manage", s.createdByUserId);
       if (to.length === 0) return null;
       const [ws] = await tx.select({ name: workspaces.name }).from(workspaces).where(eq(workspaces.id, s.workspaceId));
       const url = `${(await deps.publicUrl()).replace(/\/$/, "")}/w/${s.workspaceId}/schedules`;

@@ -221,6 +221,12 @@ export function createRunExecutor(deps: SchedulerDeps & { sendNotify(tx: Tx, run
     const onAbort = () => deps.chat.stopTurn(sessionId);
     jobSignal.addEventListener("abort", onAbort, { once: true });
     let outcome: Outcome | undefined;
+    // However the stopped answer ends (done or error), past the deadline it is a time-out.
+    const timedOutOutcome: Outcome = {
+      status: "timed_out",
+      errorCode: "TIMED_OUT",
+      error: `The run took longer than its timeout (${s.timeoutSeconds} s) and was stopped.`,
+    };
     try {
       for await (const ev of turn.subscription.events) {
         if (ev.type === "usage") {
@@ -228,11 +234,7 @@ export function createRunExecutor(deps: SchedulerDeps & { sendNotify(tx: Tx, run
           produced.completionTokens = ev.completionTokens;
         } else if (ev.type === "done") {
           outcome = timedOut
-            ? {
-                status: "timed_out",
-                errorCode: "TIMED_OUT",
-                error: `The run took longer than its timeout (${s.timeoutSeconds} s) and was stopped.`,
-              }
+            ? timedOutOutcome
             : ev.status === "complete"
               ? { status: "succeeded", errorCode: null, error: null }
               : {
@@ -242,13 +244,7 @@ export function createRunExecutor(deps: SchedulerDeps & { sendNotify(tx: Tx, run
                   requeue: true,
                 };
         } else if (ev.type === "error") {
-          outcome = timedOut
-            ? {
-                status: "timed_out",
-                errorCode: "TIMED_OUT",
-                error: `The run took longer than its timeout (${s.timeoutSeconds} s) and was stopped.`,
-              }
-            : answerFailed(ev.code, ev.message);
+          outcome = timedOut ? timedOutOutcome : answerFailed(ev.code, ev.message);
         }
       }
     } finally {

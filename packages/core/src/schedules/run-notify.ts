@@ -1,11 +1,9 @@
-import http, { type IncomingMessage } from "node:http";
-import https from "node:https";
 import { WEBHOOK_HEADERS } from "@reef/contracts";
 import { schema, withWorkspace } from "@reef/db";
 import { eq } from "drizzle-orm";
 import type { Job } from "pg-boss";
 import { createTranscriptSealer } from "../chat/transcript-sealing.ts";
-import { approveTarget, EgressRefusedError } from "../shared/guarded-http.ts";
+import { EgressRefusedError, guardedPost } from "../shared/guarded-http.ts";
 import { scheduleSecretRecordId } from "./schedule-types.ts";
 import type { SchedulerDeps } from "./scheduler.ts";
 import { signWebhook } from "./webhook-signature.ts";
@@ -19,33 +17,6 @@ export interface NotifyJob {
 }
 
 const NOTIFY_TIMEOUT_MS = 10_000;
-
-/** POSTs `body` to an approved address (no redirects followed: a redirect is not a delivery). */
-async function post(url: URL, headers: Record<string, string>, body: string, allowedHosts: readonly string[]) {
-  const signal = AbortSignal.timeout(NOTIFY_TIMEOUT_MS);
-  const target = await approveTarget(url, { allowedHosts, signal });
-  const client = url.protocol === "https:" ? https : http;
-  const res = await new Promise<IncomingMessage>((resolve, reject) => {
-    const req = client.request(
-      {
-        protocol: url.protocol,
-        hostname: target.host,
-        port: target.port,
-        path: `${url.pathname}${url.search}`,
-        method: "POST",
-        headers: { ...headers, host: url.host, "content-length": String(Buffer.byteLength(body)) },
-        agent: false,
-        lookup: target.lookup,
-        signal,
-      },
-      resolve,
-    );
-    req.on("error", reject);
-    req.end(body);
-  });
-  res.resume();
-  return res.statusCode ?? 0;
-}
 
 /**
  * Delivers a finished run's signed notification to its schedule's `notifyUrl`
@@ -100,7 +71,12 @@ export function createRunNotifier(deps: SchedulerDeps & { retryLimit: number }) 
       };
       let status = 0;
       try {
-        status = await post(new URL(found.url), headers, found.body, await deps.allowedHosts());
+        status = await guardedPost(found.url, {
+          headers,
+          body: found.body,
+          timeoutMs: NOTIFY_TIMEOUT_MS,
+          allowedHosts: await deps.allowedHosts(),
+        });
       } catch (err) {
         if (err instanceof EgressRefusedError) {
           deps.log?.warn({ workspaceId, runId }, "run notification refused by the outbound address policy");

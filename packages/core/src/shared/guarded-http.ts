@@ -129,7 +129,13 @@ function pinnedLookup(addresses: Target["addresses"]): LookupFunction {
   };
 }
 
-function send(target: Target, headers: Record<string, string>, signal: AbortSignal): Promise<IncomingMessage> {
+/** A GET, or a POST of `body`, to the checked target only. */
+function send(
+  target: Target,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+  body?: string,
+): Promise<IncomingMessage> {
   const { url } = target;
   const client = url.protocol === "https:" ? https : http;
   return new Promise((resolve, reject) => {
@@ -139,8 +145,12 @@ function send(target: Target, headers: Record<string, string>, signal: AbortSign
         hostname: target.host,
         port: target.port,
         path: `${url.pathname}${url.search}`,
-        method: "GET",
-        headers: { ...headers, host: url.host },
+        method: body === undefined ? "GET" : "POST",
+        headers: {
+          ...headers,
+          host: url.host,
+          ...(body === undefined ? {} : { "content-length": String(Buffer.byteLength(body)) }),
+        },
         // A fresh connection per request: no pooled socket outlives the check that approved it.
         agent: false,
         lookup: pinnedLookup(target.addresses),
@@ -149,7 +159,7 @@ function send(target: Target, headers: Record<string, string>, signal: AbortSign
       resolve,
     );
     req.on("error", reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -208,6 +218,32 @@ export async function guardedGet(url: string, opts: GuardedGetOptions): Promise<
       throw err;
     }
   }
+}
+
+/**
+ * A POST of `body` to a URL a member supplied (a notification), under the same
+ * outbound address policy as {@link guardedGet}. Redirects are not followed (a
+ * redirect is not a delivery) and the answer's body is not read.
+ *
+ * @returns the response's status.
+ * @throws EgressRefusedError when the policy refuses the URL; a `TimeoutError`
+ *   after `timeoutMs`; the socket's error when the connection fails.
+ */
+export async function guardedPost(
+  url: string,
+  opts: { headers: Record<string, string>; body: string; timeoutMs: number; allowedHosts: readonly string[] },
+): Promise<number> {
+  const signal = AbortSignal.timeout(opts.timeoutMs);
+  const target = await checkTarget(new URL(url), opts.allowedHosts, signal);
+  let res: IncomingMessage;
+  try {
+    res = await send(target, opts.headers, signal, opts.body);
+  } catch (err) {
+    if (signal.aborted) throw signal.reason;
+    throw err;
+  }
+  res.resume();
+  return res.statusCode ?? 0;
 }
 
 /**
