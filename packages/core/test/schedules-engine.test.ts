@@ -1,4 +1,6 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { schema, withScope, withWorkspace } from "@reef/db";
 import type { GatewayTurnEvent, GatewayTurnRequest } from "@reef/runtime";
 import { createTestDatabase, type SmtpStandIn, startSmtpStandIn, type TestDatabase } from "@reef/testing";
@@ -9,7 +11,9 @@ import { createChatService } from "../src/chat/chat-service.ts";
 import type { GatewayChat } from "../src/chat/turn-runner.ts";
 import { createSmtpMailer } from "../src/mail/mailer.ts";
 import type { QuotaService } from "../src/quotas/quota-service.ts";
+import { scheduleSecretRecordId } from "../src/schedules/schedule-types.ts";
 import { createScheduler } from "../src/schedules/scheduler.ts";
+import { newWebhookSecret, verifyWebhook } from "../src/schedules/webhook-signature.ts";
 import type { RequestContext } from "../src/shared/context.ts";
 import { createVault } from "../src/vault/vault-service.ts";
 import type { WorkspaceGate } from "../src/workspace/workspace-access.ts";
@@ -58,7 +62,48 @@ const CONFIG = {
   scheduleRetryLimit: 2,
   scheduleRetryDelaySeconds: 1,
   scheduleFailureAlertAfter: 3,
+  notifyRetryDelaySeconds: 1,
 };
+
+/** A notification's receiver: what each call brought, on which listener, and what it was answered. */
+interface Call {
+  listener: "allowed" | "refused";
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+  at: number;
+  answered: number;
+}
+const calls: Call[] = [];
+/** The same recorder on two ports: the operator allows the first (`127.0.0.1:<port>`), not the second. */
+let receivers: Server[] = [];
+let allowedHosts: string[] = [];
+
+/** Records every call; the first call to a path is answered 500, later ones 200. */
+function receiver(listener: Call["listener"]): Server {
+  return createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const path = req.url ?? "";
+      const answered = calls.some((c) => c.path === path) ? 200 : 500;
+      calls.push({
+        listener,
+        path,
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString("utf8"),
+        at: Date.now(),
+        answered,
+      });
+      res.writeHead(answered).end();
+    });
+  });
+}
+
+async function listen(server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return (server.address() as AddressInfo).port;
+}
 
 function replica() {
   const db = t.database.db;
@@ -98,7 +143,7 @@ function replica() {
     vault,
     mailer: async () => createSmtpMailer({ server: smtp.url, from: "reef@example.com" }),
     publicUrl: async () => "http://reef.example",
-    allowedHosts: async () => ["127.0.0.1"],
+    allowedHosts: async () => allowedHosts,
     log: { info: () => {}, warn: (obj, msg) => console.warn(msg, obj) },
   });
   return { chat, runtimes, scheduler };
@@ -110,6 +155,9 @@ let b: ReturnType<typeof replica>;
 beforeAll(async () => {
   t = await createTestDatabase();
   smtp = await startSmtpStandIn();
+  receivers = [receiver("allowed"), receiver("refused")];
+  const [allowedPort] = await Promise.all(receivers.map(listen));
+  allowedHosts = [`127.0.0.1:${allowedPort}`];
   a = replica();
   b = replica();
   await Promise.all([a.scheduler.start(), b.scheduler.start()]);
@@ -123,6 +171,7 @@ afterAll(async () => {
     await r?.runtimes.stopAll("test over");
   }
   await smtp?.close();
+  await Promise.all(receivers.map((r) => new Promise((resolve) => r.close(resolve))));
   await t?.drop();
 });
 
@@ -208,6 +257,7 @@ async function runs(scheduleId: string) {
     message_id: string | null;
     session_id: string | null;
     prompt_tokens: number | null;
+    notify_status: string | null;
   }[];
 }
 
@@ -327,5 +377,95 @@ describe("scheduler engine (two replicas, one database)", () => {
     const skipped = await until("a skipped run", async () => (await runs(s.id)).find((r) => r.status === "skipped"));
     expect(skipped.error_code).toBe("SKIPPED_AGENT_DELETED");
     await change(w.wid, s.id, { enabled: false });
+  }, 60_000);
+
+  it("delivers a signed run notification, retried after a 500, and refuses a host the operator has not allowed", async () => {
+    const w = await workspace();
+    const vault = createVault({ keyring });
+    /** A schedule with a notification URL and its secret, made as the schedule service makes them. */
+    const notifying = async (notifyUrl: string) => {
+      const id = randomUUID();
+      const secret = newWebhookSecret();
+      const secretSealed = await withWorkspace(t.database.db, w.wid, (tx) =>
+        vault.seal(tx, w.wid, scheduleSecretRecordId(id), secret),
+      );
+      const s = await schedule(w.wid, w.owner, w.agentId, {
+        id,
+        cron: "0 0 1 1 *",
+        prompt: `Report to ${notifyUrl}`,
+        notifyUrl,
+        secretSealed,
+      });
+      return { s, secret };
+    };
+    const [allowedPort, refusedPort] = receivers.map((r) => (r.address() as AddressInfo).port);
+    const ok = await notifying(`http://127.0.0.1:${allowedPort}/hooks/ok`);
+    const refused = await notifying(`http://127.0.0.1:${refusedPort}/hooks/refused`);
+    const started = Date.now();
+    const [run, refusedRun] = await Promise.all(
+      [ok, refused].map(({ s }) =>
+        withWorkspace(t.database.db, w.wid, (tx) =>
+          b.scheduler.enqueueRun(tx, s, { trigger: "manual", requestedByUserId: w.owner }),
+        ),
+      ),
+    );
+    if (!run || !refusedRun) throw new Error("no run");
+
+    const delivered = await until("a delivered notification", async () =>
+      (await runs(ok.s.id)).find((r) => r.id === run.id && r.notify_status === "delivered"),
+    );
+    console.info(`run now → notification delivered (one 500, one retry): ${Date.now() - started} ms`);
+    expect(delivered.status).toBe("succeeded");
+    // Retried after the 500, with the same delivery id, then answered 200 and not called again.
+    const got = calls.filter((c) => c.path === "/hooks/ok");
+    expect(got.map((c) => c.answered)).toEqual([500, 200]);
+    expect(got.every((c) => c.listener === "allowed")).toBe(true);
+    const [first, second] = got as [Call, Call];
+    console.info(`notification retry came ${second.at - first.at} ms after the 500`);
+    for (const c of got) {
+      expect(c.headers["x-reef-delivery"]).toBe(run.id);
+      expect(c.headers["content-type"]).toBe("application/json");
+      // Signed with the schedule's secret over exactly the body sent.
+      const verified = verifyWebhook(
+        ok.secret,
+        {
+          timestamp: c.headers["x-reef-timestamp"] as string,
+          delivery: c.headers["x-reef-delivery"] as string,
+          signature: c.headers["x-reef-signature"] as string,
+        },
+        c.body,
+      );
+      expect(verified.deliveryId).toBe(run.id);
+      expect(() =>
+        verifyWebhook(
+          refused.secret,
+          {
+            timestamp: c.headers["x-reef-timestamp"] as string,
+            delivery: c.headers["x-reef-delivery"] as string,
+            signature: c.headers["x-reef-signature"] as string,
+          },
+          c.body,
+        ),
+      ).toThrow(/signature/i);
+    }
+    const body = JSON.parse(second.body);
+    expect(body).toMatchObject({
+      scheduleId: ok.s.id,
+      runId: run.id,
+      status: "succeeded",
+      errorCode: null,
+      output: `done: Report to http://127.0.0.1:${allowedPort}/hooks/ok`,
+    });
+    expect(new Date(body.finishedAt).getTime()).toBe(delivered.finished_at?.getTime());
+
+    // The host the operator did not allow: refused before connecting, marked failed at once, never called.
+    const notAllowed = await until("a refused notification", async () =>
+      (await runs(refused.s.id)).find((r) => r.id === refusedRun.id && r.notify_status === "failed"),
+    );
+    expect(notAllowed.status).toBe("succeeded");
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(calls.filter((c) => c.listener === "refused" || c.path === "/hooks/refused")).toEqual([]);
+    expect(calls.filter((c) => c.path === "/hooks/ok").length).toBe(2);
+    expect((await runs(ok.s.id)).find((r) => r.id === run.id)?.notify_status).toBe("delivered");
   }, 60_000);
 });

@@ -27,7 +27,7 @@ export interface FireJob {
   fireAt: string;
 }
 
-/** Outbound notifications: tries in all, and the delay before the first retry (doubling). */
+/** Outbound notifications: retries after the first try (5 tries in all), and the delay before the first retry (doubling). */
 const NOTIFY_RETRY_LIMIT = 4;
 const NOTIFY_RETRY_DELAY_SECONDS = 10;
 /** How long a run job may stay active beyond its schedule's timeout before pg-boss expires (and retries) it. */
@@ -40,6 +40,8 @@ export interface SchedulerConfig {
   scheduleRetryLimit: number;
   scheduleRetryDelaySeconds: number;
   scheduleFailureAlertAfter: number;
+  /** Delay before an outbound notification's first retry (seconds, doubling); 10 unless set (tests shorten it). */
+  notifyRetryDelaySeconds?: number;
 }
 
 export interface SchedulerDeps {
@@ -198,21 +200,34 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   async function openQueues(): Promise<void> {
     await boss.start();
     const notify = { notify: true };
-    await boss.createQueue(SCHEDULER_QUEUES.dead, { ...notify, retryLimit: 0 });
-    await boss.createQueue(SCHEDULER_QUEUES.fire, { ...notify, retryLimit: 5, retryDelay: 1, retryBackoff: true });
-    await boss.createQueue(SCHEDULER_QUEUES.run, {
-      ...notify,
-      retryLimit: config.scheduleRetryLimit,
-      retryDelay: config.scheduleRetryDelaySeconds,
-      retryBackoff: true,
-      deadLetter: SCHEDULER_QUEUES.dead,
-    });
-    await boss.createQueue(SCHEDULER_QUEUES.notify, {
-      ...notify,
-      retryLimit: NOTIFY_RETRY_LIMIT,
-      retryDelay: NOTIFY_RETRY_DELAY_SECONDS,
-      retryBackoff: true,
-    });
+    const queues = [
+      { name: SCHEDULER_QUEUES.dead, options: { ...notify, retryLimit: 0 } },
+      { name: SCHEDULER_QUEUES.fire, options: { ...notify, retryLimit: 5, retryDelay: 1, retryBackoff: true } },
+      {
+        name: SCHEDULER_QUEUES.run,
+        options: {
+          ...notify,
+          retryLimit: config.scheduleRetryLimit,
+          retryDelay: config.scheduleRetryDelaySeconds,
+          retryBackoff: true,
+          deadLetter: SCHEDULER_QUEUES.dead,
+        },
+      },
+      {
+        name: SCHEDULER_QUEUES.notify,
+        options: {
+          ...notify,
+          retryLimit: NOTIFY_RETRY_LIMIT,
+          retryDelay: config.notifyRetryDelaySeconds ?? NOTIFY_RETRY_DELAY_SECONDS,
+          retryBackoff: true,
+        },
+      },
+    ];
+    for (const q of queues) {
+      await boss.createQueue(q.name, q.options);
+      // createQueue keeps an existing queue as it was: this start's settings (a changed retry limit) apply too.
+      await boss.updateQueue(q.name, q.options);
+    }
     if (!config.schedulerEnabled) {
       deps.log?.info(
         {},
