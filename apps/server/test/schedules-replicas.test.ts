@@ -3,7 +3,7 @@
  * them (each with its own pools, services, pg-boss scheduler and runtime
  * manager) on one database, listening on real ports, with the process driver,
  * a real sandboxed OpenClaw gateway and the LLM stand-in. A schedule firing
- * every 30 s records exactly one run per firing, and the workspace's runtime,
+ * every minute records exactly one run per firing, and the workspace's runtime,
  * stopped between firings, is woken for each. A provider answering 500 (which
  * OpenClaw retries itself for over a minute) ends the run `timed_out` at its
  * deadline, and the turn is stopped. A scheduled run's tool approval reaches an admin who did not create
@@ -35,7 +35,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 const LLM_KEY = `sk-replicas-${randomBytes(8).toString("hex")}`;
 const PROMPT = "Write the stand-up summary (replicas)";
 const FAILING = "Check the build (provider down)";
-const EVERY_30_S = "*/30 * * * * *";
+/**
+ * Every minute, as the issue asks: a stopped runtime's wake (about 20 s here, 30 s and more on a busy CI
+ * machine) plus the answer and the stop must fit between two firings, which 30 s did not always.
+ */
+const EVERY_MINUTE = "* * * * *";
 
 let db: TestDatabase;
 let llm: LlmStandIn;
@@ -188,7 +192,7 @@ describe.runIf(process.getuid?.() === 0)("schedules on two Reef replicas with a 
       name: "Stand-up",
       agentId,
       kind: "cron",
-      cron: EVERY_30_S,
+      cron: EVERY_MINUTE,
       timezone: "UTC",
       prompt: PROMPT,
       timeoutSeconds: 60,
@@ -201,17 +205,20 @@ describe.runIf(process.getuid?.() === 0)("schedules on two Reef replicas with a 
     let stoppedSeenAt = Date.now(); // never started yet: no runtime row, nothing running
     expect((await runtimeRow())?.state ?? "stopped").toBe("stopped");
     for (let n = 1; n <= 3; n++) {
-      const runs = await until(sid, (rs) => rs.filter((r) => r.status === "succeeded").length >= n, 75_000);
+      const runs = await until(sid, (rs) => rs.filter((r) => r.status === "succeeded").length >= n, 130_000);
       const run = runs.find((r) => r.status === "succeeded" && !firings.some((f) => f.run.id === r.id));
       if (!run) throw new Error("no new run");
       firings.push({ stoppedSeenAt, run });
+      if (n === 3) {
+        // Paused at once, so no fourth firing comes while the runtime stops.
+        const paused = await owner.b.json("PATCH", `/api/v1/workspaces/${wid}/schedules/${sid}`, { enabled: false });
+        expect(paused.status).toBe(200);
+        expect(paused.body.nextRunAt).toBeNull();
+      }
       // Stopped through the other replica's API than the one that created the schedule.
       await stopRuntime(n % 2 ? owner.b : owner.a);
       stoppedSeenAt = Date.now();
     }
-    const paused = await owner.b.json("PATCH", `/api/v1/workspaces/${wid}/schedules/${sid}`, { enabled: false });
-    expect(paused.status).toBe(200);
-    expect(paused.body.nextRunAt).toBeNull();
 
     // Exactly one run per firing, at consecutive occurrences of the rule.
     const all = (
@@ -233,8 +240,8 @@ describe.runIf(process.getuid?.() === 0)("schedules on two Reef replicas with a 
       ["succeeded", 1],
     ]);
     const times = all.map((r) => r.scheduled_for.getTime());
-    for (const t of times) expect(t % 30_000).toBe(0);
-    expect(times.slice(1).map((t, i) => t - (times[i] ?? 0))).toEqual([30_000, 30_000]);
+    for (const t of times) expect(t % 60_000).toBe(0);
+    expect(times.slice(1).map((t, i) => t - (times[i] ?? 0))).toEqual([60_000, 60_000]);
     expect(firings.map((f) => new Date(f.run.scheduledFor).getTime())).toEqual(times);
 
     // One LLM request per firing, each carrying the prompt (no retries, no duplicates from the other replica).
@@ -280,7 +287,7 @@ describe.runIf(process.getuid?.() === 0)("schedules on two Reef replicas with a 
     expect(detail.status).toBe(200);
     expect(detail.body.output.prompt).toBe(PROMPT);
     expect(detail.body.output.content).toContain(`Stand-in reply to: ${PROMPT}`);
-  }, 150_000);
+  }, 300_000);
 
   // Measured here: OpenClaw retries a provider's 500 itself (8 requests over ~75 s, backing off) before it
   // reports the failure; a run with one retry then ended `failed` PROVIDER_ERROR after ~145 s. Too long to
