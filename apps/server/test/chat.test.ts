@@ -9,7 +9,6 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { Writable } from "node:stream";
 import { gatewayRequest } from "@reef/runtime";
 import { buildApp, servicesOf } from "@reef/server";
 import {
@@ -20,6 +19,7 @@ import {
   type LlmStandIn,
   listenLocal,
   readEvents,
+  recordingLogger,
   signUp,
   startLlmStandIn,
   stopTestApp,
@@ -29,7 +29,6 @@ import {
   toolResultsOf,
 } from "@reef/testing";
 import type { FastifyInstance } from "fastify";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const CANARY = `sk-canary-${randomBytes(12).toString("hex")}`;
@@ -87,15 +86,7 @@ beforeAll(async () => {
           : undefined,
   });
   db = await createTestDatabase();
-  const logger = pino(
-    { level: "debug" },
-    new Writable({
-      write(chunk, _enc, done) {
-        logLines.push(String(chunk));
-        done();
-      },
-    }),
-  );
+  const logger = recordingLogger(logLines);
   const config = testAppConfig({ runtimeIdleTimeoutMinutes: 60 });
   dataDir = config.dataDir;
   app = await buildApp({ config, database: db.database, logger });

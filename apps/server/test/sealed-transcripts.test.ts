@@ -11,7 +11,6 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { Writable } from "node:stream";
 import { configSchema } from "@reef/config";
 import { createVault, rotateRootKey, sealExistingTranscripts } from "@reef/core";
 import { APP_LOGIN_ROLE, type Database, EmbeddedPostgres, openDatabase } from "@reef/db";
@@ -24,6 +23,7 @@ import {
   type LlmStandIn,
   listenLocal,
   readEvents,
+  recordingLogger,
   signUp,
   silentLogger,
   startLlmStandIn,
@@ -33,7 +33,6 @@ import {
 } from "@reef/testing";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const nonce = (what: string) => `${what}-${randomBytes(9).toString("hex")}`;
@@ -410,15 +409,7 @@ describe("transcripts sealed at rest", () => {
       [wid, bootSid, `said ${clearNonce}`],
     );
     const lines: string[] = [];
-    const logger = pino(
-      { level: "info" },
-      new Writable({
-        write(chunk, _enc, done) {
-          lines.push(String(chunk));
-          done();
-        },
-      }),
-    );
+    const logger = recordingLogger(lines, "info");
     const dataDir = mkdtempSync(join(tmpdir(), "reef-sealed-boot-"));
     const server = await startServer(
       {
