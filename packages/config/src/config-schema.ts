@@ -139,6 +139,28 @@ export const configSchema = z.object({
   scheduleFailureAlertAfter: z.coerce.number().int().min(1).max(100).default(3),
   /** How often workers look for due firings (seconds; fractions allowed down to 0.5). */
   schedulerPollSeconds: z.coerce.number().min(0.5).max(60).default(1),
+  /**
+   * Whether workspaces may add MCP connectors (operators may also switch them
+   * off in the admin page). Off: no connector reaches any gateway.
+   */
+  connectorsEnabled: z.union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")]).default(true),
+  /**
+   * Non-public hosts MCP connectors may point at (`host` or `host:port`,
+   * comma-separated in the environment); every other private address is refused.
+   */
+  connectorAllowedHosts: z
+    .union([z.string(), z.array(z.string())])
+    .transform((v) => (Array.isArray(v) ? v : v.split(",")).map((h) => h.trim().toLowerCase()).filter(Boolean))
+    .pipe(z.array(z.string().regex(ALLOWED_HOST, "must be a host or host:port ([v6]:port for IPv6)")).max(100))
+    .default([]),
+  /**
+   * A JSON file listing the stdio MCP servers workspaces may add (run inside
+   * their runtime): `[{ id, name, description, command, args }]`. Only the
+   * operator writes commands; workspace admins pick entries.
+   */
+  mcpCatalogFile: z.string().min(1).optional(),
+  /** Requests to the OpenAI-compatible API one API key may make, as points per window. */
+  rateLimitOpenai: rateLimitSchema.prefault("120/1m"),
   /** Calls one webhook trigger accepts, as points per window. */
   rateLimitWebhook: rateLimitSchema.prefault("60/1m"),
   /**
@@ -260,6 +282,10 @@ export const ENV_NAMES: Record<keyof ParsedConfig, string> = {
   scheduleFailureAlertAfter: "REEF_SCHEDULE_FAILURE_ALERT_AFTER",
   schedulerPollSeconds: "REEF_SCHEDULER_POLL_SECONDS",
   rateLimitWebhook: "REEF_RATE_LIMIT_WEBHOOK",
+  connectorsEnabled: "REEF_CONNECTORS_ENABLED",
+  connectorAllowedHosts: "REEF_CONNECTOR_ALLOWED_HOSTS",
+  mcpCatalogFile: "REEF_MCP_CATALOG_FILE",
+  rateLimitOpenai: "REEF_RATE_LIMIT_OPENAI",
   runtimeDriver: "REEF_RUNTIME_DRIVER",
   sandbox: "REEF_SANDBOX",
   runtimeCallbackUrl: "REEF_RUNTIME_CALLBACK_URL",

@@ -22,6 +22,10 @@ export const ERROR_CODES = {
   RUN_AT_IN_PAST: 400,
   /** A notification URL at a private address the operator has not allowed. */
   NOTIFY_URL_NOT_ALLOWED: 400,
+  /** A connector URL at a private address the operator has not allowed for connectors. */
+  CONNECTOR_URL_NOT_ALLOWED: 400,
+  /** A connector URL, transport or catalogue entry Reef cannot use (the message says why). */
+  CONNECTOR_INVALID: 400,
   UNAUTHORIZED: 401,
   /** A webhook call whose signature does not match its trigger's secret. */
   SIGNATURE_INVALID: 401,
@@ -31,6 +35,8 @@ export const ERROR_CODES = {
   CSRF_FAILED: 403,
   /** A tool the operator does not let workspace admins grant (platform setting `grantableTools`). */
   TOOL_NOT_GRANTABLE: 403,
+  /** The operator switched MCP connectors off for the whole platform. */
+  CONNECTORS_DISABLED: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,

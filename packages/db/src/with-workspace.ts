@@ -17,7 +17,9 @@ export interface Scope {
   /** Operator views of platform metadata (users, workspaces, members; never tenant content). */
   platform?: boolean;
   /** The one row a presented secret names: session token hash, API key hash, invite token hash, email, LLM credential hash. */
-  lookup?: Partial<Record<"session" | "api_key" | "invite" | "email" | "llm_credential", string>>;
+  lookup?: Partial<
+    Record<"session" | "api_key" | "invite" | "email" | "llm_credential" | "connector_credential", string>
+  >;
 }
 
 /** True when `value` is a canonical UUID: ids from paths are checked before they reach SQL. */

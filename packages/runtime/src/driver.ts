@@ -34,6 +34,11 @@ export interface RuntimeOutbound {
   /** The credential the gateway presents to the LLM proxy, by provider id (as in `GatewaySettings.providers`). */
   credentials: Record<string, string>;
   /**
+   * The credential the gateway presents to Reef's MCP proxy (under
+   * {@link MCP_PROXY_PATH}); absent when the workspace has no HTTP connector.
+   */
+  mcpCredential?: string;
+  /**
    * Serves this runtime's outbound traffic on a Unix socket at `path` (the
    * driver bridges it into the sandbox). `owner`: who must be able to connect
    * (the socket is chowned to them, mode 0600). Resolves once listening.
@@ -48,6 +53,14 @@ export interface RuntimeOutbound {
 
 /** Where, under the outbound server, the LLM proxy serves: `<base>/llm/<providerId>/…` maps to the provider's base URL. */
 export const LLM_PROXY_PATH = "/llm";
+
+/**
+ * Where, under the outbound server, Reef's MCP proxy serves: `<base>/mcp/<connectorId>`
+ * is the connector's MCP endpoint (Reef adds its credentials), and
+ * `<base>/mcp/<connectorId>/~/<path>` another path on the same server (legacy
+ * SSE servers post messages to a path they name).
+ */
+export const MCP_PROXY_PATH = "/mcp";
 
 /** A started runtime, as persisted in the runtimes table. */
 export interface RuntimeHandle {

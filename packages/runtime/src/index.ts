@@ -6,6 +6,7 @@ export {
   type JsonObject,
   type JsonValue,
   LLM_PROXY_PATH,
+  MCP_PROXY_PATH,
   type RuntimeDriver,
   type RuntimeHandle,
   type RuntimeOutbound,
@@ -34,6 +35,7 @@ export { KubernetesDriver, type KubernetesDriverOptions } from "./kubernetes/kub
 export { buildKubernetesPlan, type KubernetesPlanInput } from "./kubernetes/pod-spec.ts";
 export {
   type AgentInput,
+  type ConnectorInput,
   agentExec,
   type ExecPolicy as GatewayExecPolicy,
   type GatewayConfigInput,

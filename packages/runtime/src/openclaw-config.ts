@@ -29,6 +29,30 @@ export interface AgentInput {
    * default, every command runs; Reef always sets it.
    */
   execPolicy?: ExecPolicy | undefined;
+  /**
+   * The connectors (by slug) this agent may use, each with the tools it may
+   * call (absent: all the connector offers). Every other connector's tools are
+   * denied to it.
+   */
+  connectors?: { slug: string; tools?: string[] | undefined }[] | undefined;
+}
+
+/**
+ * An MCP server the workspace added (a Reef connector). HTTP ones are reached
+ * through Reef's MCP proxy, which holds their credentials: nothing secret is
+ * in these settings or in the rendered config but the runtime's own proxy
+ * credential.
+ */
+export interface ConnectorInput {
+  /** Reef's connector id: its proxy path is `<outbound>/mcp/<id>`. */
+  id: string;
+  /** The server's name in the gateway (its tools are `<slug>__<tool>`): a lowercase letter, then letters, digits, dashes. */
+  slug: string;
+  transport: "streamable-http" | "sse" | "stdio";
+  /** stdio only: the operator catalogue's command, run inside the runtime. */
+  command?: { command: string; args: string[] } | undefined;
+  /** The only tools the gateway takes from this server; absent: all it lists. */
+  include?: string[] | undefined;
 }
 
 /** Reef's per-agent policy for shell commands: none, only allowlisted, allowlisted or a person's yes, all. */
@@ -125,6 +149,8 @@ export interface GatewaySettings {
    * coding profile, which a workspace admin must turn on deliberately.
    */
   toolProfile?: "safe" | "full";
+  /** The workspace's enabled MCP connectors (none when the operator switched connectors off). */
+  connectors?: ConnectorInput[];
 }
 
 /** Tools that reach the host a gateway runs on: only offered to agents inside a sandbox. */
@@ -169,7 +195,7 @@ export interface GatewayConfigInput extends GatewaySettings {
    * every provider points at `<baseUrl>/llm/<providerId>` and no vendor key is
    * written; without it, each provider's own base URL and key are used.
    */
-  outbound?: { baseUrl: string; credentials: Record<string, string> } | undefined;
+  outbound?: { baseUrl: string; credentials: Record<string, string>; mcpCredential?: string | undefined } | undefined;
 }
 
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;

@@ -33,7 +33,11 @@ export type Action =
   /** Create schedules and triggers, and change, run or delete your own. */
   | "schedules:write"
   /** Change, pause, run or delete anyone's schedules and triggers. */
-  | "schedules:manage";
+  | "schedules:manage"
+  /** See the workspace's connectors (never their credentials). */
+  | "connectors:read"
+  /** Add, change, test and delete connectors, and choose which agents use them. */
+  | "connectors:manage";
 
 const RANK: Record<WorkspaceRole, number> = { owner: 4, admin: 3, member: 2, viewer: 1 };
 

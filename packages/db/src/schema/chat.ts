@@ -49,12 +49,21 @@ export const chatSessions = pgTable(
      * refers to this one; a deleted schedule leaves its output readable).
      */
     scheduleId: uuid(),
+    /**
+     * For a conversation held through the OpenAI-compatible API: a hash of the
+     * messages so far (the client resends them all), so the next request that
+     * continues them continues this session.
+     */
+    openaiFingerprint: text(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     lastMessageAt: timestamp({ withTimezone: true }),
   },
   (t) => [
     index("chat_sessions_owner_idx").on(t.workspaceId, t.userId, t.createdAt, t.id),
     // Empty once the upgrade has sealed old titles: new rows are always sealed.
+    index("chat_sessions_openai_idx")
+      .on(t.workspaceId, t.apiKeyId, t.openaiFingerprint)
+      .where(sql`${t.openaiFingerprint} is not null`),
     index("chat_sessions_title_unsealed_idx").on(t.workspaceId).where(sql`not ${t.titleSealed}`),
     tenantIsolation("chat_sessions_tenant_isolation", t.workspaceId),
   ],

@@ -1,5 +1,6 @@
 export * from "./audit.ts";
 export * from "./chat.ts";
+export * from "./connectors.ts";
 export * from "./metering.ts";
 export * from "./platform.ts";
 export * from "./providers.ts";

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { check, integer, pgPolicy, pgTable, smallint, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { boolean, check, integer, pgPolicy, pgTable, smallint, text, timestamp, uuid } from "drizzle-orm/pg-core";
 import { appRole, platformScope } from "./roles.ts";
 import { users } from "./users.ts";
 
@@ -36,6 +36,10 @@ export const platformSettings = pgTable(
      * null falls back to the configuration (default: web only).
      */
     grantableTools: text().array(),
+    /** Whether workspaces may use MCP connectors; null falls back to the configuration (default on). */
+    connectorsEnabled: boolean(),
+    /** Non-public hosts (`host` or `host:port`) connectors may point at; null falls back to the configuration. */
+    connectorAllowedHosts: text().array(),
     /** Where the first-run wizard was left, so it resumes there. */
     setupStep: smallint().notNull().default(0),
     setupCompletedAt: timestamp({ withTimezone: true }),

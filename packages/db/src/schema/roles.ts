@@ -21,7 +21,7 @@ export const platformScope = sql`reef_platform_scope()`;
  * exactly the row it names be read, so finding "the session for this cookie"
  * needs no cross-tenant read access.
  */
-export function lookup(kind: "session" | "api_key" | "invite" | "email" | "llm_credential") {
+export function lookup(kind: "session" | "api_key" | "invite" | "email" | "llm_credential" | "connector_credential") {
   return sql.raw(`reef_lookup('${kind}')`);
 }
 
