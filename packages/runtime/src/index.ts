@@ -35,8 +35,8 @@ export { KubernetesDriver, type KubernetesDriverOptions } from "./kubernetes/kub
 export { buildKubernetesPlan, type KubernetesPlanInput } from "./kubernetes/pod-spec.ts";
 export {
   type AgentInput,
-  type ConnectorInput,
   agentExec,
+  type ConnectorInput,
   type ExecPolicy as GatewayExecPolicy,
   type GatewayConfigInput,
   type GatewaySettings,
