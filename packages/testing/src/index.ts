@@ -19,6 +19,7 @@ export {
   toolResultsOf,
 } from "./llm-stand-in.ts";
 export { recordingLogger, silentLogger } from "./logger.ts";
+export { type McpRequestRecord, type McpStandIn, type McpStandInOptions, startMcpStandIn } from "./mcp-stand-in.ts";
 export {
   type ReceivedMail,
   type SmtpStandIn,
