@@ -14,7 +14,9 @@
  *  7. Schedules: firing latency (scheduled time to the prompt reaching a running
  *     gateway) p50/p99 over 100 firings across 10 workspaces, and when the
  *     runtime must wake first (schedules-bench.ts).
- * `BENCH_ONLY=api|runtime|sandbox|chat|web|schedules` runs one part.
+ *  8. Time to first token straight to the gateway, through Reef's chat stream and
+ *     through the OpenAI-compatible API, side by side (openai-bench.ts).
+ * `BENCH_ONLY=api|runtime|sandbox|chat|openai|web|schedules` runs one part.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -26,6 +28,7 @@ import pino from "pino";
 import { benchAppConfig, startBenchPostgres } from "./bench-postgres.ts";
 import { chatBench } from "./chat-bench.ts";
 import { percentile } from "./measure.ts";
+import { openaiBench } from "./openai-bench.ts";
 import { runtimeBench } from "./runtime-bench.ts";
 import { sandboxBench } from "./sandbox-bench.ts";
 import { schedulesBench } from "./schedules-bench.ts";
@@ -207,11 +210,11 @@ async function meThroughput(urls: { ownerUrl: string; appUrl: string; appPasswor
   }
 }
 
-const PARTS = ["api", "runtime", "sandbox", "chat", "web", "schedules"] as const;
+const PARTS = ["api", "runtime", "sandbox", "chat", "openai", "web", "schedules"] as const;
 const only = process.env.BENCH_ONLY; // one of PARTS; unset: all
 const wants = (part: (typeof PARTS)[number]) => !only || only === part;
 if (only && !(PARTS as readonly string[]).includes(only))
-  throw new Error("BENCH_ONLY must be api, runtime, sandbox, chat, web or schedules");
+  throw new Error("BENCH_ONLY must be api, runtime, sandbox, chat, openai, web or schedules");
 if (wants("api")) {
   const db = await startBenchPostgres();
   // Ctrl-C must not leave the benchmark's Postgres running.
@@ -234,5 +237,6 @@ if (wants("api")) {
 if (wants("runtime")) await runtimeBench();
 if (wants("sandbox")) await sandboxBench();
 if (wants("chat")) await chatBench();
+if (wants("openai")) await openaiBench();
 if (wants("schedules")) await schedulesBench();
 if (wants("web")) webBundleBench();

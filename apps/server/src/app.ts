@@ -22,10 +22,12 @@ import { approvalRoutes } from "./routes/approval-routes.ts";
 import { auditAndAdminRoutes } from "./routes/audit-routes.ts";
 import { authRoutes } from "./routes/auth-routes.ts";
 import { chatRoutes } from "./routes/chat-routes.ts";
+import { connectorRoutes } from "./routes/connector-routes.ts";
 import { egressRoutes } from "./routes/egress-routes.ts";
 import { healthRoutes } from "./routes/health-routes.ts";
 import { hookRoutes } from "./routes/hook-routes.ts";
 import { llmProxyRoutes } from "./routes/llm-proxy-routes.ts";
+import { openaiRoutes } from "./routes/openai-routes.ts";
 import { providerRoutes } from "./routes/provider-routes.ts";
 import { runtimeRoutes } from "./routes/runtime-routes.ts";
 import { scheduleRoutes } from "./routes/schedule-routes.ts";
@@ -87,6 +89,11 @@ export type AppConfig = Pick<
   | "scheduleFailureAlertAfter"
   | "schedulerPollSeconds"
   | "rateLimitWebhook"
+  | "rateLimitOpenai"
+  | "connectorsEnabled"
+  | "connectorAllowedHosts"
+  | "mcpCatalogFile"
+  | "mcpServersDir"
 >;
 
 const appServices = new WeakMap<FastifyInstance, ReturnType<typeof createServices>>();
@@ -212,6 +219,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(llmProxyRoutes(services));
   await app.register(scheduleRoutes(services));
   await app.register(hookRoutes(services));
+  await app.register(openaiRoutes(services));
+  await app.register(connectorRoutes(services));
 
   await registerWebApp(app, deps.webDistDir ?? DEFAULT_WEB_DIST);
   return app;

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import {
   createAdminService,
@@ -10,12 +10,14 @@ import {
   createAuditQueryService,
   createAuditService,
   createChatService,
+  createConnectorService,
   createEgressPolicy,
   createEgressProxy,
   createEgressRefusalRecorder,
   createEgressService,
   createIdentityService,
   createInviteService,
+  createOpenAiService,
   createPermissions,
   createPlatformSealer,
   createPlatformSettings,
@@ -35,8 +37,10 @@ import {
   createWorkspaceGate,
   createWorkspaceService,
   defaultMaxRuntimes,
+  loadMcpCatalog,
 } from "@reef/core";
 import {
+  checkMcpServersDir,
   DockerDriver,
   describeSandbox,
   KubernetesDriver,
@@ -44,6 +48,7 @@ import {
   probeSandbox,
   type RuntimeDriver,
   type SandboxProbe,
+  sandboxCommandProblem,
 } from "@reef/runtime";
 import type { FastifyBaseLogger } from "fastify";
 import type { AppConfig, AppDeps } from "./app.ts";
@@ -72,8 +77,17 @@ function createProcessDriver(
   }
   if (probe.available) log.info(describeSandbox(probe));
   else log.warn(describeSandbox(probe));
+  const rootDir = layout?.runtimesDir ?? join(config.dataDir, "runtimes");
+  // Shared read-only by every sandbox: a bad directory stops Reef here, with the reason.
+  const mcpServersDir = config.mcpServersDir
+    ? checkMcpServersDir(config.mcpServersDir, {
+        reefDirs: [config.dataDir, rootDir, dirname(rootDir)],
+        owners: [...new Set([0, process.getuid?.() ?? 0])],
+      })
+    : undefined;
   return new ProcessDriver({
-    rootDir: layout?.runtimesDir ?? join(config.dataDir, "runtimes"),
+    rootDir,
+    ...(mcpServersDir ? { mcpServersDir } : {}),
     ...(layout?.mirror ? { nodePath: layout.mirror.node, openclawEntry: layout.mirror.openclawEntry } : {}),
     sandbox: probe.available,
     ...(forTests.unconfined ? { unconfinedForTests: true } : {}),
@@ -134,6 +148,7 @@ export function createServices(
       api_read: config.rateLimitApiRead,
       api_write: config.rateLimitApiWrite,
       webhook: config.rateLimitWebhook,
+      openai: config.rateLimitOpenai,
     },
   });
   const permissions = createPermissions({ db });
@@ -155,6 +170,18 @@ export function createServices(
   };
   const keyring = { current: config.secretKey, previous: config.secretKeyPrevious ?? [] };
   const vault = createVault({ keyring });
+  // The operator's stdio catalogue, read once: a bad file stops Reef here with a clear message.
+  // On the process driver its commands must run inside a sandbox (see mcp-servers-dir.ts); containers run
+  // their image's, which Reef cannot see from here.
+  const mcpCatalog = loadMcpCatalog(
+    config.mcpCatalogFile,
+    driver instanceof ProcessDriver ? (command) => sandboxCommandProblem(command, driver.mcpServersDir) : undefined,
+  );
+  if (config.mcpServersDir && !(driver instanceof ProcessDriver)) {
+    log.warn(
+      `REEF_MCP_SERVERS_DIR is for the process driver: with ${driver.kind}, bake the catalogue's servers into the runtime image`,
+    );
+  }
   const agents = createAgentService({
     db,
     gate,
@@ -162,6 +189,8 @@ export function createServices(
     hostToolsAllowed: runtimeIsolation.hostToolsAllowed,
     // platformSettings is defined below; this is read only when an agent is read or written.
     grantableTools: () => platformSettings.grantableTools(),
+    connectorsEnabled: async () => (await platformSettings.connectorPolicy()).enabled,
+    mcpCatalog,
   });
   const explicit = new Set(config.explicitKeys ?? []);
   const platformSettings = createPlatformSettings({
@@ -175,6 +204,8 @@ export function createServices(
       providerAllowedHosts: config.providerAllowedHosts,
       grantableTools: config.grantableTools,
       hostToolsAllowed: runtimeIsolation.hostToolsAllowed,
+      connectorsEnabled: config.connectorsEnabled,
+      connectorAllowedHosts: config.connectorAllowedHosts,
       caps: {
         maxWorkspacesPerUser: config.maxWorkspacesPerUser,
         maxRuntimesPerUser: config.maxRuntimesPerUser,
@@ -186,6 +217,8 @@ export function createServices(
         idleTimeout: explicit.has("runtimeIdleTimeoutMinutes"),
         providerAllowedHosts: explicit.has("providerAllowedHosts"),
         grantableTools: explicit.has("grantableTools"),
+        connectorsEnabled: explicit.has("connectorsEnabled"),
+        connectorAllowedHosts: explicit.has("connectorAllowedHosts"),
         caps: {
           maxWorkspacesPerUser: explicit.has("maxWorkspacesPerUser"),
           maxRuntimesPerUser: explicit.has("maxRuntimesPerUser"),
@@ -233,6 +266,8 @@ export function createServices(
     egress: egressProxy,
     callbackUrl: config.runtimeCallbackUrl,
     log,
+    // Reef's MCP proxy: connectors on or off, and the non-public hosts they may reach.
+    connectorPolicy: platformSettings.connectorPolicy,
   });
   // Relayed by the chat service, decided over the API; decisions reach the gateway from any replica.
   const approvals = createApprovalService({
@@ -317,6 +352,8 @@ export function createServices(
     outbound,
     approvals,
     chat,
+    // Reef's agents as OpenAI models, for API keys (openai-routes.ts).
+    openai: createOpenAiService({ db, gate, agents, chat, rateLimits, log }),
     scheduler,
     schedules: createScheduleService({
       db,
@@ -330,6 +367,12 @@ export function createServices(
         ...(await platformSettings.providerAllowedHosts()),
         ...(config.egressAllowedHosts ?? []),
       ],
+    }),
+    connectors: createConnectorService({
+      gate,
+      vault,
+      catalog: mcpCatalog,
+      policy: platformSettings.connectorPolicy,
     }),
     webhooks: createWebhookService({ db, vault, scheduler, rateLimits }),
   };

@@ -145,8 +145,10 @@ describe("no route answers 500 to bad input", () => {
           const label = `${method} ${url} with ${bad.name}`;
           // Routes that take no body may ignore it; none may fail with a 5xx.
           expect(res.statusCode, label).toBeLessThan(500);
-          // Gateways' model SDKs call the LLM proxy: it answers in the vendor's error shape.
-          if (res.statusCode >= 400 && url.startsWith("/internal/llm/") && res.json().error) {
+          // Gateways call the LLM and MCP proxies, and clients the OpenAI-compatible API: those answer `{ error: { code, message } }`.
+          const openaiShaped =
+            url.startsWith("/internal/llm/") || url.startsWith("/internal/mcp/") || url.includes("/openai/v1/");
+          if (res.statusCode >= 400 && openaiShaped && res.json().error) {
             expect(res.json(), label).toMatchObject({
               error: { code: expect.any(String), message: expect.any(String) },
             });

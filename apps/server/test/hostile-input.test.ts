@@ -38,10 +38,17 @@ const UUID = "00000000-0000-4000-8000-000000000000";
 let t: TestApp;
 let owner: Awaited<ReturnType<typeof signUp>>;
 let doc: OpenApi;
+/** The OpenAI-compatible routes take API keys only (docs/openai-api.md): they are probed with one. */
+let keyClient: ApiClient;
 beforeAll(async () => {
   t = await buildTestApp();
   owner = await signUp(t.app); // the first account: super_admin, so admin routes are reached too
   doc = (await owner.client.get("/api/openapi.json")).json();
+  const made = await owner.client.post(`/api/v1/workspaces/${owner.workspaceId}/api-keys`, {
+    name: "openai",
+    role: "member",
+  });
+  keyClient = new ApiClient(t.app, { bearer: made.json().key });
 });
 afterAll(() => t.close());
 
@@ -193,8 +200,13 @@ describe("hostile input", () => {
     expect(probes.length).toBeGreaterThan(60);
     const failures: string[] = [];
     for (const probe of probes) {
-      const res = await send(owner.client, probe);
-      if (res.statusCode !== 400 || res.json().code !== "VALIDATION_FAILED") {
+      // The OpenAI-compatible routes answer in OpenAI's error shape.
+      const openai = probe.url.includes("/openai/v1/");
+      const res = await send(openai ? keyClient : owner.client, probe);
+      const refused = openai
+        ? res.json().error?.type === "invalid_request_error"
+        : res.json().code === "VALIDATION_FAILED";
+      if (res.statusCode !== 400 || !refused) {
         failures.push(`${probe.label}: ${res.statusCode} ${res.body.slice(0, 120)}`);
       }
     }

@@ -71,6 +71,21 @@ const BODIES: Record<string, unknown> = {
     prompt: "Reveal everything.",
   },
   "PATCH /api/v1/workspaces/:wid/schedules/:scheduleId": { enabled: false, prompt: "Reveal everything." },
+  "POST /api/v1/workspaces/:wid/openai/v1/chat/completions": {
+    model: "00000000-0000-4000-8000-000000000000",
+    messages: [{ role: "user", content: "what did B say?" }],
+  },
+  "POST /api/v1/workspaces/:wid/connectors": {
+    name: "stolen",
+    kind: "mcp",
+    url: "http://127.0.0.1:9/mcp",
+    bearerToken: "attacker-token-0000",
+  },
+  "POST /api/v1/workspaces/:wid/connectors/test": { name: "probe", kind: "mcp", url: "http://127.0.0.1:9/mcp" },
+  "PATCH /api/v1/workspaces/:wid/connectors/:connectorId": { url: "http://127.0.0.1:9/steal", bearerToken: "x-0000" },
+  "PUT /api/v1/workspaces/:wid/connectors/:connectorId/agents": {
+    agents: [{ agentId: "00000000-0000-4000-8000-000000000000", tools: null }],
+  },
 };
 
 /** A valid query for routes that require one (validation answers before authorisation, as for bodies). */
@@ -93,6 +108,7 @@ const RESOURCES = [
   "approvalId",
   "scheduleId",
   "runId",
+  "connectorId",
 ] as const;
 
 async function buildSide(side: Side) {
@@ -204,6 +220,21 @@ async function buildSide(side: Side) {
   const run = (await people.member?.client.post(`/api/v1/workspaces/${wid}/schedules/${schedule.id}/run`))?.json();
   expect(run?.status, JSON.stringify(run)).toBe("queued");
 
+  // An MCP connector with a sealed token, enabled for the agent.
+  const connector = (
+    await owner.client.post(`/api/v1/workspaces/${wid}/connectors`, {
+      name: `Connector ${side}`,
+      kind: "mcp",
+      url: "http://127.0.0.1:9/mcp",
+      bearerToken: `mcp-secret-of-${side}-0123456789`,
+    })
+  ).json();
+  expect(connector.id, JSON.stringify(connector)).toBeTruthy();
+  const optIn = await owner.client.request("PUT", `/api/v1/workspaces/${wid}/connectors/${connector.id}/agents`, {
+    agents: [{ agentId: agent.id, tools: null }],
+  });
+  expect(optIn.statusCode, optIn.body).toBe(200);
+
   const ids: Record<string, string> = {
     wid,
     userId: people.member?.user.id ?? "",
@@ -218,6 +249,7 @@ async function buildSide(side: Side) {
     approvalId: approval,
     scheduleId: schedule.id,
     runId: run.id,
+    connectorId: connector.id,
     // Not path parameters: more of X's data that must never reach the other side.
     secondAgentId: second.id,
     adminChatSessionId: adminChat.id,
@@ -230,7 +262,7 @@ async function buildSide(side: Side) {
 
 beforeAll(async () => {
   // Runs stay queued (no worker would reach the fixture's unreachable provider anyway).
-  t = await buildTestApp({ config: { schedulerEnabled: false } });
+  t = await buildTestApp({ config: { schedulerEnabled: false, connectorAllowedHosts: ["127.0.0.1"] } });
   const operatorUser = await signUp(t.app, { email: "operator@example.test", name: "Operator" });
   const a = await buildSide("A");
   const b = await buildSide("B");
@@ -278,6 +310,8 @@ beforeAll(async () => {
     "Mine B",
     "Schedule B",
     "Secret schedule prompt of B",
+    "Connector B",
+    "mcp-secret-of-B",
   ];
   world = { secretsOfB, ids: { A: a.ids, B: b.ids }, actors, operator: operatorUser.client, a };
 });
@@ -338,6 +372,7 @@ describe("tenant isolation", () => {
           if (leaked.length) failures.push(`${label}: body contains B's ${leaked.join(", ")}`);
           // Provider keys never come back to anyone, not even their own workspace.
           if (/sk-(secret|personal)-of-/.test(res.body)) failures.push(`${label}: body contains a provider key`);
+          if (/mcp-secret-of-/.test(res.body)) failures.push(`${label}: body contains a connector token`);
         }
       }
     }
@@ -427,6 +462,30 @@ describe("tenant isolation", () => {
     // The workspace's only schedules are B's own (the stolen create in the attack loop made none).
     const count = await t.db.owner.query("select count(*)::int as n from schedules where workspace_id = $1", [B.wid]);
     expect(count.rows[0].n).toBe(1);
+  });
+
+  it("A's keys cannot use B's agents as models on A's own OpenAI-compatible URL", async () => {
+    const { A, B } = world.ids;
+    for (const role of ["owner", "member"]) {
+      const key = new ApiClient(t.app, { bearer: world.a.keys[role]?.key ?? "" });
+      const models = await key.get(`/api/v1/workspaces/${A.wid}/openai/v1/models`);
+      expect(models.statusCode, models.body).toBe(200);
+      expect(
+        models
+          .json()
+          .data.map((m: { id: string }) => m.id)
+          .sort(),
+      ).toEqual([A.agentId, A.secondAgentId].sort());
+      for (const model of [B.agentId, B.secondAgentId, "Second agent B"]) {
+        const res = await key.post(`/api/v1/workspaces/${A.wid}/openai/v1/chat/completions`, {
+          model,
+          messages: [{ role: "user", content: "what did B say?" }],
+        });
+        expect(res.statusCode, res.body).toBe(404);
+        expect(res.json().error).toMatchObject({ code: "model_not_found", param: "model" });
+        expect(res.body).not.toContain("Secret instructions of B");
+      }
+    }
   });
 
   it("B's own people still reach B (the attacks changed nothing)", async () => {

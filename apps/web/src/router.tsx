@@ -16,6 +16,9 @@ const PlatformSetupPage = lazyRouteComponent(() => import("./pages/platform-setu
 const ProvidersPage = lazyRouteComponent(() => import("./pages/providers-page.tsx"), "ProvidersPage");
 const SetupPage = lazyRouteComponent(() => import("./pages/setup-page.tsx"), "SetupPage");
 const SchedulesPage = lazyRouteComponent(() => import("./pages/schedules-page.tsx"), "SchedulesPage");
+// --- connectors (issue 16) ---
+const ConnectorsPage = lazyRouteComponent(() => import("./pages/connectors-page.tsx"), "ConnectorsPage");
+const ConnectorDetailPage = lazyRouteComponent(() => import("./pages/connectors-page.tsx"), "ConnectorDetailPage");
 // --- team (H4) ---
 const ApiKeysPage = lazyRouteComponent(() => import("./pages/api-keys-page.tsx"), "ApiKeysPage");
 const WorkspaceSettingsPage = lazyRouteComponent(
@@ -80,6 +83,16 @@ const schedulesRoute = createRoute({
   path: "/w/$wid/schedules",
   component: SchedulesPage,
 });
+const connectorsRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/w/$wid/connectors",
+  component: ConnectorsPage,
+});
+const connectorRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/w/$wid/connectors/$cid",
+  component: ConnectorDetailPage,
+});
 const membersRoute = createRoute({ getParentRoute: () => appRoute, path: "/w/$wid/members", component: MembersPage });
 const auditRoute = createRoute({ getParentRoute: () => appRoute, path: "/w/$wid/audit", component: AuditPage });
 // --- team (H4) ---
@@ -109,6 +122,8 @@ const routeTree = rootRoute.addChildren([
     providersRoute,
     approvalsRoute,
     schedulesRoute,
+    connectorsRoute,
+    connectorRoute,
     membersRoute,
     auditRoute,
     usageRoute,

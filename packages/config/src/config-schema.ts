@@ -159,6 +159,13 @@ export const configSchema = z.object({
    * operator writes commands; workspace admins pick entries.
    */
   mcpCatalogFile: z.string().min(1).optional(),
+  /**
+   * Process driver: an absolute directory holding the catalogue's stdio
+   * servers (`node /opt/reef-mcp/<server>/index.js`), mounted read-only into
+   * every gateway's sandbox at the same path. Checked at start: not Reef's
+   * data or runtime directories, nothing in it writable by group or others.
+   */
+  mcpServersDir: z.string().min(1).optional(),
   /** Requests to the OpenAI-compatible API one API key may make, as points per window. */
   rateLimitOpenai: rateLimitSchema.prefault("120/1m"),
   /** Calls one webhook trigger accepts, as points per window. */
@@ -285,6 +292,7 @@ export const ENV_NAMES: Record<keyof ParsedConfig, string> = {
   connectorsEnabled: "REEF_CONNECTORS_ENABLED",
   connectorAllowedHosts: "REEF_CONNECTOR_ALLOWED_HOSTS",
   mcpCatalogFile: "REEF_MCP_CATALOG_FILE",
+  mcpServersDir: "REEF_MCP_SERVERS_DIR",
   rateLimitOpenai: "REEF_RATE_LIMIT_OPENAI",
   runtimeDriver: "REEF_RUNTIME_DRIVER",
   sandbox: "REEF_SANDBOX",

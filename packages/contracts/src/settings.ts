@@ -61,6 +61,10 @@ export const updatePlatformSettingsBodySchema = z
       .max(3)
       .nullable()
       .optional(),
+    /** Whether workspaces may use MCP connectors; null: back to the configuration (on unless it says off). */
+    connectorsEnabled: z.boolean().nullable().optional(),
+    /** Hosts on this machine or a private network that MCP connectors may use. null: back to the configured list. */
+    connectorAllowedHosts: z.array(allowedHostSchema).max(100).nullable().optional(),
     /** Resource caps: 0 means no limit; null goes back to the configured default. */
     maxWorkspacesPerUser: capSchema.nullable().optional(),
     maxRuntimesPerUser: capSchema.nullable().optional(),
@@ -93,6 +97,10 @@ export const platformSettingsSchema = z.object({
     source: settingSourceSchema,
     sandboxed: z.boolean(),
   }),
+  /** Whether workspaces may use MCP connectors (`config`: the configuration decides). */
+  connectorsEnabled: z.object({ value: z.boolean(), source: settingSourceSchema }),
+  /** Non-public hosts MCP connectors may use; every other private or loopback address is refused. */
+  connectorAllowedHosts: z.object({ value: z.array(z.string()), source: settingSourceSchema }),
   /** What one person and the whole machine may use (0: no limit). */
   caps: z.object({
     maxWorkspacesPerUser: capValueSchema,

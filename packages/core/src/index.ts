@@ -31,12 +31,39 @@ export {
 } from "./chat/chat-service.ts";
 export { SEAL_BATCH, type SealTranscriptsResult, sealExistingTranscripts } from "./chat/seal-transcripts-upgrade.ts";
 export { createTranscriptSealer, type TranscriptSealer } from "./chat/transcript-sealing.ts";
+export {
+  connectorApiKeyRecordId,
+  connectorHeadersRecordId,
+  openConnectorApiKey,
+  openConnectorHeaders,
+} from "./connectors/connector-credentials.ts";
+export { guardedMcpFetch, probeConnector } from "./connectors/connector-probe.ts";
+export {
+  type ConnectorAgentInput,
+  type ConnectorPolicy,
+  type ConnectorService,
+  createConnectorService,
+} from "./connectors/connector-service.ts";
+export {
+  EMPTY_MCP_CATALOG,
+  loadMcpCatalog,
+  type McpCatalog,
+  type McpCatalogEntry,
+  mcpCatalogOf,
+} from "./connectors/mcp-catalog.ts";
 export { createEgressPolicy, type EgressPolicy, type EgressResolver } from "./egress/egress-policy.ts";
 export { createEgressProxy, type EgressProxy, REFUSED_HEADER } from "./egress/egress-proxy.ts";
 export { createEgressRefusalRecorder, type EgressRefusalRecorder } from "./egress/egress-refusals.ts";
 export { createEgressService, type EgressService } from "./egress/egress-service.ts";
 export { createIdentityService, type IdentityService } from "./identity/identity-service.ts";
 export { createSmtpMailer, type Mail, type Mailer, type SmtpServer } from "./mail/mailer.ts";
+export {
+  type Completion,
+  createOpenAiService,
+  MAX_OPENAI_MODELS,
+  type OpenAiModel,
+  type OpenAiService,
+} from "./openai/openai-service.ts";
 export {
   createRuntimeOutbound,
   INTERNAL_PREFIX,

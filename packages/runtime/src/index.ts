@@ -45,6 +45,12 @@ export {
   renderGatewayConfig,
   withoutHostTools,
 } from "./openclaw-config.ts";
+export {
+  checkMcpServersDir,
+  GATEWAY_PATH,
+  type McpServersDirRules,
+  sandboxCommandProblem,
+} from "./process/mcp-servers-dir.ts";
 export { installedOpenclawVersion, openclawEntry } from "./process/openclaw-install.ts";
 export { ProcessDriver, type ProcessDriverOptions } from "./process/process-driver.ts";
 export { runtimeUserName } from "./process/runtime-users.ts";

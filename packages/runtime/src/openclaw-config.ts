@@ -1,4 +1,4 @@
-import { type JsonObject, LLM_PROXY_PATH } from "./driver.ts";
+import { type JsonObject, LLM_PROXY_PATH, MCP_PROXY_PATH } from "./driver.ts";
 
 /** An OpenAI-compatible model provider as the gateway should see it. */
 export interface ProviderInput {
@@ -81,15 +81,59 @@ export function agentExec(policy: ExecPolicy): JsonObject {
   }
 }
 
-/** An agent entry's `tools`: its grants (the shell only when its policy lets commands run at all) and its exec policy. */
-function agentEntryTools(a: AgentInput, profile: GatewaySettings["toolProfile"]): JsonObject | undefined {
+/** An agent entry's `tools`: its grants (the shell only when its policy lets commands run at all), its exec policy and its connector denies. */
+function agentEntryTools(
+  a: AgentInput,
+  profile: GatewaySettings["toolProfile"],
+  servers: readonly ConnectorInput[],
+): JsonObject | undefined {
   const denied = a.execPolicy === "deny";
   const exec = a.execPolicy ? { exec: agentExec(a.execPolicy) } : {};
+  const mcpDeny = connectorDenies(a, servers);
   if (profile === "full") {
-    if (!a.execPolicy) return undefined;
-    return { ...(denied ? { deny: [TOOL_GROUPS.shell] } : {}), ...exec };
+    const deny = [...(denied ? [TOOL_GROUPS.shell] : []), ...mcpDeny];
+    if (!a.execPolicy && !deny.length) return undefined;
+    return { ...(deny.length ? { deny } : {}), ...exec };
   }
-  return { ...agentTools(denied ? a.tools?.filter((t) => t !== "shell") : a.tools), ...exec };
+  const tools = agentTools(denied ? a.tools?.filter((t) => t !== "shell") : a.tools);
+  const deny = [...((tools.deny as string[] | undefined) ?? []), ...mcpDeny];
+  return { ...tools, ...(deny.length ? { deny } : {}), ...exec };
+}
+
+/** OpenClaw caps a tool's exposed name (`<server>__<tool>`) at this many characters, shortening longer ones. */
+const MAX_TOOL_NAME = 64;
+
+/** The deny entry for one MCP tool: its exact name, or (a name OpenClaw would shorten) every tool sharing its start. */
+function mcpToolDeny(slug: string, tool: string): string {
+  const name = `${slug}__${tool}`;
+  // Shortened names are not predictable to the character: deny more, never less.
+  return name.length <= MAX_TOOL_NAME ? name : `${name.slice(0, MAX_TOOL_NAME - 16)}*`;
+}
+
+/**
+ * What an agent may not call among the rendered MCP servers: every tool of a
+ * server it was not opted into, and, where it was limited to some tools, the
+ * server's other known tools (its `include` list, which is also all the
+ * gateway takes from it, so a tool the server adds later reaches no agent).
+ * A limited agent on a server without a known tool list gets none of it.
+ */
+function connectorDenies(a: AgentInput, servers: readonly ConnectorInput[]): string[] {
+  const deny: string[] = [];
+  for (const c of servers) {
+    const grant = a.connectors?.find((g) => g.slug === c.slug);
+    if (!grant) {
+      deny.push(`${c.slug}__*`);
+      continue;
+    }
+    if (!grant.tools) continue;
+    if (!c.include) {
+      deny.push(`${c.slug}__*`);
+      continue;
+    }
+    const allowed = new Set(grant.tools);
+    for (const t of [...c.include].sort()) if (!allowed.has(t)) deny.push(mcpToolDeny(c.slug, t));
+  }
+  return deny;
 }
 
 /** OpenClaw's tool group for each tool Reef lets an admin grant. */
@@ -200,6 +244,46 @@ export interface GatewayConfigInput extends GatewaySettings {
 
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
+/**
+ * A connector's server name: OpenClaw keeps a server prefix of up to 30
+ * provider-safe characters starting with a letter as it is; anything else it
+ * rewrites, and the `<slug>__*` denies would miss the tools.
+ */
+const SLUG = /^[a-z][a-z0-9-]{0,29}$/;
+
+/**
+ * The MCP servers the gateway connects to: each connector some agent was
+ * opted into (one no agent may use is not connected at all). HTTP ones point
+ * at Reef's MCP proxy with the runtime's proxy credential, and only when the
+ * gateway has one; stdio ones run the operator catalogue's command.
+ */
+function mcpServers(input: GatewayConfigInput): { servers: ConnectorInput[]; config: JsonObject } {
+  const used = new Set(input.agents.flatMap((a) => (a.connectors ?? []).map((c) => c.slug)));
+  const outbound = input.outbound?.mcpCredential ? input.outbound : undefined;
+  const servers: ConnectorInput[] = [];
+  const config: JsonObject = {};
+  for (const c of [...(input.connectors ?? [])].sort((x, y) => (x.slug < y.slug ? -1 : x.slug > y.slug ? 1 : 0))) {
+    if (!SLUG.test(c.slug)) throw new Error(`invalid connector slug: ${c.slug}`);
+    if (!used.has(c.slug)) continue;
+    const filter = c.include ? { toolFilter: { include: [...c.include].sort() } } : {};
+    if (c.transport === "stdio") {
+      if (!c.command) continue;
+      config[c.slug] = { command: c.command.command, args: [...c.command.args], ...filter };
+    } else {
+      if (!outbound) continue;
+      config[c.slug] = {
+        url: `${outbound.baseUrl.replace(/\/+$/, "")}${MCP_PROXY_PATH}/${c.id}`,
+        transport: c.transport,
+        // The runtime's own proxy credential: the connector's secrets stay in Reef, which adds them per call.
+        headers: { Authorization: `Bearer ${outbound.mcpCredential}` },
+        ...filter,
+      };
+    }
+    servers.push(c);
+  }
+  return { servers, config };
+}
+
 /** OpenClaw plugins that implement each model API Reef configures. */
 const API_PLUGINS: Record<ProviderInput["api"], string> = {
   "openai-completions": "openai",
@@ -233,9 +317,10 @@ export function renderGatewayConfig(input: GatewayConfigInput): JsonObject {
       models: p.models.map((m) => ({ id: m.id, name: m.name ?? m.id })),
     };
   }
+  const mcp = mcpServers(input);
   const entries: JsonObject = {};
   for (const a of input.agents) {
-    const tools = agentEntryTools(a, input.toolProfile);
+    const tools = agentEntryTools(a, input.toolProfile, mcp.servers);
     entries[a.id] = {
       name: a.name,
       workspace: `${input.paths.agentsDir}/${a.id}`,
@@ -288,5 +373,6 @@ export function renderGatewayConfig(input: GatewayConfigInput): JsonObject {
     // Requests for approval go to operator connections only (Reef's), never forwarded to a chat channel.
     approvals: { exec: { enabled: false }, plugin: { enabled: false } },
     tools: gatewayTools(input),
+    ...(mcp.servers.length ? { mcp: { servers: mcp.config } } : {}),
   };
 }

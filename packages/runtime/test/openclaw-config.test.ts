@@ -166,3 +166,85 @@ describe("renderGatewayConfig", () => {
     ).toThrow(/invalid provider id/);
   });
 });
+
+describe("renderGatewayConfig: MCP connectors", () => {
+  const CID = "0b0e4c1e-6f5a-4d39-9f8e-2c1f4b1d7a11";
+  const outbound = { baseUrl: "http://127.0.0.1:20230/", credentials: {}, mcpCredential: "reef-mcp-abc" };
+  const withConnectors = {
+    ...base,
+    outbound,
+    agents: [
+      {
+        id: "ada",
+        name: "Ada",
+        model: "openai/gpt-x",
+        connectors: [{ slug: "docs" }, { slug: "tools", tools: ["b"] }],
+      },
+      { id: "bea", name: "Bea", model: "openai/gpt-x" },
+    ],
+    connectors: [
+      { id: CID, slug: "docs", transport: "streamable-http" as const },
+      { id: "c2", slug: "tools", transport: "sse" as const, include: ["c", "a", "b"] },
+      { id: "c3", slug: "local", transport: "stdio" as const, command: { command: "uvx", args: ["mcp-time"] } },
+      { id: "c4", slug: "unused", transport: "streamable-http" as const },
+    ],
+  };
+
+  it("points HTTP connectors at Reef's MCP proxy with the runtime's credential, and connects none no agent uses", () => {
+    const c = renderGatewayConfig(withConnectors) as Record<string, any>;
+    expect(Object.keys(c.mcp.servers)).toEqual(["docs", "tools"]);
+    expect(c.mcp.servers.docs).toEqual({
+      url: `http://127.0.0.1:20230/mcp/${CID}`,
+      transport: "streamable-http",
+      headers: { Authorization: "Bearer reef-mcp-abc" },
+    });
+    // A server's tools are only those known (sorted): one the server adds later reaches nobody.
+    expect(c.mcp.servers.tools.toolFilter).toEqual({ include: ["a", "b", "c"] });
+  });
+
+  it("denies every tool of a connector to an agent not opted in, and the other known tools to one limited to some", () => {
+    const c = renderGatewayConfig(withConnectors) as Record<string, any>;
+    expect(c.agents.entries.bea.tools.deny).toEqual(["group:web", "group:fs", "group:runtime", "docs__*", "tools__*"]);
+    expect(c.agents.entries.ada.tools.deny).toEqual(["group:web", "group:fs", "group:runtime", "tools__a", "tools__c"]);
+    // The full profile keeps the denies.
+    const full = renderGatewayConfig({ ...withConnectors, toolProfile: "full" }) as Record<string, any>;
+    expect(full.agents.entries.bea.tools).toEqual({ deny: ["docs__*", "tools__*"] });
+  });
+
+  it("fails closed: a limited agent on a server with no known tool list gets none of it; long names are denied by prefix", () => {
+    const c = renderGatewayConfig({
+      ...withConnectors,
+      agents: [{ id: "ada", name: "Ada", model: "openai/gpt-x", connectors: [{ slug: "docs", tools: ["x"] }] }],
+      connectors: [
+        { id: CID, slug: "docs", transport: "streamable-http" as const },
+        { id: "c2", slug: "tools", transport: "sse" as const, include: ["x".repeat(70)] },
+      ],
+    }) as Record<string, any>;
+    expect(c.agents.entries.ada.tools.deny).toContain("docs__*");
+    const long = renderGatewayConfig({
+      ...withConnectors,
+      agents: [{ id: "ada", name: "Ada", model: "openai/gpt-x", connectors: [{ slug: "tools", tools: [] }] }],
+      connectors: [{ id: "c2", slug: "tools", transport: "sse" as const, include: ["x".repeat(70)] }],
+    }) as Record<string, any>;
+    expect(long.agents.entries.ada.tools.deny).toContain(`tools__${"x".repeat(41)}*`);
+  });
+
+  it("renders no HTTP connector without an MCP credential, stdio ones from their catalogue command, and refuses unsafe slugs", () => {
+    const c = renderGatewayConfig({
+      ...withConnectors,
+      outbound: { baseUrl: "http://127.0.0.1:1", credentials: {} },
+      agents: [{ id: "ada", name: "Ada", model: "openai/gpt-x", connectors: [{ slug: "docs" }, { slug: "local" }] }],
+    }) as Record<string, any>;
+    expect(c.mcp.servers).toEqual({ local: { command: "uvx", args: ["mcp-time"] } });
+    expect(JSON.stringify(c)).not.toContain("reef-mcp-");
+    expect(renderGatewayConfig(base)).not.toHaveProperty("mcp");
+    for (const slug of ["Docs", "9docs", "a".repeat(31), "docs__x"]) {
+      expect(() =>
+        renderGatewayConfig({
+          ...withConnectors,
+          connectors: [{ id: CID, slug, transport: "streamable-http" as const }],
+        }),
+      ).toThrow(/invalid connector slug/);
+    }
+  });
+});

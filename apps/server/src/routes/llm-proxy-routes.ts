@@ -19,5 +19,16 @@ export function llmProxyRoutes(deps: { outbound: RuntimeOutboundService }): Fast
       },
       handler: async () => {},
     });
+    // Reef's MCP proxy, the same way: `/internal/mcp/<connectorId>…` (DELETE ends a streamable HTTP session).
+    app.route({
+      method: ["GET", "POST", "DELETE"],
+      url: `${INTERNAL_PREFIX}/mcp/*`,
+      schema: { hide: true },
+      onRequest: async (request, reply) => {
+        reply.hijack();
+        deps.outbound.serveHttp(request.raw, reply.raw);
+      },
+      handler: async () => {},
+    });
   };
 }

@@ -46,7 +46,11 @@ export async function toApiError(res: Response): Promise<ApiError> {
 }
 
 /** Calls the Reef API; resolves with the JSON body, rejects with an {@link ApiError}. */
-export async function api<T>(method: "GET" | "POST" | "PATCH" | "DELETE", path: string, body?: unknown): Promise<T> {
+export async function api<T>(
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
+  path: string,
+  body?: unknown,
+): Promise<T> {
   let res: Response;
   try {
     res = await fetch(path, {

@@ -51,6 +51,16 @@ const API_CODES: Record<ErrorCode, Entry> = {
     next: "Use a public address, or ask your operator to allow its host.",
     server: true,
   },
+  CONNECTOR_URL_NOT_ALLOWED: {
+    text: "Reef only connects to public addresses, and this one is on a private network.",
+    next: "Ask your operator to allow its host under Admin → Settings → Connectors.",
+    server: true,
+  },
+  CONNECTOR_INVALID: {
+    text: "Reef cannot use this connector as given.",
+    next: "Correct it and try again.",
+    server: true,
+  },
   UNAUTHORIZED: { text: "You are not signed in.", next: "Sign in and try again." },
   SIGNATURE_INVALID: { text: "The webhook call's signature does not match its secret.", server: true },
   SIGNATURE_EXPIRED: { text: "The webhook call was signed too long ago.", server: true },
@@ -64,6 +74,10 @@ const API_CODES: Record<ErrorCode, Entry> = {
     text: "The operator does not let workspace admins give agents this tool.",
     next: "Ask your operator.",
     server: true,
+  },
+  CONNECTORS_DISABLED: {
+    text: "The operator has switched connectors off on this server.",
+    next: "Ask your operator to turn them on again.",
   },
   NOT_FOUND: {
     text: "This no longer exists, or you cannot see it.",

@@ -4,7 +4,11 @@ import type {
   apiKeySchema,
   approvalSchema,
   auditEntrySchema,
+  catalogEntryViewSchema,
   chatSessionSchema,
+  connectorTestResultSchema,
+  connectorViewSchema,
+  connectorWorkflowSchema,
   invitePreviewSchema,
   inviteSchema,
   memberSchema,
@@ -61,3 +65,9 @@ export type CreatedSchedule = Schedule & { secret: string | null };
 export type ScheduleRun = z.infer<typeof runSchema>;
 export type ScheduleRunDetail = z.infer<typeof runDetailSchema>;
 export type SchedulePreview = z.infer<typeof schedulePreviewSchema>;
+// --- connectors (issue 16) ---
+export type Connector = z.infer<typeof connectorViewSchema>;
+export type ConnectorKind = Connector["kind"];
+export type ConnectorTest = z.infer<typeof connectorTestResultSchema>;
+export type ConnectorWorkflow = z.infer<typeof connectorWorkflowSchema>;
+export type CatalogEntry = z.infer<typeof catalogEntryViewSchema>;

@@ -14,6 +14,7 @@ const SCREEN_TITLES: [RegExp, string][] = [
   [/^\/w\/[^/]+\/providers/, "Providers"],
   [/^\/w\/[^/]+\/approvals/, "Approvals"],
   [/^\/w\/[^/]+\/schedules/, "Schedules"],
+  [/^\/w\/[^/]+\/connectors/, "Connectors"],
   [/^\/w\/[^/]+\/members/, "Members"],
   [/^\/w\/[^/]+\/audit/, "Audit trail"],
   [/^\/w\/[^/]+\/usage/, "Usage"],
@@ -156,6 +157,9 @@ export function AppShell() {
               </Link>
               <Link to="/w/$wid/schedules" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
                 Schedules
+              </Link>
+              <Link to="/w/$wid/connectors" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
+                Connectors
               </Link>
               <Link to="/w/$wid/members" params={{ wid: current.id }} activeProps={{ "aria-current": "page" }}>
                 Members

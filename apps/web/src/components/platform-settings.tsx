@@ -12,7 +12,7 @@ export const platformSettingsQuery = {
 type Patch = Record<string, unknown>;
 
 /** Saves a settings patch and refreshes the cached settings. */
-function useSaveSettings(onSaved?: (s: PlatformSettings) => void) {
+export function useSaveSettings(onSaved?: (s: PlatformSettings) => void) {
   const queryClient = useQueryClient();
   return useMutation({
     mutationFn: (patch: Patch) => api<PlatformSettings>("PATCH", "/api/v1/admin/settings", patch),
@@ -24,7 +24,7 @@ function useSaveSettings(onSaved?: (s: PlatformSettings) => void) {
 }
 
 /** A setting the configuration fixes: shown, never editable here. */
-function FixedByConfig(props: { name: string; value: string; env: string }) {
+export function FixedByConfig(props: { name: string; value: string; env: string }) {
   return (
     <p className="hint">
       {props.name}: <strong>{props.value}</strong>. Set by <code>{props.env}</code> in Reef's configuration; change it
@@ -33,7 +33,7 @@ function FixedByConfig(props: { name: string; value: string; env: string }) {
   );
 }
 
-interface FormProps {
+export interface FormProps {
   settings: PlatformSettings;
   /** Extra fields sent with the save (the wizard's next step). */
   extra?: Patch;
@@ -46,7 +46,7 @@ interface FormProps {
  * The frame every settings form shares: no browser validation, the save's
  * failure and success, the submit button, then the caller's own actions.
  */
-function SettingsForm(props: {
+export function SettingsForm(props: {
   form: FormProps;
   save: ReturnType<typeof useSaveSettings>;
   /** Called on submit; saves when the form is valid. */
@@ -390,7 +390,7 @@ export function ResourceCapsForm(props: FormProps) {
   );
 }
 
-const HOST_ENTRY = /^(?:(?:\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::\d{1,5})?|[0-9a-f]*:[0-9a-f:.]*:[0-9a-f:.]*)$/;
+export const HOST_ENTRY = /^(?:(?:\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::\d{1,5})?|[0-9a-f]*:[0-9a-f:.]*:[0-9a-f:.]*)$/;
 
 /**
  * Hosts on this machine or a private network that members may use as a

@@ -4,6 +4,7 @@ import { api, messageOf } from "../api/client.ts";
 import type { Page, Runtime } from "../api/types.ts";
 import { AuditTable } from "../components/audit-table.tsx";
 import { useConfirm } from "../components/confirm-dialog.tsx";
+import { ConnectorSettingsForm } from "../components/connector-settings.tsx";
 import { Field, Notice } from "../components/forms.tsx";
 import { usePageTitle } from "../components/page-title.ts";
 import {
@@ -239,6 +240,8 @@ function PlatformSettingsSection() {
       <ProviderHostsForm settings={s} submitLabel="Save provider hosts" />
       <h3>Agent tools</h3>
       <GrantableToolsForm settings={s} submitLabel="Save agent tools" />
+      <h3>Connectors</h3>
+      <ConnectorSettingsForm settings={s} submitLabel="Save connector settings" />
     </div>
   );
 }

@@ -5,6 +5,7 @@ import { api, messageOf } from "../api/client.ts";
 import type { ApiKey, Page, Role } from "../api/types.ts";
 import { useConfirm } from "../components/confirm-dialog.tsx";
 import { Field, Notice, Select } from "../components/forms.tsx";
+import { OpenAiPanel } from "../components/openai-panel.tsx";
 import { usePageTitle } from "../components/page-title.ts";
 import { atLeast, useWorkspace } from "../components/session.ts";
 import { CopyButton, roleOptions } from "./members-page.tsx";
@@ -114,6 +115,7 @@ export function ApiKeysPage() {
         </button>
         {!name ? <small className="disabled-why"> Name the key first.</small> : null}
       </form>
+      <OpenAiPanel wid={wid} newKey={create.data?.key} />
       {dialog}
     </section>
   );

@@ -3,6 +3,8 @@ import { AGENT_TOOLS, type AgentTool, type Db, type ExecPolicy, schema, type Tx,
 import type { GatewaySettings } from "@reef/runtime";
 import { and, count, countDistinct, desc, eq, isNull, or } from "drizzle-orm";
 import { appendAudit } from "../audit/audit-service.ts";
+import { gatewayConnectors } from "../connectors/connector-gateway-settings.ts";
+import type { McpCatalog } from "../connectors/mcp-catalog.ts";
 import { providersForGateway } from "../providers/provider-service.ts";
 import type { RequestContext } from "../shared/context.ts";
 import { clampLimit, decodeCursor, olderThan, type Page, toPage } from "../shared/pagination.ts";
@@ -131,6 +133,10 @@ export function createAgentService(deps: {
   hostToolsAllowed?: boolean;
   /** The tool groups the operator lets workspace admins grant (platform settings); web only when absent. */
   grantableTools?: () => Promise<readonly AgentTool[]>;
+  /** Whether connectors are on platform-wide (platform settings); off or absent: gateways get none. */
+  connectorsEnabled?: () => Promise<boolean>;
+  /** The operator's stdio catalogue: a catalogue connector runs its entry's command. */
+  mcpCatalog?: McpCatalog;
 }) {
   const { gate } = deps;
 
@@ -410,12 +416,39 @@ export function createAgentService(deps: {
     },
 
     /**
+     * Inside a gated transaction: the agents the caller may chat with (the same
+     * visibility as {@link forChat}), newest first, at most `limit`; with `name`,
+     * only those named exactly so. For the OpenAI-compatible API's model list.
+     */
+    async chatAgents(
+      tx: Tx,
+      access: Access,
+      q: { limit: number; name?: string | undefined },
+    ): Promise<{ id: string; name: string; createdAt: Date }[]> {
+      return tx
+        .select({ id: agents.id, name: agents.name, createdAt: agents.createdAt })
+        .from(agents)
+        .where(
+          and(
+            eq(agents.workspaceId, access.workspaceId),
+            visibleTo(access),
+            q.name !== undefined ? eq(agents.name, q.name) : undefined,
+          ),
+        )
+        .orderBy(desc(agents.createdAt), desc(agents.id))
+        .limit(q.limit);
+    },
+
+    /**
      * What the workspace's gateway serves, read fresh at every wake (never a key):
      * every agent, and the providers they use.
      */
     async gatewaySettings(workspaceId: string): Promise<GatewaySettings> {
       const policy = await toolPolicy();
+      const withConnectors = deps.mcpCatalog !== undefined && ((await deps.connectorsEnabled?.()) ?? false);
       return withScope(deps.db, { workspaceId }, async (tx) => {
+        const mcp =
+          withConnectors && deps.mcpCatalog ? await gatewayConnectors(tx, workspaceId, deps.mcpCatalog) : undefined;
         const rows = await tx.select().from(agents).where(eq(agents.workspaceId, workspaceId)).orderBy(agents.id);
         const used = [...new Set(rows.map((a) => a.providerId))];
         const gatewayProviders = await providersForGateway(tx, workspaceId, used);
@@ -440,8 +473,11 @@ export function createAgentService(deps: {
               ...(tools.length ? { tools } : {}),
               // Rendered as the gateway's exec settings (openclaw-config.ts): a change restarts it at the next wake.
               execPolicy: a.execPolicy,
+              ...(mcp?.byAgent.has(a.id) ? { connectors: mcp.byAgent.get(a.id) } : {}),
             };
           }),
+          // Secrets stay in Reef: HTTP connectors reach the gateway as Reef's MCP proxy (openclaw-config.ts).
+          ...(mcp?.connectors.length ? { connectors: mcp.connectors } : {}),
         };
       });
     },

@@ -407,7 +407,15 @@ export function createChatService(deps: {
       workspaceId: string,
       sessionId: string,
       text: string,
-      opts: { replaceFrom?: number | undefined } = {},
+      opts: {
+        replaceFrom?: number | undefined;
+        /**
+         * What the agent is sent instead of `text` (which is what the session
+         * stores and shows): the OpenAI-compatible API retells a client's earlier
+         * messages in a new session's first prompt.
+         */
+        prompt?: string | undefined;
+      } = {},
     ): Promise<ChatTurn> {
       return gate
         .run(ctx, workspaceId, "chat:use", async (tx, access) => {
@@ -417,7 +425,7 @@ export function createChatService(deps: {
             throw new ConflictError("An answer is still arriving in this session; wait for it or stop it first.");
           }
           const agent = await deps.agents.forChat(tx, access, session.agentId);
-          let prompt = text;
+          let prompt = opts.prompt ?? text;
           if (opts.replaceFrom !== undefined) prompt = await replaceFrom(tx, ctx, session, opts.replaceFrom, text);
           // An edit whose turn never completed: the gateway may still lack the kept turns, so tell them again.
           else if (session.gatewayRetellPending) prompt = await retold(tx, sessionId, text);

@@ -2,12 +2,14 @@ import { lchown, lstat, unlink } from "node:fs/promises";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Db } from "@reef/db";
-import { type GatewaySettings, LLM_PROXY_PATH, type RuntimeOutbound } from "@reef/runtime";
+import { type GatewaySettings, LLM_PROXY_PATH, MCP_PROXY_PATH, type RuntimeOutbound } from "@reef/runtime";
 import type { EgressProxy } from "../egress/egress-proxy.ts";
 import type { QuotaService } from "../quotas/quota-service.ts";
 import type { Vault } from "../vault/vault-service.ts";
+import { rotateMcpCredential } from "./connector-credentials.ts";
 import { rotateCredentials } from "./llm-credentials.ts";
 import { createLlmProxy, type LlmProxyDeps, type ProxyCaller } from "./llm-proxy.ts";
+import { type ConnectorPolicy, createMcpProxy, mcpTarget } from "./mcp-proxy.ts";
 
 /**
  * Refuses every CONNECT and forward request: what the outbound server does
@@ -42,12 +44,15 @@ export interface RuntimeOutboundDeps {
   log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   /** See {@link LlmProxyDeps.onProviderFailure}. */
   onProviderFailure?: LlmProxyDeps["onProviderFailure"];
+  /** Whether connectors are on and the non-public hosts they may reach; absent: the MCP proxy refuses every call. */
+  connectorPolicy?: () => Promise<ConnectorPolicy>;
 }
 
 /** Where Reef's main server serves the LLM proxy for gateways that cannot use a socket. */
 export const INTERNAL_PREFIX = "/internal";
 
 const LLM_PREFIX = `${LLM_PROXY_PATH}/`;
+const MCP_PREFIX = `${MCP_PROXY_PATH}/`;
 
 /** `/llm/<providerId>/<rest>` (with its query) split, or undefined when the path is not the proxy's. */
 function llmTarget(url: string, prefix: string): { providerId: string; rest: string } | undefined {
@@ -89,6 +94,10 @@ function withUmask<T>(mask: number, fn: () => T): T {
  */
 export function createRuntimeOutbound(deps: RuntimeOutboundDeps) {
   const proxy = createLlmProxy(deps);
+  const mcp = createMcpProxy({
+    ...deps,
+    connectorPolicy: deps.connectorPolicy ?? (async () => ({ enabled: false, allowedHosts: [] })),
+  });
   const egress = deps.egress ?? REFUSE_ALL_EGRESS;
   const callbackBase = deps.callbackUrl?.replace(/\/+$/, "");
   const servers = new Set<http.Server>();
@@ -107,11 +116,25 @@ export function createRuntimeOutbound(deps: RuntimeOutboundDeps) {
     });
   }
 
+  /** `/mcp/<connectorId>…` (under `base`, the path the gateway used) to Reef's MCP proxy. */
+  function serveMcp(req: IncomingMessage, res: ServerResponse, base: string, caller: ProxyCaller) {
+    const target = mcpTarget(req.url ?? "", `${base}/`);
+    if (!target) return notFound(res);
+    mcp.handle(req, res, target, caller, base).catch((err: unknown) => {
+      deps.log?.warn({ err }, "MCP proxy call failed");
+      if (!res.headersSent) {
+        res.writeHead(502, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: { code: "CONNECTOR_UNREACHABLE", message: "Reef's MCP proxy failed." } }));
+      } else res.destroy();
+    });
+  }
+
   /** The per-runtime server, for one workspace. */
   function runtimeServer(workspaceId: string): http.Server {
     const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
       const url = req.url ?? "";
       if (url.startsWith(LLM_PREFIX)) return serve(req, res, LLM_PREFIX, { workspaceId });
+      if (url.startsWith(MCP_PREFIX)) return serveMcp(req, res, MCP_PROXY_PATH, { workspaceId });
       // An absolute URI: the gateway's HTTP_PROXY for plain-HTTP requests.
       if (/^http:\/\//i.test(url)) return egress.forward(req, res, { workspaceId });
       notFound(res);
@@ -172,8 +195,15 @@ export function createRuntimeOutbound(deps: RuntimeOutboundDeps) {
         settings.providers.map((p) => p.id),
       );
       proxy.noteRevoked(revoked);
+      // Only a gateway with an HTTP connector gets an MCP proxy credential (stdio ones run inside the runtime).
+      const mcpCredential = await rotateMcpCredential(
+        deps.db,
+        workspaceId,
+        (settings.connectors ?? []).some((c) => c.transport !== "stdio"),
+      );
       return {
         credentials,
+        ...(mcpCredential ? { mcpCredential } : {}),
         listen: (path, owner) => listen(workspaceId, path, owner),
         ...(callbackBase ? { url: `${callbackBase}${INTERNAL_PREFIX}` } : {}),
       };
@@ -181,11 +211,13 @@ export function createRuntimeOutbound(deps: RuntimeOutboundDeps) {
 
     /**
      * Reef's main-server route for gateways on another network: requests under
-     * `/internal/llm/<providerId>/…`, raw (the body unread). The credential
+     * `/internal/llm/<providerId>/…` and `/internal/mcp/<connectorId>…`, raw (the body unread). The credential
      * alone names the workspace.
      */
     serveHttp(req: IncomingMessage, res: ServerResponse): void {
-      serve(req, res, `${INTERNAL_PREFIX}${LLM_PREFIX}`, {});
+      if ((req.url ?? "").startsWith(`${INTERNAL_PREFIX}${MCP_PREFIX}`)) {
+        serveMcp(req, res, `${INTERNAL_PREFIX}${MCP_PROXY_PATH}`, {});
+      } else serve(req, res, `${INTERNAL_PREFIX}${LLM_PREFIX}`, {});
     },
 
     /** Resolves once every LLM call finished so far is metered. */

@@ -27,10 +27,16 @@ export interface PlatformDefaults {
   grantableTools?: readonly AgentTool[] | undefined;
   /** Whether shell and file tools can take effect (gateways are sandboxed or contained); default true. */
   hostToolsAllowed?: boolean | undefined;
+  /** Whether workspaces may use MCP connectors (`REEF_CONNECTORS_ENABLED`); default true. False wins over the setting. */
+  connectorsEnabled?: boolean | undefined;
+  /** Non-public hosts connectors may point at (`REEF_CONNECTOR_ALLOWED_HOSTS`); none when unset. */
+  connectorAllowedHosts?: readonly string[] | undefined;
   /** Settings the configuration sets explicitly: the web app shows them read-only. */
   fixed: {
     providerAllowedHosts?: boolean;
     grantableTools?: boolean;
+    connectorsEnabled?: boolean;
+    connectorAllowedHosts?: boolean;
     publicUrl: boolean;
     email: boolean;
     idleTimeout: boolean;
@@ -77,6 +83,10 @@ export interface PlatformSettingsPatch {
   providerAllowedHosts?: string[] | null | undefined;
   /** null: back to the configured list. */
   grantableTools?: AgentTool[] | null | undefined;
+  /** null: back to the configuration (on unless it says off). */
+  connectorsEnabled?: boolean | null | undefined;
+  /** null: back to the configured list. */
+  connectorAllowedHosts?: string[] | null | undefined;
   maxWorkspacesPerUser?: number | null | undefined;
   maxRuntimesPerUser?: number | null | undefined;
   maxRuntimes?: number | null | undefined;
@@ -91,6 +101,8 @@ interface Effective {
   idleTimeoutMinutes: number;
   providerAllowedHosts: readonly string[];
   grantableTools: readonly AgentTool[];
+  connectorsEnabled: boolean;
+  connectorAllowedHosts: readonly string[];
   caps: ResourceCaps;
   row: Row | undefined;
 }
@@ -171,6 +183,11 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
       providerAllowedHosts:
         (!defaults.fixed.providerAllowedHosts && row?.providerAllowedHosts) || defaults.providerAllowedHosts || [],
       grantableTools: grantableOf(row),
+      // The configuration can switch connectors off for good; otherwise the operator's switch decides.
+      connectorsEnabled:
+        (defaults.connectorsEnabled ?? true) && (defaults.fixed.connectorsEnabled || row?.connectorsEnabled !== false),
+      connectorAllowedHosts:
+        (!defaults.fixed.connectorAllowedHosts && row?.connectorAllowedHosts) || defaults.connectorAllowedHosts || [],
       row,
     };
   }
@@ -228,6 +245,17 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
         source: source(defaults.fixed.grantableTools ?? false, row?.grantableTools),
         sandboxed: defaults.hostToolsAllowed ?? true,
       },
+      connectorsEnabled: {
+        value: e.connectorsEnabled,
+        source:
+          defaults.connectorsEnabled === false
+            ? ("config" as const)
+            : source(defaults.fixed.connectorsEnabled ?? false, row?.connectorsEnabled),
+      },
+      connectorAllowedHosts: {
+        value: [...e.connectorAllowedHosts],
+        source: source(defaults.fixed.connectorAllowedHosts ?? false, row?.connectorAllowedHosts),
+      },
       setup: { completed: row?.setupCompletedAt != null, step: row?.setupStep ?? 0 },
       restartRequired: startedOnHttps !== undefined && https !== startedOnHttps,
       updatedAt: (row?.updatedAt ?? new Date(0)).toISOString(),
@@ -244,6 +272,12 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
       ...CAP_KEYS.map((key) => patch[key] !== undefined && capFixed(key) && CAP_ENV[key]),
       patch.providerAllowedHosts !== undefined && defaults.fixed.providerAllowedHosts && "REEF_PROVIDER_ALLOWED_HOSTS",
       patch.grantableTools !== undefined && defaults.fixed.grantableTools && "REEF_GRANTABLE_TOOLS",
+      patch.connectorsEnabled !== undefined &&
+        (defaults.fixed.connectorsEnabled || defaults.connectorsEnabled === false) &&
+        "REEF_CONNECTORS_ENABLED",
+      patch.connectorAllowedHosts !== undefined &&
+        defaults.fixed.connectorAllowedHosts &&
+        "REEF_CONNECTOR_ALLOWED_HOSTS",
     ].filter(Boolean);
     if (fixed.length)
       throw new ConflictError(
@@ -277,6 +311,15 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
     /** Non-public hosts (`host` or `host:port`) members may use as a provider's base URL. */
     async providerAllowedHosts(): Promise<readonly string[]> {
       return (await effective()).providerAllowedHosts;
+    },
+    /**
+     * Whether MCP connectors are on platform-wide, and the non-public hosts
+     * (`host` or `host:port`) they may point at: for the connector service, the
+     * MCP proxy and the gateway settings.
+     */
+    async connectorPolicy(): Promise<{ enabled: boolean; allowedHosts: string[] }> {
+      const e = await effective();
+      return { enabled: e.connectorsEnabled, allowedHosts: [...e.connectorAllowedHosts] };
     },
     /** The tool groups workspace admins may grant agents; the gateway is given no other. */
     async grantableTools(): Promise<readonly AgentTool[]> {
@@ -313,6 +356,14 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
         if (patch.providerAllowedHosts !== undefined) {
           set.providerAllowedHosts = patch.providerAllowedHosts;
           changed.push("providerAllowedHosts");
+        }
+        if (patch.connectorsEnabled !== undefined) {
+          set.connectorsEnabled = patch.connectorsEnabled;
+          changed.push("connectorsEnabled");
+        }
+        if (patch.connectorAllowedHosts !== undefined) {
+          set.connectorAllowedHosts = patch.connectorAllowedHosts;
+          changed.push("connectorAllowedHosts");
         }
         if (patch.grantableTools !== undefined) {
           set.grantableTools = patch.grantableTools && [...new Set(patch.grantableTools)].sort();
@@ -359,6 +410,13 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
             details.providerAllowedHosts = {
               from: before?.providerAllowedHosts ?? null,
               to: patch.providerAllowedHosts,
+            };
+          if (patch.connectorsEnabled !== undefined)
+            details.connectorsEnabled = { from: before?.connectorsEnabled ?? null, to: patch.connectorsEnabled };
+          if (patch.connectorAllowedHosts !== undefined)
+            details.connectorAllowedHosts = {
+              from: before?.connectorAllowedHosts ?? null,
+              to: patch.connectorAllowedHosts,
             };
           if (patch.grantableTools !== undefined)
             details.grantableTools = { from: before?.grantableTools ?? null, to: set.grantableTools ?? null };

@@ -17,12 +17,21 @@ export type RateLimitClass =
   | "invite_accept"
   | "api_read"
   | "api_write"
-  | "webhook";
+  | "webhook"
+  /** OpenAI-compatible API requests, per API key. */
+  | "openai";
 
-/** `webhook` (calls per trigger) is optional for callers that take no webhook calls; it then allows 60 a minute. */
-export type RateLimitSettings = Record<Exclude<RateLimitClass, "webhook">, RateLimit> & { webhook?: RateLimit };
+/**
+ * `webhook` (calls per trigger) is optional for callers that take no webhook calls; it then allows 60 a minute.
+ * `openai` (OpenAI-compatible API requests per key) likewise, allowing 120 a minute.
+ */
+export type RateLimitSettings = Record<Exclude<RateLimitClass, "webhook" | "openai">, RateLimit> & {
+  webhook?: RateLimit;
+  openai?: RateLimit;
+};
 
 const DEFAULT_WEBHOOK_LIMIT: RateLimit = { points: 60, durationSec: 60 };
+const DEFAULT_OPENAI_LIMIT: RateLimit = { points: 120, durationSec: 60 };
 
 /** Limits shared across replicas through Postgres (rate-limiter-flexible). */
 export interface RateLimits {
@@ -67,7 +76,11 @@ export function createRateLimits(deps: {
   audit: AuditService;
 }): RateLimits {
   const settingOf = (cls: RateLimitClass): RateLimit =>
-    cls === "webhook" ? (deps.settings.webhook ?? DEFAULT_WEBHOOK_LIMIT) : deps.settings[cls];
+    cls === "webhook"
+      ? (deps.settings.webhook ?? DEFAULT_WEBHOOK_LIMIT)
+      : cls === "openai"
+        ? (deps.settings.openai ?? DEFAULT_OPENAI_LIMIT)
+        : deps.settings[cls];
   const limiters = new Map<RateLimitClass, RateLimiterPostgres>();
   const limiter = (cls: RateLimitClass) => {
     let l = limiters.get(cls);

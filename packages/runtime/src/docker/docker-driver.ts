@@ -74,7 +74,13 @@ export class DockerDriver implements RuntimeDriver {
       openclawVersion: imageOpenclawVersion(this.#opts.image),
       // Models through Reef's LLM proxy on the network (no vendor key in the config), where Reef offers one.
       ...(spec.outbound?.url
-        ? { outbound: { baseUrl: spec.outbound.url, credentials: spec.outbound.credentials } }
+        ? {
+            outbound: {
+              baseUrl: spec.outbound.url,
+              credentials: spec.outbound.credentials,
+              mcpCredential: spec.outbound.mcpCredential,
+            },
+          }
         : {}),
     });
     await this.#docker.createNetwork(plan.network).catch((err: { statusCode?: number }) => {

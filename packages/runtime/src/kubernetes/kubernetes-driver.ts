@@ -67,7 +67,13 @@ export class KubernetesDriver implements RuntimeDriver {
       openclawVersion: imageOpenclawVersion(this.#opts.image),
       // Models through Reef's LLM proxy on the network (no vendor key in the config), where Reef offers one.
       ...(spec.outbound?.url
-        ? { outbound: { baseUrl: spec.outbound.url, credentials: spec.outbound.credentials } }
+        ? {
+            outbound: {
+              baseUrl: spec.outbound.url,
+              credentials: spec.outbound.credentials,
+              mcpCredential: spec.outbound.mcpCredential,
+            },
+          }
         : {}),
     });
     const state: KubeState = { name: plan.pod.metadata.name, namespace };

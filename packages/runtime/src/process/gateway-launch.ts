@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { EMBEDDING_ENV, GATEWAY_NODE_ENV } from "../container-profile.ts";
+import { GATEWAY_PATH } from "./mcp-servers-dir.ts";
 import {
   type Bridge,
   gatewayBridge,
@@ -95,7 +96,7 @@ export function gatewayEnv(p: {
   proxy?: string | undefined;
 }): Record<string, string> {
   return {
-    PATH: "/usr/local/bin:/usr/bin:/bin",
+    PATH: GATEWAY_PATH,
     HOME: p.home,
     TMPDIR: p.tmp,
     XDG_CACHE_HOME: join(p.home, ".cache"),
@@ -139,6 +140,8 @@ export interface GatewayCommandInput {
   cgroupProcs: string[];
   /** The rendered `openclaw.json`: a sandboxed gateway reads it read-only at {@link SANDBOX_CONFIG_PATH}. */
   config: string;
+  /** The operator's MCP servers directory (checked at start): read-only in the sandbox, at the same path. */
+  mcpServersDir?: string | undefined;
 }
 
 /**
@@ -184,7 +187,7 @@ export function gatewayCommand(input: GatewayCommandInput): {
           ...sandboxArgs({
             runtimeDir: input.runtimeDir,
             home: input.home,
-            readOnly: install.readOnly,
+            readOnly: input.mcpServersDir ? [...install.readOnly, input.mcpServersDir] : install.readOnly,
             host: probe.host,
             files: files.map((f, i) => ({ path: f.path, fd: 3 + i, mode: f.mode })),
           }),

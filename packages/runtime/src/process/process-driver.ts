@@ -77,6 +77,12 @@ export interface ProcessDriverOptions {
    * unconfined agent can do (the attack test's control run). Never for operators.
    */
   unconfinedForTests?: boolean;
+  /**
+   * The operator's MCP servers directory (`REEF_MCP_SERVERS_DIR`), already
+   * checked at start (`checkMcpServersDir`): mounted read-only into every sandbox
+   * at the same path, for the catalogue's stdio servers.
+   */
+  mcpServersDir?: string;
   /** Loopback port range for unsandboxed gateways; each takes a block of 120. */
   ports?: { from: number; to: number };
   readyTimeoutMs?: number;
@@ -129,9 +135,12 @@ function endpointOf(state: ProcessState): URL {
 export class ProcessDriver implements RuntimeDriver {
   readonly kind = "process" as const;
   readonly #opts: Required<
-    Omit<ProcessDriverOptions, "onLog" | "onWarning" | "openclawEntry" | "sandbox" | "unconfinedForTests">
+    Omit<
+      ProcessDriverOptions,
+      "onLog" | "onWarning" | "openclawEntry" | "sandbox" | "unconfinedForTests" | "mcpServersDir"
+    >
   > &
-    Pick<ProcessDriverOptions, "onLog" | "onWarning" | "openclawEntry">;
+    Pick<ProcessDriverOptions, "onLog" | "onWarning" | "openclawEntry" | "mcpServersDir">;
   readonly #ports: PortAllocator;
   readonly #probe: SandboxProbe;
   readonly #unconfined: boolean;
@@ -169,6 +178,11 @@ export class ProcessDriver implements RuntimeDriver {
       throw new Error(`gateways cannot be sandboxed here: ${this.#probe.reason}; ${SANDBOX_FIX}`);
     }
     this.sandboxed = this.#probe.available;
+  }
+
+  /** The operator's MCP servers directory every sandbox shows read-only, if any. */
+  get mcpServersDir(): string | undefined {
+    return this.#opts.mcpServersDir;
   }
 
   /** Why gateways run unsandboxed, when they do. */
@@ -276,7 +290,11 @@ export class ProcessDriver implements RuntimeDriver {
         openclawVersion: installedOpenclawVersion(),
         outbound:
           outbound && outboundPort
-            ? { baseUrl: `http://127.0.0.1:${outboundPort}`, credentials: outbound.credentials }
+            ? {
+                baseUrl: `http://127.0.0.1:${outboundPort}`,
+                credentials: outbound.credentials,
+                mcpCredential: outbound.mcpCredential,
+              }
             : undefined,
       });
       // Written afresh, never through what a previous gateway may have left at that name.
@@ -304,6 +322,7 @@ export class ProcessDriver implements RuntimeDriver {
         limits: spec.limits,
         cgroupProcs: cgroup ? procsFiles(cgroup) : [],
         config: configText,
+        mcpServersDir: this.#opts.mcpServersDir,
       });
       const proxy = outboundPort ? `http://127.0.0.1:${outboundPort}` : undefined;
       child = spawn(launch.file, launch.args, {

