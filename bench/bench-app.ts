@@ -109,6 +109,32 @@ export async function startBenchApp(
   return { app, manager, workspaceIds };
 }
 
+/**
+ * Adds the LLM stand-in (at `llm.baseUrl`, taking `apiKey`) to workspace `wid` as its provider, and the agent
+ * "Bench" on its model with `instructions`. @returns the agent's id.
+ */
+export async function addBenchAgent(
+  client: ApiClient,
+  wid: string,
+  llm: { baseUrl: string },
+  apiKey: string,
+  instructions: string,
+): Promise<string> {
+  const provider = await apiJson(client, "POST", `/api/v1/workspaces/${wid}/providers`, {
+    name: "Stand-in",
+    kind: "openai-compatible",
+    baseUrl: llm.baseUrl,
+    apiKey,
+  });
+  const agent = await apiJson(client, "POST", `/api/v1/workspaces/${wid}/agents`, {
+    name: "Bench",
+    providerId: provider.id,
+    model: "stand-in-model",
+    instructions,
+  });
+  return agent.id;
+}
+
 /** A request through `client` that must succeed (any status from 300 throws); @returns its JSON body. */
 export async function apiJson(client: ApiClient, method: "POST" | "GET", url: string, body?: unknown) {
   const res = await client.request(method, url, body);

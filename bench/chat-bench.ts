@@ -24,7 +24,7 @@ import { streamGatewayTurn } from "@reef/runtime";
 import { type ApiClient, listenLocal, readEvents, signUp } from "@reef/testing";
 import { startLlmStandIn } from "@reef/testing/llm";
 import pg from "pg";
-import { apiJson, benchCleanups, startBenchApp, startStandInChild } from "./bench-app.ts";
+import { addBenchAgent, apiJson, benchCleanups, startBenchApp, startStandInChild } from "./bench-app.ts";
 import { benchAppConfig, startBenchPostgres } from "./bench-postgres.ts";
 import {
   groupPids,
@@ -99,6 +99,17 @@ export function startStandInProcess(apiKey: string): Promise<{ baseUrl: string; 
   return startStandInChild(fileURLToPath(import.meta.url), apiKey);
 }
 
+/** The stand-in (taking `apiKey`) and the bench's Postgres, each stopped by `cleanups` at the end. */
+export async function startStandInAndPostgres(cleanups: ReturnType<typeof benchCleanups>, apiKey: string) {
+  const llm = await startStandInProcess(apiKey);
+  cleanups.push(async () => {
+    llm.child.kill();
+  });
+  const db = await startBenchPostgres();
+  cleanups.push(() => db.stop());
+  return { llm, db };
+}
+
 interface CpuSnapshot {
   machine: number;
   gateways: number;
@@ -111,12 +122,7 @@ export async function chatBench(): Promise<void> {
   const key = `sk-bench-${randomBytes(8).toString("hex")}`;
   const cleanups = benchCleanups("chat bench");
   try {
-    const llm = await startStandInProcess(key);
-    cleanups.push(async () => {
-      llm.child.kill();
-    });
-    const db = await startBenchPostgres();
-    cleanups.push(() => db.stop());
+    const { llm, db } = await startStandInAndPostgres(cleanups, key);
     // Postgres' postmaster (the parent of any backend), for CPU accounting.
     const probe = new pg.Client({ connectionString: db.ownerUrl });
     await probe.connect();
@@ -143,18 +149,7 @@ export async function chatBench(): Promise<void> {
       const owner = await signUp(app, { email: `owner${w}@bench.test`, name: `Owner ${w}` });
       const wid = owner.workspaceId;
       workspaceIds.push(wid);
-      const provider = await apiJson(owner.client, "POST", `/api/v1/workspaces/${wid}/providers`, {
-        name: "Stand-in",
-        kind: "openai-compatible",
-        baseUrl: llm.baseUrl,
-        apiKey: key,
-      });
-      const agent = await apiJson(owner.client, "POST", `/api/v1/workspaces/${wid}/agents`, {
-        name: "Bench",
-        providerId: provider.id,
-        model: "stand-in-model",
-        instructions: INSTRUCTIONS,
-      });
+      const agentId = await addBenchAgent(owner.client, wid, llm, key, INSTRUCTIONS);
       const clients = [owner.client];
       for (let m = 1; m < USERS_PER_WORKSPACE; m++) {
         const member = await signUp(app, { email: `member${m}-ws${w}@bench.test`, name: `Member ${m}` });
@@ -167,10 +162,10 @@ export async function chatBench(): Promise<void> {
       }
       const people: Person[] = [];
       for (const client of clients) {
-        const session = await apiJson(client, "POST", `/api/v1/workspaces/${wid}/sessions`, { agentId: agent.id });
+        const session = await apiJson(client, "POST", `/api/v1/workspaces/${wid}/sessions`, { agentId });
         people.push({ client, wid, sid: session.id });
       }
-      spaces.push({ wid, agentId: agent.id, people });
+      spaces.push({ wid, agentId, people });
     }
     console.log(
       `chat fixtures: ${WORKSPACES} workspaces × ${USERS_PER_WORKSPACE} people (owner + ${USERS_PER_WORKSPACE - 1} invited members), one session each, made in ${secs(performance.now() - t0)}`,

@@ -15,9 +15,9 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { RuntimeConnection } from "@reef/core";
 import { streamGatewayTurn } from "@reef/runtime";
 import { listenLocal, readEvents, signUp } from "@reef/testing";
-import { apiJson, benchCleanups, startBenchApp } from "./bench-app.ts";
-import { benchAppConfig, startBenchPostgres } from "./bench-postgres.ts";
-import { INSTRUCTIONS, replyTo, startStandInProcess } from "./chat-bench.ts";
+import { addBenchAgent, apiJson, benchCleanups, startBenchApp } from "./bench-app.ts";
+import { benchAppConfig } from "./bench-postgres.ts";
+import { INSTRUCTIONS, replyTo, startStandInAndPostgres } from "./chat-bench.ts";
 import { percentile } from "./measure.ts";
 
 const TURNS = Math.max(20, Number(process.env.BENCH_OPENAI_TURNS ?? 30));
@@ -77,12 +77,7 @@ export async function openaiBench(): Promise<void> {
   const vendorKey = `sk-bench-${randomBytes(8).toString("hex")}`;
   const cleanups = benchCleanups("openai bench");
   try {
-    const llm = await startStandInProcess(vendorKey);
-    cleanups.push(async () => {
-      llm.child.kill();
-    });
-    const db = await startBenchPostgres();
-    cleanups.push(() => db.stop());
+    const { llm, db } = await startStandInAndPostgres(cleanups, vendorKey);
     const config = {
       ...benchAppConfig(),
       rateLimitOpenai: { points: 10_000_000, durationSec: 60 },
@@ -95,18 +90,7 @@ export async function openaiBench(): Promise<void> {
     const owner = await signUp(app, { email: "openai-owner@bench.test", name: "Owner" });
     const wid = owner.workspaceId;
     workspaceIds.push(wid);
-    const provider = await apiJson(owner.client, "POST", `/api/v1/workspaces/${wid}/providers`, {
-      name: "Stand-in",
-      kind: "openai-compatible",
-      baseUrl: llm.baseUrl,
-      apiKey: vendorKey,
-    });
-    const agent = await apiJson(owner.client, "POST", `/api/v1/workspaces/${wid}/agents`, {
-      name: "Bench",
-      providerId: provider.id,
-      model: "stand-in-model",
-      instructions: INSTRUCTIONS,
-    });
+    const agentId = await addBenchAgent(owner.client, wid, llm, vendorKey, INSTRUCTIONS);
     const apiKey = (
       await apiJson(owner.client, "POST", `/api/v1/workspaces/${wid}/api-keys`, { name: "bench", role: "member" })
     ).key as string;
@@ -127,7 +111,7 @@ export async function openaiBench(): Promise<void> {
         for await (const ev of streamGatewayTurn({
           endpoint: conn.endpoint,
           token: conn.token,
-          agentId: agent.id,
+          agentId,
           sessionKey: `bench-direct-${randomUUID()}`,
           text,
           instructions: INSTRUCTIONS,
@@ -147,8 +131,7 @@ export async function openaiBench(): Promise<void> {
 
     const viaReef = async (text: string): Promise<Turn> => {
       // The session is made outside the clock: Reef's web app makes it before the first message.
-      const sid = (await apiJson(owner.client, "POST", `/api/v1/workspaces/${wid}/sessions`, { agentId: agent.id }))
-        .id as string;
+      const sid = (await apiJson(owner.client, "POST", `/api/v1/workspaces/${wid}/sessions`, { agentId })).id as string;
       const started = performance.now();
       const res = await fetch(`${base}/api/v1/workspaces/${wid}/sessions/${sid}/messages`, {
         method: "POST",
@@ -172,7 +155,7 @@ export async function openaiBench(): Promise<void> {
       const res = await fetch(`${base}/api/v1/workspaces/${wid}/openai/v1/chat/completions`, {
         method: "POST",
         headers: { "content-type": "application/json", authorization: `Bearer ${apiKey}` },
-        body: JSON.stringify({ model: agent.id, messages: [{ role: "user", content: text }], stream: true }),
+        body: JSON.stringify({ model: agentId, messages: [{ role: "user", content: text }], stream: true }),
       });
       if (res.status !== 200) {
         return { ttftMs: Number.NaN, text: "", error: `HTTP ${res.status} ${(await res.text()).slice(0, 200)}` };

@@ -29,7 +29,7 @@ import { fileURLToPath } from "node:url";
 import { type ApiClient, signUp } from "@reef/testing";
 import { startLlmStandIn } from "@reef/testing/llm";
 import pg from "pg";
-import { apiJson, benchCleanups, startBenchApp, startStandInChild } from "./bench-app.ts";
+import { addBenchAgent, apiJson, benchCleanups, startBenchApp, startStandInChild } from "./bench-app.ts";
 import { benchAppConfig, startBenchPostgres } from "./bench-postgres.ts";
 import { machineBusyMs, percentile, pool } from "./measure.ts";
 
@@ -112,19 +112,9 @@ export async function schedulesBench(): Promise<void> {
       const person = await signUp(app, { email: `sched-owner${w}@bench.test`, name: `Owner ${w}` });
       const wid = person.workspaceId;
       workspaceIds.push(wid);
-      const provider = await apiJson(person.client, "POST", `/api/v1/workspaces/${wid}/providers`, {
-        name: "Stand-in",
-        kind: "openai-compatible",
-        baseUrl: llm.baseUrl,
-        apiKey: key,
-      });
-      const agent = await apiJson(person.client, "POST", `/api/v1/workspaces/${wid}/agents`, {
-        name: "Bench",
-        providerId: provider.id,
-        model: "stand-in-model",
-        instructions: "You are the benchmark agent. Answer briefly.",
-      });
-      spaces.push({ wid, agentId: agent.id, client: person.client });
+      const instructions = "You are the benchmark agent. Answer briefly.";
+      const agentId = await addBenchAgent(person.client, wid, llm, key, instructions);
+      spaces.push({ wid, agentId, client: person.client });
     }
 
     let seq = 0;

@@ -5,9 +5,8 @@
  * going away (the answer goes on) and a gateway dying mid-answer behave as a user expects; a canary
  * provider key never shows up anywhere it should not.
  */
-import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { gatewayRequest } from "@reef/runtime";
 import { buildApp, servicesOf } from "@reef/server";
@@ -15,9 +14,11 @@ import {
   addAgent,
   addStandInProvider,
   createTestDatabase,
+  filesContaining,
   httpClient,
   type LlmStandIn,
   listenLocal,
+  processGroupHolding,
   readEvents,
   recordingLogger,
   signUp,
@@ -39,18 +40,6 @@ let app: FastifyInstance;
 let base: string;
 let llm: LlmStandIn;
 let dataDir: string;
-
-/** Every file under `dir` whose bytes contain `needle`. */
-function filesContaining(dir: string, needle: string): string[] {
-  const found: string[] = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (!entry.isFile()) continue;
-    const path = join(entry.parentPath, entry.name);
-    if (statSync(path).size > 50 * 1024 * 1024) continue;
-    if (readFileSync(path).includes(needle)) found.push(path);
-  }
-  return found;
-}
 
 /** The shell command a shell-enabled agent runs against its neighbours (set by that test). */
 let probeCommand = "true";
@@ -479,21 +468,7 @@ describe("chat, end to end with real gateways", () => {
       leaks.push("the providers table (unsealed)");
     for (const wid of [a.wid, b.wid]) {
       const pid = await gatewayPid(wid);
-      const tree = spawnSync("pgrep", ["-g", String(pid)])
-        .stdout.toString()
-        .trim()
-        .split("\n")
-        .filter(Boolean);
-      expect(tree.length).toBeGreaterThan(0);
-      for (const p of tree) {
-        for (const f of ["environ", "cmdline"]) {
-          let text = "";
-          try {
-            text = readFileSync(`/proc/${p}/${f}`, "latin1");
-          } catch {}
-          if (text.includes(CANARY)) leaks.push(`/proc/${p}/${f} of ${wid}'s gateway`);
-        }
-      }
+      leaks.push(...processGroupHolding(pid, CANARY).map((f) => `${f} of ${wid}'s gateway`));
     }
     expect(leaks).toEqual([]);
     expect(logLines.length).toBeGreaterThan(10);

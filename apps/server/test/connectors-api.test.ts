@@ -12,6 +12,7 @@ import {
   addAgent,
   addStandInProvider,
   buildTestApp,
+  joinWorkspace,
   type McpStandIn,
   signUp,
   startMcpStandIn,
@@ -46,12 +47,7 @@ const AP_KEY = "ap-api-key-6d2c8e0f1a4b";
 const HEADER_VALUE = "x-secret-header-value-91ab";
 const seen: string[] = [];
 
-async function join(person: Person, role: string) {
-  const created = await operator.client.post(`/api/v1/workspaces/${wid}/invites`, { email: person.email, role });
-  expect(created.statusCode, created.body).toBe(201);
-  const accepted = await person.client.post(`/api/v1/invites/${created.json().token}/accept`);
-  expect(accepted.statusCode, accepted.body).toBe(200);
-}
+const join = (person: Person, role: string) => joinWorkspace(operator.client, wid, person.email, person.client, role);
 
 /** Records every body a test saw, to search for secrets at the end. */
 function keep<T extends { body: string }>(res: T): T {

@@ -18,16 +18,21 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildApp } from "@reef/server";
 import {
-  addAgent,
-  addStandInProvider,
+  addConnector,
+  callNamedTool,
+  chatOnce,
   createTestDatabase,
   echoReply,
+  expectStatus,
   type HttpClient,
+  hostOf,
   httpClient,
+  joinWorkspace,
   type LlmStandIn,
   listenLocal,
   type McpStandIn,
-  readEvents,
+  optIn,
+  ownerWithAgents,
   signUp,
   silentLogger,
   startLlmStandIn,
@@ -35,7 +40,7 @@ import {
   stopTestApp,
   type TestDatabase,
   testAppConfig,
-  textOf,
+  toolOf,
   toolResultsOf,
 } from "@reef/testing";
 import type { FastifyInstance } from "fastify";
@@ -45,7 +50,6 @@ const PROBE_SOURCE = readFileSync(new URL("./fixtures/mcp-attack-probe.cjs", imp
 const PROVIDER_KEY = `sk-canary-${randomBytes(12).toString("hex")}`;
 /** Sent by the probe with each request (as `Last-Event-ID`, which the proxy passes): its traffic, told apart. */
 const PROBE_MARK = `reef-probe-${randomBytes(6).toString("hex")}`;
-const hostOf = (url: string) => new URL(url).host;
 /** XOR-masked (see the probe): the secret's plain text never appears in the command or the transcript. */
 const mask = (secret: string) => Buffer.from(Buffer.from(secret).map((c) => c ^ 0x5a)).toString("base64");
 
@@ -94,8 +98,7 @@ beforeAll(async () => {
         // The file search takes a while: the tool waits for it rather than backgrounding it after 10 s.
         return [{ name: "exec", arguments: { command, yieldMs: 150_000, timeoutSeconds: 170 } }];
       }
-      const m = /call (\S+)/.exec(text);
-      return m?.[1] ? [{ name: m[1], arguments: {} }] : undefined;
+      return callNamedTool(text);
     },
   });
   db = await createTestDatabase();
@@ -109,38 +112,24 @@ beforeAll(async () => {
   base = await listenLocal(app);
 
   async function side(mcp: McpStandIn, shell: boolean): Promise<Side> {
-    const o = await signUp(app);
-    const owner = httpClient(base, o.client);
-    const wid = o.workspaceId;
-    const providerId = await addStandInProvider(owner, wid, llm, PROVIDER_KEY);
-    const agent = await addAgent(owner, wid, { name: "Ada", providerId, model: "stand-in-model" });
-    const other = await addAgent(owner, wid, { name: "Bea", providerId, model: "stand-in-model" });
+    const { owner, wid, ada: agent, bea: other } = await ownerWithAgents(app, base, llm, PROVIDER_KEY);
     if (shell) {
       // The attack is on the proxy and the sandbox, not on approvals: every command runs.
-      const grant = await owner.json("PATCH", `/api/v1/workspaces/${wid}/agents/${agent}`, {
-        tools: ["shell", "files"],
-        execPolicy: "allow",
-      });
-      expect(grant.status, JSON.stringify(grant.body)).toBe(200);
+      const grant = { tools: ["shell", "files"], execPolicy: "allow" };
+      await expectStatus(owner, "PATCH", `/api/v1/workspaces/${wid}/agents/${agent}`, grant, 200);
     }
-    const created = await owner.json("POST", `/api/v1/workspaces/${wid}/connectors`, {
+    const connector = await addConnector(owner, wid, {
       name: "Tools",
       kind: "mcp",
       url: mcp.url,
       bearerToken: mcp.token,
     });
-    expect(created.status, JSON.stringify(created.body)).toBe(201);
-    const set = await owner.json("PUT", `/api/v1/workspaces/${wid}/connectors/${created.body.id}/agents`, {
-      agents: [{ agentId: agent, tools: null }],
-    });
-    expect(set.status, JSON.stringify(set.body)).toBe(200);
+    await optIn(owner, wid, connector.id, [agent]);
     // The one who chats is an invited member, not the owner who set things up.
     const m = await signUp(app);
     const member = httpClient(base, m.client);
-    const invite = await owner.json("POST", `/api/v1/workspaces/${wid}/invites`, { email: m.email, role: "member" });
-    expect(invite.status, JSON.stringify(invite.body)).toBe(201);
-    expect((await member.json("POST", `/api/v1/invites/${invite.body.token}/accept`)).status).toBe(200);
-    return { wid, owner, member, agent, other, connectorId: created.body.id, slug: created.body.slug, mcp };
+    await joinWorkspace(owner, wid, m.email, member, "member");
+    return { wid, owner, member, agent, other, connectorId: connector.id, slug: connector.slug, mcp };
   }
   a = await side(mcpA, true);
   b = await side(mcpB, false);
@@ -154,13 +143,7 @@ afterAll(async () => {
 }, 120_000);
 
 async function chat(s: Side, text: string): Promise<string> {
-  const session = await s.member.json("POST", `/api/v1/workspaces/${s.wid}/sessions`, { agentId: s.agent });
-  expect(session.status).toBe(201);
-  const res = await s.member.send(s.wid, session.body.id, text);
-  expect(res.status).toBe(200);
-  const events = await readEvents(res);
-  expect(events.at(-1)?.event, JSON.stringify(events.at(-1))).toBe("done");
-  return textOf(events);
+  return (await chatOnce(s.member, s.wid, s.agent, text)).answer;
 }
 
 function gatewayConfig(wid: string): Record<string, any> {
@@ -172,8 +155,8 @@ const verdict = (name: string) => probes.find((p) => p.probe === name);
 describe.runIf(process.getuid?.() === 0)("a hostile agent attacks MCP connectors from inside its sandbox", () => {
   it("both workspaces' connectors work through their own gateways (the control)", async () => {
     // Each message text gets its tool call once from the stand-in: the two differ.
-    expect(await chat(b, `please call ${b.slug}__nonce for B`)).toContain(b.mcp.nonce);
-    expect(await chat(a, `please call ${a.slug}__nonce for A`)).toContain(a.mcp.nonce);
+    expect(await chat(b, `please call ${toolOf(b.slug, "nonce")} for B`)).toContain(b.mcp.nonce);
+    expect(await chat(a, `please call ${toolOf(a.slug, "nonce")} for A`)).toContain(a.mcp.nonce);
     expect(b.mcp.calls.map((c) => c.tool)).toEqual(["nonce"]);
     expect(a.mcp.calls.map((c) => c.tool)).toEqual(["nonce"]);
   }, 240_000);

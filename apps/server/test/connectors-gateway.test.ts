@@ -9,30 +9,34 @@
  * runtime), and once the operator no longer allows the server's address the
  * proxy refuses the calls before they leave Reef.
  */
-import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { buildApp } from "@reef/server";
 import {
-  addAgent,
-  addStandInProvider,
+  addConnector,
+  allowConnectorHosts,
+  chatOnce,
   createTestDatabase,
+  filesContaining,
   type HttpClient,
+  hostOf,
   httpClient,
+  joinWorkspace,
   type LlmStandIn,
   listenLocal,
   type McpStandIn,
-  type ReceivedEvent,
-  readEvents,
+  optIn,
+  ownerWithAgents,
+  processGroupHolding,
   recordingLogger,
   signUp,
-  startLlmStandIn,
   startMcpStandIn,
+  startToolCallingStandIn,
   stopTestApp,
   type TestDatabase,
   testAppConfig,
-  textOf,
+  toolOf,
 } from "@reef/testing";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -59,21 +63,10 @@ let filesSlug = "";
 /** Another workspace's connector (to the same server). */
 let foreignId = "";
 
-const hostOf = (url: string) => new URL(url).host;
-
 beforeAll(async () => {
   docs = await startMcpStandIn();
   files = await startMcpStandIn();
-  llm = await startLlmStandIn({
-    apiKey: PROVIDER_KEY,
-    models: ["stand-in-model"],
-    chunkDelayMs: 5,
-    // "call <tool>": the model calls that tool (as OpenClaw names it), then answers with what it returned.
-    toolCalls: (text) => {
-      const m = /call (\S+)/.exec(text);
-      return m?.[1] ? [{ name: m[1], arguments: {} }] : undefined;
-    },
-  });
+  llm = await startToolCallingStandIn(PROVIDER_KEY);
   db = await createTestDatabase();
   const config = testAppConfig({
     runtimeIdleTimeoutMinutes: 60,
@@ -84,48 +77,30 @@ beforeAll(async () => {
   app = await buildApp({ config, database: db.database, logger: recordingLogger(logLines) });
   base = await listenLocal(app);
 
-  const owner = await signUp(app);
-  h = httpClient(base, owner.client, { onBody: (text) => responses.push(text) });
-  wid = owner.workspaceId;
-  const providerId = await addStandInProvider(h, wid, llm, PROVIDER_KEY);
-  ada = await addAgent(h, wid, { name: "Ada", providerId, model: "stand-in-model" });
-  bea = await addAgent(h, wid, { name: "Bea", providerId, model: "stand-in-model" });
+  ({
+    owner: h,
+    wid,
+    ada,
+    bea,
+  } = await ownerWithAgents(app, base, llm, PROVIDER_KEY, {
+    onBody: (text) => responses.push(text),
+  }));
 
-  const created = await h.json("POST", `/api/v1/workspaces/${wid}/connectors`, {
-    name: "Docs",
+  const mcpConnector = (name: string, server: McpStandIn) => ({
+    name,
     kind: "mcp",
-    url: docs.url,
-    bearerToken: docs.token,
+    url: server.url,
+    bearerToken: server.token,
   });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
-  docsId = created.body.id;
-  docsSlug = created.body.slug;
-  const second = await h.json("POST", `/api/v1/workspaces/${wid}/connectors`, {
-    name: "Files",
-    kind: "mcp",
-    url: files.url,
-    bearerToken: files.token,
-  });
-  expect(second.status, JSON.stringify(second.body)).toBe(201);
-  filesSlug = second.body.slug;
+  ({ id: docsId, slug: docsSlug } = await addConnector(h, wid, mcpConnector("Docs", docs)));
+  const second = await addConnector(h, wid, mcpConnector("Files", files));
+  filesSlug = second.slug;
   // Only Ada is opted in, to both.
-  for (const id of [docsId, second.body.id]) {
-    const set = await h.json("PUT", `/api/v1/workspaces/${wid}/connectors/${id}/agents`, {
-      agents: [{ agentId: ada, tools: null }],
-    });
-    expect(set.status, JSON.stringify(set.body)).toBe(200);
-  }
+  for (const id of [docsId, second.id]) await optIn(h, wid, id, [ada]);
 
   const other = await signUp(app);
   const ho = httpClient(base, other.client, { onBody: (text) => responses.push(text) });
-  const foreign = await ho.json("POST", `/api/v1/workspaces/${other.workspaceId}/connectors`, {
-    name: "Theirs",
-    kind: "mcp",
-    url: docs.url,
-    bearerToken: docs.token,
-  });
-  expect(foreign.status, JSON.stringify(foreign.body)).toBe(201);
-  foreignId = foreign.body.id;
+  foreignId = (await addConnector(ho, other.workspaceId, mcpConnector("Theirs", docs))).id;
 }, 90_000);
 
 afterAll(async () => {
@@ -135,15 +110,7 @@ afterAll(async () => {
   await files?.close();
 }, 120_000);
 
-async function chat(agentId: string, text: string): Promise<{ answer: string; events: ReceivedEvent[]; sid: string }> {
-  const session = await h.json("POST", `/api/v1/workspaces/${wid}/sessions`, { agentId });
-  expect(session.status).toBe(201);
-  const res = await h.send(wid, session.body.id, text);
-  expect(res.status).toBe(200);
-  const events = await readEvents(res);
-  expect(events.at(-1)?.event, JSON.stringify(events.at(-1))).toBe("done");
-  return { answer: textOf(events), events, sid: session.body.id };
-}
+const chat = (agentId: string, text: string) => chatOnce(h, wid, agentId, text);
 
 function runtimeDir() {
   return join(dataDir, "runtimes", wid);
@@ -152,20 +119,6 @@ function runtimeDir() {
 function gatewayConfig(): Record<string, any> {
   return JSON.parse(readFileSync(join(runtimeDir(), "state/openclaw.json"), "utf8"));
 }
-
-function filesContaining(dir: string, needle: string): string[] {
-  const found: string[] = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (!entry.isFile()) continue;
-    const path = join(entry.parentPath, entry.name);
-    if (statSync(path).size > 50 * 1024 * 1024) continue;
-    if (readFileSync(path).includes(needle)) found.push(path);
-  }
-  return found;
-}
-
-/** The MCP tool's name as OpenClaw offers it: `<server>__<tool>`, the server keyed by the connector's slug. */
-const toolOf = (slug: string, tool: string) => `${slug}__${tool}`;
 
 describe.runIf(process.getuid?.() === 0)("MCP connectors through a real gateway", () => {
   it("the opted-in agent calls the connector's tool: its nonce reaches the answer and the execution trace", async () => {
@@ -204,6 +157,37 @@ describe.runIf(process.getuid?.() === 0)("MCP connectors through a real gateway"
     expect(docs.calls.length).toBe(before);
   }, 120_000);
 
+  it("an admin opts the other agent in: its very next message calls the tool; opted out again, the next is refused", async () => {
+    // The change comes from an invited admin, not the owner who set the connector up.
+    const person = await signUp(app);
+    const admin = httpClient(base, person.client, { onBody: (text) => responses.push(text) });
+    await joinWorkspace(h, wid, person.email, admin, "admin");
+    const running = async () =>
+      (await db.owner.query("select state from runtimes where workspace_id = $1", [wid])).rows[0]?.state;
+    // The gateway that refused Bea a moment ago is still up: the change must reach it before her next message.
+    expect(await running()).toBe("running");
+    expect(await optIn(admin, wid, docsId, [ada, bea])).toEqual(
+      expect.arrayContaining([
+        { agentId: ada, tools: null },
+        { agentId: bea, tools: null },
+      ]),
+    );
+    const before = docs.calls.length;
+    const opted = await chat(bea, `please call ${toolOf(docsSlug, "nonce")} now that Bea is opted in`);
+    expect(opted.answer).toContain(docs.nonce);
+    expect(docs.calls.length).toBe(before + 1);
+
+    expect(await running()).toBe("running");
+    expect(await optIn(admin, wid, docsId, [ada])).toEqual([{ agentId: ada, tools: null }]);
+    const refused = await chat(bea, `please call ${toolOf(docsSlug, "nonce")} once Bea is opted out again`);
+    expect(refused.answer).not.toContain(docs.nonce);
+    expect(refused.answer).toMatch(/Unknown tool/i);
+    expect(docs.calls.length).toBe(before + 1);
+    // The config the gateway runs with says the same: Bea denied again, Ada not.
+    expect(gatewayConfig().agents.entries[bea].tools.deny).toContain(`${docsSlug}__*`);
+    expect(gatewayConfig().agents.entries[ada].tools.deny ?? []).not.toContain(`${docsSlug}__*`);
+  }, 300_000);
+
   it("the proxy refuses a wrong credential (401) and another workspace's connector (404), on Reef's HTTP route", async () => {
     const credential = (gatewayConfig().mcp.servers[docsSlug].headers.Authorization as string).slice(7);
     const seen = docs.requests.length;
@@ -237,11 +221,7 @@ describe.runIf(process.getuid?.() === 0)("MCP connectors through a real gateway"
   });
 
   it("once the operator no longer allows the server's address, the proxy refuses its calls before they leave Reef", async () => {
-    await db.owner.query(
-      `insert into platform_settings (id, connector_allowed_hosts) values (1, $1)
-       on conflict (id) do update set connector_allowed_hosts = excluded.connector_allowed_hosts`,
-      [[hostOf(docs.url)]],
-    );
+    await allowConnectorHosts(db, [hostOf(docs.url)]);
     // Platform settings are cached for 5 s per replica.
     await new Promise((r) => setTimeout(r, 5_500));
     const seen = files.requests.length;
@@ -265,21 +245,7 @@ describe.runIf(process.getuid?.() === 0)("MCP connectors through a real gateway"
     if (stored.rows.some((r) => String(r.headers_sealed).includes(token))) leaks.push("the connectors table");
     const { rows } = await db.owner.query("select handle from runtimes where workspace_id = $1", [wid]);
     const pid = Number(rows[0]?.handle?.pid);
-    const tree = spawnSync("pgrep", ["-g", String(pid)])
-      .stdout.toString()
-      .trim()
-      .split("\n")
-      .filter(Boolean);
-    expect(tree.length).toBeGreaterThan(0);
-    for (const p of tree) {
-      for (const f of ["environ", "cmdline"]) {
-        let text = "";
-        try {
-          text = readFileSync(`/proc/${p}/${f}`, "latin1");
-        } catch {}
-        if (text.includes(token)) leaks.push(`/proc/${p}/${f}`);
-      }
-    }
+    leaks.push(...processGroupHolding(pid, token));
     const dir = runtimeDir();
     for (const f of filesContaining(dir, token)) leaks.push(relative(dir, f));
     expect(leaks).toEqual([]);

@@ -17,22 +17,19 @@ import { join } from "node:path";
 import { runtimeUserName, sandboxCommandProblem } from "@reef/runtime";
 import { buildApp } from "@reef/server";
 import {
-  addAgent,
-  addStandInProvider,
+  addConnector,
+  chatOnce,
   createTestDatabase,
   type HttpClient,
-  httpClient,
   type LlmStandIn,
   listenLocal,
-  type ReceivedEvent,
-  readEvents,
+  optIn,
+  ownerWithAgents,
   recordingLogger,
-  signUp,
-  startLlmStandIn,
+  startToolCallingStandIn,
   stopTestApp,
   type TestDatabase,
   testAppConfig,
-  textOf,
 } from "@reef/testing";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -96,16 +93,7 @@ function operatorSetUp(): void {
 
 beforeAll(async () => {
   operatorSetUp();
-  llm = await startLlmStandIn({
-    apiKey: PROVIDER_KEY,
-    models: ["stand-in-model"],
-    chunkDelayMs: 5,
-    // "call <tool>": the model calls that tool (as OpenClaw names it), then answers with what it returned.
-    toolCalls: (text) => {
-      const m = /call (\S+)/.exec(text);
-      return m?.[1] ? [{ name: m[1], arguments: {} }] : undefined;
-    },
-  });
+  llm = await startToolCallingStandIn(PROVIDER_KEY);
   db = await createTestDatabase();
   const config = testAppConfig({
     runtimeIdleTimeoutMinutes: 60,
@@ -115,25 +103,21 @@ beforeAll(async () => {
   app = await buildApp({ config, database: db.database, logger: recordingLogger(logLines) });
   base = await listenLocal(app);
 
-  const owner = await signUp(app);
-  h = httpClient(base, owner.client, { onBody: (text) => responses.push(text) });
-  wid = owner.workspaceId;
-  const providerId = await addStandInProvider(h, wid, llm, PROVIDER_KEY);
-  ada = await addAgent(h, wid, { name: "Ada", providerId, model: "stand-in-model" });
-  bea = await addAgent(h, wid, { name: "Bea", providerId, model: "stand-in-model" });
+  ({
+    owner: h,
+    wid,
+    ada,
+    bea,
+  } = await ownerWithAgents(app, base, llm, PROVIDER_KEY, {
+    onBody: (text) => responses.push(text),
+  }));
 
-  const created = await h.json("POST", `/api/v1/workspaces/${wid}/connectors`, {
+  ({ id: connectorId, slug } = await addConnector(h, wid, {
     name: "Who am I",
     kind: "catalog",
     catalogEntryId: "whoami",
-  });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
-  connectorId = created.body.id;
-  slug = created.body.slug;
-  const set = await h.json("PUT", `/api/v1/workspaces/${wid}/connectors/${connectorId}/agents`, {
-    agents: [{ agentId: ada, tools: null }],
-  });
-  expect(set.status, JSON.stringify(set.body)).toBe(200);
+  }));
+  await optIn(h, wid, connectorId, [ada]);
 }, 90_000);
 
 afterAll(async () => {
@@ -143,15 +127,7 @@ afterAll(async () => {
   if (catalogFile) rmSync(join(catalogFile, ".."), { recursive: true, force: true });
 }, 120_000);
 
-async function chat(agentId: string, text: string): Promise<{ answer: string; events: ReceivedEvent[]; sid: string }> {
-  const session = await h.json("POST", `/api/v1/workspaces/${wid}/sessions`, { agentId });
-  expect(session.status).toBe(201);
-  const res = await h.send(wid, session.body.id, text);
-  expect(res.status).toBe(200);
-  const events = await readEvents(res);
-  expect(events.at(-1)?.event, JSON.stringify(events.at(-1))).toBe("done");
-  return { answer: textOf(events), events, sid: session.body.id };
-}
+const chat = (agentId: string, text: string) => chatOnce(h, wid, agentId, text);
 
 /** What the server reported about itself, from the text it returned. */
 function reportIn(text: string): Record<string, any> {

@@ -9,8 +9,12 @@
  */
 import { buildApp } from "@reef/server";
 import {
+  addAgent,
+  addStandInProvider,
   createTestDatabase,
+  expectStatus,
   httpClient,
+  joinWorkspace,
   type LlmStandIn,
   listenLocal,
   signUp,
@@ -56,11 +60,7 @@ async function withKey(key: string, path: string) {
   return { status: res.status, body: await res.json() };
 }
 
-async function created(p: Person, path: string, body: unknown): Promise<Record<string, any>> {
-  const res = await p.http.json("POST", path, body);
-  expect(res.status, JSON.stringify(res.body)).toBe(201);
-  return res.body;
-}
+const created = (p: Person, path: string, body: unknown) => expectStatus(p.http, "POST", path, body, 201);
 
 /** The error a call is refused with, as the SDK raises it. */
 async function refusal(call: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
@@ -95,31 +95,12 @@ beforeAll(async () => {
   carol = await person();
   A.wid = alice.workspaceId;
   B.wid = bob.workspaceId;
-  const provider = await created(alice, `/api/v1/workspaces/${A.wid}/providers`, {
-    name: "Stand-in",
-    kind: "openai-compatible",
-    baseUrl: llm.baseUrl,
-    apiKey: VENDOR_KEY,
-  });
-  A.ada = (
-    await created(alice, `/api/v1/workspaces/${A.wid}/agents`, {
-      name: "Ada",
-      providerId: provider.id,
-      model: "stand-in-model",
-      instructions: "You are Ada.",
-    })
-  ).id;
-  A.bea = (
-    await created(alice, `/api/v1/workspaces/${A.wid}/agents`, {
-      name: "Bea",
-      providerId: provider.id,
-      model: "stand-in-model",
-      instructions: "You are Bea.",
-    })
-  ).id;
+  const providerId = await addStandInProvider(alice.http, A.wid, llm, VENDOR_KEY);
+  const agent = (name: string) => ({ name, providerId, model: "stand-in-model", instructions: `You are ${name}.` });
+  A.ada = await addAgent(alice.http, A.wid, agent("Ada"));
+  A.bea = await addAgent(alice.http, A.wid, agent("Bea"));
   // Carol joins A and makes a personal agent on her own provider.
-  const invite = await created(alice, `/api/v1/workspaces/${A.wid}/invites`, { email: carol.email, role: "member" });
-  expect((await carol.http.json("POST", `/api/v1/invites/${invite.token}/accept`)).status).toBe(200);
+  await joinWorkspace(alice.http, A.wid, carol.email, carol.http, "member");
   const mine = await created(carol, `/api/v1/workspaces/${A.wid}/providers`, {
     name: "Carol's",
     kind: "openai-compatible",
@@ -127,29 +108,12 @@ beforeAll(async () => {
     apiKey: VENDOR_KEY,
     personal: true,
   });
-  A.personal = (
-    await created(carol, `/api/v1/workspaces/${A.wid}/agents`, {
-      name: "Carol's own",
-      providerId: mine.id,
-      model: "stand-in-model",
-    })
-  ).id;
+  A.personal = await addAgent(carol.http, A.wid, { name: "Carol's own", providerId: mine.id, model: "stand-in-model" });
   const key = await created(alice, `/api/v1/workspaces/${A.wid}/api-keys`, { name: "chat client", role: "member" });
   A.key = key.key;
   A.keyId = key.apiKey.id;
-  const bProvider = await created(bob, `/api/v1/workspaces/${B.wid}/providers`, {
-    name: "Stand-in",
-    kind: "openai-compatible",
-    baseUrl: llm.baseUrl,
-    apiKey: VENDOR_KEY,
-  });
-  B.agent = (
-    await created(bob, `/api/v1/workspaces/${B.wid}/agents`, {
-      name: "Ada",
-      providerId: bProvider.id,
-      model: "stand-in-model",
-    })
-  ).id;
+  const bProvider = await addStandInProvider(bob.http, B.wid, llm, VENDOR_KEY);
+  B.agent = await addAgent(bob.http, B.wid, { name: "Ada", providerId: bProvider, model: "stand-in-model" });
   B.key = (await created(bob, `/api/v1/workspaces/${B.wid}/api-keys`, { name: "b client", role: "member" })).key;
 }, 60_000);
 

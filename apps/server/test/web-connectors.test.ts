@@ -11,6 +11,7 @@ import { DEFAULT_WEB_DIST } from "@reef/server";
 import {
   addAgent,
   createBrowserWatch,
+  joinWorkspace,
   launchChromium,
   listenTestApp,
   type McpStandIn,
@@ -52,10 +53,7 @@ beforeAll(async () => {
   owner = await signUp(app, { name: "Ada Admin" });
   wid = owner.workspaceId;
   member = await signUp(app, { name: "Mo Member" });
-  const invite = (
-    await owner.client.post(`/api/v1/workspaces/${wid}/invites`, { email: member.email, role: "member" })
-  ).json();
-  await member.client.post(`/api/v1/invites/${invite.token}/accept`);
+  await joinWorkspace(owner.client, wid, member.email, member.client, "member");
   const provider = (
     await owner.client.post(`/api/v1/workspaces/${wid}/providers`, {
       name: "LLM",

@@ -76,7 +76,7 @@ async function workspace(): Promise<string> {
 async function connector(
   wid: string,
   url: string,
-  opts: { transport?: "streamable-http" | "sse"; enabled?: boolean } = {},
+  opts: { transport?: "streamable-http" | "sse"; enabled?: boolean; used?: boolean } = {},
 ): Promise<string> {
   const id = randomUUID();
   const headers = JSON.stringify({ Authorization: `Bearer ${mcp.token}` });
@@ -88,6 +88,24 @@ async function connector(
      values ($1, $2, $3, $3, 'mcp', $4, $5, '{Authorization}', $6, $7)`,
     [id, wid, `c-${id.slice(0, 8)}`, opts.transport ?? "streamable-http", url, sealed, opts.enabled ?? true],
   );
+  if (opts.used ?? true) {
+    // An agent may use it: the proxy serves only connectors the gateway's config names.
+    const providerId = randomUUID();
+    const agentId = randomUUID();
+    await t.owner.query(
+      "insert into providers (id, workspace_id, name, kind, base_url) values ($1, $2, $3, 'openai-compatible', 'https://llm.example')",
+      [providerId, wid, `p-${providerId}`],
+    );
+    await t.owner.query(
+      "insert into agents (id, workspace_id, name, provider_id, model) values ($1, $2, 'a', $3, 'm')",
+      [agentId, wid, providerId],
+    );
+    await t.owner.query("insert into agent_connectors (workspace_id, agent_id, connector_id) values ($1, $2, $3)", [
+      wid,
+      agentId,
+      id,
+    ]);
+  }
   return id;
 }
 
@@ -195,13 +213,14 @@ describe("Reef's MCP proxy on a runtime's socket", () => {
     expect(JSON.stringify(seen)).not.toContain(credential);
   });
 
-  it("refuses a wrong credential (401), another workspace's connector (404) and a disabled one (404)", async () => {
+  it("refuses a wrong credential (401), another workspace's connector (404), a disabled one and one no agent uses (404)", async () => {
     const a = await workspace();
     const b = await workspace();
     const mine = await connector(a, mcp.url);
     const off = await connector(a, mcp.url, { enabled: false });
+    const unused = await connector(a, mcp.url, { used: false });
     const theirs = await connector(b, mcp.url);
-    const { credential, socketPath } = await start(a, [mine, off]);
+    const { credential, socketPath } = await start(a, [mine, off, unused]);
     const other = await start(b, [theirs]);
     const before = mcp.requests.length;
     const post = (cid: string, cred: string, sock = socketPath) =>
@@ -216,6 +235,8 @@ describe("Reef's MCP proxy on a runtime's socket", () => {
     const disabled = await post(off, credential);
     expect(disabled.status).toBe(404);
     expect(JSON.parse(disabled.text)).toMatchObject({ error: { code: "NOT_FOUND" } });
+    // Not in the gateway's config (no agent may use it): only something outside OpenClaw's policy would call it.
+    expect((await post(unused, credential)).status).toBe(404);
     expect(mcp.requests.length).toBe(before);
     // The control: A's own enabled connector, A's credential, is served.
     expect((await post(mine, credential)).status).toBe(200);

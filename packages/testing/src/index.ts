@@ -7,8 +7,18 @@ export {
   SCREENSHOTS_DIR,
   shotIfFailed,
 } from "./browser-watch.ts";
-export { type HttpClient, httpClient } from "./http-client.ts";
 export {
+  addConnector,
+  allowConnectorHosts,
+  hostOf,
+  optIn,
+  startToolCallingStandIn,
+  toolOf,
+} from "./connector-setup.ts";
+export { type HttpClient, httpClient } from "./http-client.ts";
+export { filesContaining, processGroupHolding } from "./leaks.ts";
+export {
+  callNamedTool,
   echoReply,
   execAfterRun,
   type LlmStandIn,
@@ -27,7 +37,15 @@ export {
   startSmtpStandIn,
 } from "./smtp-stand-in.ts";
 export { type ReceivedEvent, readEvents, textOf } from "./sse.ts";
-export { addAgent, addStandInProvider } from "./stand-in-setup.ts";
+export {
+  type Api,
+  addAgent,
+  addStandInProvider,
+  chatOnce,
+  expectStatus,
+  joinWorkspace,
+  ownerWithAgents,
+} from "./stand-in-setup.ts";
 export {
   buildTestApp,
   type ListeningTestApp,

@@ -63,6 +63,12 @@ export function execAfterRun(lastUserText: string): StandInToolCall[] | undefine
   return at < 0 ? undefined : [{ name: "exec", arguments: { command: lastUserText.slice(at + 4).trim() } }];
 }
 
+/** A `toolCalls` for "call <tool>": the agent calls that tool (as OpenClaw names it) with no arguments. */
+export function callNamedTool(lastUserText: string): StandInToolCall[] | undefined {
+  const m = /call (\S+)/.exec(lastUserText);
+  return m?.[1] ? [{ name: m[1], arguments: {} }] : undefined;
+}
+
 const INTERNAL_CONTEXT = /<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>[\s\S]*?<<<END_OPENCLAW_INTERNAL_CONTEXT>>>/g;
 
 /**

@@ -17,25 +17,15 @@ import type { FastifyReply } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { requireActor } from "../plugins/auth.ts";
+import { EVENT_STREAM_HEADERS, writeDrained } from "./stream-write.ts";
 
 const wid = z.object({ wid: z.uuid() });
 const one = wid.extend({ chatSessionId: z.uuid() });
 const KEEPALIVE_MS = 10_000;
 
 /** Writes one server-sent event, waiting for the socket to drain when the client reads slowly. */
-async function send(raw: ServerResponse, event: string, data: unknown): Promise<void> {
-  if (raw.destroyed) return;
-  if (!raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)) {
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        raw.off("drain", done);
-        raw.off("close", done);
-        resolve();
-      };
-      raw.once("drain", done);
-      raw.once("close", done);
-    });
-  }
+function send(raw: ServerResponse, event: string, data: unknown): Promise<void> {
+  return writeDrained(raw, `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
 }
 
 function payloadOf(ev: ChatEvent): unknown {
@@ -52,10 +42,7 @@ async function streamTurn(reply: FastifyReply, sub: TurnSubscription, log: Fasti
   reply.hijack();
   raw.writeHead(200, {
     ...(reply.getHeaders() as Record<string, string>),
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache, no-transform",
-    "x-accel-buffering": "no",
-    connection: "keep-alive",
+    ...EVENT_STREAM_HEADERS,
   });
   raw.on("close", () => {
     if (!raw.writableFinished) sub.close();

@@ -1,4 +1,3 @@
-import type { ServerResponse } from "node:http";
 import { AppError, chatCompletionBodySchema, ERROR_CODES, type OpenAiErrorBody } from "@reef/contracts";
 import type { ChatEvent, Completion, OpenAiService } from "@reef/core";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
@@ -6,6 +5,7 @@ import { type FastifyPluginAsyncZod, hasZodFastifySchemaValidationErrors } from 
 import { z } from "zod";
 import { requireActor } from "../plugins/auth.ts";
 import { describeValidation, type ValidationIssue } from "../plugins/validation-text.ts";
+import { EVENT_STREAM_HEADERS, writeDrained as write } from "./stream-write.ts";
 
 /** The OpenAI-compatible API's base path: clients are given `<public URL>/api/v1/workspaces/<id>/openai/v1`. */
 export const OPENAI_BASE = "/api/v1/workspaces/:wid/openai/v1";
@@ -118,22 +118,6 @@ function handleError(error: FastifyError, request: FastifyRequest, reply: Fastif
   return sendFault(reply, openAiFault("INTERNAL", SERVER_FAULT));
 }
 
-/** Writes to the event stream, waiting for the socket to drain when the client reads slowly. */
-async function write(raw: ServerResponse, text: string): Promise<void> {
-  if (raw.destroyed) return;
-  if (!raw.write(text)) {
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        raw.off("drain", done);
-        raw.off("close", done);
-        resolve();
-      };
-      raw.once("drain", done);
-      raw.once("close", done);
-    });
-  }
-}
-
 const data = (value: unknown) => `data: ${JSON.stringify(value)}\n\n`;
 
 function usageOf(ev: Extract<ChatEvent, { type: "usage" }> | undefined) {
@@ -176,10 +160,7 @@ async function streamCompletion(
     open = true;
     raw.writeHead(200, {
       ...(reply.getHeaders() as Record<string, string>),
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache, no-transform",
-      "x-accel-buffering": "no",
-      connection: "keep-alive",
+      ...EVENT_STREAM_HEADERS,
       "x-reef-session-id": c.sessionId,
     });
   };

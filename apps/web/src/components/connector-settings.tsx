@@ -1,7 +1,7 @@
 import { useState } from "react";
 import { fieldErrors } from "../api/client.ts";
 import { Field } from "./forms.tsx";
-import { FixedByConfig, type FormProps, HOST_ENTRY, SettingsForm, useSaveSettings } from "./platform-settings.tsx";
+import { FixedByConfig, type FormProps, parseHostList, SettingsForm, useSaveSettings } from "./platform-settings.tsx";
 
 /**
  * The operator's connector switch and the private hosts connectors may reach. Off refuses every
@@ -13,16 +13,10 @@ export function ConnectorSettingsForm(props: FormProps) {
   const [on, setOn] = useState(enabled.value);
   const [text, setText] = useState(hostsNow.value.join(", "));
   const save = useSaveSettings(props.onSaved);
-  const hosts = text
-    .split(/[\s,]+/)
-    .map((h) => h.trim().toLowerCase())
-    .filter(Boolean);
-  const bad = hosts.find((h) => !HOST_ENTRY.test(h));
+  const { hosts, problem } = parseHostList(text);
   const hostsFixed = hostsNow.source === "config";
   const switchFixed = enabled.source === "config" && !enabled.value;
-  const error = bad
-    ? `"${bad}" is not a host or host:port (no http://, no path).`
-    : fieldErrors(save.error).connectorAllowedHosts;
+  const error = problem ?? fieldErrors(save.error).connectorAllowedHosts;
   return (
     <SettingsForm
       form={props}

@@ -393,6 +393,19 @@ export function ResourceCapsForm(props: FormProps) {
 export const HOST_ENTRY = /^(?:(?:\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::\d{1,5})?|[0-9a-f]*:[0-9a-f:.]*:[0-9a-f:.]*)$/;
 
 /**
+ * The entries of a comma- or space-separated host list as typed (lower-cased), and what is wrong with the first that
+ * is not a host or host:port (undefined when all are).
+ */
+export function parseHostList(text: string): { hosts: string[]; problem: string | undefined } {
+  const hosts = text
+    .split(/[\s,]+/)
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
+  const bad = hosts.find((h) => !HOST_ENTRY.test(h));
+  return { hosts, problem: bad ? `"${bad}" is not a host or host:port (no http://, no path).` : undefined };
+}
+
+/**
  * Hosts on this machine or a private network that members may use as a
  * provider (a local Ollama): Reef refuses every other non-public address.
  */
@@ -400,14 +413,8 @@ export function ProviderHostsForm(props: FormProps) {
   const current = props.settings.providerAllowedHosts;
   const [text, setText] = useState(current.value.join(", "));
   const save = useSaveSettings(props.onSaved);
-  const hosts = text
-    .split(/[\s,]+/)
-    .map((h) => h.trim().toLowerCase())
-    .filter(Boolean);
-  const bad = hosts.find((h) => !HOST_ENTRY.test(h));
-  const error = bad
-    ? `"${bad}" is not a host or host:port (no http://, no path).`
-    : fieldErrors(save.error).providerAllowedHosts;
+  const { hosts, problem } = parseHostList(text);
+  const error = problem ?? fieldErrors(save.error).providerAllowedHosts;
   if (current.source === "config") {
     return (
       <div className="card">

@@ -1,12 +1,11 @@
-import http, { type IncomingMessage } from "node:http";
-import https from "node:https";
+import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { FetchLike, Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { ConnectorTestResult } from "@reef/contracts";
-import { approveTarget, EgressRefusedError } from "../shared/guarded-http.ts";
+import { approvedRequest, approveTarget, EgressRefusedError } from "../shared/guarded-http.ts";
 
 /** What a probe needs: where, how, and the headers opened from the vault. */
 export interface ProbeTarget {
@@ -82,23 +81,9 @@ export function guardedMcpFetch(opts: {
     });
     outgoing.host = url.host;
     if (body !== undefined) outgoing["content-length"] = String(Buffer.byteLength(body));
-    const client = url.protocol === "https:" ? https : http;
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = client.request(
-        {
-          protocol: url.protocol,
-          hostname: target.host,
-          port: target.port,
-          path: `${url.pathname}${url.search}`,
-          method: init.method ?? "GET",
-          headers: outgoing,
-          // A fresh connection per request: no pooled socket outlives the check that approved it.
-          agent: false,
-          lookup: target.lookup,
-          signal,
-        },
-        resolve,
-      );
+      // A fresh connection per request (no agent): no pooled socket outlives the check that approved it.
+      const req = approvedRequest(url, target, { method: init.method ?? "GET", headers: outgoing, signal }, resolve);
       req.on("error", (err) => {
         if (opts.seen && !signal.aborted) opts.seen.connectError = (err as NodeJS.ErrnoException).code ?? err.message;
         reject(err);

@@ -55,22 +55,35 @@ const ANTHROPIC_TYPES: Record<number, string> = {
   502: "api_error",
 };
 
-/** An error in the shape the gateway's SDK for this vendor parses, so its words reach the chat. */
-export function sendError(res: ServerResponse, anthropic: boolean, e: VendorError): void {
+/**
+ * A JSON answer from a proxy (the LLM and MCP proxies) to the gateway; once an answer has begun, the connection is
+ * dropped instead (the client sees a cut stream, not a second answer).
+ */
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+/** An error in the shape the gateway's SDK for this vendor parses, so its words reach the chat. */
+export function sendError(res: ServerResponse, anthropic: boolean, e: VendorError): void {
   const body = anthropic
     ? { type: "error", error: { type: ANTHROPIC_TYPES[e.status] ?? "api_error", message: e.message } }
     : { error: { message: e.message, type: e.type, code: e.code, param: null } };
-  const text = JSON.stringify(body);
-  res.writeHead(e.status, {
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(text),
-    ...e.headers,
-  });
-  res.end(text);
+  sendJson(res, e.status, body, e.headers);
 }
 
 /** The gateway's request headers as the vendor gets them: no credential, no hop-by-hop, no compression. */
@@ -91,11 +104,14 @@ export function forwardedHeaders(headers: IncomingHttpHeaders): OutgoingHttpHead
   return out;
 }
 
-/** The vendor's answer headers as the gateway gets them: no hop-by-hop, no cookies. */
-export function answerHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+/**
+ * The upstream's answer headers as the gateway gets them (the LLM and MCP proxies): no hop-by-hop, no cookies, none
+ * of `alsoDropped` (lower-case names).
+ */
+export function answerHeaders(headers: IncomingHttpHeaders, alsoDropped: readonly string[] = []): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || name === "set-cookie") continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || name === "set-cookie" || alsoDropped.includes(name)) continue;
     out[name] = value;
   }
   return out;

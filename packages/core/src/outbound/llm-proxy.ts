@@ -6,7 +6,7 @@ import { and, eq, sql } from "drizzle-orm";
 import { appendAudit } from "../audit/audit-service.ts";
 import { monthOf, type QuotaService } from "../quotas/quota-service.ts";
 import type { RequestContext } from "../shared/context.ts";
-import { type ApprovedTarget, approveTarget, EgressRefusedError } from "../shared/guarded-http.ts";
+import { type ApprovedTarget, approvedRequest, approveTarget, EgressRefusedError } from "../shared/guarded-http.ts";
 import type { Vault } from "../vault/vault-service.ts";
 import { hashCredential } from "./llm-credentials.ts";
 import { createLlmMetering, endpointOf, type LlmCallRecord } from "./llm-metering.ts";
@@ -338,16 +338,10 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     headers.host = url.host;
     if (method !== "GET" && method !== "HEAD") headers["content-length"] = String(payload.length);
 
-    const client = url.protocol === "https:" ? https : http;
-    const upstream = client.request({
-      protocol: url.protocol,
-      hostname: approved.host,
-      port: approved.port,
-      path: `${url.pathname}${url.search}`,
+    const upstream = approvedRequest(url, approved, {
       method,
       headers,
       agent: agentFor(url.protocol, approved),
-      lookup: approved.lookup,
       signal: controller.signal,
     });
     let settled = false;

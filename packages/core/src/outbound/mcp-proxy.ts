@@ -1,21 +1,15 @@
-import http, {
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type OutgoingHttpHeaders,
-  type ServerResponse,
-} from "node:http";
-import https from "node:https";
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { pipeline, Transform } from "node:stream";
 import { type Db, extendScope, isUuid, schema, withScope } from "@reef/db";
 import { and, eq } from "drizzle-orm";
 import { openConnectorHeaders } from "../connectors/connector-credentials.ts";
-import { type ApprovedTarget, approveTarget, EgressRefusedError } from "../shared/guarded-http.ts";
+import { type ApprovedTarget, approvedRequest, approveTarget, EgressRefusedError } from "../shared/guarded-http.ts";
 import type { Vault } from "../vault/vault-service.ts";
 import { hashMcpCredential } from "./connector-credentials.ts";
 import type { ProxyCaller } from "./llm-proxy.ts";
-import { credentialOf } from "./llm-proxy-http.ts";
+import { answerHeaders, credentialOf, sendJson } from "./llm-proxy-http.ts";
 
-const { connectorCredentials, connectors } = schema;
+const { agentConnectors, connectorCredentials, connectors } = schema;
 
 /** Whether connectors are on platform-wide, and the non-public hosts they may reach (platform setting, else config). */
 export interface ConnectorPolicy {
@@ -60,39 +54,16 @@ export function mcpTarget(url: string, prefix: string): McpTarget | undefined {
 /** The only request headers the MCP transports need; everything else (the gateway's credential included) stays. */
 const PASSED_REQUEST = ["accept", "content-type", "mcp-session-id", "mcp-protocol-version", "last-event-id"];
 
-/** Never forwarded back: they describe one connection, or would set state in the gateway's client. */
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-  "set-cookie",
-  "content-length",
-  "content-encoding",
-]);
+/**
+ * Besides hop-by-hop headers and cookies, never forwarded back: the SSE rewrite changes the body's length, and the
+ * body arrives uncompressed (asked for with `accept-encoding: identity`).
+ */
+const answerHeadersOf = (headers: IncomingHttpHeaders) =>
+  answerHeaders(headers, ["content-length", "content-encoding"]);
 
-function answerHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
-  }
-  return out;
-}
-
-function sendJson(res: ServerResponse, status: number, code: string, message: string) {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const text = JSON.stringify({ error: { code, message } });
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
-}
+/** An error in Reef's shape `{ error: { code, message } }`. */
+const sendError = (res: ServerResponse, status: number, code: string, message: string) =>
+  sendJson(res, status, { error: { code, message } });
 
 /** A path under the connector's origin the proxy forwards: no way out of it (dot segments, encoded separators). */
 function safePath(path: string): boolean {
@@ -159,7 +130,7 @@ function scrubbed(answer: IncomingMessage, secrets: string[], res: ServerRespons
   answer.on("end", () => {
     let text = Buffer.concat(chunks).toString("utf8");
     for (const s of secrets) if (s.length >= 4) text = text.replaceAll(s, "[redacted]");
-    res.writeHead(status, { ...answerHeaders(answer.headers), "content-length": Buffer.byteLength(text) });
+    res.writeHead(status, { ...answerHeadersOf(answer.headers), "content-length": Buffer.byteLength(text) });
     res.end(text);
   });
   answer.on("error", () => res.destroy());
@@ -204,6 +175,13 @@ export function createMcpProxy(deps: McpProxyDeps) {
         .from(connectors)
         .where(and(eq(connectors.id, connectorId), eq(connectors.workspaceId, cred.workspaceId)));
       if (!row?.enabled || !row.url || row.transport === "stdio") return { kind: "connector" };
+      // A connector no agent may use is not in the gateway's config: a call for it comes from outside OpenClaw's policy.
+      const [used] = await tx
+        .select({ agentId: agentConnectors.agentId })
+        .from(agentConnectors)
+        .where(eq(agentConnectors.connectorId, row.id))
+        .limit(1);
+      if (!used) return { kind: "connector" };
       if (!(await deps.connectorPolicy()).enabled) return { kind: "disabled" };
       const headers = await openConnectorHeaders(tx, deps.vault, row);
       return { kind: "ok", workspaceId: cred.workspaceId, url: row.url, headers };
@@ -228,16 +206,16 @@ export function createMcpProxy(deps: McpProxyDeps) {
     });
     const grant = await authorize(credentialOf(req), target.connectorId, caller);
     if (grant.kind === "credential") {
-      return sendJson(
+      return sendError(
         res,
         401,
         "UNAUTHENTICATED",
         "Reef's MCP proxy does not accept this credential: it is not this runtime's, or was rotated.",
       );
     }
-    if (grant.kind === "connector") return sendJson(res, 404, "NOT_FOUND", "No such connector in this workspace.");
+    if (grant.kind === "connector") return sendError(res, 404, "NOT_FOUND", "No such connector in this workspace.");
     if (grant.kind === "disabled") {
-      return sendJson(res, 403, "CONNECTORS_DISABLED", "Connectors are switched off on this Reef.");
+      return sendError(res, 403, "CONNECTORS_DISABLED", "Connectors are switched off on this Reef.");
     }
     const endpoint = new URL(grant.url);
     let url: URL;
@@ -246,7 +224,7 @@ export function createMcpProxy(deps: McpProxyDeps) {
       for (const [k, v] of new URLSearchParams(target.search)) url.searchParams.append(k, v);
     } else {
       if (!safePath(target.path))
-        return sendJson(res, 404, "NOT_FOUND", "Reef's MCP proxy does not forward this path.");
+        return sendError(res, 404, "NOT_FOUND", "Reef's MCP proxy does not forward this path.");
       url = new URL(`${endpoint.origin}/${target.path}${target.search}`);
     }
     let approved: ApprovedTarget;
@@ -260,14 +238,14 @@ export function createMcpProxy(deps: McpProxyDeps) {
           { workspaceId: grant.workspaceId, connectorId: target.connectorId, host: url.host },
           "MCP proxy refused a connector's address",
         );
-        return sendJson(
+        return sendError(
           res,
           403,
           "CONNECTOR_URL_NOT_ALLOWED",
           "Reef does not call this connector's URL: its host is not a public address the operator allows.",
         );
       }
-      return sendJson(res, 502, "CONNECTOR_UNREACHABLE", "Reef could not reach the connector.");
+      return sendError(res, 502, "CONNECTOR_UNREACHABLE", "Reef could not reach the connector.");
     }
 
     const method = req.method ?? "GET";
@@ -283,26 +261,15 @@ export function createMcpProxy(deps: McpProxyDeps) {
     headers["accept-encoding"] = "identity";
     const length = req.headers["content-length"];
     if (length !== undefined) {
-      if (Number(length) > maxBodyBytes) return sendJson(res, 413, "TOO_LARGE", "The request is too large.");
+      if (Number(length) > maxBodyBytes) return sendError(res, 413, "TOO_LARGE", "The request is too large.");
       headers["content-length"] = length;
     }
-    const client = url.protocol === "https:" ? https : http;
-    const upstream = client.request({
-      protocol: url.protocol,
-      hostname: approved.host,
-      port: approved.port,
-      path: `${url.pathname}${url.search}`,
-      method,
-      headers,
-      // A fresh connection per call: no pooled socket outlives the check that approved it.
-      agent: false,
-      lookup: approved.lookup,
-      signal: controller.signal,
-    });
+    // A fresh connection per call (no agent): no pooled socket outlives the check that approved it.
+    const upstream = approvedRequest(url, approved, { method, headers, signal: controller.signal });
     const secrets = Object.values(grant.headers).flatMap((v) => [v, v.replace(/^Bearer\s+/i, "")]);
     upstream.on("error", () => {
       if (controller.signal.aborted) return;
-      if (!res.headersSent) sendJson(res, 502, "CONNECTOR_UNREACHABLE", "Reef could not reach the connector.");
+      if (!res.headersSent) sendError(res, 502, "CONNECTOR_UNREACHABLE", "Reef could not reach the connector.");
       else res.destroy();
     });
     upstream.on("response", (answer) => {
@@ -310,7 +277,7 @@ export function createMcpProxy(deps: McpProxyDeps) {
       if (status >= 300 && status < 400) {
         answer.resume();
         // Followed, a redirect would take the gateway (and its proxy credential) past Reef.
-        return sendJson(
+        return sendError(
           res,
           502,
           "CONNECTOR_REDIRECT",
@@ -318,7 +285,7 @@ export function createMcpProxy(deps: McpProxyDeps) {
         );
       }
       if (status >= 400) return scrubbed(answer, secrets, res, status);
-      res.writeHead(status, answerHeaders(answer.headers));
+      res.writeHead(status, answerHeadersOf(answer.headers));
       res.flushHeaders();
       const sse = String(answer.headers["content-type"] ?? "").includes("text/event-stream");
       const done = (err: NodeJS.ErrnoException | null) => {

@@ -1,5 +1,5 @@
 import { lookup } from "node:dns/promises";
-import http, { type IncomingMessage } from "node:http";
+import http, { type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
 import https from "node:https";
 import { isIP, type LookupFunction } from "node:net";
 import { canonicalAddress, classifyAddress } from "./address-class.ts";
@@ -294,4 +294,32 @@ export async function approveTarget(
     addresses: target.addresses.map((a) => a.address).sort(),
     lookup: pinnedLookup(target.addresses),
   };
+}
+
+/**
+ * A request to `url` that connects only where {@link approveTarget} approved (`target`); the caller sets the headers
+ * (`host` among them) and sends the body. Without `agent`, a fresh connection: no pooled socket outlives the check
+ * that approved it.
+ */
+export function approvedRequest(
+  url: URL,
+  target: ApprovedTarget,
+  opts: { method: string; headers: OutgoingHttpHeaders; signal: AbortSignal; agent?: http.Agent | false },
+  onResponse?: (res: IncomingMessage) => void,
+): ClientRequest {
+  const client = url.protocol === "https:" ? https : http;
+  return client.request(
+    {
+      protocol: url.protocol,
+      hostname: target.host,
+      port: target.port,
+      path: `${url.pathname}${url.search}`,
+      method: opts.method,
+      headers: opts.headers,
+      agent: opts.agent ?? false,
+      lookup: target.lookup,
+      signal: opts.signal,
+    },
+    onResponse,
+  );
 }
