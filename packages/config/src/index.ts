@@ -8,3 +8,4 @@ export {
   loadConfig,
   parseConfig,
 } from "./load-config.ts";
+export { type TestHarnessSettings, testHarnessSettings } from "./test-harness-settings.ts";
