@@ -94,6 +94,11 @@ export type AppConfig = Pick<
   | "connectorAllowedHosts"
   | "mcpCatalogFile"
   | "mcpServersDir"
+  | "requireSso"
+  | "requireTwoFactor"
+  | "ssoAllowHttp"
+  | "rateLimitTwoFactor"
+  | "rateLimitAuthEmail"
 >;
 
 const appServices = new WeakMap<FastifyInstance, ReturnType<typeof createServices>>();

@@ -31,6 +31,7 @@ import {
   createRuntimeTokenSealer,
   createScheduler,
   createScheduleService,
+  createSignIn,
   createSystemService,
   createVault,
   createWebhookService,
@@ -149,6 +150,16 @@ export function createServices(
       api_write: config.rateLimitApiWrite,
       webhook: config.rateLimitWebhook,
       openai: config.rateLimitOpenai,
+      two_factor: config.rateLimitTwoFactor,
+      auth_email: config.rateLimitAuthEmail,
+    },
+  });
+  const signIn = createSignIn({
+    db,
+    sessionTtlMs: config.sessionTtlHours * HOUR_MS,
+    policy: {
+      requireSso: async () => config.requireSso,
+      requireTwoFactor: async () => config.requireTwoFactor,
     },
   });
   const permissions = createPermissions({ db });
@@ -321,7 +332,8 @@ export function createServices(
       database: deps.database,
       onCheckFailed: (check, err) => log.warn({ err, check }, "readiness check failed"),
     }),
-    identity: createIdentityService({ db, audit, rateLimits, sessionTtlMs: config.sessionTtlHours * HOUR_MS }),
+    identity: createIdentityService({ db, audit, rateLimits, signIn }),
+    signIn,
     workspaces: createWorkspaceService({
       db,
       gate,

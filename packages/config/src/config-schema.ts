@@ -166,6 +166,23 @@ export const configSchema = z.object({
    * data or runtime directories, nothing in it writable by group or others.
    */
   mcpServersDir: z.string().min(1).optional(),
+  /**
+   * Password sign-in off for everyone except breakglass accounts (`reef
+   * create-admin`): people sign in with a configured SSO provider. Operators
+   * may also switch it in the admin page unless it is set here.
+   */
+  requireSso: z.union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")]).default(false),
+  /** Every account needs a second factor (TOTP) to sign in with a password or a magic link. */
+  requireTwoFactor: z.union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")]).default(false),
+  /**
+   * Accept OIDC issuers and SAML endpoints over plain http (an IdP on a trusted
+   * internal network, or tests). Off: https only.
+   */
+  ssoAllowHttp: z.union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")]).default(false),
+  /** Wrong second-factor codes one account may enter per window before it is locked out for the window. */
+  rateLimitTwoFactor: rateLimitSchema.prefault("5/15m"),
+  /** Magic-link and password-reset emails one address may be sent per window. */
+  rateLimitAuthEmail: rateLimitSchema.prefault("5/15m"),
   /** Requests to the OpenAI-compatible API one API key may make, as points per window. */
   rateLimitOpenai: rateLimitSchema.prefault("120/1m"),
   /** Calls one webhook trigger accepts, as points per window. */
@@ -294,6 +311,11 @@ export const ENV_NAMES: Record<keyof ParsedConfig, string> = {
   mcpCatalogFile: "REEF_MCP_CATALOG_FILE",
   mcpServersDir: "REEF_MCP_SERVERS_DIR",
   rateLimitOpenai: "REEF_RATE_LIMIT_OPENAI",
+  requireSso: "REEF_REQUIRE_SSO",
+  requireTwoFactor: "REEF_REQUIRE_TWO_FACTOR",
+  ssoAllowHttp: "REEF_SSO_ALLOW_HTTP",
+  rateLimitTwoFactor: "REEF_RATE_LIMIT_TWO_FACTOR",
+  rateLimitAuthEmail: "REEF_RATE_LIMIT_AUTH_EMAIL",
   runtimeDriver: "REEF_RUNTIME_DRIVER",
   sandbox: "REEF_SANDBOX",
   runtimeCallbackUrl: "REEF_RUNTIME_CALLBACK_URL",

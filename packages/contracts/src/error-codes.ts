@@ -26,7 +26,13 @@ export const ERROR_CODES = {
   CONNECTOR_URL_NOT_ALLOWED: 400,
   /** A connector URL, transport or catalogue entry Reef cannot use (the message says why). */
   CONNECTOR_INVALID: 400,
+  /** A sign-in, reset, confirmation or magic link that is unknown, used, expired, or opened in another browser (the message says which). */
+  LINK_INVALID: 400,
+  /** A single sign-on attempt the provider or Reef refused (bad state or nonce, IdP error, unsigned assertion); the message says why. */
+  SSO_FAILED: 400,
   UNAUTHORIZED: 401,
+  /** A wrong or already used second-factor code, or a wrong recovery code. */
+  TWO_FACTOR_INVALID: 401,
   /** A webhook call whose signature does not match its trigger's secret. */
   SIGNATURE_INVALID: 401,
   /** A webhook call signed more than five minutes away from Reef's clock. */
@@ -35,6 +41,12 @@ export const ERROR_CODES = {
   CSRF_FAILED: 403,
   /** A tool the operator does not let workspace admins grant (platform setting `grantableTools`). */
   TOOL_NOT_GRANTABLE: 403,
+  /** Password sign-in is off (the operator requires single sign-on) and this is not a breakglass account. */
+  SSO_REQUIRED: 403,
+  /** The provider vouched for an email whose domain the operator has not allowed for it. */
+  SSO_DOMAIN_NOT_ALLOWED: 403,
+  /** The workspace (or the platform) needs a second factor this session was not signed in with. */
+  TWO_FACTOR_REQUIRED: 403,
   /** The operator switched MCP connectors off for the whole platform. */
   CONNECTORS_DISABLED: 403,
   NOT_FOUND: 404,
@@ -61,6 +73,8 @@ export const ERROR_CODES = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
   QUOTA_EXCEEDED: 429,
+  /** Too many wrong second-factor codes: the account's second factor is locked until `Retry-After`. */
+  TWO_FACTOR_LOCKED: 429,
   /** The person's running-gateway cap is reached; `Retry-After` says when to try again. */
   RUNTIME_LIMIT_REACHED: 429,
   INTERNAL: 500,

@@ -16,6 +16,7 @@ export {
 } from "./app-error.ts";
 export * from "./approvals.ts";
 export * from "./audit.ts";
+export * from "./auth.ts";
 export * from "./chat.ts";
 export * from "./common.ts";
 export * from "./connectors.ts";

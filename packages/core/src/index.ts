@@ -55,7 +55,21 @@ export { createEgressPolicy, type EgressPolicy, type EgressResolver } from "./eg
 export { createEgressProxy, type EgressProxy, REFUSED_HEADER } from "./egress/egress-proxy.ts";
 export { createEgressRefusalRecorder, type EgressRefusalRecorder } from "./egress/egress-refusals.ts";
 export { createEgressService, type EgressService } from "./egress/egress-service.ts";
-export { createIdentityService, type IdentityService } from "./identity/identity-service.ts";
+export {
+  consumeAuthToken,
+  issueAuthToken,
+  linkInvalid,
+  purgeExpiredAuthTokens,
+} from "./identity/auth-tokens.ts";
+export { createIdentityService, type IdentityService, ssoRequired } from "./identity/identity-service.ts";
+export {
+  createSignIn,
+  methodHasSecondFactor,
+  type PublicUser,
+  type SignIn,
+  type SignInOutcome,
+  type SignInPolicy,
+} from "./identity/sign-in.ts";
 export { createSmtpMailer, type Mail, type Mailer, type SmtpServer } from "./mail/mailer.ts";
 export {
   type Completion,

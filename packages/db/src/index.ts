@@ -4,6 +4,12 @@ export { type PostgresBinaries, resolvePostgresBinaries } from "./embedded/binar
 export { EmbeddedPostgres, type EmbeddedPostgresConnection } from "./embedded/embedded-postgres.ts";
 export { MIGRATIONS_FOLDER, MigrationError, type MigrationStatus, migrationStatus, runMigrations } from "./migrate.ts";
 export { findFreePort } from "./net.ts";
+export {
+  AUTH_TOKEN_KINDS,
+  type AuthTokenKind,
+  type OidcProviderConfig,
+  type SamlProviderConfig,
+} from "./schema/auth.ts";
 export { MESSAGE_STATUSES, type MessageStatus } from "./schema/chat.ts";
 export * as schema from "./schema/index.ts";
 export {

@@ -16,9 +16,12 @@ export interface Scope {
   userId?: string;
   /** Operator views of platform metadata (users, workspaces, members; never tenant content). */
   platform?: boolean;
-  /** The one row a presented secret names: session token hash, API key hash, invite token hash, email, LLM credential hash. */
+  /** The one row a presented secret names: session token hash, API key hash, invite token hash, email, LLM credential hash, sign-in flow token hash. */
   lookup?: Partial<
-    Record<"session" | "api_key" | "invite" | "email" | "llm_credential" | "connector_credential", string>
+    Record<
+      "session" | "api_key" | "invite" | "email" | "llm_credential" | "connector_credential" | "auth_token",
+      string
+    >
   >;
 }
 
@@ -62,8 +65,11 @@ async function applySettings(tx: Tx, settings: [string, string][]): Promise<void
  * Widens the scope of a transaction already inside {@link withScope}, once a
  * lookup has established who is acting (a session's user, an API key's workspace).
  */
-export async function extendScope(tx: Tx, scope: Pick<Scope, "workspaceId" | "userId">): Promise<void> {
+export async function extendScope(tx: Tx, scope: Pick<Scope, "workspaceId" | "userId" | "lookup">): Promise<void> {
   const settings: [string, string][] = [];
+  for (const [kind, value] of Object.entries(scope.lookup ?? {})) {
+    if (value) settings.push([`app.lookup_${kind}`, value]);
+  }
   if (scope.workspaceId) {
     if (!isUuid(scope.workspaceId)) throw new TypeError("not a workspace id");
     settings.push(["app.workspace_id", scope.workspaceId]);

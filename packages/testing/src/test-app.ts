@@ -28,6 +28,7 @@ export function testAppConfig(overrides: Partial<AppConfig> = {}): AppConfig {
     rateLimitLoginIp: GENEROUS,
     rateLimitLoginAccount: GENEROUS,
     rateLimitInviteAccept: GENEROUS,
+    rateLimitAuthEmail: GENEROUS,
     rateLimitApiRead: GENEROUS,
     rateLimitApiWrite: GENEROUS,
     providerAllowedHosts: ["127.0.0.1"],

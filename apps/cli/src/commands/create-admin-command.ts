@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { createAuditService, createIdentityService, createRateLimits } from "@reef/core";
+import { createAuditService, createIdentityService, createRateLimits, createSignIn } from "@reef/core";
 import { openConfiguredDatabase } from "@reef/server";
 import { Command } from "commander";
 import { configFor, fail, loggerFor } from "./shared.ts";
@@ -43,7 +43,13 @@ export function createAdminCommand(): Command {
             api_write: unlimited,
           },
         });
-        const identity = createIdentityService({ db: database.db, audit, rateLimits, sessionTtlMs: 60_000 });
+        // Breakglass works whatever the sign-in policy: it is the way back in.
+        const signIn = createSignIn({
+          db: database.db,
+          sessionTtlMs: 60_000,
+          policy: { requireSso: async () => false, requireTwoFactor: async () => false },
+        });
+        const identity = createIdentityService({ db: database.db, audit, rateLimits, signIn });
         const { user, created } = await identity.ensureAdmin(
           { actor: { kind: "system", name: "reef create-admin" } },
           { email: opts.email, name: opts.name, password },

@@ -4,9 +4,9 @@ import {
   pageOf,
   pageQuerySchema,
   sessionSchema,
+  signInResultSchema,
   signupBodySchema,
   signupResponseSchema,
-  userSchema,
 } from "@reef/contracts";
 import type { IdentityService } from "@reef/core";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
@@ -39,13 +39,14 @@ export function authRoutes(deps: { identity: IdentityService; cookies: SessionCo
       {
         schema: {
           tags: ["auth"],
-          summary: "Sign in with email and password",
+          summary: "Sign in with email and password (or get the second-factor step it needs)",
           body: loginBodySchema,
-          response: { 200: z.object({ user: userSchema }) },
+          response: { 200: signInResultSchema },
         },
       },
       async (request, reply) => {
         const result = await identity.login(request.ctx, request.body);
+        if (result.kind === "challenge") return { next: result.next, challenge: result.challenge };
         cookies.set(reply, result.session);
         return { user: result.user };
       },

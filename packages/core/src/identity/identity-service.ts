@@ -1,24 +1,19 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError } from "@reef/contracts";
-import { type Db, extendScope, schema, type Tx, withScope } from "@reef/db";
+import { AppError, ConflictError, ForbiddenError, NotFoundError, UnauthorizedError } from "@reef/contracts";
+import { type Db, schema, type Tx, withScope } from "@reef/db";
 import { and, desc, eq, gt, isNull, sql } from "drizzle-orm";
 import { type AuditService, appendAudit } from "../audit/audit-service.ts";
 import type { RateLimits } from "../rate-limit/rate-limits.ts";
 import type { RequestContext, UserActor } from "../shared/context.ts";
 import { clampLimit, decodeCursor, olderThan, type Page, toPage } from "../shared/pagination.ts";
 import { isUniqueViolation } from "../shared/pg-errors.ts";
-import { hashToken, newToken } from "../shared/tokens.ts";
+import { hashToken } from "../shared/tokens.ts";
 import { checkPasswordPolicy, hashPassword, verifyPassword } from "./passwords.ts";
+import { createAccountIn, type SignIn, type SignInOutcome, toPublicUser } from "./sign-in.ts";
 
-const { users, sessions, platformState, workspaces, workspaceMembers, invites } = schema;
+export type { PublicUser } from "./sign-in.ts";
 
-export interface PublicUser {
-  id: string;
-  email: string;
-  name: string;
-  platformRole: "super_admin" | "user";
-  createdAt: string;
-}
+const { users, sessions, workspaceMembers, workspaces, invites } = schema;
 
 export interface SessionInfo {
   id: string;
@@ -30,17 +25,19 @@ export interface SessionInfo {
   current: boolean;
 }
 
-/** A session token for the cookie; shown to the client once and stored only as a hash. */
-export interface IssuedSession {
-  token: string;
-  expiresAt: Date;
-}
-
 export interface IdentityServiceDeps {
   db: Db;
   audit: AuditService;
   rateLimits: RateLimits;
-  sessionTtlMs: number;
+  signIn: SignIn;
+}
+
+/** Password sign-in refused: the operator requires single sign-on and this is not a breakglass account. */
+export function ssoRequired(): AppError {
+  return new AppError(
+    "SSO_REQUIRED",
+    "Password sign-in is turned off: sign in with your organisation's single sign-on.",
+  );
 }
 
 const TOUCH_EVERY_MS = 60_000;
@@ -57,33 +54,8 @@ async function usableInvite(tx: Tx, tokenHash: string, email: string) {
   return invite;
 }
 
-function toPublicUser(u: typeof users.$inferSelect): PublicUser {
-  return { id: u.id, email: u.email, name: u.name, platformRole: u.platformRole, createdAt: u.createdAt.toISOString() };
-}
-
 export function createIdentityService(deps: IdentityServiceDeps) {
-  const { db, audit, rateLimits } = deps;
-
-  async function issueSession(
-    tx: Parameters<Parameters<Db["transaction"]>[0]>[0],
-    userId: string,
-    ctx: RequestContext,
-  ): Promise<IssuedSession & { id: string }> {
-    const token = newToken("rs_");
-    const expiresAt = new Date(Date.now() + deps.sessionTtlMs);
-    const [row] = await tx
-      .insert(sessions)
-      .values({
-        userId,
-        tokenHash: hashToken(token),
-        ip: ctx.ip ?? null,
-        userAgent: ctx.userAgent?.slice(0, 512) ?? null,
-        expiresAt,
-      })
-      .returning({ id: sessions.id });
-    if (!row) throw new Error("session insert returned nothing");
-    return { token, expiresAt, id: row.id };
-  }
+  const { db, audit, rateLimits, signIn } = deps;
 
   const service = {
     /**
@@ -103,86 +75,49 @@ export function createIdentityService(deps: IdentityServiceDeps) {
       const userId = crypto.randomUUID();
       const inviteHash = input.inviteToken ? hashToken(input.inviteToken) : undefined;
       if (inviteHash) await rateLimits.consume("invite_accept", ctx.ip ?? "unknown", ctx);
+      if (await signIn.policy.requireSso()) {
+        // With SSO required only the very first account (the operator's) is made with a password.
+        const anyone = await withScope(db, { platform: true }, (tx) =>
+          tx.select({ id: users.id }).from(users).limit(1),
+        );
+        if (anyone.length > 0) throw ssoRequired();
+      }
       try {
         const lookup = { email: email.toLowerCase(), ...(inviteHash ? { invite: inviteHash } : {}) };
-        // With an invite, the workspace is the inviting one (known once the invite is read).
-        let workspaceId: string = crypto.randomUUID();
-        return await withScope(db, { userId, ...(inviteHash ? {} : { workspaceId }), lookup }, async (tx) => {
+        return await withScope(db, { userId, lookup }, async (tx) => {
           const invite = inviteHash ? await usableInvite(tx, inviteHash, email) : undefined;
-          if (invite) workspaceId = invite.workspaceId;
-          const [taken] = await tx
-            .select({ id: users.id })
-            .from(users)
-            .where(sql`lower(${users.email}) = ${email.toLowerCase()}`);
-          if (taken) throw new ConflictError("An account with this email already exists. Sign in instead.");
-          const [inserted] = await tx
-            .insert(users)
-            .values({ id: userId, email, name: input.name.trim(), passwordHash, platformRole: "user" })
-            .returning();
-          if (!inserted) throw new Error("user insert returned nothing");
-          // Claimed with a conditional update, so of two simultaneous first signups only one wins.
-          const [first] = await tx
-            .update(platformState)
-            .set({ firstUserId: userId })
-            .where(and(eq(platformState.id, 1), isNull(platformState.firstUserId)))
-            .returning({ id: platformState.id });
-          const platformRole = first ? ("super_admin" as const) : ("user" as const);
-          const user = first
-            ? (await tx.update(users).set({ platformRole }).where(eq(users.id, userId)).returning())[0]
-            : inserted;
-          if (!user) throw new Error("user update returned nothing");
+          const created = await createAccountIn(tx, ctx, {
+            userId,
+            email,
+            name: input.name.trim(),
+            passwordHash,
+            home: invite ? { kind: "join", workspaceId: invite.workspaceId, role: invite.role } : { kind: "personal" },
+            via: invite ? "invite" : "password",
+          });
+          if (!created) throw new ConflictError("An account with this email already exists. Sign in instead.");
+          const { user, workspace } = created;
+          const outcome = await signIn.startSessionIn(tx, ctx, user, "signup");
           if (invite) {
-            await extendScope(tx, { workspaceId });
-            await tx.insert(workspaceMembers).values({ workspaceId, userId, role: invite.role });
             await tx
               .update(invites)
               .set({ acceptedAt: new Date(), acceptedBy: userId })
               .where(eq(invites.id, invite.id));
+            await appendAudit(
+              tx,
+              {
+                ...ctx,
+                actor: { kind: "user", userId, platformRole: user.platformRole, sessionId: outcome.session.id },
+              },
+              {
+                workspaceId: workspace.id,
+                action: "invite.accept",
+                targetType: "invite",
+                targetId: invite.id,
+                details: { role: invite.role, atSignup: true },
+              },
+            );
           }
-          const [workspace] = invite
-            ? await tx.select().from(workspaces).where(eq(workspaces.id, workspaceId))
-            : await tx
-                .insert(workspaces)
-                .values({ id: workspaceId, name: `${user.name}'s workspace`, personal: true })
-                .returning();
-          if (!workspace) throw new Error("workspace insert returned nothing");
-          if (!invite) await tx.insert(workspaceMembers).values({ workspaceId, userId, role: "owner" });
-          const session = await issueSession(tx, userId, ctx);
-          const asUser: RequestContext = {
-            ...ctx,
-            actor: { kind: "user", userId, platformRole, sessionId: session.id },
-          };
-          await appendAudit(tx, asUser, {
-            workspaceId: null,
-            action: "user.signup",
-            targetType: "user",
-            targetId: userId,
-            details: { platformRole },
-          });
-          await appendAudit(
-            tx,
-            asUser,
-            invite
-              ? {
-                  workspaceId,
-                  action: "invite.accept",
-                  targetType: "invite",
-                  targetId: invite.id,
-                  details: { role: invite.role, atSignup: true },
-                }
-              : {
-                  workspaceId,
-                  action: "workspace.create",
-                  targetType: "workspace",
-                  targetId: workspaceId,
-                  details: { personal: true },
-                },
-          );
-          return {
-            user: toPublicUser(user),
-            workspace: { id: workspace.id, name: workspace.name, role: invite?.role ?? ("owner" as const) },
-            session,
-          };
+          return { user: toPublicUser(user), workspace, session: outcome.session };
         });
       } catch (err) {
         if (isUniqueViolation(err))
@@ -206,8 +141,18 @@ export function createIdentityService(deps: IdentityServiceDeps) {
         return row;
       });
       if (!existing) {
-        const created = await service.signup(ctx, { email, password: input.password, name: input.name });
-        if (created.user.platformRole === "super_admin") return { user: created.user, created: true };
+        const newId = crypto.randomUUID();
+        const created = await withScope(db, { userId: newId, lookup: { email: email.toLowerCase() } }, (tx) =>
+          createAccountIn(tx, ctx, {
+            userId: newId,
+            email,
+            name: input.name.trim(),
+            passwordHash,
+            home: { kind: "personal" },
+            via: "create-admin",
+          }),
+        );
+        if (!created) throw new ConflictError("An account with this email already exists.");
         return { user: (await promote(created.user.id)).user, created: true };
       }
       return { user: (await promote(existing.id)).user, created: false };
@@ -216,7 +161,13 @@ export function createIdentityService(deps: IdentityServiceDeps) {
         return withScope(db, { userId, platform: true }, async (tx) => {
           const [user] = await tx
             .update(users)
-            .set({ platformRole: "super_admin", deactivatedAt: null, passwordHash, updatedAt: new Date() })
+            .set({
+              platformRole: "super_admin",
+              breakglass: true,
+              deactivatedAt: null,
+              passwordHash,
+              updatedAt: new Date(),
+            })
             .where(eq(users.id, userId))
             .returning();
           if (!user) throw new NotFoundError("No such user.");
@@ -237,7 +188,7 @@ export function createIdentityService(deps: IdentityServiceDeps) {
      * attempt is held for a growing delay (capped at a few seconds, reset by a
      * success), so guessing stays slow while nobody can lock the owner out.
      */
-    async login(ctx: RequestContext, input: { email: string; password: string }) {
+    async login(ctx: RequestContext, input: { email: string; password: string }): Promise<SignInOutcome> {
       const email = input.email.trim().toLowerCase();
       await rateLimits.consume("login_ip", ctx.ip ?? "unknown", ctx);
       // Counted on arrival, so a burst of parallel guesses is held as much as a series.
@@ -248,6 +199,17 @@ export function createIdentityService(deps: IdentityServiceDeps) {
         const [row] = await tx.select().from(users).where(sql`lower(${users.email}) = ${email}`);
         return row;
       });
+      if (!user?.breakglass && (await signIn.policy.requireSso())) {
+        await audit.recordEvent(ctx, {
+          workspaceId: null,
+          action: "auth.login",
+          outcome: "denied",
+          targetType: "user",
+          ...(user ? { targetId: user.id } : {}),
+          details: { email, reason: "sso_required" },
+        });
+        throw ssoRequired();
+      }
       const ok = await verifyPassword(user?.passwordHash, input.password);
       if (!user || !ok) {
         await audit.recordEvent(ctx, {
@@ -272,20 +234,7 @@ export function createIdentityService(deps: IdentityServiceDeps) {
         throw new UnauthorizedError("This account has been deactivated. Ask an administrator.");
       }
       await rateLimits.reset("login_account", email);
-      return withScope(db, { userId: user.id }, async (tx) => {
-        const session = await issueSession(tx, user.id, ctx);
-        const asUser: RequestContext = {
-          ...ctx,
-          actor: { kind: "user", userId: user.id, platformRole: user.platformRole, sessionId: session.id },
-        };
-        await appendAudit(tx, asUser, {
-          workspaceId: null,
-          action: "auth.login",
-          targetType: "user",
-          targetId: user.id,
-        });
-        return { user: toPublicUser(user), session };
-      });
+      return signIn.afterFirstFactor(ctx, user, "password");
     },
 
     /** Resolves a session cookie to its user, or undefined when it is unknown, expired, revoked or the user is deactivated. */

@@ -19,19 +19,36 @@ export type RateLimitClass =
   | "api_write"
   | "webhook"
   /** OpenAI-compatible API requests, per API key. */
-  | "openai";
+  | "openai"
+  /** Wrong second-factor codes, per account: spending the allowance locks the account's second factor for the window. */
+  | "two_factor"
+  /** Magic-link and password-reset emails, per address. */
+  | "auth_email";
 
 /**
  * `webhook` (calls per trigger) is optional for callers that take no webhook calls; it then allows 60 a minute.
- * `openai` (OpenAI-compatible API requests per key) likewise, allowing 120 a minute.
+ * `openai` (OpenAI-compatible API requests per key) likewise, allowing 120 a minute;
+ * `two_factor` and `auth_email` allow 5 in 15 minutes.
  */
-export type RateLimitSettings = Record<Exclude<RateLimitClass, "webhook" | "openai">, RateLimit> & {
+export type RateLimitSettings = Record<
+  Exclude<RateLimitClass, "webhook" | "openai" | "two_factor" | "auth_email">,
+  RateLimit
+> & {
   webhook?: RateLimit;
   openai?: RateLimit;
+  two_factor?: RateLimit;
+  auth_email?: RateLimit;
 };
 
 const DEFAULT_WEBHOOK_LIMIT: RateLimit = { points: 60, durationSec: 60 };
 const DEFAULT_OPENAI_LIMIT: RateLimit = { points: 120, durationSec: 60 };
+const FIVE_PER_15_MIN: RateLimit = { points: 5, durationSec: 900 };
+const OPTIONAL_DEFAULTS = {
+  webhook: DEFAULT_WEBHOOK_LIMIT,
+  openai: DEFAULT_OPENAI_LIMIT,
+  two_factor: FIVE_PER_15_MIN,
+  auth_email: FIVE_PER_15_MIN,
+} as const;
 
 /** Limits shared across replicas through Postgres (rate-limiter-flexible). */
 export interface RateLimits {
@@ -76,11 +93,9 @@ export function createRateLimits(deps: {
   audit: AuditService;
 }): RateLimits {
   const settingOf = (cls: RateLimitClass): RateLimit =>
-    cls === "webhook"
-      ? (deps.settings.webhook ?? DEFAULT_WEBHOOK_LIMIT)
-      : cls === "openai"
-        ? (deps.settings.openai ?? DEFAULT_OPENAI_LIMIT)
-        : deps.settings[cls];
+    cls in OPTIONAL_DEFAULTS
+      ? (deps.settings[cls] ?? OPTIONAL_DEFAULTS[cls as keyof typeof OPTIONAL_DEFAULTS])
+      : deps.settings[cls as Exclude<RateLimitClass, keyof typeof OPTIONAL_DEFAULTS>];
   const limiters = new Map<RateLimitClass, RateLimiterPostgres>();
   const limiter = (cls: RateLimitClass) => {
     let l = limiters.get(cls);

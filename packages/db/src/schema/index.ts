@@ -1,4 +1,5 @@
 export * from "./audit.ts";
+export * from "./auth.ts";
 export * from "./chat.ts";
 export * from "./connectors.ts";
 export * from "./metering.ts";

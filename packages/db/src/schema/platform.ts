@@ -40,6 +40,10 @@ export const platformSettings = pgTable(
     connectorsEnabled: boolean(),
     /** Non-public hosts (`host` or `host:port`) connectors may point at; null falls back to the configuration. */
     connectorAllowedHosts: text().array(),
+    /** Password sign-in off for everyone but breakglass accounts; null falls back to the configuration (default off). */
+    requireSso: boolean(),
+    /** Every account needs a second factor (TOTP); null falls back to the configuration (default off). */
+    requireTwoFactor: boolean(),
     /** Where the first-run wizard was left, so it resumes there. */
     setupStep: smallint().notNull().default(0),
     setupCompletedAt: timestamp({ withTimezone: true }),

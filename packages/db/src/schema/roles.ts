@@ -21,7 +21,9 @@ export const platformScope = sql`reef_platform_scope()`;
  * exactly the row it names be read, so finding "the session for this cookie"
  * needs no cross-tenant read access.
  */
-export function lookup(kind: "session" | "api_key" | "invite" | "email" | "llm_credential" | "connector_credential") {
+export function lookup(
+  kind: "session" | "api_key" | "invite" | "email" | "llm_credential" | "connector_credential" | "auth_token",
+) {
   return sql.raw(`reef_lookup('${kind}')`);
 }
 

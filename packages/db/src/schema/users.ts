@@ -1,5 +1,16 @@
 import { sql } from "drizzle-orm";
-import { index, inet, integer, pgPolicy, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import {
+  boolean,
+  index,
+  inet,
+  integer,
+  pgPolicy,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
 import { appRole, currentUserId, currentWorkspaceId, lookup, platformScope } from "./roles.ts";
 
 /** People who can sign in. Not tenant data: a user may belong to many workspaces. */
@@ -14,6 +25,11 @@ export const users = pgTable(
       .notNull()
       .default("user"),
     deactivatedAt: timestamp({ withTimezone: true }),
+    /**
+     * Made or re-keyed by `reef create-admin`: may still sign in with a password
+     * when the operator requires single sign-on (the way back in if the IdP breaks).
+     */
+    breakglass: boolean().notNull().default(false),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
@@ -51,6 +67,8 @@ export const sessions = pgTable(
     lastSeenAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     expiresAt: timestamp({ withTimezone: true }).notNull(),
     revokedAt: timestamp({ withTimezone: true }),
+    /** How the session was signed in: `password`, `magic_link`, `signup`, `invite`, `oidc:<slug>`, `saml:<slug>`; with `+totp` after a second factor. */
+    method: text(),
   },
   (t) => [
     index("sessions_user_idx").on(t.userId, t.createdAt),

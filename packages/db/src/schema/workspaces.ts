@@ -25,6 +25,8 @@ export const workspaces = pgTable(
      * service clears it in the transaction that deletes the agent.
      */
     defaultAgentId: uuid(),
+    /** Members without a second factor (TOTP) cannot open this workspace until they enrol. */
+    requireTwoFactor: boolean().notNull().default(false),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
