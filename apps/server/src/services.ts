@@ -3,20 +3,25 @@ import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import {
+  createAccountService,
   createAdminService,
   createAgentService,
   createApiKeyService,
   createApprovalService,
   createAuditQueryService,
   createAuditService,
+  createAuthState,
   createChatService,
   createConnectorService,
   createEgressPolicy,
   createEgressProxy,
   createEgressRefusalRecorder,
   createEgressService,
+  createEmailLinkService,
+  createIdentityProviderService,
   createIdentityService,
   createInviteService,
+  createOidcFlow,
   createOpenAiService,
   createPermissions,
   createPlatformSealer,
@@ -32,7 +37,9 @@ import {
   createScheduler,
   createScheduleService,
   createSignIn,
+  createSsoService,
   createSystemService,
+  createTwoFactorService,
   createVault,
   createWebhookService,
   createWorkspaceGate,
@@ -157,9 +164,10 @@ export function createServices(
   const signIn = createSignIn({
     db,
     sessionTtlMs: config.sessionTtlHours * HOUR_MS,
+    // The operator's switches over the configuration, read per sign-in (platformSettings is defined below).
     policy: {
-      requireSso: async () => config.requireSso,
-      requireTwoFactor: async () => config.requireTwoFactor,
+      requireSso: async () => (await platformSettings.signInPolicy()).requireSso,
+      requireTwoFactor: async () => (await platformSettings.signInPolicy()).requireTwoFactor,
     },
   });
   const permissions = createPermissions({ db });
@@ -204,9 +212,10 @@ export function createServices(
     mcpCatalog,
   });
   const explicit = new Set(config.explicitKeys ?? []);
+  const platformSealer = createPlatformSealer(keyring);
   const platformSettings = createPlatformSettings({
     db,
-    sealer: createPlatformSealer(keyring),
+    sealer: platformSealer,
     defaults: {
       publicUrl: config.publicUrl,
       smtpUrl: config.smtpUrl,
@@ -217,6 +226,8 @@ export function createServices(
       hostToolsAllowed: runtimeIsolation.hostToolsAllowed,
       connectorsEnabled: config.connectorsEnabled,
       connectorAllowedHosts: config.connectorAllowedHosts,
+      requireSso: config.requireSso,
+      requireTwoFactor: config.requireTwoFactor,
       caps: {
         maxWorkspacesPerUser: config.maxWorkspacesPerUser,
         maxRuntimesPerUser: config.maxRuntimesPerUser,
@@ -230,6 +241,8 @@ export function createServices(
         grantableTools: explicit.has("grantableTools"),
         connectorsEnabled: explicit.has("connectorsEnabled"),
         connectorAllowedHosts: explicit.has("connectorAllowedHosts"),
+        requireSso: explicit.has("requireSso"),
+        requireTwoFactor: explicit.has("requireTwoFactor"),
         caps: {
           maxWorkspacesPerUser: explicit.has("maxWorkspacesPerUser"),
           maxRuntimesPerUser: explicit.has("maxRuntimesPerUser"),
@@ -318,6 +331,12 @@ export function createServices(
     ],
     log,
   });
+  const oidcFlow = createOidcFlow({
+    db,
+    sealer: platformSealer,
+    publicUrl: platformSettings.publicUrl,
+    allowHttp: config.ssoAllowHttp,
+  });
   if (driver.kind !== "process" && !config.runtimeCallbackUrl) {
     log.warn(
       { driver: driver.kind },
@@ -333,7 +352,53 @@ export function createServices(
       onCheckFailed: (check, err) => log.warn({ err, check }, "readiness check failed"),
     }),
     identity: createIdentityService({ db, audit, rateLimits, signIn }),
+    // Single sign-on: operators' providers (OIDC issuers checked on save) and people's sign-ins through them.
+    identityProviders: createIdentityProviderService({
+      db,
+      sealer: platformSealer,
+      publicUrl: platformSettings.publicUrl,
+      ssoAllowHttp: config.ssoAllowHttp,
+      checkOidc: oidcFlow.check,
+    }),
+    sso: createSsoService({
+      db,
+      audit,
+      signIn,
+      oidc: oidcFlow,
+      sealer: platformSealer,
+      publicUrl: platformSettings.publicUrl,
+    }),
+    // Emailed links and the account page: mail and public URL as invites get them (platform settings, per request).
+    emailLinks: createEmailLinkService({
+      db,
+      audit,
+      rateLimits,
+      signIn,
+      mailer: platformSettings.mailer,
+      publicUrl: platformSettings.publicUrl,
+      log,
+    }),
+    account: createAccountService({
+      db,
+      audit,
+      rateLimits,
+      policy: signIn.policy,
+      mailer: platformSettings.mailer,
+      publicUrl: platformSettings.publicUrl,
+      log,
+    }),
+    authState: createAuthState({ db, policy: signIn.policy, mailer: platformSettings.mailer }),
     signIn,
+    // TOTP and recovery codes: enrolment, the second sign-in step, operators' reset (seeds under the platform key).
+    twoFactor: createTwoFactorService({
+      db,
+      audit,
+      rateLimits,
+      signIn,
+      sealer: platformSealer,
+      platformRequires: async () => (await platformSettings.signInPolicy()).requireTwoFactor,
+      mailer: platformSettings.mailer,
+    }),
     workspaces: createWorkspaceService({
       db,
       gate,

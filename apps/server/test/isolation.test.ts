@@ -35,6 +35,39 @@ let world: World;
 const BODIES: Record<string, unknown> = {
   "POST /api/v1/auth/signup": { email: "new@example.test", password: "correct horse battery", name: "N" },
   "POST /api/v1/auth/login": { email: "x@example.test", password: "whatever-password" },
+  "POST /api/v1/auth/magic-link": { email: "x@example.test" },
+  "POST /api/v1/auth/magic-link/consume": { token: "rml_0000000000000000000000000000000000000000000" },
+  "POST /api/v1/auth/password-reset": { email: "x@example.test" },
+  "POST /api/v1/auth/password-reset/complete": {
+    token: "rpr_0000000000000000000000000000000000000000000",
+    password: "a brand new passphrase",
+  },
+  "POST /api/v1/auth/email-change/confirm": { token: "rec_0000000000000000000000000000000000000000000" },
+  "POST /api/v1/auth/two-factor": { challenge: "r2f_0000000000000000000000000000000000000000000", code: "123456" },
+  "POST /api/v1/auth/two-factor/enrol": { challenge: "r2f_0000000000000000000000000000000000000000000" },
+  "POST /api/v1/auth/two-factor/enrol/confirm": {
+    challenge: "r2f_0000000000000000000000000000000000000000000",
+    code: "123456",
+  },
+  "POST /api/v1/auth/sso/link": { token: "rsl_0000000000000000000000000000000000000000000", password: "whatever" },
+  "POST /api/v1/auth/sso/:slug/acs": { SAMLResponse: "PHNhbWxwOlJlc3BvbnNlLz4=", RelayState: "rss_0000000000" },
+  "PATCH /api/v1/me": { name: "Hijacked" },
+  "POST /api/v1/me/password": { currentPassword: "whatever-password", newPassword: "a brand new passphrase" },
+  "POST /api/v1/me/email": { newEmail: "attacker@example.test", password: "whatever-password" },
+  "POST /api/v1/me/sessions/revoke-all": { includeCurrent: false },
+  "POST /api/v1/me/two-factor/setup": { password: "whatever-password" },
+  "POST /api/v1/me/two-factor/confirm": { code: "123456" },
+  "POST /api/v1/me/two-factor/disable": { password: "whatever-password" },
+  "POST /api/v1/me/two-factor/recovery-codes": { password: "whatever-password" },
+  "POST /api/v1/admin/identity-providers": {
+    kind: "oidc",
+    slug: "stolen",
+    name: "Stolen",
+    issuer: "https://attacker.example",
+    clientId: "x",
+    defaultWorkspaceId: "00000000-0000-4000-8000-000000000000",
+  },
+  "PATCH /api/v1/admin/identity-providers/:providerId": { kind: "oidc", name: "Hijacked" },
   "POST /api/v1/workspaces": { name: "New" },
   "PATCH /api/v1/workspaces/:wid": { name: "Hijacked" },
   "DELETE /api/v1/workspaces/:wid": { confirmName: "Workspace B" },
@@ -109,6 +142,7 @@ const RESOURCES = [
   "scheduleId",
   "runId",
   "connectorId",
+  "slug",
 ] as const;
 
 async function buildSide(side: Side) {
@@ -250,6 +284,8 @@ async function buildSide(side: Side) {
     scheduleId: schedule.id,
     runId: run.id,
     connectorId: connector.id,
+    // Identity providers are the platform's, not a workspace's: both sides name one that does not exist.
+    slug: "no-such-provider",
     // Not path parameters: more of X's data that must never reach the other side.
     secondAgentId: second.id,
     adminChatSessionId: adminChat.id,

@@ -3,25 +3,36 @@ import { RouterProvider } from "@tanstack/react-router";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { ApiError } from "./api/client.ts";
-import { forgetSession, hadSession, meQuery, rememberSession } from "./components/session.ts";
+import { authStateQuery, hadSession, meQuery, rememberSession, twoFactorRequired } from "./components/session.ts";
 import { router } from "./router.tsx";
 import "./styles.css";
 
+// Pages a signed-out visitor uses: a 401 there is the page's own business (a wrong password, a spent link).
+const SIGNED_OUT_PAGES = /^\/(signin|signup|invites|magic|forgot-password|reset-password|confirm-email)(\/|$)/;
+
 /**
- * A 401 sends the person to sign in. Only someone who had a session in this browser
- * (expired, revoked, deactivated) is told it ended; a first-time visitor is not.
+ * A 401 sends the person to sign in, once the auth state confirms the session is gone (a 401 for a wrong
+ * password or code on the account page is not a lost session). Only someone who had a session in this
+ * browser (expired, revoked, deactivated) is told it ended; a first-time visitor is not.
  */
-function onError(err: unknown) {
-  if (!(err instanceof ApiError) || err.status !== 401) return;
+async function onUnauthorized() {
+  if (SIGNED_OUT_PAGES.test(window.location.pathname)) return;
+  const state = await queryClient.fetchQuery({ ...authStateQuery, staleTime: 0 }).catch(() => undefined);
+  if (state?.signedIn) return;
   const here = window.location.pathname + window.location.search;
-  if (/^\/(signin|signup|invites)/.test(window.location.pathname)) return;
   const expired = hadSession();
-  forgetSession();
   queryClient.clear();
   void router.navigate({
     to: "/signin",
     search: { ...(here === "/" ? {} : { next: here }), ...(expired ? { expired: true } : {}) },
   });
+}
+
+function onError(err: unknown) {
+  if (!(err instanceof ApiError)) return;
+  if (err.status === 401) void onUnauthorized();
+  // A workspace that requires two-factor: the shell shows how to set it up instead of the page.
+  else if (err.code === "TWO_FACTOR_REQUIRED") twoFactorRequired.report(window.location.pathname);
 }
 
 // Any successful /me means this browser is signed in (sign-in, sign-up, invite accept all end with one).

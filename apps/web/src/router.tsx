@@ -8,7 +8,15 @@ const ApprovalsPage = lazyRouteComponent(() => import("./pages/approvals-page.ts
 const AuditPage = lazyRouteComponent(() => import("./pages/audit-page.tsx"), "AuditPage");
 const UsagePage = lazyRouteComponent(() => import("./pages/audit-page.tsx"), "UsagePage");
 const InvitePage = lazyRouteComponent(() => import("./pages/auth-pages.tsx"), "InvitePage");
-const SignInPage = lazyRouteComponent(() => import("./pages/auth-pages.tsx"), "SignInPage");
+const SignInPage = lazyRouteComponent(() => import("./pages/sign-in-page.tsx"), "SignInPage");
+// --- sign-in and account (issue 17) ---
+const AccountPage = lazyRouteComponent(() => import("./pages/account-page.tsx"), "AccountPage");
+const NewWorkspacePage = lazyRouteComponent(() => import("./pages/new-workspace-page.tsx"), "NewWorkspacePage");
+const ForgotPasswordPage = lazyRouteComponent(() => import("./pages/email-link-pages.tsx"), "ForgotPasswordPage");
+const ResetPasswordPage = lazyRouteComponent(() => import("./pages/email-link-pages.tsx"), "ResetPasswordPage");
+const MagicLinkPage = lazyRouteComponent(() => import("./pages/email-link-pages.tsx"), "MagicLinkPage");
+const ConfirmEmailPage = lazyRouteComponent(() => import("./pages/email-link-pages.tsx"), "ConfirmEmailPage");
+const SsoLinkPage = lazyRouteComponent(() => import("./pages/email-link-pages.tsx"), "SsoLinkPage");
 const SignUpPage = lazyRouteComponent(() => import("./pages/auth-pages.tsx"), "SignUpPage");
 const ChatPage = lazyRouteComponent(() => import("./pages/chat-page.tsx"), "ChatPage");
 const MembersPage = lazyRouteComponent(() => import("./pages/members-page.tsx"), "MembersPage");
@@ -41,11 +49,45 @@ const rootRoute = createRootRoute({ component: () => <Outlet /> });
 const signInRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: "/signin",
-  validateSearch: (s: Record<string, unknown>): { next?: string; expired?: boolean } => ({
-    ...pick(s, "next"),
+  // `error` and `message`: a single sign-on that came back refused (from the server's SSO callbacks).
+  validateSearch: (
+    s: Record<string, unknown>,
+  ): { next?: string; expired?: boolean; error?: string; message?: string } => ({
+    ...pick(s, "next", "error", "message"),
     ...(s.expired ? { expired: true } : {}),
   }),
   component: SignInPage,
+});
+// --- sign-in and account (issue 17) ---
+const ssoLinkRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/signin/link",
+  validateSearch: (s: Record<string, unknown>) => pick(s, "token", "email", "provider"),
+  component: SsoLinkPage,
+});
+const forgotPasswordRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/forgot-password",
+  validateSearch: (s: Record<string, unknown>) => pick(s, "email"),
+  component: ForgotPasswordPage,
+});
+const resetPasswordRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/reset-password",
+  validateSearch: (s: Record<string, unknown>) => pick(s, "token"),
+  component: ResetPasswordPage,
+});
+const magicLinkRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/magic",
+  validateSearch: (s: Record<string, unknown>) => pick(s, "token"),
+  component: MagicLinkPage,
+});
+const confirmEmailRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/confirm-email",
+  validateSearch: (s: Record<string, unknown>) => pick(s, "token"),
+  component: ConfirmEmailPage,
 });
 const signUpRoute = createRoute({
   getParentRoute: () => rootRoute,
@@ -104,6 +146,12 @@ const settingsRoute = createRoute({
 });
 const usageRoute = createRoute({ getParentRoute: () => appRoute, path: "/w/$wid/usage", component: UsagePage });
 const adminRoute = createRoute({ getParentRoute: () => appRoute, path: "/admin", component: AdminPage });
+const accountRoute = createRoute({ getParentRoute: () => appRoute, path: "/account", component: AccountPage });
+const newWorkspaceRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/workspaces/new",
+  component: NewWorkspacePage,
+});
 const platformSetupRoute = createRoute({
   getParentRoute: () => appRoute,
   path: "/admin/setup",
@@ -114,6 +162,11 @@ const routeTree = rootRoute.addChildren([
   signInRoute,
   signUpRoute,
   inviteRoute,
+  ssoLinkRoute,
+  forgotPasswordRoute,
+  resetPasswordRoute,
+  magicLinkRoute,
+  confirmEmailRoute,
   appRoute.addChildren([
     homeRoute,
     setupRoute,
@@ -130,6 +183,8 @@ const routeTree = rootRoute.addChildren([
     apiKeysRoute,
     settingsRoute,
     adminRoute,
+    accountRoute,
+    newWorkspaceRoute,
     platformSetupRoute,
   ]),
 ]);

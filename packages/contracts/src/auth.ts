@@ -46,12 +46,20 @@ export const twoFactorVerifyBodySchema = z
 /** A new authenticator: the secret (base32) and the `otpauth://` URI for a QR code. Shown only while enrolling. */
 export const totpSetupSchema = z.object({ secret: z.string(), otpauthUri: z.string() });
 export const recoveryCodesSchema = z.object({ recoveryCodes: z.array(z.string()) });
+/** A finished second-factor sign-in (cookie set); with a recovery code, how many are left. */
+export const twoFactorSignInResultSchema = z.object({
+  user: userSchema,
+  recoveryCodeUsed: z.boolean(),
+  recoveryCodesLeft: z.number().int(),
+});
+/** Enrolment finished at sign-in (cookie set): the ten recovery codes, shown once. */
+export const enrolSignInResultSchema = z.object({ user: userSchema, recoveryCodes: z.array(z.string()) });
 
 export const twoFactorStatusSchema = z.object({
   enabled: z.boolean(),
   enabledAt: z.string().nullable(),
   recoveryCodesLeft: z.number().int(),
-  /** The platform requires a second factor for this account. */
+  /** The platform, or one of the person's workspaces, requires a second factor (so it cannot be turned off). */
   required: z.boolean(),
 });
 

@@ -65,6 +65,13 @@ export const updatePlatformSettingsBodySchema = z
     connectorsEnabled: z.boolean().nullable().optional(),
     /** Hosts on this machine or a private network that MCP connectors may use. null: back to the configured list. */
     connectorAllowedHosts: z.array(allowedHostSchema).max(100).nullable().optional(),
+    /**
+     * Password sign-in only for breakglass accounts (`reef create-admin`); everyone
+     * else signs in with single sign-on. null: back to the configuration.
+     */
+    requireSso: z.boolean().nullable().optional(),
+    /** A second factor (TOTP) for every password or magic-link sign-in. null: back to the configuration. */
+    requireTwoFactor: z.boolean().nullable().optional(),
     /** Resource caps: 0 means no limit; null goes back to the configured default. */
     maxWorkspacesPerUser: capSchema.nullable().optional(),
     maxRuntimesPerUser: capSchema.nullable().optional(),
@@ -107,6 +114,10 @@ export const platformSettingsSchema = z.object({
     maxRuntimesPerUser: capValueSchema,
     maxRuntimes: capValueSchema,
   }),
+  /** Password sign-in is off except for breakglass accounts (`config`: REEF_REQUIRE_SSO decides). */
+  requireSso: z.object({ value: z.boolean(), source: settingSourceSchema }),
+  /** Password and magic-link sign-ins need a second factor (`config`: REEF_REQUIRE_TWO_FACTOR decides). */
+  requireTwoFactor: z.object({ value: z.boolean(), source: settingSourceSchema }),
   setup: z.object({ completed: z.boolean(), step: z.number().int() }),
   /**
    * True when the public URL's scheme changed since start-up: secure cookies and

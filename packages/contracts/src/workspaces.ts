@@ -8,14 +8,29 @@ export const workspaceSchema = z.object({
   role: roleSchema,
   /** The agent people land on in chat (null: the first agent). */
   defaultAgentId: z.uuid().nullable(),
+  /**
+   * Members must have signed in with a second factor (TOTP, or through an SSO
+   * provider) to use the workspace; API keys are not affected.
+   */
+  requireTwoFactor: z.boolean(),
   createdAt: z.string(),
 });
 export const createWorkspaceBodySchema = z.object({ name: nameSchema });
 export const renameWorkspaceBodySchema = z.object({ name: nameSchema });
-/** Rename and/or set the default agent (a shared agent of the workspace; null: the first agent). */
+/**
+ * Rename, set the default agent (a shared agent of the workspace; null: the first
+ * agent) and/or require members to sign in with a second factor (owners and admins).
+ */
 export const updateWorkspaceBodySchema = z
-  .object({ name: nameSchema.optional(), defaultAgentId: z.uuid().nullable().optional() })
-  .refine((b) => b.name !== undefined || b.defaultAgentId !== undefined, "Change the name or the default agent.");
+  .object({
+    name: nameSchema.optional(),
+    defaultAgentId: z.uuid().nullable().optional(),
+    requireTwoFactor: z.boolean().optional(),
+  })
+  .refine(
+    (b) => b.name !== undefined || b.defaultAgentId !== undefined || b.requireTwoFactor !== undefined,
+    "Change the name, the default agent or the two-factor requirement.",
+  );
 /** What deleting a workspace deletes: its agents, its conversations and how many members lose it. */
 export const workspaceImpactSchema = z.object({
   agents: z.number().int(),

@@ -55,12 +55,15 @@ export { createEgressPolicy, type EgressPolicy, type EgressResolver } from "./eg
 export { createEgressProxy, type EgressProxy, REFUSED_HEADER } from "./egress/egress-proxy.ts";
 export { createEgressRefusalRecorder, type EgressRefusalRecorder } from "./egress/egress-refusals.ts";
 export { createEgressService, type EgressService } from "./egress/egress-service.ts";
+export { type AccountService, createAccountService } from "./identity/account-service.ts";
+export { type AuthState, type AuthStateService, createAuthState } from "./identity/auth-state.ts";
 export {
   consumeAuthToken,
   issueAuthToken,
   linkInvalid,
   purgeExpiredAuthTokens,
 } from "./identity/auth-tokens.ts";
+export { createEmailLinkService, type EmailLinkService } from "./identity/email-link-service.ts";
 export { createIdentityService, type IdentityService, ssoRequired } from "./identity/identity-service.ts";
 export {
   createSignIn,
@@ -70,6 +73,12 @@ export {
   type SignInOutcome,
   type SignInPolicy,
 } from "./identity/sign-in.ts";
+export {
+  createTwoFactorService,
+  resealTotpSeedsIn,
+  TwoFactorLockedError,
+  type TwoFactorService,
+} from "./identity/two-factor-service.ts";
 export { createSmtpMailer, type Mail, type Mailer, type SmtpServer } from "./mail/mailer.ts";
 export {
   type Completion,
@@ -132,6 +141,24 @@ export { newWebhookSecret, signWebhook, verifyWebhook } from "./schedules/webhoo
 export type { Actor, RequestContext, UserActor } from "./shared/context.ts";
 export type { Page } from "./shared/pagination.ts";
 export { createSealer, type Sealer } from "./shared/sealing.ts";
+export {
+  createIdentityProviderService,
+  type IdentityProviderService,
+  openProviderSecret,
+  providerSecretAad,
+} from "./sso/identity-provider-service.ts";
+export { createOidcFlow, type OidcFlow } from "./sso/oidc-flow.ts";
+export {
+  buildSamlConfig,
+  describeCerts,
+  parseIdpMetadata,
+  type SamlConfigInput,
+  selfSignedKeyPair,
+  spAcsUrl,
+  spEntityId,
+} from "./sso/saml-config.ts";
+export { createSamlFlow, type SamlFlow, samlKeyAad } from "./sso/saml-flow.ts";
+export { createSsoService, type SsoService, safeNext } from "./sso/sso-service.ts";
 export { createSystemService, type SystemService } from "./system/system-service.ts";
 export {
   checkRootKey,

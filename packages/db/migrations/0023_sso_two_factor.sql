@@ -92,3 +92,26 @@ ALTER TABLE "user_identities" FORCE ROW LEVEL SECURITY;--> statement-breakpoint
 ALTER TABLE "auth_tokens" FORCE ROW LEVEL SECURITY;--> statement-breakpoint
 ALTER TABLE "user_totp" FORCE ROW LEVEL SECURITY;--> statement-breakpoint
 ALTER TABLE "recovery_codes" FORCE ROW LEVEL SECURITY;
+--> statement-breakpoint
+-- The session's sign-in method rides along with the actor, so workspaces that require a second factor can check it for free.
+DROP FUNCTION reef_session_actor(text);--> statement-breakpoint
+CREATE FUNCTION reef_session_actor(p_token_hash text)
+RETURNS TABLE (o_session_id uuid, o_user_id uuid, o_platform_role text, o_last_seen_at timestamptz, o_method text)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  s record;
+BEGIN
+  PERFORM set_config('app.lookup_session', p_token_hash, true);
+  SELECT ss.id, ss.user_id, ss.last_seen_at, ss.method INTO s
+    FROM sessions ss
+   WHERE ss.token_hash = p_token_hash AND ss.revoked_at IS NULL AND ss.expires_at > now();
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  PERFORM set_config('app.user_id', s.user_id::text, true);
+  RETURN QUERY
+    SELECT s.id, u.id, u.platform_role, s.last_seen_at, s.method
+      FROM users u
+     WHERE u.id = s.user_id AND u.deactivated_at IS NULL;
+END
+$$;

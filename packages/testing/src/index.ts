@@ -30,6 +30,16 @@ export {
 } from "./llm-stand-in.ts";
 export { recordingLogger, silentLogger } from "./logger.ts";
 export { type McpRequestRecord, type McpStandIn, type McpStandInOptions, startMcpStandIn } from "./mcp-stand-in.ts";
+export { type OidcStandIn, type OidcStandInOptions, type OidcTestUser, startOidcStandIn } from "./oidc-stand-in.ts";
+export {
+  type ParsedAuthnRequest,
+  type SamlKeyName,
+  type SamlPost,
+  type SamlStandIn,
+  type SamlUser,
+  type SamlVariant,
+  startSamlStandIn,
+} from "./saml-stand-in.ts";
 export {
   type ReceivedMail,
   type SmtpStandIn,

@@ -64,6 +64,7 @@ export interface AuthPluginOptions {
 }
 
 const MUTATING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+const SAML_ACS = /^\/api\/v1\/auth\/sso\/[^/?]+\/acs(?:\?|$)/;
 
 /**
  * Authenticates every /api request: a `Bearer reef_…` API key, or the session
@@ -88,6 +89,10 @@ async function authPlugin(app: FastifyInstance, opts: AuthPluginOptions) {
     // Webhook calls carry their own credential (a signature, checked by the webhook service): no session, no
     // CSRF, and a stray Authorization header from the calling system is not taken for an API key.
     if (request.url.startsWith("/api/v1/hooks/")) return;
+    // The SAML ACS is posted by the IdP's page: its credential is the signed assertion and the single-use
+    // RelayState. A same-site IdP (idp.example.com for reef.example.com) gets the Lax session cookie sent
+    // along, which must not turn the post into a cookie-authenticated mutation that wants a CSRF header.
+    if (request.method === "POST" && SAML_ACS.test(request.url)) return;
 
     const authorization = request.headers.authorization;
     if (authorization !== undefined) {

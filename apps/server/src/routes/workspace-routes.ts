@@ -59,7 +59,7 @@ export function workspaceRoutes(deps: { workspaces: WorkspaceService; invites: I
       {
         schema: {
           tags: ["workspaces"],
-          summary: "Rename, or set the default agent (owners and admins)",
+          summary: "Rename, set the default agent, or require members to sign in with two-factor (owners and admins)",
           params: wid,
           body: updateWorkspaceBodySchema,
           response: { 200: workspaceSchema },

@@ -62,6 +62,38 @@ const API_CODES: Record<ErrorCode, Entry> = {
     server: true,
   },
   UNAUTHORIZED: { text: "You are not signed in.", next: "Sign in and try again." },
+  // --- sign-in and account (issue 17) ---
+  LINK_INVALID: {
+    text: "This link cannot be used: it was already used, has expired, or was opened in another browser.",
+    next: "Request a new link.",
+    server: true,
+  },
+  SSO_FAILED: { text: "Single sign-on did not complete.", next: "Try again, or ask your operator.", server: true },
+  SSO_REQUIRED: {
+    text: "This organisation signs in through its single sign-on provider, not with a password.",
+    next: "Use the sign-in button of your organisation.",
+    server: true,
+  },
+  SSO_DOMAIN_NOT_ALLOWED: {
+    text: "Your email address's domain may not sign in through this provider.",
+    next: "Ask your operator which account to use.",
+    server: true,
+  },
+  TWO_FACTOR_INVALID: {
+    text: "That code is not right, or has already been used.",
+    next: "Enter the current code from your authenticator app.",
+    server: true,
+  },
+  TWO_FACTOR_REQUIRED: {
+    text: "This needs two-factor authentication on your account and a sign-in with it.",
+    next: "Set it up under Account → Two-factor authentication, then sign in again.",
+    server: true,
+  },
+  TWO_FACTOR_LOCKED: {
+    text: "Too many wrong codes.",
+    next: "Wait 15 minutes and try again, or use a recovery code.",
+    server: true,
+  },
   SIGNATURE_INVALID: { text: "The webhook call's signature does not match its secret.", server: true },
   SIGNATURE_EXPIRED: { text: "The webhook call was signed too long ago.", server: true },
   FORBIDDEN: {

@@ -1,14 +1,18 @@
 import type {
+  adminWorkspaceSchema,
   agentImpactSchema,
   agentSchema,
   apiKeySchema,
   approvalSchema,
   auditEntrySchema,
+  authStateSchema,
   catalogEntryViewSchema,
   chatSessionSchema,
   connectorTestResultSchema,
   connectorViewSchema,
   connectorWorkflowSchema,
+  identityProviderSchema,
+  identitySchema,
   invitePreviewSchema,
   inviteSchema,
   memberSchema,
@@ -22,8 +26,12 @@ import type {
   runtimeSchema,
   schedulePreviewSchema,
   scheduleSchema,
+  sessionSchema,
+  signInResultSchema,
   testEmailResultSchema,
+  totpSetupSchema,
   traceStepSchema,
+  twoFactorStatusSchema,
   usageSchema,
   workspaceImpactSchema,
   workspaceSchema,
@@ -71,3 +79,27 @@ export type ConnectorKind = Connector["kind"];
 export type ConnectorTest = z.infer<typeof connectorTestResultSchema>;
 export type ConnectorWorkflow = z.infer<typeof connectorWorkflowSchema>;
 export type CatalogEntry = z.infer<typeof catalogEntryViewSchema>;
+// --- single sign-on and sign-in policy (issue 17) ---
+export type IdentityProvider = z.infer<typeof identityProviderSchema>;
+export type IdentityProviderKind = IdentityProvider["kind"];
+export type AdminWorkspace = z.infer<typeof adminWorkspaceSchema>;
+/** A platform setting the configuration may fix (`source: "config"`). */
+export interface SourcedSetting<T> {
+  value: T;
+  source: PlatformSettings["connectorsEnabled"]["source"];
+}
+/** The sign-in policy in `GET /api/v1/admin/settings` (optional until every server has it). */
+export interface SignInPolicySettings {
+  requireSso?: SourcedSetting<boolean>;
+  requireTwoFactor?: SourcedSetting<boolean>;
+}
+/** A workspace with its own two-factor rule (`PATCH /api/v1/workspaces/:wid {requireTwoFactor}`). */
+export type WorkspaceWithPolicy = WorkspaceView & { requireTwoFactor?: boolean };
+// --- sign-in and account (issue 17) ---
+export type AuthState = z.infer<typeof authStateSchema>;
+export type Session = z.infer<typeof sessionSchema> & { method?: string | null };
+export type LinkedIdentity = z.infer<typeof identitySchema>;
+export type TwoFactorStatus = z.infer<typeof twoFactorStatusSchema>;
+export type TotpSetup = z.infer<typeof totpSetupSchema>;
+/** A password or magic-link sign-in: signed in, or the second-factor step it still needs. */
+export type SignInResult = z.infer<typeof signInResultSchema>;

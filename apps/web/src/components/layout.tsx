@@ -1,11 +1,11 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { Link, Navigate, Outlet, useNavigate, useParams, useRouterState } from "@tanstack/react-router";
-import { useEffect, useId, useLayoutEffect, useRef, useState } from "react";
+import { Link, Navigate, Outlet, useNavigate, useParams, useRouter, useRouterState } from "@tanstack/react-router";
+import { useEffect, useId, useLayoutEffect, useRef, useState, useSyncExternalStore } from "react";
 import { api, messageOf } from "../api/client.ts";
 import { usePendingApprovalCount } from "./approval-card.tsx";
 import { Notice } from "./forms.tsx";
 import { platformSettingsQuery } from "./platform-settings.tsx";
-import { forgetSession, useMe } from "./session.ts";
+import { forgetSession, hadSession, twoFactorRequired, useAuthState, useMe } from "./session.ts";
 
 // A title for every screen until the page sets its own (usePageTitle runs after this, so it wins).
 const SCREEN_TITLES: [RegExp, string][] = [
@@ -22,6 +22,8 @@ const SCREEN_TITLES: [RegExp, string][] = [
   [/^\/w\/[^/]+\/settings/, "Workspace settings"],
   [/^\/w\/[^/]+\/api-keys/, "API keys"],
   [/^\/admin\/setup/, "Welcome"],
+  [/^\/account/, "Your account"],
+  [/^\/workspaces\/new/, "New workspace"],
   [/^\/admin/, "Admin"],
 ];
 
@@ -58,9 +60,57 @@ function useMenu() {
   return { open, setOpen, button };
 }
 
+/** Where a signed-out visitor goes: the first account on a fresh install, else sign-in (back here after). */
+function SignedOut(props: { firstRun: boolean }) {
+  const router = useRouter();
+  const navigate = useNavigate();
+  const { firstRun } = props;
+  // Once, imperatively: the shell re-renders while the next screen loads, and a <Navigate> there would
+  // start the navigation again on every render.
+  useEffect(() => {
+    if (firstRun) {
+      void navigate({ to: "/signup", search: {}, replace: true });
+      return;
+    }
+    const here = router.state.location.href;
+    // Only someone who had a session in this browser is told it ended.
+    const expired = hadSession();
+    void navigate({
+      to: "/signin",
+      search: { ...(here === "/" ? {} : { next: here }), ...(expired ? { expired: true } : {}) },
+      replace: true,
+    });
+  }, [firstRun, navigate, router]);
+  return (
+    <main id="main" tabIndex={-1} className="page">
+      <p className="loading">Loading…</p>
+    </main>
+  );
+}
+
+/** A workspace requiring two-factor refused this session: say how to get in, instead of the page's error. */
+function TwoFactorRequiredPanel() {
+  return (
+    <section className="card" aria-labelledby="tfa-required-title">
+      <h1 id="tfa-required-title">This workspace requires two-factor authentication</h1>
+      <p>
+        Its owners ask everyone to sign in with a second step: a code from an authenticator app. Set it up on your
+        account, then sign out and sign in again with a code.
+      </p>
+      <p>
+        <Link to="/account" hash="two-factor" className="button">
+          Set up two-factor authentication
+        </Link>
+      </p>
+    </section>
+  );
+}
+
 /** The signed-in frame: brand, workspace switcher, navigation, sign out. */
 export function AppShell() {
+  const state = useAuthState();
   const me = useMe();
+  const blocked = useSyncExternalStore(twoFactorRequired.subscribe, twoFactorRequired.current);
   const params = useParams({ strict: false }) as { wid?: string };
   const navigate = useNavigate();
   const queryClient = useQueryClient();
@@ -68,6 +118,14 @@ export function AppShell() {
   const menu = useMenu();
   const menuId = useId();
   useFallbackTitle(me.data?.workspaces.find((w) => w.id === params.wid)?.name);
+  if (state.isError) {
+    return (
+      <main id="main" tabIndex={-1} className="page">
+        <Notice>{messageOf(state.error)}</Notice>
+      </main>
+    );
+  }
+  if (state.data && !state.data.signedIn) return <SignedOut firstRun={state.data.firstRun} />;
   if (me.isPending) {
     return (
       <main id="main" tabIndex={-1} className="page">
@@ -89,6 +147,7 @@ export function AppShell() {
   async function signOut() {
     await api("POST", "/api/v1/auth/logout").catch(() => {});
     forgetSession();
+    twoFactorRequired.clear();
     queryClient.clear();
     await navigate({ to: "/signin", search: {} });
   }
@@ -185,7 +244,13 @@ export function AppShell() {
             </Link>
           ) : null}
           <div className="account">
-            <span title={user.email}>{user.name}</span>
+            <Link to="/workspaces/new" activeProps={{ "aria-current": "page" }}>
+              New workspace
+            </Link>
+            <Link to="/account" title={user.email} activeProps={{ "aria-current": "page" }}>
+              <span className="visually-hidden">Your account: </span>
+              {user.name}
+            </Link>
             <button type="button" className="link-button" onClick={() => void signOut()}>
               Sign out
             </button>
@@ -193,7 +258,13 @@ export function AppShell() {
         </div>
       </header>
       <main id="main" tabIndex={-1} className="page">
-        {wid && !current ? <Notice>This workspace does not exist or you are not a member of it.</Notice> : <Outlet />}
+        {wid && !current ? (
+          <Notice>This workspace does not exist or you are not a member of it.</Notice>
+        ) : wid && blocked === wid ? (
+          <TwoFactorRequiredPanel />
+        ) : (
+          <Outlet />
+        )}
       </main>
     </div>
   );
@@ -207,7 +278,14 @@ export function HomeRedirect() {
   const first = me.data?.workspaces.find((w) => w.personal) ?? me.data?.workspaces[0];
   if (!me.data || (operator && settings.isPending)) return null;
   if (operator && settings.data && !settings.data.setup.completed) return <Navigate to="/admin/setup" replace />;
-  if (!first) return <Notice kind="info">You are not a member of any workspace yet. Ask for an invite.</Notice>;
+  if (!first) {
+    return (
+      <Notice kind="info">
+        You are not a member of any workspace yet. Ask for an invite, or{" "}
+        <Link to="/workspaces/new">create a workspace</Link>.
+      </Notice>
+    );
+  }
   // Viewers cannot chat: they land on the agent gallery, which they can read.
   if (first.role === "viewer") return <Navigate to="/w/$wid/agents" params={{ wid: first.id }} replace />;
   return <Navigate to="/w/$wid/chat" params={{ wid: first.id }} search={{}} replace />;

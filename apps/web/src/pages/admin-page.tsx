@@ -6,6 +6,7 @@ import { AuditTable } from "../components/audit-table.tsx";
 import { useConfirm } from "../components/confirm-dialog.tsx";
 import { ConnectorSettingsForm } from "../components/connector-settings.tsx";
 import { Field, Notice } from "../components/forms.tsx";
+import { IdentityProvidersSection } from "../components/identity-providers.tsx";
 import { usePageTitle } from "../components/page-title.ts";
 import {
   EmailForm,
@@ -17,6 +18,7 @@ import {
   ResourceCapsForm,
 } from "../components/platform-settings.tsx";
 import { useMe } from "../components/session.ts";
+import { SignInPolicyForm } from "../components/sign-in-policy.tsx";
 
 interface AdminUser {
   id: string;
@@ -66,6 +68,9 @@ export function AdminPage() {
       api("PATCH", `/api/v1/admin/users/${v.id}`, { deactivated: v.deactivated }),
     onSettled: () => queryClient.invalidateQueries({ queryKey: ["admin-users"] }),
   });
+  const resetTwoFactor = useMutation({
+    mutationFn: (id: string) => api("POST", `/api/v1/admin/users/${id}/two-factor/reset`),
+  });
   const stopRuntime = useMutation({
     mutationFn: (wid: string) => api("POST", `/api/v1/admin/runtimes/${wid}/stop`),
     onSettled: () => queryClient.invalidateQueries({ queryKey: ["admin-runtimes"] }),
@@ -90,6 +95,10 @@ export function AdminPage() {
       </form>
       {setActive.isError ? <Notice>{messageOf(setActive.error)}</Notice> : null}
       {stopRuntime.isError ? <Notice>{messageOf(stopRuntime.error)}</Notice> : null}
+      {resetTwoFactor.isError ? <Notice>{messageOf(resetTwoFactor.error)}</Notice> : null}
+      {resetTwoFactor.isSuccess ? (
+        <Notice kind="ok">Two-factor reset: they set up a new authenticator at their next sign-in.</Notice>
+      ) : null}
       <table className="table cards">
         <thead>
           <tr>
@@ -132,7 +141,28 @@ export function AdminPage() {
                     >
                       {u.deactivated ? "Reactivate" : "Deactivate"}
                     </button>
-                  )}
+                  )}{" "}
+                  <button
+                    type="button"
+                    className="secondary"
+                    aria-label={`Reset two-factor of ${u.name}`}
+                    onClick={async () => {
+                      const ok = await confirm({
+                        title: `Reset two-factor for ${u.name}?`,
+                        body: (
+                          <p>
+                            {u.name} ({u.email}) loses their authenticator app and recovery codes, and is signed out
+                            everywhere. They sign in with their password again and set up a new authenticator if
+                            two-factor is required. Do this only once you are sure it is really them asking.
+                          </p>
+                        ),
+                        confirmLabel: "Reset two-factor",
+                      });
+                      if (ok) resetTwoFactor.mutate(u.id);
+                    }}
+                  >
+                    Reset two-factor
+                  </button>
                 </td>
               </tr>
             ))}
@@ -211,11 +241,25 @@ export function AdminPage() {
           ))}
         </tbody>
       </table>
+      <IdentityProvidersSection />
+      <SignInPolicySection />
       <PlatformSettingsSection />
       <h2>Platform audit trail</h2>
       <AuditTable path="/api/v1/admin/audit" queryKey={["admin-audit"]} />
       {dialog}
     </section>
+  );
+}
+
+/** Under single sign-on: whether it is required, and whether everyone needs a second factor. */
+function SignInPolicySection() {
+  const settings = useQuery(platformSettingsQuery);
+  if (!settings.data) return null;
+  return (
+    <>
+      <h3 id="sign-in-policy">Sign-in policy</h3>
+      <SignInPolicyForm settings={settings.data} submitLabel="Save sign-in policy" />
+    </>
   );
 }
 

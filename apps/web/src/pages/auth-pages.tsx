@@ -1,69 +1,22 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useNavigate, useParams, useSearch } from "@tanstack/react-router";
-import { type FormEvent, useState } from "react";
+import { useState } from "react";
 import { api, fieldErrors, messageOf } from "../api/client.ts";
 import type { InvitePreview } from "../api/types.ts";
 import { Field, Notice } from "../components/forms.tsx";
 import { usePageTitle } from "../components/page-title.ts";
-import { useMe } from "../components/session.ts";
+import { useAuthState, useMe } from "../components/session.ts";
+import { RedirectOnce } from "./sign-in-page.tsx";
 
-export function SignInPage() {
-  usePageTitle("Sign in");
-  const search = useSearch({ from: "/signin" });
-  const navigate = useNavigate();
-  const queryClient = useQueryClient();
-  const [email, setEmail] = useState("");
-  const [password, setPassword] = useState("");
-  const login = useMutation({
-    mutationFn: () => api("POST", "/api/v1/auth/login", { email, password }),
-    onSuccess: async () => {
-      await queryClient.invalidateQueries();
-      await navigate({ to: search.next?.startsWith("/") ? search.next : "/" });
-    },
-  });
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    login.mutate();
-  };
-  return (
-    <main className="auth">
-      <h1>Sign in to Reef</h1>
-      {search.expired ? <Notice kind="info">Your session has ended. Sign in again to carry on.</Notice> : null}
-      <form onSubmit={submit} noValidate>
-        <Field
-          label="Email"
-          type="email"
-          autoComplete="email"
-          required
-          value={email}
-          onChange={(e) => setEmail(e.target.value)}
-        />
-        <Field
-          label="Password"
-          type="password"
-          autoComplete="current-password"
-          required
-          value={password}
-          onChange={(e) => setPassword(e.target.value)}
-        />
-        {login.isError ? <Notice>{messageOf(login.error)}</Notice> : null}
-        <button type="submit" disabled={login.isPending}>
-          {login.isPending ? "Signing in…" : "Sign in"}
-        </button>
-      </form>
-      <p>
-        New here?{" "}
-        <Link to="/signup" search={search.next ? { next: search.next } : {}}>
-          Create an account
-        </Link>
-      </p>
-    </main>
-  );
-}
-
+/**
+ * `/signup`: an account with a password. On a fresh install (nobody has an account) this is where every
+ * visitor lands: the first account becomes the operator.
+ */
 export function SignUpPage() {
-  usePageTitle("Create your account");
   const search = useSearch({ from: "/signup" });
+  const state = useAuthState();
+  const firstRun = state.data?.firstRun === true;
+  usePageTitle(firstRun ? "Create the first account" : "Create your account");
   const navigate = useNavigate();
   const queryClient = useQueryClient();
   const [form, setForm] = useState({ name: "", email: "", password: "" });
@@ -71,7 +24,8 @@ export function SignUpPage() {
     mutationFn: () =>
       api<{ user: { platformRole: string }; workspace: { id: string } }>("POST", "/api/v1/auth/signup", form),
     onSuccess: async (res) => {
-      await queryClient.invalidateQueries();
+      // Everything cached so far (the auth state too) was read signed out.
+      queryClient.clear();
       if (search.next?.startsWith("/")) await navigate({ to: search.next });
       else if (res.user.platformRole === "super_admin") await navigate({ to: "/admin/setup" });
       else await navigate({ to: "/w/$wid/setup", params: { wid: res.workspace.id } });
@@ -80,10 +34,37 @@ export function SignUpPage() {
   const errors = fieldErrors(signup.error);
   const passwordHint = form.password && form.password.length < 12 ? "At least 12 characters." : undefined;
   const set = (k: keyof typeof form) => (e: { target: { value: string } }) => setForm({ ...form, [k]: e.target.value });
+  if (state.isPending) return <main className="auth loading">Loading…</main>;
+  if (state.data?.signedIn && !signup.isPending && !signup.isSuccess) return <RedirectOnce to="/" />;
+  if (state.data && !state.data.signupOpen) {
+    return (
+      <main className="auth">
+        <h1>Accounts come from your organisation</h1>
+        <p>This Reef signs people in through single sign-on: your account is made the first time you sign in.</p>
+        <p>
+          <Link to="/signin" search={search.next ? { next: search.next } : {}}>
+            Go to sign-in
+          </Link>
+        </p>
+      </main>
+    );
+  }
   return (
     <main className="auth">
-      <h1>Create your Reef account</h1>
-      <p>You get your own workspace, where your agents and chats live.</p>
+      {firstRun ? (
+        <>
+          <h1>Create the first account</h1>
+          <p>
+            Nobody has an account on this Reef yet. The first account becomes its <strong>operator</strong>: you set up
+            email, sign-in and limits for everyone, and you get your own workspace for agents and chats.
+          </p>
+        </>
+      ) : (
+        <>
+          <h1>Create your Reef account</h1>
+          <p>You get your own workspace, where your agents and chats live.</p>
+        </>
+      )}
       <form
         onSubmit={(e) => {
           e.preventDefault();
@@ -122,12 +103,14 @@ export function SignUpPage() {
           {signup.isPending ? "Creating your account…" : "Create account"}
         </button>
       </form>
-      <p>
-        Already have an account?{" "}
-        <Link to="/signin" search={search.next ? { next: search.next } : {}}>
-          Sign in
-        </Link>
-      </p>
+      {firstRun ? null : (
+        <p>
+          Already have an account?{" "}
+          <Link to="/signin" search={search.next ? { next: search.next } : {}}>
+            Sign in
+          </Link>
+        </p>
+      )}
     </main>
   );
 }
@@ -146,7 +129,9 @@ const INVITE_ROLE_MEANS: Record<string, string> = {
  */
 export function InvitePage() {
   const { token } = useParams({ from: "/invites/$token" });
+  const state = useAuthState();
   const me = useMe();
+  const signedOut = state.data?.signedIn === false;
   const navigate = useNavigate();
   const queryClient = useQueryClient();
   const preview = useQuery({
@@ -158,8 +143,9 @@ export function InvitePage() {
   usePageTitle(p ? `Join ${p.workspaceName}` : "Invitation");
   const [form, setForm] = useState({ name: "", password: "" });
   const go = async (wsId: string, role: string) => {
-    // The invite is used now: refetching its preview would only get the 404 of a spent link.
-    await queryClient.invalidateQueries({ predicate: (q) => q.queryKey[0] !== "invite-preview" });
+    // The invite is used now (its preview would only get the 404 of a spent link), and the browser may have
+    // just signed up: nothing cached is current.
+    queryClient.clear();
     await (role === "viewer"
       ? navigate({ to: "/w/$wid/agents", params: { wid: wsId } })
       : navigate({ to: "/w/$wid/chat", params: { wid: wsId }, search: {} }));
@@ -205,8 +191,8 @@ export function InvitePage() {
         <strong>{p.inviterName}</strong> invited <strong>{p.email}</strong> to <strong>{p.workspaceName}</strong> as{" "}
         <strong>{p.role}</strong>: you will be able to {INVITE_ROLE_MEANS[p.role] ?? "use it"}.
       </p>
-      {me.isPending ? <p>Loading…</p> : null}
-      {me.isError ? (
+      {state.isPending || (!signedOut && me.isPending) ? <p>Loading…</p> : null}
+      {signedOut ? (
         <>
           <form
             onSubmit={(e) => {

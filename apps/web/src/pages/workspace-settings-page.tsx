@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useNavigate, useParams } from "@tanstack/react-router";
 import { useEffect, useState } from "react";
 import { api, messageOf } from "../api/client.ts";
-import type { WorkspaceImpact, WorkspaceView } from "../api/types.ts";
+import type { WorkspaceImpact, WorkspaceView, WorkspaceWithPolicy } from "../api/types.ts";
 import { agentsQuery } from "../components/agent-form.tsx";
 import { useConfirm } from "../components/confirm-dialog.tsx";
 import { Field, Notice, Select } from "../components/forms.tsx";
@@ -43,6 +43,20 @@ export function WorkspaceSettingsPage() {
       await queryClient.invalidateQueries({ queryKey: ["me"] });
     },
   });
+  const requireTwoFactor = useMutation({
+    // The refusal is answered here, not thrown: the shell treats a thrown TWO_FACTOR_REQUIRED as "this workspace
+    // shuts you out", while here it only means "sign in with two-factor before turning it on".
+    mutationFn: (on: boolean) =>
+      api<WorkspaceWithPolicy>("PATCH", `/api/v1/workspaces/${wid}`, { requireTwoFactor: on }).then(
+        (ws) => ({ ws, error: undefined }),
+        (error: unknown) => ({ ws: undefined, error }),
+      ),
+    onSuccess: ({ ws }) => {
+      if (ws) queryClient.setQueryData(["workspace", wid], ws);
+    },
+  });
+  const twoFactorSaved = requireTwoFactor.data?.ws;
+  const twoFactorError = requireTwoFactor.data?.error;
   const remove = useMutation({
     mutationFn: (confirmName: string) => api("DELETE", `/api/v1/workspaces/${wid}`, { confirmName }),
     onSuccess: async () => {
@@ -113,6 +127,48 @@ export function WorkspaceSettingsPage() {
           </button>
         </div>
       </form>
+      <section className="card" aria-labelledby="two-factor-title">
+        <h2 id="two-factor-title">Two-factor</h2>
+        <label className="check">
+          <input
+            type="checkbox"
+            checked={!!(workspace.data as WorkspaceWithPolicy | undefined)?.requireTwoFactor}
+            disabled={!workspace.data || requireTwoFactor.isPending}
+            aria-describedby="two-factor-hint"
+            onChange={async (e) => {
+              const on = e.target.checked;
+              const ok =
+                !on ||
+                (await confirm({
+                  title: "Require two-factor for members?",
+                  body: (
+                    <p>
+                      Members who signed in with only a password or an email link cannot open this workspace until they
+                      set up an authenticator app in their account and sign in again. You too, if that is how you signed
+                      in. Single sign-on counts; API keys keep working.
+                    </p>
+                  ),
+                  confirmLabel: "Require two-factor",
+                  danger: false,
+                }));
+              if (ok) requireTwoFactor.mutate(on);
+            }}
+          />
+          Require two-factor for members
+        </label>
+        <small id="two-factor-hint" className="hint">
+          Everyone must have signed in with a second factor (an authenticator app, or single sign-on) to use this
+          workspace.
+        </small>
+        {twoFactorError ? <Notice>{messageOf(twoFactorError)}</Notice> : null}
+        {twoFactorSaved ? (
+          <Notice kind="ok">
+            {twoFactorSaved.requireTwoFactor
+              ? "Two-factor is now required in this workspace."
+              : "Two-factor is no longer required here."}
+          </Notice>
+        ) : null}
+      </section>
       {isOwner ? (
         <section className="card danger-zone" aria-labelledby="delete-title">
           <h2 id="delete-title">Delete this workspace</h2>

@@ -9,7 +9,7 @@ import { clampLimit, decodeCursor, olderThan, type Page, toPage } from "../share
 import { isUniqueViolation } from "../shared/pg-errors.ts";
 import { hashToken } from "../shared/tokens.ts";
 import { checkPasswordPolicy, hashPassword, verifyPassword } from "./passwords.ts";
-import { createAccountIn, type SignIn, type SignInOutcome, toPublicUser } from "./sign-in.ts";
+import { createAccountIn, methodHasSecondFactor, type SignIn, type SignInOutcome, toPublicUser } from "./sign-in.ts";
 
 export type { PublicUser } from "./sign-in.ts";
 
@@ -245,6 +245,7 @@ export function createIdentityService(deps: IdentityServiceDeps) {
         o_user_id: string;
         o_platform_role: "super_admin" | "user";
         o_last_seen_at: string;
+        o_method: string | null;
       }>(sql`select * from reef_session_actor(${hashToken(token)})`);
       const row = rows[0];
       if (!row) return undefined;
@@ -258,6 +259,7 @@ export function createIdentityService(deps: IdentityServiceDeps) {
         userId: row.o_user_id,
         platformRole: row.o_platform_role,
         sessionId: row.o_session_id,
+        secondFactor: methodHasSecondFactor(row.o_method),
       };
     },
 

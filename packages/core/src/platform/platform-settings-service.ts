@@ -4,9 +4,11 @@ import { eq } from "drizzle-orm";
 import { requireOperator } from "../admin/admin-service.ts";
 import { DEFAULT_GRANTABLE_TOOLS, isAgentTool } from "../agents/tool-grants.ts";
 import { appendAudit } from "../audit/audit-service.ts";
+import { resealTotpSeedsIn } from "../identity/two-factor-service.ts";
 import { createSmtpMailer, type Mailer, type SmtpServer } from "../mail/mailer.ts";
 import type { RequestContext } from "../shared/context.ts";
 import { createSealer, type Sealer } from "../shared/sealing.ts";
+import { resealIdentityProviderSecretsIn } from "../sso/identity-provider-service.ts";
 
 const { platformSettings, users } = schema;
 
@@ -31,8 +33,14 @@ export interface PlatformDefaults {
   connectorsEnabled?: boolean | undefined;
   /** Non-public hosts connectors may point at (`REEF_CONNECTOR_ALLOWED_HOSTS`); none when unset. */
   connectorAllowedHosts?: readonly string[] | undefined;
+  /** Password sign-in only for breakglass accounts (`REEF_REQUIRE_SSO`); default false. */
+  requireSso?: boolean | undefined;
+  /** A second factor for password and magic-link sign-ins (`REEF_REQUIRE_TWO_FACTOR`); default false. */
+  requireTwoFactor?: boolean | undefined;
   /** Settings the configuration sets explicitly: the web app shows them read-only. */
   fixed: {
+    requireSso?: boolean;
+    requireTwoFactor?: boolean;
     providerAllowedHosts?: boolean;
     grantableTools?: boolean;
     connectorsEnabled?: boolean;
@@ -87,6 +95,10 @@ export interface PlatformSettingsPatch {
   connectorsEnabled?: boolean | null | undefined;
   /** null: back to the configured list. */
   connectorAllowedHosts?: string[] | null | undefined;
+  /** null: back to the configuration. */
+  requireSso?: boolean | null | undefined;
+  /** null: back to the configuration. */
+  requireTwoFactor?: boolean | null | undefined;
   maxWorkspacesPerUser?: number | null | undefined;
   maxRuntimesPerUser?: number | null | undefined;
   maxRuntimes?: number | null | undefined;
@@ -103,9 +115,16 @@ interface Effective {
   grantableTools: readonly AgentTool[];
   connectorsEnabled: boolean;
   connectorAllowedHosts: readonly string[];
+  requireSso: boolean;
+  requireTwoFactor: boolean;
   caps: ResourceCaps;
   row: Row | undefined;
 }
+
+/** The sign-in policy switches: the operator's value unless the configuration fixes it. */
+const SIGN_IN_SWITCHES = { requireSso: "REEF_REQUIRE_SSO", requireTwoFactor: "REEF_REQUIRE_TWO_FACTOR" } as const;
+type SignInSwitch = keyof typeof SIGN_IN_SWITCHES;
+const SWITCH_KEYS = Object.keys(SIGN_IN_SWITCHES) as SignInSwitch[];
 
 const SMTP_AAD = "platform:smtp-password";
 
@@ -146,6 +165,8 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
   }
 
   const capFixed = (key: keyof ResourceCaps) => defaults.fixed.caps?.[key] ?? false;
+  const switchOf = (key: SignInSwitch, row: Row | undefined) =>
+    (!defaults.fixed[key] ? row?.[key] : undefined) ?? defaults[key] ?? false;
 
   function grantableOf(row: Row | undefined): readonly AgentTool[] {
     // As for hosts, an empty list saved here is a choice (no tools), so only null falls back.
@@ -188,6 +209,8 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
         (defaults.connectorsEnabled ?? true) && (defaults.fixed.connectorsEnabled || row?.connectorsEnabled !== false),
       connectorAllowedHosts:
         (!defaults.fixed.connectorAllowedHosts && row?.connectorAllowedHosts) || defaults.connectorAllowedHosts || [],
+      requireSso: switchOf("requireSso", row),
+      requireTwoFactor: switchOf("requireTwoFactor", row),
       row,
     };
   }
@@ -256,6 +279,11 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
         value: [...e.connectorAllowedHosts],
         source: source(defaults.fixed.connectorAllowedHosts ?? false, row?.connectorAllowedHosts),
       },
+      requireSso: { value: e.requireSso, source: source(defaults.fixed.requireSso ?? false, row?.requireSso) },
+      requireTwoFactor: {
+        value: e.requireTwoFactor,
+        source: source(defaults.fixed.requireTwoFactor ?? false, row?.requireTwoFactor),
+      },
       setup: { completed: row?.setupCompletedAt != null, step: row?.setupStep ?? 0 },
       restartRequired: startedOnHttps !== undefined && https !== startedOnHttps,
       updatedAt: (row?.updatedAt ?? new Date(0)).toISOString(),
@@ -278,6 +306,7 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
       patch.connectorAllowedHosts !== undefined &&
         defaults.fixed.connectorAllowedHosts &&
         "REEF_CONNECTOR_ALLOWED_HOSTS",
+      ...SWITCH_KEYS.map((key) => patch[key] !== undefined && defaults.fixed[key] && SIGN_IN_SWITCHES[key]),
     ].filter(Boolean);
     if (fixed.length)
       throw new ConflictError(
@@ -320,6 +349,11 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
     async connectorPolicy(): Promise<{ enabled: boolean; allowedHosts: string[] }> {
       const e = await effective();
       return { enabled: e.connectorsEnabled, allowedHosts: [...e.connectorAllowedHosts] };
+    },
+    /** The sign-in policy in force: SSO required for non-breakglass accounts, a second factor for password sign-ins. */
+    async signInPolicy(): Promise<{ requireSso: boolean; requireTwoFactor: boolean }> {
+      const e = await effective();
+      return { requireSso: e.requireSso, requireTwoFactor: e.requireTwoFactor };
     },
     /** The tool groups workspace admins may grant agents; the gateway is given no other. */
     async grantableTools(): Promise<readonly AgentTool[]> {
@@ -369,10 +403,10 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
           set.grantableTools = patch.grantableTools && [...new Set(patch.grantableTools)].sort();
           changed.push("grantableTools");
         }
-        for (const key of CAP_KEYS) {
+        for (const key of [...CAP_KEYS, ...SWITCH_KEYS]) {
           const value = patch[key];
           if (value === undefined) continue;
-          set[key] = value;
+          (set as Record<string, unknown>)[key] = value;
           changed.push(key);
         }
         if (patch.email !== undefined) {
@@ -420,7 +454,7 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
             };
           if (patch.grantableTools !== undefined)
             details.grantableTools = { from: before?.grantableTools ?? null, to: set.grantableTools ?? null };
-          for (const key of CAP_KEYS) {
+          for (const key of [...CAP_KEYS, ...SWITCH_KEYS]) {
             if (patch[key] !== undefined) details[key] = { from: before?.[key] ?? null, to: patch[key] };
           }
           if (patch.email !== undefined)
@@ -492,22 +526,24 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
 
 export type PlatformSettingsService = ReturnType<typeof createPlatformSettings>;
 
-/** The sealer for platform secrets (today the SMTP password). */
+/** The sealer for platform secrets: the SMTP password, identity providers' secrets, TOTP seeds. */
 export function createPlatformSealer(keyring: Buffer | { current: Buffer; previous: Buffer[] }): Sealer {
   return createSealer(keyring, "platform-settings");
 }
 
 /**
- * Reseals the stored SMTP password under the current root key, for `reef
- * rotate-keys`. @returns how many secrets were resealed (0 or 1).
+ * Reseals the stored SMTP password, the identity providers' secrets (OIDC
+ * client secrets, SAML SP keys) and the TOTP seeds under the current root key,
+ * for `reef rotate-keys`. @returns how many secrets were resealed.
  */
 export async function resealPlatformSecrets(db: Db, keyring: { current: Buffer; previous: Buffer[] }): Promise<number> {
   const sealer = createPlatformSealer(keyring);
   return withScope(db, { platform: true }, async (tx) => {
+    const resealed = (await resealIdentityProviderSecretsIn(tx, sealer)) + (await resealTotpSeedsIn(tx, sealer));
     const [row] = await tx.select().from(platformSettings).for("update");
     const next = row?.smtpPasswordSealed ? sealer.reseal(row.smtpPasswordSealed, SMTP_AAD) : undefined;
-    if (!next) return 0;
+    if (!next) return resealed;
     await tx.update(platformSettings).set({ smtpPasswordSealed: next }).where(eq(platformSettings.id, 1));
-    return 1;
+    return resealed + 1;
   });
 }

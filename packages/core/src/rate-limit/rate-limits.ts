@@ -72,6 +72,19 @@ export interface RateLimits {
    */
   slowdown(cls: RateLimitClass, key: string, ctx: RequestContext, details?: Record<string, unknown>): Promise<number>;
   reset(cls: RateLimitClass, key: string): Promise<void>;
+  /**
+   * Counts one point without refusing or auditing: for limits whose caller
+   * decides and audits what spending the allowance means (a second-factor lockout).
+   */
+  spend(cls: RateLimitClass, key: string): Promise<RateLimitState>;
+  /** The allowance left for `key`, spending none. */
+  peek(cls: RateLimitClass, key: string): Promise<RateLimitState>;
+}
+
+/** What is left of an allowance: points (negative once overspent), and seconds until the window ends. */
+export interface RateLimitState {
+  remaining: number;
+  retryAfterSec: number;
 }
 
 /** The longest a slowed attempt is held: long enough to make guessing slow, short enough for the owner. */
@@ -166,6 +179,27 @@ export function createRateLimits(deps: {
     },
     async reset(cls, key) {
       await limiter(cls).delete(key);
+    },
+    async spend(cls, key) {
+      let res: RateLimiterRes;
+      try {
+        res = await limiter(cls).consume(key);
+      } catch (err) {
+        if (!(err instanceof RateLimiterRes)) throw err;
+        res = err;
+      }
+      return {
+        remaining: settingOf(cls).points - res.consumedPoints,
+        retryAfterSec: Math.max(1, Math.ceil(res.msBeforeNext / 1000)),
+      };
+    },
+    async peek(cls, key) {
+      const res = await limiter(cls).get(key);
+      if (!res) return { remaining: settingOf(cls).points, retryAfterSec: 0 };
+      return {
+        remaining: settingOf(cls).points - res.consumedPoints,
+        retryAfterSec: Math.max(1, Math.ceil(res.msBeforeNext / 1000)),
+      };
     },
   };
 }

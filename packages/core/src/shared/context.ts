@@ -2,7 +2,14 @@ import type { WorkspaceRole } from "@reef/db";
 
 /** Who is acting. Services authorise against this, never against raw HTTP input. */
 export type Actor =
-  | { kind: "user"; userId: string; platformRole: "super_admin" | "user"; sessionId: string }
+  | {
+      kind: "user";
+      userId: string;
+      platformRole: "super_admin" | "user";
+      sessionId: string;
+      /** The session was signed in with a second factor (or through an IdP): see `methodHasSecondFactor`. */
+      secondFactor?: boolean;
+    }
   | { kind: "api_key"; keyId: string; workspaceId: string; role: WorkspaceRole }
   | { kind: "system"; name: string }
   | { kind: "anonymous" };

@@ -1,4 +1,4 @@
-import { ForbiddenError, NotFoundError } from "@reef/contracts";
+import { AppError, ForbiddenError, NotFoundError } from "@reef/contracts";
 import { type Db, isUuid, schema, type Tx, type WorkspaceRole, withScope } from "@reef/db";
 import { and, eq } from "drizzle-orm";
 import type { AuditService } from "../audit/audit-service.ts";
@@ -6,7 +6,18 @@ import type { Action, Permissions } from "../authz/permissions.ts";
 import type { RateLimits } from "../rate-limit/rate-limits.ts";
 import type { RequestContext } from "../shared/context.ts";
 
-const { workspaceMembers } = schema;
+const { workspaceMembers, workspaces } = schema;
+
+/**
+ * A member of a workspace that requires a second factor, on a session signed in
+ * without one (API keys are not affected: they are the workspace's own credentials).
+ */
+function twoFactorRequired(): AppError {
+  return new AppError(
+    "TWO_FACTOR_REQUIRED",
+    "This workspace requires two-factor sign-in: sign out and sign in again with your authenticator app (or set one up in your account).",
+  );
+}
 
 /** A permission the caller's role lacks, found inside a gated call; the gate audits it. */
 export class AccessDeniedError extends ForbiddenError {
@@ -54,17 +65,30 @@ export function createWorkspaceGate(deps: {
   audit: AuditService;
   rateLimits: RateLimits;
 }) {
-  async function roleIn(tx: Tx, ctx: RequestContext, workspaceId: string): Promise<Access | undefined> {
+  /** The caller's access, and for a person whether the workspace wants a second factor their session lacks. */
+  async function roleIn(
+    tx: Tx,
+    ctx: RequestContext,
+    workspaceId: string,
+  ): Promise<(Access & { lacksSecondFactor?: boolean }) | undefined> {
     const actor = ctx.actor;
     if (actor.kind === "api_key") {
       return actor.workspaceId === workspaceId ? { workspaceId, role: actor.role, userId: null } : undefined;
     }
     if (actor.kind !== "user") return undefined;
+    // The workspace's two-factor flag comes with the membership read: no extra round trip.
     const [m] = await tx
-      .select({ role: workspaceMembers.role })
+      .select({ role: workspaceMembers.role, requireTwoFactor: workspaces.requireTwoFactor })
       .from(workspaceMembers)
+      .innerJoin(workspaces, eq(workspaces.id, workspaceMembers.workspaceId))
       .where(and(eq(workspaceMembers.workspaceId, workspaceId), eq(workspaceMembers.userId, actor.userId)));
-    return m ? { workspaceId, role: m.role, userId: actor.userId } : undefined;
+    if (!m) return undefined;
+    return {
+      workspaceId,
+      role: m.role,
+      userId: actor.userId,
+      ...(m.requireTwoFactor && !actor.secondFactor ? { lacksSecondFactor: true } : {}),
+    };
   }
 
   return {
@@ -106,6 +130,7 @@ export function createWorkspaceGate(deps: {
       const result = await withScope(deps.db, scope, async (tx) => {
         const access = await roleIn(tx, ctx, workspaceId);
         if (!access) throw new NotFoundError("No such workspace.");
+        if (access.lacksSecondFactor) throw twoFactorRequired();
         if (!(await deps.permissions.can(access.role, action))) {
           denied = { role: access.role, action };
           return undefined;

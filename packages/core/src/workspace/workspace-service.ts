@@ -1,4 +1,11 @@
-import { BadRequestError, ConflictError, ForbiddenError, LimitReachedError, NotFoundError } from "@reef/contracts";
+import {
+  AppError,
+  BadRequestError,
+  ConflictError,
+  ForbiddenError,
+  LimitReachedError,
+  NotFoundError,
+} from "@reef/contracts";
 import { type Db, schema, type Tx, type WorkspaceRole, withScope } from "@reef/db";
 import type { JsonObject } from "@reef/runtime";
 import { and, asc, count, eq, gt, isNull } from "drizzle-orm";
@@ -18,6 +25,8 @@ export interface WorkspaceView {
   personal: boolean;
   role: WorkspaceRole;
   defaultAgentId: string | null;
+  /** Members must have signed in with a second factor to use the workspace (API keys are not affected). */
+  requireTwoFactor: boolean;
   createdAt: string;
 }
 
@@ -56,6 +65,7 @@ function toView(ws: typeof workspaces.$inferSelect, role: WorkspaceRole): Worksp
     personal: ws.personal,
     role,
     defaultAgentId: ws.defaultAgentId,
+    requireTwoFactor: ws.requireTwoFactor,
     createdAt: ws.createdAt.toISOString(),
   };
 }
@@ -158,11 +168,18 @@ export function createWorkspaceService(deps: {
 
     get,
 
-    /** Renames the workspace and/or sets the agent people land on in chat (null: the first agent). */
+    /**
+     * Renames the workspace, sets the agent people land on in chat (null: the
+     * first agent) and/or requires members to sign in with a second factor.
+     */
     update(
       ctx: RequestContext,
       workspaceId: string,
-      input: { name?: string | undefined; defaultAgentId?: string | null | undefined },
+      input: {
+        name?: string | undefined;
+        defaultAgentId?: string | null | undefined;
+        requireTwoFactor?: boolean | undefined;
+      },
     ): Promise<WorkspaceView> {
       return gate.run(ctx, workspaceId, "workspace:update", async (tx, access) => {
         const [before] = await tx.select().from(workspaces).where(eq(workspaces.id, workspaceId));
@@ -186,6 +203,16 @@ export function createWorkspaceService(deps: {
           }
         }
         if (input.defaultAgentId !== undefined) set.defaultAgentId = input.defaultAgentId;
+        if (input.requireTwoFactor !== undefined) {
+          // Turning it on from a session without a second factor would shut the person doing it out at once.
+          if (input.requireTwoFactor && ctx.actor.kind === "user" && !ctx.actor.secondFactor) {
+            throw new AppError(
+              "TWO_FACTOR_REQUIRED",
+              "Sign in with two-factor first: requiring it here would lock you out of this workspace.",
+            );
+          }
+          set.requireTwoFactor = input.requireTwoFactor;
+        }
         const [ws] = await tx.update(workspaces).set(set).where(eq(workspaces.id, workspaceId)).returning();
         if (!ws) throw new NotFoundError("No such workspace.");
         if (input.name !== undefined && ws.name !== before.name) {
@@ -204,6 +231,15 @@ export function createWorkspaceService(deps: {
             targetType: "workspace",
             targetId: workspaceId,
             details: { from: before.defaultAgentId, to: ws.defaultAgentId },
+          });
+        }
+        if (input.requireTwoFactor !== undefined && ws.requireTwoFactor !== before.requireTwoFactor) {
+          await appendAudit(tx, ctx, {
+            workspaceId,
+            action: "workspace.require_two_factor",
+            targetType: "workspace",
+            targetId: workspaceId,
+            details: { from: before.requireTwoFactor, to: ws.requireTwoFactor },
           });
         }
         return toView(ws, access.role);
