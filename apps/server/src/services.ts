@@ -367,6 +367,7 @@ export function createServices(
       oidc: oidcFlow,
       sealer: platformSealer,
       publicUrl: platformSettings.publicUrl,
+      rateLimits,
     }),
     // Emailed links and the account page: mail and public URL as invites get them (platform settings, per request).
     emailLinks: createEmailLinkService({

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { AppError, UnauthorizedError } from "@reef/contracts";
 import { type Db, extendScope, schema, type Tx, type WorkspaceRole, withScope } from "@reef/db";
 import { and, eq, sql } from "drizzle-orm";
@@ -6,6 +7,7 @@ import { appendAudit } from "../audit/audit-service.ts";
 import { consumeAuthToken, issueAuthToken } from "../identity/auth-tokens.ts";
 import { verifyPassword } from "../identity/passwords.ts";
 import { asSignedIn, createAccountIn, type IssuedSession, type PublicUser, type SignIn } from "../identity/sign-in.ts";
+import type { RateLimits } from "../rate-limit/rate-limits.ts";
 import type { RequestContext } from "../shared/context.ts";
 import { hashToken } from "../shared/tokens.ts";
 
@@ -60,8 +62,8 @@ export function domainAllowed(provider: IdentityProviderRow, email: string): boo
  * email that already has a password account must prove that password once to
  * link (so a provider cannot take over an account by asserting its email).
  */
-export function createSsoProvisioning(deps: { db: Db; audit: AuditService; signIn: SignIn }) {
-  const { db, audit, signIn } = deps;
+export function createSsoProvisioning(deps: { db: Db; audit: AuditService; signIn: SignIn; rateLimits?: RateLimits }) {
+  const { db, audit, signIn, rateLimits } = deps;
   const methodOf = (p: IdentityProviderRow) => `${p.kind}:${p.slug}`;
 
   async function refuse(ctx: RequestContext, provider: IdentityProviderRow, reason: string, email?: string) {
@@ -231,10 +233,17 @@ export function createSsoProvisioning(deps: { db: Db; audit: AuditService; signI
         const [r] = await tx.select().from(schema.authTokens).where(eq(schema.authTokens.tokenHash, tokenHash));
         return r;
       });
-      if (!row || row.kind !== "sso_link" || !row.userId || !row.providerId) {
-        throw ssoFailed("This link request is not valid. Sign in with your provider again.");
+      if (row?.kind !== "sso_link" || !row.userId || !row.providerId || row.usedAt || row.expiresAt <= new Date()) {
+        throw ssoFailed("This link request is not valid or has expired. Sign in with your provider again.");
       }
       const userId = row.userId;
+      // Guessing the account's password here is held back exactly like guessing it at sign-in.
+      if (rateLimits) {
+        await rateLimits.consume("login_ip", ctx.ip ?? "unknown", ctx);
+        const key = (row.email ?? userId).toLowerCase();
+        const holdMs = await rateLimits.slowdown("login_account", key, ctx, { email: key });
+        if (holdMs > 0) await sleep(holdMs);
+      }
       const user = await withScope(
         db,
         { userId },

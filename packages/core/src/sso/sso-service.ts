@@ -3,6 +3,7 @@ import { type Db, schema, withScope } from "@reef/db";
 import { and, asc, desc, eq, lt, or } from "drizzle-orm";
 import type { AuditService } from "../audit/audit-service.ts";
 import type { SignIn } from "../identity/sign-in.ts";
+import type { RateLimits } from "../rate-limit/rate-limits.ts";
 import type { RequestContext, UserActor } from "../shared/context.ts";
 import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
 import type { Sealer } from "../shared/sealing.ts";
@@ -56,9 +57,16 @@ export function createSsoService(deps: {
   /** The platform sealer (SAML: opens the SP private key). */
   sealer: Sealer;
   publicUrl: () => Promise<string>;
+  /** Holds back password guesses at the link step like sign-in does. */
+  rateLimits?: RateLimits;
 }) {
   const { db } = deps;
-  const provisioning = createSsoProvisioning({ db, audit: deps.audit, signIn: deps.signIn });
+  const provisioning = createSsoProvisioning({
+    db,
+    audit: deps.audit,
+    signIn: deps.signIn,
+    ...(deps.rateLimits ? { rateLimits: deps.rateLimits } : {}),
+  });
   const saml = createSamlFlow({
     db,
     sealer: deps.sealer,
