@@ -99,13 +99,13 @@ afterAll(async () => {
 }, 60_000);
 
 describe("the app shell in a real browser", () => {
-  it("a first-time visitor is sent to sign in without being told a session ended", async () => {
-    const page = watch(await (await browser.newContext()).newPage(), "visitor");
+  it("the very first visitor of a fresh install (no account yet) is sent to create the first account", async () => {
+    const page = watch(await (await browser.newContext()).newPage(), "first visitor");
     await page.goto(`${base}/`);
-    await page.waitForURL(/\/signin/);
-    await page.getByRole("heading", { name: "Sign in to Reef" }).waitFor();
+    await page.waitForURL(/\/signup$/);
+    await page.getByRole("heading", { level: 1, name: "Create the first account" }).waitFor();
+    await page.waitForFunction(() => document.title === "Create the first account · Reef");
     expect(await page.getByText(/session has ended/).count()).toBe(0);
-    expect(await page.title()).toBe("Sign in · Reef");
     await page.context().close();
   });
 
@@ -166,6 +166,17 @@ describe("the app shell in a real browser", () => {
     const providers = await call(page, "GET", `/api/v1/workspaces/${wid}/providers`);
     expect(providers.body.items[0].baseUrl).toBe(llm.baseUrl.replace(/\/+$/, ""));
   }, 60_000);
+
+  it("once an account exists, a signed-out visitor is sent to sign in without being told a session ended", async () => {
+    const page = watch(await (await browser.newContext()).newPage(), "visitor");
+    await page.goto(`${base}/`);
+    await page.waitForURL(/\/signin$/);
+    await page.getByRole("heading", { level: 1, name: "Sign in to Reef" }).waitFor();
+    await page.waitForFunction(() => document.title === "Sign in · Reef");
+    expect(await page.getByText(/session has ended/).count()).toBe(0);
+    expect(await page.getByRole("heading", { name: "Create the first account" }).count()).toBe(0);
+    await page.context().close();
+  });
 
   it("a validation error from the API reads in plain words, naming the field", async () => {
     const page = owner.pages()[0] as Page;
