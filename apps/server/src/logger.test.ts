@@ -7,6 +7,14 @@ describe("log redaction", () => {
   it("masks Reef tokens in paths and secret query parameters, and keeps the rest", () => {
     expect(redactUrl("/api/v1/invites/ri_abcdefghijklmnop/accept")).toBe("/api/v1/invites/ri_[Redacted]/accept");
     expect(redactUrl("/x?token=abc&limit=5&api_key=k")).toBe("/x?token=%5BRedacted%5D&limit=5&api_key=%5BRedacted%5D");
+    // Sign-in flows: the OIDC callback's code and state, and the emailed links' single-use tokens.
+    expect(redactUrl("/api/v1/auth/sso/acme/callback?code=c0de&state=rss_abcdefghijkl&iss=x")).toBe(
+      "/api/v1/auth/sso/acme/callback?code=%5BRedacted%5D&state=%5BRedacted%5D&iss=x",
+    );
+    expect(redactUrl("/signin/link/rsl_abcdefghijklmnop")).toBe("/signin/link/rsl_[Redacted]");
+    expect(redactUrl("/magic?token=rml_abcdefghijklmnop&next=%2Faccount")).toBe(
+      "/magic?token=%5BRedacted%5D&next=%2Faccount",
+    );
     expect(redactUrl("/api/v1/workspaces/123/audit?action=workspace.rename")).toBe(
       "/api/v1/workspaces/123/audit?action=workspace.rename",
     );

@@ -11,6 +11,11 @@ export const REDACT_PATHS = [
   'res.headers["set-cookie"]',
   "*.password",
   "*.newPassword",
+  "*.currentPassword",
+  "*.clientSecret",
+  "*.challenge",
+  "*.recoveryCode",
+  "*.recoveryCodes",
   "*.apiKey",
   "*.token",
   "*.secret",
@@ -22,9 +27,11 @@ export const REDACT_PATHS = [
   "*.smtpUrl",
 ];
 
-const SECRET_QUERY = /^(token|key|api[_-]?key|secret|password|code|signature|sig)$/i;
-// Reef's own secrets have recognisable prefixes: invite (ri_), session (rs_) and API key (reef_) tokens.
-const SECRET_IN_PATH = /\b(ri_|rs_|reef_)[A-Za-z0-9_-]{8,}/g;
+// `state` and `RelayState` carry single-use sign-in tokens, `SAMLResponse` a signed assertion.
+const SECRET_QUERY = /^(token|key|api[_-]?key|secret|password|code|signature|sig|state|relaystate|samlresponse)$/i;
+// Reef's own secrets have recognisable prefixes: invite (ri_), session (rs_), API key (reef_) and the sign-in
+// flows' single-use tokens (magic link, reset, email change, second factor, SSO state and link).
+const SECRET_IN_PATH = /\b(ri_|rs_|reef_|rml_|rpr_|rec_|r2f_|rss_|rsl_)[A-Za-z0-9_-]{8,}/g;
 
 /** The request URL with secret-looking query values and Reef tokens in the path masked. */
 export function redactUrl(url: string): string {

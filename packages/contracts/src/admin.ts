@@ -9,6 +9,8 @@ export const adminUserSchema = z.object({
   deactivated: z.boolean(),
   createdAt: z.string(),
   workspaceCount: z.number().int().optional(),
+  /** Whether they have a confirmed authenticator (two-factor on): what an operator can reset. */
+  twoFactorEnabled: z.boolean(),
 });
 export const adminUserQuerySchema = pageQuerySchema.extend({ q: z.string().max(100).optional() });
 export const adminUpdateUserBodySchema = z

@@ -27,6 +27,8 @@ interface AdminUser {
   platformRole: "super_admin" | "user";
   deactivated: boolean;
   createdAt: string;
+  /** A confirmed authenticator: only then is there two-factor to reset. */
+  twoFactorEnabled: boolean;
 }
 interface AdminWorkspace {
   id: string;
@@ -70,6 +72,7 @@ export function AdminPage() {
   });
   const resetTwoFactor = useMutation({
     mutationFn: (id: string) => api("POST", `/api/v1/admin/users/${id}/two-factor/reset`),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: ["admin-users"] }),
   });
   const stopRuntime = useMutation({
     mutationFn: (wid: string) => api("POST", `/api/v1/admin/runtimes/${wid}/stop`),
@@ -113,7 +116,18 @@ export function AdminPage() {
             .flatMap((p) => p.items)
             .map((u) => (
               <tr key={u.id}>
-                <td data-label="Name">{u.name}</td>
+                <td data-label="Name">
+                  {u.name}
+                  {u.twoFactorEnabled ? (
+                    <>
+                      {" "}
+                      <span className="badge badge-ok" aria-hidden="true">
+                        2FA
+                      </span>
+                      <span className="visually-hidden">(two-factor on)</span>
+                    </>
+                  ) : null}
+                </td>
                 <td data-label="Email">{u.email}</td>
                 <td data-label="Role">{u.platformRole === "super_admin" ? "operator" : "user"}</td>
                 <td data-label="Status">
@@ -141,28 +155,34 @@ export function AdminPage() {
                     >
                       {u.deactivated ? "Reactivate" : "Deactivate"}
                     </button>
-                  )}{" "}
-                  <button
-                    type="button"
-                    className="secondary"
-                    aria-label={`Reset two-factor of ${u.name}`}
-                    onClick={async () => {
-                      const ok = await confirm({
-                        title: `Reset two-factor for ${u.name}?`,
-                        body: (
-                          <p>
-                            {u.name} ({u.email}) loses their authenticator app and recovery codes, and is signed out
-                            everywhere. They sign in with their password again and set up a new authenticator if
-                            two-factor is required. Do this only once you are sure it is really them asking.
-                          </p>
-                        ),
-                        confirmLabel: "Reset two-factor",
-                      });
-                      if (ok) resetTwoFactor.mutate(u.id);
-                    }}
-                  >
-                    Reset two-factor
-                  </button>
+                  )}
+                  {/* Only someone with an authenticator has one to reset; operators reset their own on the account page. */}
+                  {u.twoFactorEnabled && u.id !== me.data?.user.id ? (
+                    <>
+                      {" "}
+                      <button
+                        type="button"
+                        className="secondary"
+                        aria-label={`Reset two-factor of ${u.name}`}
+                        onClick={async () => {
+                          const ok = await confirm({
+                            title: `Reset two-factor for ${u.name}?`,
+                            body: (
+                              <p>
+                                {u.name} ({u.email}) loses their authenticator app and recovery codes, and is signed out
+                                everywhere. They sign in with their password again and set up a new authenticator if
+                                two-factor is required. Do this only once you are sure it is really them asking.
+                              </p>
+                            ),
+                            confirmLabel: "Reset two-factor",
+                          });
+                          if (ok) resetTwoFactor.mutate(u.id);
+                        }}
+                      >
+                        Reset two-factor
+                      </button>
+                    </>
+                  ) : null}
                 </td>
               </tr>
             ))}

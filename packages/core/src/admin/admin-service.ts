@@ -5,7 +5,7 @@ import { type AuditEntry, type AuditQuery, appendAudit, queryAudit } from "../au
 import type { RequestContext, UserActor } from "../shared/context.ts";
 import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
 
-const { users, sessions, workspaces, workspaceMembers } = schema;
+const { users, sessions, userTotp, workspaces, workspaceMembers } = schema;
 
 export interface AdminUserView {
   id: string;
@@ -15,6 +15,8 @@ export interface AdminUserView {
   deactivated: boolean;
   createdAt: string;
   workspaceCount: number;
+  /** A confirmed authenticator (two-factor on). */
+  twoFactorEnabled: boolean;
 }
 
 export interface AdminWorkspaceView {
@@ -62,8 +64,10 @@ export function createAdminService(deps: { db: Db }) {
           .select({
             u: users,
             workspaceCount: sql<number>`(select count(*)::int from workspace_members m where m.user_id = ${users.id})`,
+            twoFactorConfirmedAt: userTotp.confirmedAt,
           })
           .from(users)
+          .leftJoin(userTotp, eq(userTotp.userId, users.id))
           .where(
             and(
               pattern ? or(ilike(users.email, pattern), ilike(users.name, pattern)) : undefined,
@@ -88,6 +92,7 @@ export function createAdminService(deps: { db: Db }) {
             deactivated: r.u.deactivatedAt !== null,
             createdAt: r.u.createdAt.toISOString(),
             workspaceCount: r.workspaceCount,
+            twoFactorEnabled: r.twoFactorConfirmedAt !== null,
           }),
           (r) => ({ email: r.u.email.toLowerCase(), id: r.u.id }),
         );
@@ -135,6 +140,10 @@ export function createAdminService(deps: { db: Db }) {
             targetId: userId,
           });
         }
+        const [totp] = await tx
+          .select({ confirmedAt: userTotp.confirmedAt })
+          .from(userTotp)
+          .where(eq(userTotp.userId, userId));
         return {
           id: after.id,
           email: after.email,
@@ -142,6 +151,7 @@ export function createAdminService(deps: { db: Db }) {
           platformRole: after.platformRole,
           deactivated: after.deactivatedAt !== null,
           createdAt: after.createdAt.toISOString(),
+          twoFactorEnabled: totp?.confirmedAt != null,
         };
       });
     },
