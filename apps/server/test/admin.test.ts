@@ -28,7 +28,12 @@ describe("operator views", () => {
     await signUp(t.app, { email: "zelda.search@example.test", name: "Zelda" });
     const found = (await operator.client.get("/api/v1/admin/users?q=zelda")).json();
     expect(found.items).toHaveLength(1);
-    expect(found.items[0]).toMatchObject({ email: "zelda.search@example.test", workspaceCount: 1, deactivated: false });
+    expect(found.items[0]).toMatchObject({
+      email: "zelda.search@example.test",
+      workspaceCount: 1,
+      deactivated: false,
+      twoFactorEnabled: false,
+    });
     const page = (await operator.client.get("/api/v1/admin/users?limit=1")).json();
     expect(page.items).toHaveLength(1);
     const next = (await operator.client.get(`/api/v1/admin/users?limit=1&cursor=${page.nextCursor}`)).json();

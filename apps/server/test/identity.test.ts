@@ -80,9 +80,11 @@ describe("sessions", () => {
 
     const list = await laptop.get("/api/v1/me/sessions");
     expect(list.statusCode).toBe(200);
-    const sessions = list.json().items as { id: string; current: boolean }[];
+    const sessions = list.json().items as { id: string; current: boolean; method: string | null }[];
     expect(sessions.length).toBe(3);
     expect(sessions.filter((s) => s.current)).toHaveLength(1);
+    // How each signed in: the account's first session at sign-up, then two password sign-ins.
+    expect(sessions.map((s) => s.method).sort()).toEqual(["password", "password", "signup"]);
     const phoneSession = (await phone.get("/api/v1/me/sessions"))
       .json()
       .items.find((s: { current: boolean }) => s.current);

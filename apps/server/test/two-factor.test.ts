@@ -117,8 +117,8 @@ describe("enrolment and sign-in", () => {
     expect(ok.statusCode, ok.body).toBe(200);
     expect(ok.json()).toMatchObject({ user: { email: ann.email }, recoveryCodeUsed: false });
     expect((await client.get("/api/v1/me")).statusCode).toBe(200);
-    const sessions = (await client.get("/api/v1/me/sessions")).json().items as { current: boolean }[];
-    expect(sessions.some((s) => s.current)).toBe(true);
+    const sessions = (await client.get("/api/v1/me/sessions")).json().items as { current: boolean; method: string }[];
+    expect(sessions.find((s) => s.current)?.method).toBe("password+totp");
 
     // The same code again, on a new challenge: refused. The used challenge is gone too.
     const again = await passwordStep(ann.email, ann.password);
@@ -304,9 +304,14 @@ describe("workspace and platform policies", () => {
     expect(flips.json().items).toHaveLength(1);
     expect(flips.json().items[0].details).toEqual({ from: false, to: true });
 
-    // Operators reset a lost authenticator: codes gone, every session of B's ended, B enrols again.
+    // Operators see who has an authenticator, and reset a lost one: codes gone, every session of B's ended, B
+    // enrols again.
+    const listedB = async () =>
+      (await operator.client.get(`/api/v1/admin/users?q=${encodeURIComponent(b.email)}`)).json().items[0];
+    expect(await listedB()).toMatchObject({ id: b.user.id, twoFactorEnabled: true });
     const reset = await operator.client.post(`/api/v1/admin/users/${b.user.id}/two-factor/reset`);
     expect(reset.statusCode).toBe(204);
+    expect(await listedB()).toMatchObject({ id: b.user.id, twoFactorEnabled: false });
     expect((await strongB.get("/api/v1/me")).statusCode).toBe(401);
     expect((await b.client.get("/api/v1/me")).statusCode).toBe(401);
     const afterReset = await passwordStep(b.email, b.password);

@@ -269,11 +269,37 @@ describe("single sign-on administration in the browser", () => {
   }, 60_000);
 
   it("an operator resets someone's two-factor after a confirmation", async () => {
-    await page.getByRole("button", { name: "Reset two-factor of Mo Member" }).click();
+    const memberRow = () =>
+      page
+        .getByRole("table", { name: "Users" })
+        .getByRole("row", { name: new RegExp(member.email.replace(/\./g, "\\.")) });
+    const resetButton = () => page.getByRole("button", { name: "Reset two-factor of Mo Member" });
+    // Without an authenticator there is nothing to reset: no badge, no button.
+    await memberRow().waitFor();
+    expect(await resetButton().count()).toBe(0);
+    expect(await memberRow().getByText("2FA", { exact: true }).count()).toBe(0);
+
+    // Mo sets up an authenticator: the list now says so and offers the reset.
+    const setup = await member.client.post("/api/v1/me/two-factor/setup", { password: member.password });
+    expect(setup.statusCode, setup.body).toBe(200);
+    const { secret } = setup.json() as { secret: string };
+    const confirmed = await member.client.post("/api/v1/me/two-factor/confirm", {
+      code: await generate({ secret, epoch: Math.floor(Date.now() / 1000) }),
+    });
+    expect(confirmed.statusCode, confirmed.body).toBe(200);
+    await page.reload();
+    await memberRow().getByText("2FA", { exact: true }).waitFor();
+    // Never on the operator's own row.
+    expect(await page.getByRole("button", { name: "Reset two-factor of Ada Admin" }).count()).toBe(0);
+
+    await resetButton().click();
     const dialog = page.getByRole("dialog", { name: "Reset two-factor for Mo Member?" });
     await dialog.getByText(member.email, { exact: false }).waitFor();
     await dialog.getByRole("button", { name: "Reset two-factor" }).click();
     await page.getByText("Two-factor reset: they set up a new authenticator").waitFor();
+    // Gone: the badge and the button leave the row.
+    await expect.poll(() => resetButton().count(), { timeout: 10_000 }).toBe(0);
+    expect(await memberRow().getByText("2FA", { exact: true }).count()).toBe(0);
   }, 60_000);
 
   it("a workspace admin requires two-factor for its members, from a session with a second factor only", async () => {
@@ -298,6 +324,9 @@ describe("single sign-on administration in the browser", () => {
     // Signed in with a password only: turning it on would lock Ada out, so the server refuses and says why.
     const refused = await toggleOn(page);
     await page.getByRole("alert").getByText("Sign in with two-factor first").waitFor();
+    // Said next to the toggle: the settings page stays (a refused action is not "this workspace shuts you out").
+    expect(await page.getByText("This workspace requires two-factor authentication").count()).toBe(0);
+    await page.getByRole("heading", { name: "Workspace settings" }).waitFor();
     expect(await refused.isChecked()).toBe(false);
     expect(await requiredNow()).toBe(false);
 

@@ -28,11 +28,17 @@ async function onUnauthorized() {
   });
 }
 
-function onError(err: unknown) {
+function onQueryError(err: unknown) {
   if (!(err instanceof ApiError)) return;
   if (err.status === 401) void onUnauthorized();
-  // A workspace that requires two-factor: the shell shows how to set it up instead of the page.
+  // A workspace that requires two-factor refused a page load: the shell shows how to set it up instead of the page.
   else if (err.code === "TWO_FACTOR_REQUIRED") twoFactorRequired.report(window.location.pathname);
+}
+
+// A refused action is the page's to explain, next to what was tried: a TWO_FACTOR_REQUIRED here (turning on
+// "Require two-factor" from a password-only session) does not mean the workspace shuts this person out.
+function onMutationError(err: unknown) {
+  if (err instanceof ApiError && err.status === 401) void onUnauthorized();
 }
 
 // Any successful /me means this browser is signed in (sign-in, sign-up, invite accept all end with one).
@@ -41,8 +47,8 @@ function onSuccess(_data: unknown, query: { queryKey: readonly unknown[] }) {
 }
 
 const queryClient = new QueryClient({
-  queryCache: new QueryCache({ onError, onSuccess }),
-  mutationCache: new MutationCache({ onError }),
+  queryCache: new QueryCache({ onError: onQueryError, onSuccess }),
+  mutationCache: new MutationCache({ onError: onMutationError }),
   defaultOptions: {
     queries: { retry: (n, err) => !(err instanceof ApiError && err.status < 500) && n < 2, refetchOnWindowFocus: true },
   },

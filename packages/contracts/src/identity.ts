@@ -40,4 +40,9 @@ export const sessionSchema = z.object({
   ip: z.string().nullable(),
   userAgent: z.string().nullable(),
   current: z.boolean(),
+  /**
+   * How it signed in: `password`, `magic_link` (either with `+totp` after an authenticator code), `signup`,
+   * `oidc:<slug>` / `saml:<slug>` (single sign-on); null for sessions from before methods were recorded.
+   */
+  method: z.string().nullable(),
 });

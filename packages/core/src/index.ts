@@ -65,6 +65,7 @@ export {
 } from "./identity/auth-tokens.ts";
 export { createEmailLinkService, type EmailLinkService } from "./identity/email-link-service.ts";
 export { createIdentityService, type IdentityService, ssoRequired } from "./identity/identity-service.ts";
+export { safeNext } from "./identity/next-path.ts";
 export {
   createSignIn,
   methodHasSecondFactor,
@@ -158,7 +159,7 @@ export {
   spEntityId,
 } from "./sso/saml-config.ts";
 export { createSamlFlow, type SamlFlow, samlKeyAad } from "./sso/saml-flow.ts";
-export { createSsoService, type SsoService, safeNext } from "./sso/sso-service.ts";
+export { createSsoService, type SsoService } from "./sso/sso-service.ts";
 export { createSystemService, type SystemService } from "./system/system-service.ts";
 export {
   checkRootKey,

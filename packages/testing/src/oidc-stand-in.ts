@@ -11,6 +11,7 @@ export interface OidcTestUser {
   groups?: string[];
 }
 
+/** Who the stand-in IdP knows and which client and callback it accepts. */
 export interface OidcStandInOptions {
   /** Reef's callback URL(s) for this provider (`<publicUrl>/api/v1/auth/sso/<slug>/callback`). */
   redirectUris: string[];
@@ -20,6 +21,7 @@ export interface OidcStandInOptions {
   clientSecret?: string;
 }
 
+/** A running stand-in OpenID Provider: what Reef's provider settings need, and hooks for tampering. */
 export interface OidcStandIn {
   /** `http://127.0.0.1:<port>` (http: Reef needs `ssoAllowHttp`). */
   issuer: string;

@@ -7,6 +7,7 @@ import * as samlify from "samlify";
 /** The IdP's signing keys: `primary` (the old one while rotating), `rotated` (the new one), `stranger` (never trusted). */
 export type SamlKeyName = "primary" | "rotated" | "stranger";
 
+/** A person the stand-in SAML IdP signs in. */
 export interface SamlUser {
   /** NameID (an email unless the test says otherwise). */
   nameId: string;
@@ -43,6 +44,7 @@ export interface SamlPost {
   request: ParsedAuthnRequest;
 }
 
+/** A running stand-in SAML IdP: its entity id, endpoints and certificates, and a browser-like sign-in (with variants for refusal tests). */
 export interface SamlStandIn {
   entityId: string;
   /** Where the SP sends people (HTTP-Redirect). */

@@ -14,11 +14,10 @@ import type { AccountService, EmailLinkService } from "@reef/core";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { requireUser, type SessionCookies } from "../plugins/auth.ts";
+import { bindingCookie } from "./binding-cookie.ts";
 
 /** The cookie tying a magic link to the browser that asked for it. */
 export const LINK_COOKIE = "reef_link";
-const LINK_COOKIE_PATH = "/api/v1/auth";
-const LINK_COOKIE_MAX_AGE_S = 15 * 60;
 
 const accepted = { 202: z.object({}) };
 const noContent = { 204: z.null() };
@@ -35,7 +34,13 @@ export function accountRoutes(deps: {
   secureCookies: boolean;
 }): FastifyPluginAsyncZod {
   const { emailLinks, account, cookies } = deps;
-  const linkCookie = { path: LINK_COOKIE_PATH, sameSite: "lax" as const, secure: deps.secureCookies, httpOnly: true };
+  // Fifteen minutes, as long as the magic link it binds.
+  const linkCookie = bindingCookie({
+    name: LINK_COOKIE,
+    path: "/api/v1/auth",
+    maxAgeS: 15 * 60,
+    secure: deps.secureCookies,
+  });
   return async (app) => {
     app.post(
       "/api/v1/auth/magic-link",
@@ -50,10 +55,10 @@ export function accountRoutes(deps: {
       async (request, reply) => {
         const { binding } = await emailLinks.requestMagicLink(request.ctx, {
           ...request.body,
-          binding: request.cookies[LINK_COOKIE],
+          binding: linkCookie.read(request),
         });
         // Set for every address alike, so the answer does not tell which have accounts.
-        reply.setCookie(LINK_COOKIE, binding, { ...linkCookie, maxAge: LINK_COOKIE_MAX_AGE_S });
+        linkCookie.set(reply, binding);
         return reply.status(202).send({});
       },
     );
@@ -73,7 +78,7 @@ export function accountRoutes(deps: {
       async (request, reply) => {
         const { outcome } = await emailLinks.consumeMagicLink(request.ctx, {
           token: request.body.token,
-          binding: request.cookies[LINK_COOKIE],
+          binding: linkCookie.read(request),
         });
         // The binding cookie stays (it expires by itself): another link asked from this browser still works here.
         if (outcome.kind === "challenge") return { next: outcome.next, challenge: outcome.challenge };

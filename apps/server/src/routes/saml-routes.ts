@@ -3,14 +3,10 @@ import type { SamlFlow } from "@reef/core";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { SessionCookies } from "../plugins/auth.ts";
+import { finishSsoSignIn, ssoFailureRedirect } from "./sso-redirects.ts";
 
 const FORM = "application/x-www-form-urlencoded";
 const slugParams = z.object({ slug: z.string() });
-
-/** Where the sign-in page shows an SSO failure: the code and a sentence, never a bare error page. */
-function signinError(code: string, message: string): string {
-  return `/signin?${new URLSearchParams({ error: code, message })}`;
-}
 
 /**
  * SAML's two endpoints for the IdP: the assertion consumer service (the IdP
@@ -48,19 +44,9 @@ export function samlRoutes(deps: { samlFlow: SamlFlow; cookies: SessionCookies }
           }
           const RelayState = typeof body.RelayState === "string" ? body.RelayState : undefined;
           const { outcome, next } = await samlFlow.acs(provider, { SAMLResponse, RelayState }, request.ctx);
-          if (outcome.kind === "link_required") {
-            const query = new URLSearchParams({ token: outcome.token, email: outcome.email, provider: provider.name });
-            return reply.redirect(`/signin/link?${query}`, 302);
-          }
-          cookies.set(reply, outcome.session);
-          return reply.redirect(next, 302);
+          return finishSsoSignIn(reply, cookies, { outcome, next, provider });
         } catch (err) {
-          if (err instanceof AppError) return reply.redirect(signinError(err.code, err.message), 302);
-          request.log.error({ err }, "SAML sign-in failed unexpectedly");
-          return reply.redirect(
-            signinError("SSO_FAILED", "Sign-in with your organisation failed. Try again, or ask an administrator."),
-            302,
-          );
+          return ssoFailureRedirect(request, reply, err, request.params.slug);
         }
       },
     );

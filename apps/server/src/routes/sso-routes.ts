@@ -3,19 +3,14 @@ import type { SsoService } from "@reef/core";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { requireUser, type SessionCookies } from "../plugins/auth.ts";
+import { bindingCookie } from "./binding-cookie.ts";
+import { finishSsoSignIn, signinErrorUrl, ssoFailureRedirect } from "./sso-redirects.ts";
 
 /** The browser's half of an OIDC sign-in in flight: its state token is bound to this cookie. */
 export const SSO_COOKIE = "reef_sso";
-const SSO_COOKIE_PATH = "/api/v1/auth/sso";
-const SSO_COOKIE_MAX_AGE_S = 10 * 60;
 
 // Any text: an unknown slug is a 404 from the service, like a disabled provider.
 const slugParams = z.object({ slug: z.string().max(100) });
-
-/** `/signin` showing why a sign-in did not happen (the web app renders `message`). */
-export function signinErrorUrl(code: string, message: string): string {
-  return `/signin?${new URLSearchParams({ error: code, message })}`;
-}
 
 /**
  * Single sign-on for people: start at the provider, come back on the callback
@@ -25,7 +20,8 @@ export function signinErrorUrl(code: string, message: string): string {
  */
 export function ssoRoutes(deps: { sso: SsoService; cookies: SessionCookies; secure: boolean }): FastifyPluginAsyncZod {
   const { sso, cookies, secure } = deps;
-  const ssoCookie = { path: SSO_COOKIE_PATH, httpOnly: true, sameSite: "lax" as const, secure };
+  // Ten minutes, as long as the state token it guards.
+  const ssoCookie = bindingCookie({ name: SSO_COOKIE, path: "/api/v1/auth/sso", maxAgeS: 10 * 60, secure });
   return async (app) => {
     app.get(
       "/api/v1/auth/sso/:slug/start",
@@ -48,9 +44,7 @@ export function ssoRoutes(deps: { sso: SsoService; cookies: SessionCookies; secu
           if (!(err instanceof AppError) || err.code === "NOT_FOUND") throw err;
           return reply.redirect(signinErrorUrl(err.code, err.message), 302);
         }
-        if (started.binding) {
-          reply.setCookie(SSO_COOKIE, started.binding, { ...ssoCookie, maxAge: SSO_COOKIE_MAX_AGE_S });
-        }
+        if (started.binding) ssoCookie.set(reply, started.binding);
         return reply.header("cache-control", "no-store").redirect(started.redirectUrl, 302);
       },
     );
@@ -70,32 +64,15 @@ export function ssoRoutes(deps: { sso: SsoService; cookies: SessionCookies; secu
         const params = new URLSearchParams(query >= 0 ? request.url.slice(query + 1) : "");
         reply.header("cache-control", "no-store");
         // One attempt per cookie, whatever happens.
-        reply.clearCookie(SSO_COOKIE, ssoCookie);
+        const binding = ssoCookie.read(request);
+        ssoCookie.clear(reply);
         // No such (enabled) provider: a 404, as on start; everything after sends the person back to /signin.
         await sso.provider(request.params.slug);
         try {
-          const { outcome, next, provider } = await sso.oidcCallback(
-            request.params.slug,
-            params,
-            request.cookies[SSO_COOKIE],
-            request.ctx,
-          );
-          if (outcome.kind === "link_required") {
-            const q = new URLSearchParams({ token: outcome.token, email: outcome.email, provider: provider.name });
-            return reply.redirect(`/signin/link?${q}`, 302);
-          }
-          cookies.set(reply, outcome.session);
-          return reply.redirect(next, 302);
+          const result = await sso.oidcCallback(request.params.slug, params, binding, request.ctx);
+          return finishSsoSignIn(reply, cookies, result);
         } catch (err) {
-          if (err instanceof AppError) {
-            request.log.info({ code: err.code, slug: request.params.slug }, "single sign-on refused");
-            return reply.redirect(signinErrorUrl(err.code, err.message), 302);
-          }
-          request.log.error({ err, slug: request.params.slug }, "single sign-on failed");
-          return reply.redirect(
-            signinErrorUrl("SSO_FAILED", "Signing in with your provider failed. Try again, or ask your administrator."),
-            302,
-          );
+          return ssoFailureRedirect(request, reply, err, request.params.slug);
         }
       },
     );

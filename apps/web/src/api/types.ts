@@ -97,7 +97,7 @@ export interface SignInPolicySettings {
 export type WorkspaceWithPolicy = WorkspaceView & { requireTwoFactor?: boolean };
 // --- sign-in and account (issue 17) ---
 export type AuthState = z.infer<typeof authStateSchema>;
-export type Session = z.infer<typeof sessionSchema> & { method?: string | null };
+export type Session = z.infer<typeof sessionSchema>;
 export type LinkedIdentity = z.infer<typeof identitySchema>;
 export type TwoFactorStatus = z.infer<typeof twoFactorStatusSchema>;
 export type TotpSetup = z.infer<typeof totpSetupSchema>;

@@ -40,28 +40,45 @@ export function deviceOf(userAgent: string | null): string {
   return browser ?? os ?? ua.slice(0, 60);
 }
 
-/** How a session signed in, in words ("password", "password + authenticator", "Acme SSO"). */
-export function methodLabel(method: string | null | undefined): string | undefined {
+/**
+ * How a session signed in, in words: "Password", "Password + authenticator", "Email link", "Signed in with
+ * Acme SSO" (`oidc:<slug>` / `saml:<slug>`: the provider's name when one of the linked sign-ins names it, else
+ * its slug). Sessions from before methods were recorded have none.
+ */
+export function methodLabel(
+  method: string | null | undefined,
+  providerNames?: ReadonlyMap<string, string>,
+): string | undefined {
   if (!method) return undefined;
+  const sso = /^(?:oidc|saml):(.+)$/.exec(method);
+  if (sso?.[1]) return `Signed in with ${providerNames?.get(sso[1]) ?? sso[1]}`;
   const totp = method.endsWith("+totp");
   const base = method.replace(/\+totp$/, "");
   const words: Record<string, string> = {
     password: "Password",
     magic_link: "Email link",
-    signup: "Sign-up",
-    invite: "Invite",
+    // The session a new account starts with: its password was just set.
+    signup: "Password",
   };
-  const label = words[base] ?? (/^(oidc|saml):/.test(base) ? `Single sign-on (${base.split(":")[1]})` : base);
+  const label = words[base] ?? base;
   return totp ? `${label} + authenticator` : label;
 }
 
 const when = (iso: string) => new Date(iso).toLocaleString();
+
+const identitiesQuery = {
+  queryKey: ["my-identities"],
+  queryFn: () => api<Page<LinkedIdentity>>("GET", "/api/v1/me/identities"),
+};
 
 /** Where this account is signed in, and signing out of any of them (or all). */
 export function SessionsSection() {
   const queryClient = useQueryClient();
   const navigate = useNavigate();
   const { confirm, dialog } = useConfirm();
+  // Names the providers of SSO sessions (the same list as "Linked sign-ins", fetched once for both).
+  const identities = useQuery(identitiesQuery);
+  const providerNames = new Map(identities.data?.items.map((i) => [i.provider.slug, i.provider.name]));
   const sessions = useInfiniteQuery({
     queryKey: ["my-sessions"],
     initialPageParam: "",
@@ -117,7 +134,7 @@ export function SessionsSection() {
                     s.ip ? `IP ${s.ip}` : undefined,
                     `last active ${when(s.lastSeenAt)}`,
                     `signed in ${when(s.createdAt)}`,
-                    methodLabel(s.method),
+                    methodLabel(s.method, providerNames),
                   ]
                     .filter(Boolean)
                     .join(" · ")}
@@ -175,10 +192,7 @@ export function SessionsSection() {
 
 /** The single sign-on accounts linked to this one. */
 export function LinkedSignInsSection() {
-  const identities = useQuery({
-    queryKey: ["my-identities"],
-    queryFn: () => api<Page<LinkedIdentity>>("GET", "/api/v1/me/identities"),
-  });
+  const identities = useQuery(identitiesQuery);
   const items = identities.data?.items ?? [];
   return (
     <section className="card" id="linked-sign-ins" aria-labelledby="linked-title">

@@ -85,7 +85,7 @@ export function AdminPage() {
   return (
     <section aria-labelledby="admin-title">
       <h1 id="admin-title">Administration</h1>
-      <h2>Users</h2>
+      <h2 id="admin-users-title">Users</h2>
       <form
         className="filters"
         onSubmit={(e) => {
@@ -102,7 +102,7 @@ export function AdminPage() {
       {resetTwoFactor.isSuccess ? (
         <Notice kind="ok">Two-factor reset: they set up a new authenticator at their next sign-in.</Notice>
       ) : null}
-      <table className="table cards">
+      <table className="table cards" aria-labelledby="admin-users-title">
         <thead>
           <tr>
             <th scope="col">Name</th>

@@ -44,19 +44,13 @@ export function WorkspaceSettingsPage() {
     },
   });
   const requireTwoFactor = useMutation({
-    // The refusal is answered here, not thrown: the shell treats a thrown TWO_FACTOR_REQUIRED as "this workspace
-    // shuts you out", while here it only means "sign in with two-factor before turning it on".
+    // A refusal (TWO_FACTOR_REQUIRED: sign in with two-factor before turning it on) is shown next to the toggle.
     mutationFn: (on: boolean) =>
-      api<WorkspaceWithPolicy>("PATCH", `/api/v1/workspaces/${wid}`, { requireTwoFactor: on }).then(
-        (ws) => ({ ws, error: undefined }),
-        (error: unknown) => ({ ws: undefined, error }),
-      ),
-    onSuccess: ({ ws }) => {
-      if (ws) queryClient.setQueryData(["workspace", wid], ws);
-    },
+      api<WorkspaceWithPolicy>("PATCH", `/api/v1/workspaces/${wid}`, { requireTwoFactor: on }),
+    onSuccess: (ws) => queryClient.setQueryData(["workspace", wid], ws),
   });
-  const twoFactorSaved = requireTwoFactor.data?.ws;
-  const twoFactorError = requireTwoFactor.data?.error;
+  const twoFactorSaved = requireTwoFactor.data;
+  const twoFactorError = requireTwoFactor.error;
   const remove = useMutation({
     mutationFn: (confirmName: string) => api("DELETE", `/api/v1/workspaces/${wid}`, { confirmName }),
     onSuccess: async () => {

@@ -1,7 +1,6 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { AppError, BadRequestError, ConflictError, UnauthorizedError } from "@reef/contracts";
 import { type Db, schema, withScope } from "@reef/db";
-import { and, eq, isNull, ne } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import { type AuditService, appendAudit } from "../audit/audit-service.ts";
 import type { Mailer } from "../mail/mailer.ts";
 import type { RateLimits } from "../rate-limit/rate-limits.ts";
@@ -15,10 +14,11 @@ import {
   linkUrl,
   mailNotConfigured,
 } from "./email-link-service.ts";
+import { provePassword } from "./password-proof.ts";
 import { checkPasswordPolicy, hashPassword, verifyPassword } from "./passwords.ts";
-import { type PublicUser, type SignInPolicy, toPublicUser, type UserRow } from "./sign-in.ts";
+import { endSessionsIn, type PublicUser, type SignInPolicy, toPublicUser, type UserRow } from "./sign-in.ts";
 
-const { users, sessions } = schema;
+const { users } = schema;
 
 export interface AccountServiceDeps extends EmailLinkMail {
   db: Db;
@@ -43,26 +43,13 @@ export function createAccountService(deps: AccountServiceDeps) {
     return user;
   }
 
-  /**
-   * Proves the current password, slowed like sign-in (a stolen session guessing
-   * the password is as slow as anyone guessing at the sign-in page). Failures are audited.
-   */
-  async function provePassword(ctx: SignedIn, user: UserRow, password: string, action: string) {
-    const key = user.email.toLowerCase();
-    const holdMs = await rateLimits.slowdown("login_account", key, ctx, { email: key });
-    if (holdMs > 0) await sleep(holdMs);
-    if (!(await verifyPassword(user.passwordHash, password))) {
-      await audit.recordEvent(ctx, {
-        workspaceId: null,
-        action,
-        outcome: "failure",
-        targetType: "user",
-        targetId: user.id,
-        details: { reason: "wrong_password" },
-      });
-      throw new UnauthorizedError("Your current password is incorrect.");
-    }
-    await rateLimits.reset("login_account", key);
+  /** Proves the current password before `action` (held back like sign-in; a wrong one audited under `action`). */
+  function proveCurrentPassword(ctx: SignedIn, user: UserRow, password: string, action: string) {
+    return provePassword({ rateLimits, audit }, ctx, user, password, {
+      action,
+      details: { reason: "wrong_password" },
+      error: () => new UnauthorizedError("Your current password is incorrect."),
+    });
   }
 
   /** Tells the account's address about a change it should know of (when mail is set up; never fails the change). */
@@ -115,7 +102,7 @@ export function createAccountService(deps: AccountServiceDeps) {
           );
         }
       } else {
-        await provePassword(ctx, user, input.currentPassword, "user.password_change");
+        await proveCurrentPassword(ctx, user, input.currentPassword, "user.password_change");
       }
       checkPasswordPolicy(input.newPassword, user.email);
       if (!first && (await verifyPassword(user.passwordHash, input.newPassword))) {
@@ -124,18 +111,14 @@ export function createAccountService(deps: AccountServiceDeps) {
       const passwordHash = await hashPassword(input.newPassword);
       await withScope(db, { userId: user.id }, async (tx) => {
         await tx.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, user.id));
-        const ended = await tx
-          .update(sessions)
-          .set({ revokedAt: new Date() })
-          .where(and(eq(sessions.userId, user.id), ne(sessions.id, ctx.actor.sessionId), isNull(sessions.revokedAt)))
-          .returning({ id: sessions.id });
+        const ended = await endSessionsIn(tx, user.id, { except: ctx.actor.sessionId });
         await revokeUserTokens(tx, user.id, LINKS_ENDED_BY_PASSWORD);
         await appendAudit(tx, ctx, {
           workspaceId: null,
           action: "user.password_change",
           targetType: "user",
           targetId: user.id,
-          details: { sessionsRevoked: ended.length, ...(first ? { firstPassword: true } : {}) },
+          details: { sessionsRevoked: ended, ...(first ? { firstPassword: true } : {}) },
         });
       });
       await notify(
@@ -166,7 +149,7 @@ export function createAccountService(deps: AccountServiceDeps) {
         );
       }
       await rateLimits.consume("auth_email", newEmail.toLowerCase(), ctx);
-      await provePassword(ctx, user, input.password, "user.email_change_request");
+      await proveCurrentPassword(ctx, user, input.password, "user.email_change_request");
       const publicUrl = await deps.publicUrl();
       await withScope(db, { userId: user.id }, async (tx) => {
         if (await emailTakenIn(tx, newEmail, user.id)) {
@@ -205,25 +188,15 @@ export function createAccountService(deps: AccountServiceDeps) {
     async revokeAllSessions(ctx: SignedIn, input: { includeCurrent: boolean }): Promise<number> {
       const { userId, sessionId } = ctx.actor;
       return withScope(db, { userId }, async (tx) => {
-        const ended = await tx
-          .update(sessions)
-          .set({ revokedAt: new Date() })
-          .where(
-            and(
-              eq(sessions.userId, userId),
-              isNull(sessions.revokedAt),
-              input.includeCurrent ? undefined : ne(sessions.id, sessionId),
-            ),
-          )
-          .returning({ id: sessions.id });
+        const ended = await endSessionsIn(tx, userId, { except: input.includeCurrent ? undefined : sessionId });
         await appendAudit(tx, ctx, {
           workspaceId: null,
           action: "session.revoke_all",
           targetType: "user",
           targetId: userId,
-          details: { count: ended.length, includeCurrent: input.includeCurrent },
+          details: { count: ended, includeCurrent: input.includeCurrent },
         });
-        return ended.length;
+        return ended;
       });
     },
   };

@@ -5,6 +5,7 @@ import { hashToken, newToken } from "../shared/tokens.ts";
 
 const { authTokens } = schema;
 
+/** An `auth_tokens` row (the token itself is never stored, only its hash). */
 export type AuthTokenRow = typeof authTokens.$inferSelect;
 
 /** What a new single-use token carries. `binding`: a secret the asking browser holds (cookie), checked at use. */
@@ -92,6 +93,27 @@ export async function consumeAuthToken(
   if (row.usedAt) throw linkInvalid(`${what} has already been used. Ask for a new one.`);
   if (row.expiresAt.getTime() <= Date.now()) throw linkInvalid(`${what} has expired. Ask for a new one.`);
   throw linkInvalid(`${what} was requested in a different browser. Open it in the browser you asked from.`);
+}
+
+/**
+ * Reads a token of `kind` in `tx` without using it: for steps that use it up
+ * only once something else is proven (a right code or password), so a wrong
+ * guess leaves it usable. @returns the row when it is unused, unexpired and
+ * names a user; otherwise undefined (the caller says why in its own words).
+ */
+export async function findLiveAuthToken(
+  tx: Tx,
+  kind: AuthTokenKind,
+  token: string,
+): Promise<(AuthTokenRow & { userId: string }) | undefined> {
+  const tokenHash = hashToken(token);
+  await extendScope(tx, { lookup: { auth_token: tokenHash } });
+  const [row] = await tx
+    .select()
+    .from(authTokens)
+    .where(and(eq(authTokens.tokenHash, tokenHash), eq(authTokens.kind, kind)));
+  if (!row?.userId || row.usedAt || row.expiresAt.getTime() <= Date.now()) return undefined;
+  return row as AuthTokenRow & { userId: string };
 }
 
 /** Counts a failed attempt against a token (a wrong second-factor code); @returns the attempts so far. */

@@ -6,17 +6,27 @@ import type { Mailer } from "../mail/mailer.ts";
 import type { RateLimits } from "../rate-limit/rate-limits.ts";
 import type { RequestContext } from "../shared/context.ts";
 import { isUniqueViolation } from "../shared/pg-errors.ts";
-import { hashToken, newToken } from "../shared/tokens.ts";
-import { consumeAuthToken, issueAuthToken, linkInvalid, revokeUserTokens } from "./auth-tokens.ts";
+import { newToken } from "../shared/tokens.ts";
+import {
+  consumeAuthToken,
+  findLiveAuthToken,
+  issueAuthToken,
+  linkInvalid,
+  type NewAuthToken,
+  revokeUserTokens,
+} from "./auth-tokens.ts";
 import { ssoRequired } from "./identity-service.ts";
+import { safeNextPath } from "./next-path.ts";
 import { checkPasswordPolicy, hashPassword } from "./passwords.ts";
-import type { SignIn, SignInOutcome, UserRow } from "./sign-in.ts";
+import { endSessionsIn, type SignIn, type SignInOutcome, type UserRow } from "./sign-in.ts";
 
-const { users, sessions, authTokens, userIdentities, identityProviders } = schema;
+const { users, userIdentities, identityProviders } = schema;
 
-/** How long each emailed link lasts. */
+/** How long a magic link lasts (it signs in: short). */
 export const MAGIC_LINK_TTL_MS = 15 * 60_000;
+/** How long a password reset link lasts. */
 export const PASSWORD_RESET_TTL_MS = 60 * 60_000;
+/** How long a new address's confirmation link lasts (people read that mailbox later). */
 export const EMAIL_CHANGE_TTL_MS = 24 * 60 * 60_000;
 
 /** The tokens a new password ends: links mailed before it must not sign in after it. */
@@ -49,12 +59,6 @@ export function mailNotConfigured(what: string): UnavailableError {
     `${what} by email is not available: no mail server is configured on this Reef. Ask an administrator.`,
     { retryable: false },
   );
-}
-
-/** A landing path inside Reef: absolute, and never `//host` or `/\host` (which browsers take for another site). */
-export function safeNextPath(next: string | undefined): string | undefined {
-  if (!next?.startsWith("/") || next.startsWith("//") || next.includes("\\")) return undefined;
-  return next;
 }
 
 /** The user with this email (case-insensitive), read through the email lookup. */
@@ -107,6 +111,52 @@ export function createEmailLinkService(deps: EmailLinkServiceDeps) {
     await rateLimits.consume("auth_email", email, ctx);
   }
 
+  /**
+   * The account an anonymous emailed request may mail, or undefined: none with
+   * this address, deactivated, or SSO required and not breakglass (audited as
+   * `action`, denied). The asker is told none of it.
+   */
+  async function mailableAccount(ctx: RequestContext, email: string, action: string): Promise<UserRow | undefined> {
+    const user = await userByEmail(db, email);
+    if (!user || user.deactivatedAt) return undefined;
+    if (!user.breakglass && (await signIn.policy.requireSso())) {
+      await audit.recordEvent(ctx, {
+        workspaceId: null,
+        action,
+        outcome: "denied",
+        targetType: "user",
+        targetId: user.id,
+        details: { reason: "sso_required" },
+      });
+      return undefined;
+    }
+    return user;
+  }
+
+  /**
+   * Issues the token of a link mailed to `user` (to their current address) and
+   * audits the request as `action`, in one transaction; `endOlder` first ends
+   * their unused links of that kind, so only the newest works. The public URL is
+   * read meanwhile. @returns the token and the public URL.
+   */
+  function issueLink(
+    ctx: RequestContext,
+    user: UserRow,
+    action: string,
+    link: Omit<NewAuthToken, "userId" | "email">,
+    opts: { endOlder?: boolean } = {},
+  ): Promise<[string, string]> {
+    return Promise.all([
+      withScope(db, { userId: user.id }, async (tx) => {
+        if (opts.endOlder) await revokeUserTokens(tx, user.id, [link.kind]);
+        const token = await issueAuthToken(tx, { ...link, userId: user.id, email: user.email });
+        await appendAudit(tx, ctx, { workspaceId: null, action, targetType: "user", targetId: user.id });
+        return token;
+      }),
+      deps.publicUrl(),
+    ]);
+  }
+
   /** Names of the single sign-on providers an account is linked to (for the "use SSO instead" mail). */
   async function providerNames(userId: string): Promise<string[]> {
     return withScope(db, { userId, platform: true }, async (tx) => {
@@ -136,40 +186,15 @@ export function createEmailLinkService(deps: EmailLinkServiceDeps) {
       await limit(ctx, email);
       // A browser asking twice keeps one binding, so both links work in it.
       const binding = input.binding && /^rlb_[A-Za-z0-9_-]{43}$/.test(input.binding) ? input.binding : newToken("rlb_");
-      const user = await userByEmail(db, email);
-      if (!user || user.deactivatedAt) return { binding };
-      if (!user.breakglass && (await signIn.policy.requireSso())) {
-        await audit.recordEvent(ctx, {
-          workspaceId: null,
-          action: "auth.magic_link_request",
-          outcome: "denied",
-          targetType: "user",
-          targetId: user.id,
-          details: { reason: "sso_required" },
-        });
-        return { binding };
-      }
+      const user = await mailableAccount(ctx, email, "auth.magic_link_request");
+      if (!user) return { binding };
       const next = safeNextPath(input.next);
-      const [token, publicUrl] = await Promise.all([
-        withScope(db, { userId: user.id }, async (tx) => {
-          const t = await issueAuthToken(tx, {
-            kind: "magic_link",
-            userId: user.id,
-            email: user.email,
-            binding,
-            ttlMs: MAGIC_LINK_TTL_MS,
-            data: next ? { next } : {},
-          });
-          await appendAudit(tx, ctx, {
-            workspaceId: null,
-            action: "auth.magic_link_request",
-            targetType: "user",
-            targetId: user.id,
-          });
-          return t;
-        }),
-        deps.publicUrl(),
-      ]);
+      const [token, publicUrl] = await issueLink(ctx, user, "auth.magic_link_request", {
+        kind: "magic_link",
+        binding,
+        ttlMs: MAGIC_LINK_TTL_MS,
+        data: next ? { next } : {},
+      });
       const url = linkUrl(publicUrl, "magic", token, next ? { next } : {});
       sendInBackground(
         deps,
@@ -208,7 +233,7 @@ export function createEmailLinkService(deps: EmailLinkServiceDeps) {
         if (row.email && row.email.toLowerCase() !== u.email.toLowerCase()) {
           throw linkInvalid("This sign-in link is not valid any more. Ask for a new one.");
         }
-        return { user: u, next: safeNextPath(row.data.next as string | undefined) };
+        return { user: u, next: safeNextPath(row.data.next) };
       });
       // Policy may have changed since the link was mailed; the link's holder proved the address, so saying so leaks nothing.
       if (!user.breakglass && (await signIn.policy.requireSso())) throw ssoRequired();
@@ -226,19 +251,8 @@ export function createEmailLinkService(deps: EmailLinkServiceDeps) {
       const mailer = await requireMailer("Resetting a password");
       const email = input.email.trim().toLowerCase();
       await limit(ctx, email);
-      const user = await userByEmail(db, email);
-      if (!user || user.deactivatedAt) return;
-      if (!user.breakglass && (await signIn.policy.requireSso())) {
-        await audit.recordEvent(ctx, {
-          workspaceId: null,
-          action: "user.password_reset_request",
-          outcome: "denied",
-          targetType: "user",
-          targetId: user.id,
-          details: { reason: "sso_required" },
-        });
-        return;
-      }
+      const user = await mailableAccount(ctx, email, "user.password_reset_request");
+      if (!user) return;
       if (!user.passwordHash) {
         const names = await providerNames(user.id);
         const via = names.length ? names.join(" or ") : "your organisation's single sign-on";
@@ -257,25 +271,13 @@ export function createEmailLinkService(deps: EmailLinkServiceDeps) {
         );
         return;
       }
-      const [token, publicUrl] = await Promise.all([
-        withScope(db, { userId: user.id }, async (tx) => {
-          await revokeUserTokens(tx, user.id, ["password_reset"]);
-          const t = await issueAuthToken(tx, {
-            kind: "password_reset",
-            userId: user.id,
-            email: user.email,
-            ttlMs: PASSWORD_RESET_TTL_MS,
-          });
-          await appendAudit(tx, ctx, {
-            workspaceId: null,
-            action: "user.password_reset_request",
-            targetType: "user",
-            targetId: user.id,
-          });
-          return t;
-        }),
-        deps.publicUrl(),
-      ]);
+      const [token, publicUrl] = await issueLink(
+        ctx,
+        user,
+        "user.password_reset_request",
+        { kind: "password_reset", ttlMs: PASSWORD_RESET_TTL_MS },
+        { endOlder: true },
+      );
       sendInBackground(
         deps,
         mailer,
@@ -299,14 +301,10 @@ export function createEmailLinkService(deps: EmailLinkServiceDeps) {
      */
     async completePasswordReset(ctx: RequestContext, input: { token: string; password: string }): Promise<void> {
       const what = "This password reset link";
-      const tokenHash = hashToken(input.token);
       // A look first (nothing used): a dead link is said before the password is judged or hashed.
-      const owner = await withScope(db, { lookup: { auth_token: tokenHash } }, async (tx) => {
-        const [row] = await tx
-          .select()
-          .from(authTokens)
-          .where(and(eq(authTokens.tokenHash, tokenHash), eq(authTokens.kind, "password_reset")));
-        if (!row?.userId || row.usedAt || row.expiresAt.getTime() <= Date.now()) {
+      const owner = await withScope(db, {}, async (tx) => {
+        const row = await findLiveAuthToken(tx, "password_reset", input.token);
+        if (!row) {
           // Throws the sentence saying what is wrong with the link (and rolls back).
           await consumeAuthToken(tx, "password_reset", input.token, { what });
           throw linkInvalid(`${what} is not valid. Ask for a new one.`);
@@ -328,18 +326,14 @@ export function createEmailLinkService(deps: EmailLinkServiceDeps) {
           .where(and(eq(users.id, row.userId), isNull(users.deactivatedAt)))
           .returning();
         if (!u) throw linkInvalid(`${what} is not valid. Ask for a new one.`);
-        const ended = await tx
-          .update(sessions)
-          .set({ revokedAt: new Date() })
-          .where(and(eq(sessions.userId, u.id), isNull(sessions.revokedAt)))
-          .returning({ id: sessions.id });
+        const ended = await endSessionsIn(tx, u.id);
         await revokeUserTokens(tx, u.id, LINKS_ENDED_BY_PASSWORD);
         await appendAudit(tx, ctx, {
           workspaceId: null,
           action: "user.password_reset",
           targetType: "user",
           targetId: u.id,
-          details: { sessionsRevoked: ended.length },
+          details: { sessionsRevoked: ended },
         });
         return u;
       });

@@ -23,6 +23,8 @@ export interface SessionInfo {
   ip: string | null;
   userAgent: string | null;
   current: boolean;
+  /** How it signed in (`password+totp`, `oidc:<slug>`, …); null for sessions from before methods were recorded. */
+  method: string | null;
 }
 
 export interface IdentityServiceDeps {
@@ -340,6 +342,7 @@ export function createIdentityService(deps: IdentityServiceDeps) {
             ip: s.ip,
             userAgent: s.userAgent,
             current: s.id === actor.sessionId,
+            method: s.method,
           }),
           (s) => ({ createdAt: s.createdAt.toISOString(), id: s.id }),
         );

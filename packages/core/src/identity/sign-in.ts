@@ -1,6 +1,6 @@
 import type { WorkspaceRole } from "@reef/db";
 import { type Db, extendScope, schema, type Tx, withScope } from "@reef/db";
-import { and, eq, isNotNull, isNull, sql } from "drizzle-orm";
+import { and, eq, isNotNull, isNull, ne, sql } from "drizzle-orm";
 import { appendAudit } from "../audit/audit-service.ts";
 import type { RequestContext } from "../shared/context.ts";
 import { hashToken, newToken } from "../shared/tokens.ts";
@@ -8,8 +8,10 @@ import { issueAuthToken } from "./auth-tokens.ts";
 
 const { users, sessions, userTotp, platformState, workspaces, workspaceMembers } = schema;
 
+/** A `users` row as stored (with its password hash: never sent to a client; see {@link toPublicUser}). */
 export type UserRow = typeof users.$inferSelect;
 
+/** A user as the API shows them: no password hash, no flags. */
 export interface PublicUser {
   id: string;
   email: string;
@@ -18,6 +20,7 @@ export interface PublicUser {
   createdAt: string;
 }
 
+/** The API's view of a user row. */
 export function toPublicUser(u: UserRow): PublicUser {
   return { id: u.id, email: u.email, name: u.name, platformRole: u.platformRole, createdAt: u.createdAt.toISOString() };
 }
@@ -56,6 +59,7 @@ export type SignInOutcome =
 /** How long a second-factor step may take. */
 export const CHALLENGE_TTL_MS = 10 * 60_000;
 
+/** Inserts a session for `userId` in `tx` (user scope), lasting `ttlMs`. @returns its token, shown once. */
 export async function issueSession(
   tx: Tx,
   userId: string,
@@ -78,6 +82,29 @@ export async function issueSession(
     .returning({ id: sessions.id });
   if (!row) throw new Error("session insert returned nothing");
   return { token, expiresAt, id: row.id };
+}
+
+/**
+ * Ends a user's live sessions in `tx` (user scope), but for `except` (the one a
+ * person acting on their own account keeps). @returns how many were ended.
+ */
+export async function endSessionsIn(
+  tx: Tx,
+  userId: string,
+  opts: { except?: string | undefined } = {},
+): Promise<number> {
+  const ended = await tx
+    .update(sessions)
+    .set({ revokedAt: new Date() })
+    .where(
+      and(
+        eq(sessions.userId, userId),
+        isNull(sessions.revokedAt),
+        opts.except === undefined ? undefined : ne(sessions.id, opts.except),
+      ),
+    )
+    .returning({ id: sessions.id });
+  return ended.length;
 }
 
 /** The context of a request once `userId` has signed in on `sessionId` (so its audit names them). */

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { AppError, BadRequestError, ConflictError, ForbiddenError, NotFoundError } from "@reef/contracts";
 import { type Db, isUuid, schema, type Tx, withScope } from "@reef/db";
 import { and, count, eq, isNotNull, isNull, lt, or } from "drizzle-orm";
@@ -13,14 +12,15 @@ import {
   type AuthTokenRow,
   consumeAuthToken,
   countTokenAttempt,
+  findLiveAuthToken,
   linkInvalid,
   revokeUserTokens,
 } from "./auth-tokens.ts";
-import { verifyPassword } from "./passwords.ts";
-import type { IssuedSession, PublicUser, SignIn, UserRow } from "./sign-in.ts";
+import { provePassword } from "./password-proof.ts";
+import { endSessionsIn, type IssuedSession, type PublicUser, type SignIn, type UserRow } from "./sign-in.ts";
 import { acceptTotpCode, hashRecoveryCode, newRecoveryCodes, newTotpSecret, totpUri } from "./totp.ts";
 
-const { users, userTotp, recoveryCodes, authTokens, sessions, workspaces, workspaceMembers } = schema;
+const { users, userTotp, recoveryCodes, authTokens, workspaces, workspaceMembers } = schema;
 
 /** The AAD binding a sealed TOTP seed to its owner's row: a seed copied to another account does not open. */
 const totpAad = (userId: string) => `totp:${userId}`;
@@ -58,6 +58,7 @@ export interface TwoFactorRequirement {
   workspaces: { id: string; name: string }[];
 }
 
+/** The account page's view of a person's two-factor settings. */
 export interface TwoFactorStatus {
   enabled: boolean;
   enabledAt: string | null;
@@ -139,30 +140,18 @@ export function createTwoFactorService(deps: TwoFactorServiceDeps) {
     return user;
   }
 
-  /**
-   * Proves the password of a signed-in person before a two-factor change. Wrong
-   * passwords are audited and slowed like sign-ins (the same per-account counter).
-   */
-  async function provePassword(ctx: RequestContext, user: UserRow, password: string, purpose: string) {
-    const email = user.email.toLowerCase();
-    const holdMs = await rateLimits.slowdown("login_account", email, ctx, { email });
-    if (holdMs > 0) await sleep(holdMs);
-    if (!(await verifyPassword(user.passwordHash, password))) {
-      await audit.recordEvent(ctx, {
-        workspaceId: null,
-        action: "user.password_check",
-        outcome: "failure",
-        targetType: "user",
-        targetId: user.id,
-        details: { purpose },
-      });
-      throw new ForbiddenError(
-        user.passwordHash
-          ? "That password is not right."
-          : "This account has no password: set one with “Forgot password” first.",
-      );
-    }
-    await rateLimits.reset("login_account", email);
+  /** Proves the person's password before a two-factor change (held back like sign-in; a wrong one audited). */
+  function provePasswordFor(ctx: RequestContext, user: UserRow, password: string, purpose: string) {
+    return provePassword({ rateLimits, audit }, ctx, user, password, {
+      action: "user.password_check",
+      details: { purpose },
+      error: () =>
+        new ForbiddenError(
+          user.passwordHash
+            ? "That password is not right."
+            : "This account has no password: set one with “Forgot password” first.",
+        ),
+    });
   }
 
   async function requirementIn(tx: Tx, userId: string): Promise<TwoFactorRequirement> {
@@ -176,17 +165,9 @@ export function createTwoFactorService(deps: TwoFactorServiceDeps) {
 
   /** The `two_factor` challenge behind `challenge`, read without using it up (it is used on success only). */
   async function readChallenge(challenge: string): Promise<AuthTokenRow & { userId: string }> {
-    const tokenHash = hashToken(challenge);
-    const [row] = await withScope(db, { lookup: { auth_token: tokenHash } }, (tx) =>
-      tx
-        .select()
-        .from(authTokens)
-        .where(and(eq(authTokens.tokenHash, tokenHash), eq(authTokens.kind, "two_factor"))),
-    );
-    if (!row?.userId || row.usedAt || row.expiresAt.getTime() <= Date.now()) {
-      throw linkInvalid("This sign-in step has expired or was already used. Sign in again.");
-    }
-    return row as AuthTokenRow & { userId: string };
+    const row = await withScope(db, {}, (tx) => findLiveAuthToken(tx, "two_factor", challenge));
+    if (!row) throw linkInvalid("This sign-in step has expired or was already used. Sign in again.");
+    return row;
   }
 
   async function voidChallenge(challenge: string): Promise<void> {
@@ -305,7 +286,7 @@ export function createTwoFactorService(deps: TwoFactorServiceDeps) {
     async setup(ctx: RequestContext, password: string) {
       const actor = requireUserActor(ctx);
       const user = await withScope(db, { userId: actor.userId }, (tx) => userRow(tx, actor.userId));
-      await provePassword(ctx, user, password, "two_factor_setup");
+      await provePasswordFor(ctx, user, password, "two_factor_setup");
       return withScope(db, { userId: actor.userId }, (tx) => startEnrolmentIn(tx, ctx, user));
     },
 
@@ -326,7 +307,7 @@ export function createTwoFactorService(deps: TwoFactorServiceDeps) {
         user: await userRow(tx, actor.userId),
         required: await requirementIn(tx, actor.userId),
       }));
-      await provePassword(ctx, user, password, "two_factor_disable");
+      await provePasswordFor(ctx, user, password, "two_factor_disable");
       if (required.platform) {
         throw new AppError("TWO_FACTOR_REQUIRED", "Two-factor cannot be turned off: this Reef requires it.");
       }
@@ -355,7 +336,7 @@ export function createTwoFactorService(deps: TwoFactorServiceDeps) {
     async regenerateRecoveryCodes(ctx: RequestContext, password: string): Promise<string[]> {
       const actor = requireUserActor(ctx);
       const user = await withScope(db, { userId: actor.userId }, (tx) => userRow(tx, actor.userId));
-      await provePassword(ctx, user, password, "recovery_codes");
+      await provePasswordFor(ctx, user, password, "recovery_codes");
       return withScope(db, { userId: actor.userId }, async (tx) => {
         const [totp] = await tx
           .select({ confirmedAt: userTotp.confirmedAt })
@@ -492,18 +473,14 @@ export function createTwoFactorService(deps: TwoFactorServiceDeps) {
         const target = await userRow(tx, userId);
         const gone = await tx.delete(userTotp).where(eq(userTotp.userId, userId)).returning({ id: userTotp.userId });
         await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
-        const revoked = await tx
-          .update(sessions)
-          .set({ revokedAt: new Date() })
-          .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt)))
-          .returning({ id: sessions.id });
+        const revoked = await endSessionsIn(tx, userId);
         await revokeUserTokens(tx, userId, ["two_factor"]);
         await appendAudit(tx, ctx, {
           workspaceId: null,
           action: "user.two_factor_reset",
           targetType: "user",
           targetId: userId,
-          details: { hadAuthenticator: gone.length > 0, sessionsRevoked: revoked.length },
+          details: { hadAuthenticator: gone.length > 0, sessionsRevoked: revoked },
         });
         return target;
       });

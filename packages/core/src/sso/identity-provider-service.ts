@@ -15,8 +15,8 @@ import { appendAudit } from "../audit/audit-service.ts";
 import type { RequestContext } from "../shared/context.ts";
 import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
 import type { Sealer } from "../shared/sealing.ts";
-import { buildSamlConfig, describeCerts, type SamlConfigInput } from "./saml-config.ts";
-import type { IdentityProviderRow } from "./sso-provisioning.ts";
+import { buildSamlConfig, describeCerts, type SamlConfigInput, spEntityId } from "./saml-config.ts";
+import { type IdentityProviderRow, ssoFailed } from "./sso-provisioning.ts";
 
 const { identityProviders, workspaces } = schema;
 
@@ -93,10 +93,12 @@ export async function resealIdentityProviderSecretsIn(tx: Tx, sealer: Sealer): P
   return count;
 }
 
+/** An OIDC provider's stored settings (the row's `kind` says which shape `config` has). */
 export function oidcConfigOf(row: IdentityProviderRow): OidcProviderConfig {
   return row.config as OidcProviderConfig;
 }
 
+/** A SAML provider's stored settings (the row's `kind` says which shape `config` has). */
 export function samlConfigOf(row: IdentityProviderRow): SamlProviderConfig {
   return row.config as SamlProviderConfig;
 }
@@ -107,11 +109,6 @@ const DEFAULT_SCOPES = ["openid", "email", "profile"];
 export function ssoCallbackUrl(publicUrl: string, row: Pick<IdentityProviderRow, "kind" | "slug">): string {
   const base = `${publicUrl.replace(/\/+$/, "")}/api/v1/auth/sso/${row.slug}`;
   return row.kind === "oidc" ? `${base}/callback` : `${base}/acs`;
-}
-
-/** Reef's SP metadata URL for a SAML provider, also its SP entity id. */
-export function samlMetadataUrl(publicUrl: string, slug: string): string {
-  return `${publicUrl.replace(/\/+$/, "")}/api/v1/auth/sso/${slug}/metadata`;
 }
 
 /**
@@ -157,8 +154,8 @@ export function createIdentityProviderService(deps: IdentityProviderDeps) {
             idpEntityId: saml.idpEntityId,
             metadataUrl: saml.metadataUrl,
             idpCerts: samlBuilder.describeCerts(saml.idpCerts),
-            spEntityId: samlMetadataUrl(base, row.slug),
-            spMetadataUrl: samlMetadataUrl(base, row.slug),
+            spEntityId: spEntityId(base, row.slug),
+            spMetadataUrl: spEntityId(base, row.slug),
             emailAttribute: saml.emailAttribute,
             nameAttribute: saml.nameAttribute,
           }
@@ -176,19 +173,13 @@ export function createIdentityProviderService(deps: IdentityProviderDeps) {
 
   async function checkIssuer(config: OidcProviderConfig, secret: string | undefined) {
     if (config.issuer.startsWith("http:") && !deps.ssoAllowHttp) {
-      throw new AppError(
-        "SSO_FAILED",
-        `The issuer ${config.issuer} is not https. Reef talks to identity providers over https only.`,
-      );
+      throw ssoFailed(`The issuer ${config.issuer} is not https. Reef talks to identity providers over https only.`);
     }
     try {
       await deps.checkOidc(config, secret);
     } catch (err) {
       if (err instanceof AppError) throw err;
-      throw new AppError(
-        "SSO_FAILED",
-        `Could not read the OpenID configuration of ${config.issuer}: ${(err as Error).message}`,
-      );
+      throw ssoFailed(`Could not read the OpenID configuration of ${config.issuer}: ${(err as Error).message}`);
     }
   }
 
@@ -267,7 +258,7 @@ export function createIdentityProviderService(deps: IdentityProviderDeps) {
       } else {
         const built = await samlBuilder.build(input, undefined, {
           allowHttp: deps.ssoAllowHttp,
-          entityId: samlMetadataUrl(publicUrl, input.slug),
+          entityId: spEntityId(publicUrl, input.slug),
         });
         config = built.config;
         secret = built.spPrivateKeyPem;
@@ -339,7 +330,7 @@ export function createIdentityProviderService(deps: IdentityProviderDeps) {
         const { kind: _kind, ...samlInput } = input;
         const built = await samlBuilder.build(samlInput, samlConfigOf(before), {
           allowHttp: deps.ssoAllowHttp,
-          entityId: samlMetadataUrl(publicUrl, before.slug),
+          entityId: spEntityId(publicUrl, before.slug),
         });
         set.config = built.config;
         if (built.spPrivateKeyPem) set.secretSealed = sealer.seal(built.spPrivateKeyPem, providerSecretAad(id));

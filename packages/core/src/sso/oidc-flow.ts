@@ -1,11 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { AppError } from "@reef/contracts";
 import { type Db, type OidcProviderConfig, withScope } from "@reef/db";
 import * as oidc from "openid-client";
 import { consumeAuthToken, issueAuthToken } from "../identity/auth-tokens.ts";
 import type { Sealer } from "../shared/sealing.ts";
 import { oidcConfigOf, openProviderSecret, ssoCallbackUrl } from "./identity-provider-service.ts";
-import type { IdentityProviderRow, SsoProfile } from "./sso-provisioning.ts";
+import { type IdentityProviderRow, type SsoProfile, ssoFailed } from "./sso-provisioning.ts";
 
 /** How long a sign-in at the provider may take, from the redirect to the callback. */
 const STATE_TTL_MS = 10 * 60_000;
@@ -24,10 +23,6 @@ interface StateData {
   verifier: string;
   nonce: string;
   next: string;
-}
-
-function ssoFailed(message: string): AppError {
-  return new AppError("SSO_FAILED", message);
 }
 
 /**

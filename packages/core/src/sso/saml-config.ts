@@ -1,7 +1,7 @@
 import { X509Certificate } from "node:crypto";
-import { AppError } from "@reef/contracts";
 import type { SamlProviderConfig } from "@reef/db";
 import { generate } from "selfsigned";
+import { ssoFailed } from "./sso-provisioning.ts";
 
 /** The SAML part of `samlProviderBodySchema` as an operator sends it (every field optional on update). */
 export interface SamlConfigInput {
@@ -28,10 +28,6 @@ const SP_CERT_YEARS = 10;
 const REDIRECT_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
 const POST_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
 
-function samlFailed(message: string): AppError {
-  return new AppError("SSO_FAILED", message);
-}
-
 /** Reef's SAML entity id for a provider, which is also where its SP metadata is served. */
 export function spEntityId(publicUrl: string, slug: string): string {
   return `${publicUrl.replace(/\/+$/, "")}/api/v1/auth/sso/${slug}/metadata`;
@@ -52,7 +48,7 @@ export function toPem(cert: string): string {
   try {
     new X509Certificate(pem);
   } catch {
-    throw samlFailed("One of the identity provider's certificates is not a valid X.509 certificate.");
+    throw ssoFailed("One of the identity provider's certificates is not a valid X.509 certificate.");
   }
   return pem;
 }
@@ -95,12 +91,12 @@ const P = "(?:[\\w.-]+:)?";
  * declarations are refused outright.
  */
 export function parseIdpMetadata(xml: string): IdpMetadata {
-  if (/<!DOCTYPE|<!ENTITY/i.test(xml)) throw samlFailed("The metadata must not contain a DOCTYPE or entities.");
+  if (/<!DOCTYPE|<!ENTITY/i.test(xml)) throw ssoFailed("The metadata must not contain a DOCTYPE or entities.");
   const text = xml.replace(/<!--[\s\S]*?-->/g, "");
   const idpRe = new RegExp(`<(${P})IDPSSODescriptor\\b[^>]*>([\\s\\S]*?)</\\1IDPSSODescriptor>`);
   const idp = idpRe.exec(text);
   if (!idp) {
-    throw samlFailed(
+    throw ssoFailed(
       /EntityDescriptor/.test(text)
         ? "The metadata describes no identity provider (no IDPSSODescriptor)."
         : "This is not SAML metadata: no EntityDescriptor was found.",
@@ -120,9 +116,9 @@ export function parseIdpMetadata(xml: string): IdpMetadata {
     services.find((s) => s.binding === REDIRECT_BINDING && s.location) ??
     services.find((s) => s.binding === POST_BINDING && s.location);
   if (!sso?.location) {
-    throw samlFailed("The metadata has no SingleSignOnService with the HTTP-Redirect or HTTP-POST binding.");
+    throw ssoFailed("The metadata has no SingleSignOnService with the HTTP-Redirect or HTTP-POST binding.");
   }
-  if (!/^https?:\/\//i.test(sso.location)) throw samlFailed("The metadata's single sign-on URL is not an http(s) URL.");
+  if (!/^https?:\/\//i.test(sso.location)) throw ssoFailed("The metadata's single sign-on URL is not an http(s) URL.");
 
   const certs: string[] = [];
   const keyRe = new RegExp(`<(${P})KeyDescriptor\\b([^>]*?)(?:/>|>([\\s\\S]*?)</\\1KeyDescriptor>)`, "g");
@@ -136,7 +132,7 @@ export function parseIdpMetadata(xml: string): IdpMetadata {
       if (!certs.includes(pem)) certs.push(pem);
     }
   }
-  if (certs.length === 0) throw samlFailed('The metadata has no signing certificate (KeyDescriptor use="signing").');
+  if (certs.length === 0) throw ssoFailed('The metadata has no signing certificate (KeyDescriptor use="signing").');
   return { entityId, entryPoint: sso.location, certs };
 }
 
@@ -146,7 +142,7 @@ export async function fetchIdpMetadata(url: string, allowHttp: boolean): Promise
   const host = current.host;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     if (current.protocol !== "https:" && !(allowHttp && current.protocol === "http:")) {
-      throw samlFailed("The metadata URL must use https.");
+      throw ssoFailed("The metadata URL must use https.");
     }
     let res: Response;
     try {
@@ -157,7 +153,7 @@ export async function fetchIdpMetadata(url: string, allowHttp: boolean): Promise
       });
     } catch (err) {
       const timedOut = err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
-      throw samlFailed(
+      throw ssoFailed(
         timedOut
           ? `The metadata URL did not answer within ${METADATA_TIMEOUT_MS / 1000} seconds.`
           : `The metadata URL could not be reached (${current.host}).`,
@@ -166,26 +162,26 @@ export async function fetchIdpMetadata(url: string, allowHttp: boolean): Promise
     if (res.status >= 300 && res.status < 400) {
       const location = res.headers.get("location");
       await res.body?.cancel();
-      if (!location) throw samlFailed("The metadata URL redirected without a location.");
+      if (!location) throw ssoFailed("The metadata URL redirected without a location.");
       const next = new URL(location, current);
-      if (next.host !== host) throw samlFailed("The metadata URL redirected to another host; give the final URL.");
+      if (next.host !== host) throw ssoFailed("The metadata URL redirected to another host; give the final URL.");
       current = next;
       continue;
     }
     if (!res.ok) {
       await res.body?.cancel();
-      throw samlFailed(`The metadata URL answered HTTP ${res.status}.`);
+      throw ssoFailed(`The metadata URL answered HTTP ${res.status}.`);
     }
     const declared = Number(res.headers.get("content-length") ?? 0);
     if (declared > METADATA_MAX_BYTES) {
       await res.body?.cancel();
-      throw samlFailed("The metadata document is too large.");
+      throw ssoFailed("The metadata document is too large.");
     }
     const xml = await res.text();
-    if (xml.length > METADATA_MAX_BYTES) throw samlFailed("The metadata document is too large.");
+    if (xml.length > METADATA_MAX_BYTES) throw ssoFailed("The metadata document is too large.");
     return xml;
   }
-  throw samlFailed("The metadata URL redirected too many times.");
+  throw ssoFailed("The metadata URL redirected too many times.");
 }
 
 /**
@@ -243,13 +239,13 @@ export async function buildSamlConfig(
   const idpEntityId =
     input.idpEntityId !== undefined ? input.idpEntityId : (fromMetadata?.entityId ?? existing?.idpEntityId ?? null);
   if (!entryPoint) {
-    throw samlFailed("Give the identity provider's metadata (URL or XML), or its single sign-on URL and certificate.");
+    throw ssoFailed("Give the identity provider's metadata (URL or XML), or its single sign-on URL and certificate.");
   }
   if (entryPoint.startsWith("http:") && !opts.allowHttp) {
-    throw samlFailed("The single sign-on URL must use https.");
+    throw ssoFailed("The single sign-on URL must use https.");
   }
   if (idpCerts.length === 0) {
-    throw samlFailed("Give at least one signing certificate of the identity provider.");
+    throw ssoFailed("Give at least one signing certificate of the identity provider.");
   }
   let spCert = existing?.spCert;
   let spPrivateKeyPem: string | undefined;

@@ -5,10 +5,18 @@ import { type Db, type SamlProviderConfig, schema, withScope } from "@reef/db";
 import { eq } from "drizzle-orm";
 import type { AuditService } from "../audit/audit-service.ts";
 import { consumeAuthToken, issueAuthToken } from "../identity/auth-tokens.ts";
+import { safeNext } from "../identity/next-path.ts";
 import type { RequestContext } from "../shared/context.ts";
 import type { Sealer } from "../shared/sealing.ts";
+import { providerSecretAad } from "./identity-provider-service.ts";
 import { spAcsUrl, spEntityId } from "./saml-config.ts";
-import { type IdentityProviderRow, type SsoOutcome, type SsoProvisioning, ssoFailed } from "./sso-provisioning.ts";
+import {
+  auditSsoRefusal,
+  type IdentityProviderRow,
+  type SsoOutcome,
+  type SsoProvisioning,
+  ssoFailed,
+} from "./sso-provisioning.ts";
 
 /** How long a person has at the IdP before the sign-in attempt lapses. */
 const STATE_TTL_MS = 10 * 60_000;
@@ -17,15 +25,11 @@ const CLOCK_SKEW_MS = 60_000;
 const NAMEID_UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified";
 const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
-/** The AAD the SP private key is sealed under (the identity-provider service seals with the same). */
-export function samlKeyAad(providerId: string): string {
-  return `idp:${providerId}`;
-}
-
-/** A path inside Reef, never another origin (`//host`, `/\host`, schemes). */
-function localPath(next: unknown): string {
-  return typeof next === "string" && /^\/(?![/\\])/.test(next) ? next : "/";
-}
+/**
+ * The AAD the SP private key is sealed under: it is the provider's sealed
+ * secret, so this is {@link providerSecretAad} (one definition, so the two cannot drift).
+ */
+export const samlKeyAad = providerSecretAad;
 
 /**
  * node-saml's request-id cache, answering only for the one request this
@@ -107,7 +111,7 @@ export function createSamlFlow(deps: SamlFlowDeps) {
       throw ssoFailed(`${provider.name} has no service-provider key yet. An operator must save the provider again.`);
     }
     try {
-      return sealer.open(provider.secretSealed, samlKeyAad(provider.id));
+      return sealer.open(provider.secretSealed, providerSecretAad(provider.id));
     } catch {
       throw ssoFailed(`${provider.name}'s service-provider key cannot be opened. An operator must save it again.`);
     }
@@ -144,14 +148,7 @@ export function createSamlFlow(deps: SamlFlowDeps) {
   }
 
   async function refuse(ctx: RequestContext, provider: IdentityProviderRow, reason: string) {
-    await deps.audit?.recordEvent(ctx, {
-      workspaceId: null,
-      action: "auth.sso",
-      outcome: "denied",
-      targetType: "identity_provider",
-      targetId: provider.id,
-      details: { provider: provider.slug, reason },
-    });
+    if (deps.audit) await auditSsoRefusal(deps.audit, ctx, provider, reason);
   }
 
   /** Consumes the RelayState token once; @returns the request id it holds and where to land. */
@@ -179,7 +176,7 @@ export function createSamlFlow(deps: SamlFlowDeps) {
       await refuse(ctx, provider, "relay_state");
       throw ssoFailed(`This sign-in attempt was not for ${provider.name}. Sign in again.`);
     }
-    return { requestId, issuedAt: row.createdAt, next: localPath(row.data.next) };
+    return { requestId, issuedAt: row.createdAt, next: safeNext(row.data.next) };
   }
 
   /** The person as Reef needs them, from a verified assertion. */
@@ -221,7 +218,7 @@ export function createSamlFlow(deps: SamlFlowDeps) {
           kind: "sso_state",
           providerId: provider.id,
           ttlMs: STATE_TTL_MS,
-          data: { requestId, next: localPath(opts.next) },
+          data: { requestId, next: safeNext(opts.next) },
         }),
       );
       const saml = await samlFor(provider, {

@@ -1,18 +1,19 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { AppError, UnauthorizedError } from "@reef/contracts";
 import { type Db, extendScope, schema, type Tx, type WorkspaceRole, withScope } from "@reef/db";
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { AuditService } from "../audit/audit-service.ts";
 import { appendAudit } from "../audit/audit-service.ts";
-import { consumeAuthToken, issueAuthToken } from "../identity/auth-tokens.ts";
+import { consumeAuthToken, findLiveAuthToken, issueAuthToken } from "../identity/auth-tokens.ts";
+import { userByEmail } from "../identity/email-link-service.ts";
+import { holdPasswordGuess } from "../identity/password-proof.ts";
 import { verifyPassword } from "../identity/passwords.ts";
 import { asSignedIn, createAccountIn, type IssuedSession, type PublicUser, type SignIn } from "../identity/sign-in.ts";
 import type { RateLimits } from "../rate-limit/rate-limits.ts";
 import type { RequestContext } from "../shared/context.ts";
-import { hashToken } from "../shared/tokens.ts";
 
 const { users, userIdentities, workspaceMembers } = schema;
 
+/** An `identity_providers` row (its secret still sealed). */
 export type IdentityProviderRow = typeof schema.identityProviders.$inferSelect;
 
 /** What a provider vouched for, after Reef checked its signature, audience, state and nonce. */
@@ -35,8 +36,27 @@ export type SsoOutcome =
 const LINK_TTL_MS = 10 * 60_000;
 const RANK: Record<WorkspaceRole, number> = { viewer: 1, member: 2, admin: 3, owner: 4 };
 
+/** A single sign-on that did not happen, with the sentence the sign-in page shows. */
 export function ssoFailed(message: string): AppError {
   return new AppError("SSO_FAILED", message);
+}
+
+/** Audits a refused single sign-on (`auth.sso`, denied): the reason, and the email when the provider gave one. */
+export async function auditSsoRefusal(
+  audit: AuditService,
+  ctx: RequestContext,
+  provider: IdentityProviderRow,
+  reason: string,
+  email?: string,
+): Promise<void> {
+  await audit.recordEvent(ctx, {
+    workspaceId: null,
+    action: "auth.sso",
+    outcome: "denied",
+    targetType: "identity_provider",
+    targetId: provider.id,
+    details: { provider: provider.slug, reason, ...(email ? { email } : {}) },
+  });
 }
 
 /** The role the provider's groups map to (the highest mapped), else its default role. */
@@ -66,16 +86,8 @@ export function createSsoProvisioning(deps: { db: Db; audit: AuditService; signI
   const { db, audit, signIn, rateLimits } = deps;
   const methodOf = (p: IdentityProviderRow) => `${p.kind}:${p.slug}`;
 
-  async function refuse(ctx: RequestContext, provider: IdentityProviderRow, reason: string, email?: string) {
-    await audit.recordEvent(ctx, {
-      workspaceId: null,
-      action: "auth.sso",
-      outcome: "denied",
-      targetType: "identity_provider",
-      targetId: provider.id,
-      details: { provider: provider.slug, reason, ...(email ? { email } : {}) },
-    });
-  }
+  const refuse = (ctx: RequestContext, provider: IdentityProviderRow, reason: string, email?: string) =>
+    auditSsoRefusal(audit, ctx, provider, reason, email);
 
   /** Keeps the role in the provider's workspace in step with the groups (never touching owners). */
   async function syncRole(
@@ -155,10 +167,7 @@ export function createSsoProvisioning(deps: { db: Db; audit: AuditService; signI
         });
       }
       // 2. An existing account with this email: link by proving its password, never silently.
-      const existing = await withScope(db, { lookup: { email: email.toLowerCase() } }, async (tx) => {
-        const [row] = await tx.select().from(users).where(sql`lower(${users.email}) = ${email.toLowerCase()}`);
-        return row;
-      });
+      const existing = await userByEmail(db, email);
       if (existing) {
         if (!existing.passwordHash) {
           await refuse(ctx, provider, "email_taken_by_other_provider", email);
@@ -228,21 +237,15 @@ export function createSsoProvisioning(deps: { db: Db; audit: AuditService; signI
       password: string,
       provider: (id: string) => Promise<IdentityProviderRow | undefined>,
     ) {
-      const tokenHash = hashToken(token);
-      const row = await withScope(db, { lookup: { auth_token: tokenHash } }, async (tx) => {
-        const [r] = await tx.select().from(schema.authTokens).where(eq(schema.authTokens.tokenHash, tokenHash));
-        return r;
-      });
-      if (row?.kind !== "sso_link" || !row.userId || !row.providerId || row.usedAt || row.expiresAt <= new Date()) {
+      const row = await withScope(db, {}, (tx) => findLiveAuthToken(tx, "sso_link", token));
+      if (!row?.providerId) {
         throw ssoFailed("This link request is not valid or has expired. Sign in with your provider again.");
       }
       const userId = row.userId;
       // Guessing the account's password here is held back exactly like guessing it at sign-in.
       if (rateLimits) {
         await rateLimits.consume("login_ip", ctx.ip ?? "unknown", ctx);
-        const key = (row.email ?? userId).toLowerCase();
-        const holdMs = await rateLimits.slowdown("login_account", key, ctx, { email: key });
-        if (holdMs > 0) await sleep(holdMs);
+        await holdPasswordGuess(rateLimits, ctx, row.email ?? userId);
       }
       const user = await withScope(
         db,
@@ -260,6 +263,8 @@ export function createSsoProvisioning(deps: { db: Db; audit: AuditService; signI
         });
         throw new UnauthorizedError("The password is incorrect.");
       }
+      // A proven password ends the run of guesses, as a successful sign-in does.
+      await rateLimits?.reset("login_account", (row.email ?? userId).toLowerCase());
       const idp = await provider(row.providerId);
       if (!idp?.enabled) throw ssoFailed("This sign-in provider is no longer available.");
       const data = row.data as { subject?: string; groups?: string[] };

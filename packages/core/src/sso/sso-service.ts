@@ -1,11 +1,12 @@
-import { AppError, NotFoundError } from "@reef/contracts";
+import { NotFoundError } from "@reef/contracts";
 import { type Db, schema, withScope } from "@reef/db";
-import { and, asc, desc, eq, lt, or } from "drizzle-orm";
+import { and, asc, desc, eq } from "drizzle-orm";
 import type { AuditService } from "../audit/audit-service.ts";
+import { safeNext } from "../identity/next-path.ts";
 import type { SignIn } from "../identity/sign-in.ts";
 import type { RateLimits } from "../rate-limit/rate-limits.ts";
 import type { RequestContext, UserActor } from "../shared/context.ts";
-import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
+import { clampLimit, decodeCursor, olderThan, type Page, toPage } from "../shared/pagination.ts";
 import type { Sealer } from "../shared/sealing.ts";
 import type { OidcFlow } from "./oidc-flow.ts";
 import { createSamlFlow } from "./saml-flow.ts";
@@ -28,19 +29,6 @@ export interface IdentityView {
   email: string;
   createdAt: string;
   lastLoginAt: string | null;
-}
-
-/**
- * Where to land after signing in: a path on Reef itself. Anything else (another
- * origin, `//host`, `/\host`, control characters) becomes `/`, so a crafted
- * sign-in link cannot send someone off-site with a fresh session.
- */
-export function safeNext(next: string | undefined | null): string {
-  if (!next || next.length > 2000) return "/";
-  if (!next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return "/";
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
-  if (/[\u0000-\u001f\u007f\\]/.test(next)) return "/";
-  return next;
 }
 
 /**
@@ -154,12 +142,7 @@ export function createSsoService(deps: {
           .where(
             and(
               eq(userIdentities.userId, actor.userId),
-              cursor
-                ? or(
-                    lt(userIdentities.createdAt, new Date(cursor.createdAt)),
-                    and(eq(userIdentities.createdAt, new Date(cursor.createdAt)), lt(userIdentities.id, cursor.id)),
-                  )
-                : undefined,
+              olderThan(userIdentities.createdAt, userIdentities.id, cursor),
             ),
           )
           .orderBy(desc(userIdentities.createdAt), desc(userIdentities.id))
@@ -188,8 +171,3 @@ export function createSsoService(deps: {
 }
 
 export type SsoService = ReturnType<typeof createSsoService>;
-
-/** Whether an error is one of Reef's own refusals (shown to the person), not a fault. */
-export function isAppError(err: unknown): err is AppError {
-  return err instanceof AppError;
-}
