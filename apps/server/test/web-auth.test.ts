@@ -186,6 +186,8 @@ describe("signing in and the account page, in a real browser", { timeout: 90_000
     await sessions.getByText("Firefox on Linux").waitFor();
     await sessions.getByText("This device").waitFor();
     await expect.poll(() => sessions.getByRole("listitem").count()).toBe(2);
+    // Each says how it signed in: both with a password.
+    expect(await sessions.getByText(/ · Password$/).count()).toBe(2);
     await shot(page, "auth-03-account");
     await sessions.getByRole("button", { name: "Sign out of all other sessions" }).click();
     await sessions.getByText("Every other device was signed out.").waitFor();
@@ -228,6 +230,14 @@ describe("signing in and the account page, in a real browser", { timeout: 90_000
     await codeInput.fill(await totpCode(1));
     await page.getByRole("button", { name: "Verify" }).click();
     await page.getByRole("link", { name: /Your account/ }).waitFor();
+    // The account page says how this session signed in.
+    await page.getByRole("link", { name: /Your account/ }).click();
+    await page
+      .getByRole("region", { name: "Where you're signed in" })
+      .getByRole("listitem")
+      .filter({ hasText: "This device" })
+      .getByText(/ · Password \+ authenticator$/)
+      .waitFor();
     expect(failedRequests).toEqual([]);
   });
 
