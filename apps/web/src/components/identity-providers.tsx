@@ -40,6 +40,8 @@ export function IdentityProvidersSection() {
   const queryClient = useQueryClient();
   const { confirm, dialog } = useConfirm();
   const [mode, setMode] = useState<Mode>({ name: "list" });
+  // Set in the change event itself, so the controlled switch never snaps back before the save starts.
+  const [saving, setSaving] = useState<Record<string, boolean>>({});
   const invalidate = () => queryClient.invalidateQueries({ queryKey: ["identity-providers"] });
   const toggle = useMutation({
     mutationFn: (v: { p: IdentityProvider; enabled: boolean }) =>
@@ -47,7 +49,10 @@ export function IdentityProvidersSection() {
         kind: v.p.kind,
         enabled: v.enabled,
       }),
-    onSettled: invalidate,
+    onSettled: async (_d, _e, v) => {
+      await invalidate();
+      setSaving(({ [v.p.id]: _, ...rest }) => rest);
+    },
   });
   const remove = useMutation({
     mutationFn: (p: IdentityProvider) => api("DELETE", `/api/v1/admin/identity-providers/${p.id}`),
@@ -94,7 +99,7 @@ export function IdentityProvidersSection() {
         <ul className="cards sso-list" aria-label="Identity providers">
           {items.map((p) => {
             // While a switch is saving it shows the new state (the list refreshes when the save is done).
-            const on = toggle.isPending && toggle.variables.p.id === p.id ? toggle.variables.enabled : p.enabled;
+            const on = saving[p.id] ?? p.enabled;
             return (
               <li key={p.id} className="card">
                 <div className="connector-title">
@@ -108,7 +113,11 @@ export function IdentityProvidersSection() {
                     checked={on}
                     disabled={toggle.isPending}
                     aria-label={`${p.name} enabled`}
-                    onChange={(e) => toggle.mutate({ p, enabled: e.target.checked })}
+                    onChange={(e) => {
+                      const enabled = e.target.checked;
+                      setSaving((m) => ({ ...m, [p.id]: enabled }));
+                      toggle.mutate({ p, enabled });
+                    }}
                   />
                   {on ? "Enabled: shown on the sign-in page" : "Off: nobody can sign in with it"}
                 </label>
