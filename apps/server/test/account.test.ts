@@ -1,4 +1,12 @@
-import { ApiClient, buildTestApp, type SmtpStandIn, signUp, startSmtpStandIn, type TestApp } from "@reef/testing";
+import {
+  ApiClient,
+  buildTestApp,
+  type SmtpStandIn,
+  signUp,
+  startSmtpStandIn,
+  type TestApp,
+  tokenIn,
+} from "@reef/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 let smtp: SmtpStandIn;
@@ -11,29 +19,6 @@ afterAll(async () => {
   await t?.close();
   await smtp?.close();
 });
-
-function bodyOf(raw: string): string {
-  return raw.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
-}
-
-/** Waits for the `n`th mail to `to` matching `pattern` (some are sent in the background). */
-async function mailTo(to: string, pattern: RegExp, n = 1): Promise<string> {
-  for (let i = 0; i < 100; i++) {
-    const matching = smtp.received
-      .filter((m) => m.to.includes(to))
-      .map((m) => bodyOf(m.raw))
-      .filter((b) => pattern.test(b));
-    if (matching.length >= n) return matching[n - 1] as string;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no mail to ${to} matching ${pattern}`);
-}
-
-function tokenIn(body: string, page: string): string {
-  const token = new RegExp(`/${page}\\?token=([A-Za-z0-9_-]+)`).exec(body)?.[1];
-  if (!token) throw new Error(`no /${page} link in ${body}`);
-  return token;
-}
 
 async function signInAgain(email: string, password: string): Promise<ApiClient> {
   const c = new ApiClient(t.app);
@@ -95,7 +80,7 @@ describe("password change", () => {
     expect(rows.map((r) => r.outcome)).toEqual(["failure", "success"]);
     expect(rows[1]?.details).toMatchObject({ sessionsRevoked: 1 });
     expect(JSON.stringify(rows)).not.toMatch(/passphrase|not my password/);
-    expect(await mailTo(email, /password was changed|was changed from IP/)).toContain(email);
+    expect(await smtp.waitForMail(email, /password was changed|was changed from IP/)).toContain(email);
   });
 });
 
@@ -143,7 +128,7 @@ describe("email change", () => {
     expect(res.statusCode).toBe(202);
     // Nothing changes until the new address confirms.
     expect((await client.get("/api/v1/me")).json().user.email).toBe(email);
-    const mail = await mailTo(newEmail, /\/confirm-email\?token=/);
+    const mail = await smtp.waitForMail(newEmail, /\/confirm-email\?token=/);
     expect(mail).toContain("24 hours");
     const token = tokenIn(mail, "confirm-email");
 
@@ -155,7 +140,7 @@ describe("email change", () => {
     expect(again.statusCode).toBe(400);
     expect(again.json()).toMatchObject({ code: "LINK_INVALID" });
 
-    const notice = await mailTo(email, /email address of your Reef account was changed/);
+    const notice = await smtp.waitForMail(email, /email address of your Reef account was changed/);
     expect(notice).toContain(newEmail);
     await signInAgain(newEmail, password);
     expect((await new ApiClient(t.app).post("/api/v1/auth/login", { email, password })).statusCode).toBe(401);
@@ -170,7 +155,7 @@ describe("email change", () => {
     const { client, password } = await signUp(t.app);
     const wanted = `wanted-${Date.now()}@example.test`;
     expect((await client.post("/api/v1/me/email", { newEmail: wanted, password })).statusCode).toBe(202);
-    const token = tokenIn(await mailTo(wanted, /\/confirm-email\?token=/), "confirm-email");
+    const token = tokenIn(await smtp.waitForMail(wanted, /\/confirm-email\?token=/), "confirm-email");
     await signUp(t.app, { email: wanted });
     const res = await client.post("/api/v1/auth/email-change/confirm", { token });
     expect(res.statusCode).toBe(409);
@@ -187,7 +172,7 @@ describe("one member cannot reach another's account", () => {
       role: "member",
     });
     expect(invite.statusCode).toBe(201);
-    const inviteToken = /\/invites\/(ri_[A-Za-z0-9_-]+)/.exec(await mailTo(b.email, /\/invites\/ri_/))?.[1];
+    const inviteToken = /\/invites\/(ri_[A-Za-z0-9_-]+)/.exec(await smtp.waitForMail(b.email, /\/invites\/ri_/))?.[1];
     expect((await b.client.post(`/api/v1/invites/${inviteToken}/accept`)).statusCode).toBe(200);
 
     // A cannot end B's session by id, nor by signing out everywhere.
@@ -201,7 +186,7 @@ describe("one member cannot reach another's account", () => {
     // B's magic link, even if A gets hold of the token, does not work in A's browser (with or without a binding).
     const bBrowser = new ApiClient(t.app);
     expect((await bBrowser.post("/api/v1/auth/magic-link", { email: b.email })).statusCode).toBe(202);
-    const magic = tokenIn(await mailTo(b.email, /\/magic\?token=/), "magic");
+    const magic = tokenIn(await smtp.waitForMail(b.email, /\/magic\?token=/), "magic");
     await aAgain.post("/api/v1/auth/magic-link", { email: a.email });
     const stolen = await aAgain.post("/api/v1/auth/magic-link/consume", { token: magic });
     expect(stolen.statusCode).toBe(400);
@@ -219,7 +204,7 @@ describe("one member cannot reach another's account", () => {
 
     // A reset link of A's sets A's password only.
     await aAgain.post("/api/v1/auth/password-reset", { email: a.email });
-    const reset = tokenIn(await mailTo(a.email, /\/reset-password\?token=/), "reset-password");
+    const reset = tokenIn(await smtp.waitForMail(a.email, /\/reset-password\?token=/), "reset-password");
     expect(
       (
         await b.client.post("/api/v1/auth/password-reset/complete", {

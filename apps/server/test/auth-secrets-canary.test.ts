@@ -1,23 +1,11 @@
-/**
- * Every secret the sign-in work of issue 17 brought (an OIDC client secret, a SAML SP private key, a TOTP
- * seed, recovery codes, magic-link and password-reset tokens) is sealed or hashed at rest, shown only
- * where it must be (the seed and codes once, the tokens in their mail), never logged (the app logs at
- * trace into memory here) and never audited. Each is made and really used through the API (a full OIDC
- * sign-in at a real `oidc-provider`, a SAML sign-in, a TOTP and a recovery-code sign-in, a magic link, a
- * password reset), then looked for in every later API answer, the log, both audit tables and a real
- * `pg_dump` of the database.
- */
-import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { createPlatformSealer, providerSecretAad, samlKeyAad } from "@reef/core";
-import { type Database, EmbeddedPostgres, openDatabase } from "@reef/db";
+import { createPlatformSealer, providerSecretAad } from "@reef/core";
 import { buildApp } from "@reef/server";
 import {
   ApiClient,
-  createTestDatabase,
+  type DumpableDatabase,
+  dumpableDatabase,
+  linkToken,
   type OidcStandIn,
   recordingLogger,
   type SamlStandIn,
@@ -27,11 +15,9 @@ import {
   startSamlStandIn,
   startSmtpStandIn,
   testAppConfig,
-  testPostgres,
 } from "@reef/testing";
 import type { FastifyInstance } from "fastify";
 import { generate } from "otplib";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const PUBLIC_URL = "http://127.0.0.1:7420";
@@ -50,85 +36,6 @@ const canaries: Canary[] = [];
 /** Every answer the app sent (headers and body), in order. */
 const responses: string[] = [];
 const logLines: string[] = [];
-
-/** A database Debian's `pg_dump` can dump: the run's own, or (pg_dump older than it) a cluster of pg_dump's version. */
-interface DumpableDatabase {
-  database: Database;
-  owner: pg.Pool;
-  dump(): string;
-  close(): Promise<void>;
-}
-
-function pgDumps(): { bin: string; major: number }[] {
-  const bins = existsSync("/usr/lib/postgresql")
-    ? readdirSync("/usr/lib/postgresql").map((v) => join("/usr/lib/postgresql", v, "bin", "pg_dump"))
-    : [];
-  return bins
-    .flatMap((bin) => {
-      const out = spawnSync(bin, ["--version"], { encoding: "utf8" });
-      const major = Number(/(\d+)(\.\d+)?/.exec(out.stdout ?? "")?.[1]);
-      return out.status === 0 && major ? [{ bin, major }] : [];
-    })
-    .sort((x, y) => y.major - x.major);
-}
-
-function runPgDump(bin: string, url: string): string {
-  const out = spawnSync(bin, ["--no-password", "--dbname", url], { encoding: "utf8", maxBuffer: 512 * 1024 * 1024 });
-  if (out.status !== 0) throw new Error(`pg_dump failed: ${out.stderr}`);
-  return out.stdout;
-}
-
-async function dumpableDatabase(): Promise<DumpableDatabase> {
-  const conn = testPostgres();
-  const probe = new pg.Client({ ...conn, database: "postgres" });
-  await probe.connect();
-  const serverMajor = Math.floor(
-    Number((await probe.query("show server_version_num")).rows[0].server_version_num) / 1e4,
-  );
-  await probe.end();
-  const dumps = pgDumps();
-  const direct = dumps.find((d) => d.major >= serverMajor);
-  if (direct) {
-    const t = await createTestDatabase();
-    return { database: t.database, owner: t.owner, dump: () => runPgDump(direct.bin, t.ownerUrl), close: t.drop };
-  }
-  const local = dumps.find((d) => existsSync(join(dirname(d.bin), "postgres")));
-  if (!local) throw new Error(`No pg_dump for Postgres ${serverMajor}: install Debian's postgresql to run this test`);
-  // Same as sealed-transcripts.test.ts: a cluster of pg_dump's version, migrated by Reef as any server would be.
-  const dir = mkdtempSync(join(tmpdir(), "reef-canary-pg-"));
-  const server = new EmbeddedPostgres({
-    dir,
-    port: 0,
-    binaries: { postgres: join(dirname(local.bin), "postgres"), initdb: join(dirname(local.bin), "initdb") },
-  });
-  await server.start();
-  const c = server.connection;
-  const url = `postgres://${c.user}:${encodeURIComponent(c.password)}@${c.host}:${c.port}/reef`;
-  const admin = new pg.Client({ ...c, database: "postgres" });
-  await admin.connect();
-  await admin.query("create database reef");
-  await admin.end();
-  const database = await openDatabase({
-    databaseUrl: url,
-    appRolePassword: randomBytes(12).toString("hex"),
-    migrate: true,
-  });
-  const owner = new pg.Pool({ connectionString: url, max: 3 });
-  owner.on("error", (err: Error & { code?: string }) => {
-    if (err.code !== "57P01") throw err;
-  });
-  return {
-    database,
-    owner,
-    dump: () => runPgDump(local.bin, url),
-    async close() {
-      await database.close();
-      await owner.end();
-      await server.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 let d: DumpableDatabase;
 let app: FastifyInstance;
@@ -173,17 +80,11 @@ afterAll(async () => {
   await Promise.all([smtp?.close(), oidc?.close(), saml?.close()]);
 }, 120_000);
 
-/** A message's text with quoted-printable soft breaks and escapes undone. */
-function bodyOf(raw: string): string {
-  return raw.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
-}
-
 /** The token of the link to `page` in the first mail to `to` that has one (mail goes out in the background). */
 async function mailedToken(to: string, page: string): Promise<string> {
-  const link = new RegExp(`/${page}\\?token=([A-Za-z0-9_-]+)`);
   for (let i = 0; i < 200; i++) {
-    for (const m of smtp.received.filter((r) => r.to.includes(to))) {
-      const token = link.exec(bodyOf(m.raw))?.[1];
+    for (const text of smtp.mailsTo(to)) {
+      const token = linkToken(text, page);
       if (token) return token;
     }
     await new Promise((r) => setTimeout(r, 50));
@@ -283,7 +184,7 @@ describe("sign-in secrets: sealed, never returned, never logged, never audited",
       "select secret_sealed from identity_providers where id = $1",
       [providerId],
     );
-    const pem = sealer.open(rows[0]?.secret_sealed ?? "", samlKeyAad(providerId));
+    const pem = sealer.open(rows[0]?.secret_sealed ?? "", providerSecretAad(providerId));
     expect(pem).toContain("PRIVATE KEY");
     const lines = pem.split("\n").filter((l) => /^[A-Za-z0-9+/]{64}$/.test(l));
     expect(lines.length).toBeGreaterThan(10);

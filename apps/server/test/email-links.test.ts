@@ -1,5 +1,13 @@
 import { createHash } from "node:crypto";
-import { ApiClient, buildTestApp, type SmtpStandIn, signUp, startSmtpStandIn, type TestApp } from "@reef/testing";
+import {
+  ApiClient,
+  buildTestApp,
+  type SmtpStandIn,
+  signUp,
+  startSmtpStandIn,
+  type TestApp,
+  tokenIn,
+} from "@reef/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 // A local SMTP server stands in for the organisation's mail relay.
@@ -13,28 +21,6 @@ afterAll(async () => {
   await t?.close();
   await smtp?.close();
 });
-
-/** A message's text with quoted-printable soft breaks and escapes undone. */
-function bodyOf(raw: string): string {
-  return raw.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
-}
-
-/** Waits for the `n`th mail (1-based) to `to` whose body matches `pattern` (mail is sent in the background). */
-async function mailTo(to: string, pattern: RegExp, n = 1): Promise<string> {
-  for (let i = 0; i < 100; i++) {
-    const found = smtp.received.filter((m) => m.to.includes(to)).map((m) => bodyOf(m.raw));
-    const matching = found.filter((b) => pattern.test(b));
-    if (matching.length >= n) return matching[n - 1] as string;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no mail to ${to} matching ${pattern}`);
-}
-
-function tokenIn(body: string, page: string): string {
-  const token = new RegExp(`/${page}\\?token=([A-Za-z0-9_-]+)`).exec(body)?.[1];
-  if (!token) throw new Error(`no /${page} link in ${body}`);
-  return token;
-}
 
 /** Makes a token expire, as time passing would. */
 async function expire(token: string) {
@@ -50,7 +36,7 @@ async function requestMagicLink(browser: ApiClient, email: string) {
   const before = smtp.received.filter((m) => m.to.includes(email)).length;
   const res = await browser.post("/api/v1/auth/magic-link", { email });
   expect(res.statusCode).toBe(202);
-  const body = await mailTo(email, /\/magic\?token=/, before + 1);
+  const body = await smtp.waitForMail(email, /\/magic\?token=/, before + 1);
   return tokenIn(body, "magic");
 }
 
@@ -63,7 +49,7 @@ describe("magic links", () => {
     expect(res.json()).toEqual({});
     const cookie = res.cookies.find((c) => c.name === "reef_link");
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: "Lax", path: "/api/v1/auth" });
-    const mail = await mailTo(email, /\/magic\?token=/);
+    const mail = await smtp.waitForMail(email, /\/magic\?token=/);
     expect(mail).toContain("http://127.0.0.1:7420/magic?token=rml_");
     expect(mail).toContain("203.0.113.7");
     expect(mail).toContain("15 minutes");
@@ -140,7 +126,7 @@ describe("magic links", () => {
     expect(res.statusCode).toBe(202);
     expect(res.body).toBe(known.body);
     expect(res.cookies.map((c) => c.name)).toEqual(known.cookies.map((c) => c.name));
-    await mailTo(email, /\/magic\?token=/);
+    await smtp.waitForMail(email, /\/magic\?token=/);
     await new Promise((r) => setTimeout(r, 300));
     expect(smtp.received.some((m) => m.to.includes(unknown))).toBe(false);
   });
@@ -168,7 +154,7 @@ describe("password reset", () => {
 
     const asker = new ApiClient(t.app);
     expect((await asker.post("/api/v1/auth/password-reset", { email })).statusCode).toBe(202);
-    const mail = await mailTo(email, /\/reset-password\?token=/);
+    const mail = await smtp.waitForMail(email, /\/reset-password\?token=/);
     expect(mail).toContain("1 hour");
     const token = tokenIn(mail, "reset-password");
 
@@ -212,9 +198,9 @@ describe("password reset", () => {
     const browser = new ApiClient(t.app);
     const magic = await requestMagicLink(browser, email);
     await browser.post("/api/v1/auth/password-reset", { email });
-    const first = tokenIn(await mailTo(email, /\/reset-password\?token=/, 1), "reset-password");
+    const first = tokenIn(await smtp.waitForMail(email, /\/reset-password\?token=/, 1), "reset-password");
     await browser.post("/api/v1/auth/password-reset", { email });
-    const second = tokenIn(await mailTo(email, /\/reset-password\?token=/, 2), "reset-password");
+    const second = tokenIn(await smtp.waitForMail(email, /\/reset-password\?token=/, 2), "reset-password");
     const old = await browser.post("/api/v1/auth/password-reset/complete", {
       token: first,
       password: "a brand new passphrase",
@@ -231,7 +217,7 @@ describe("password reset", () => {
     expect(expired.json().message).toMatch(/expired/);
 
     await browser.post("/api/v1/auth/password-reset", { email });
-    const third = tokenIn(await mailTo(email, /\/reset-password\?token=/, 3), "reset-password");
+    const third = tokenIn(await smtp.waitForMail(email, /\/reset-password\?token=/, 3), "reset-password");
     const ok = await browser.post("/api/v1/auth/password-reset/complete", {
       token: third,
       password: "a brand new passphrase",
@@ -250,7 +236,7 @@ describe("password reset", () => {
     const { email, user } = await signUp(t.app);
     await t.db.owner.query("update users set password_hash = null where id = $1", [user.id]);
     expect((await new ApiClient(t.app).post("/api/v1/auth/password-reset", { email })).statusCode).toBe(202);
-    const mail = await mailTo(email, /has no password/);
+    const mail = await smtp.waitForMail(email, /has no password/);
     expect(mail).toMatch(/single sign-on/);
     expect(mail).not.toMatch(/reset-password\?token=/);
     expect(smtp.received.some((m) => m.to.includes(unknown))).toBe(false);
@@ -336,7 +322,7 @@ describe("limits and the second factor", () => {
     const { email } = await signUp(strict.app);
     const browser = new ApiClient(strict.app);
     expect((await browser.post("/api/v1/auth/magic-link", { email })).statusCode).toBe(202);
-    const token = tokenIn(await mailTo(email, /\/magic\?token=/), "magic");
+    const token = tokenIn(await smtp.waitForMail(email, /\/magic\?token=/), "magic");
     const res = await browser.post("/api/v1/auth/magic-link/consume", { token });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ next: "two_factor_enrol", challenge: expect.any(String) });

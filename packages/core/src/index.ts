@@ -158,7 +158,7 @@ export {
   spAcsUrl,
   spEntityId,
 } from "./sso/saml-config.ts";
-export { createSamlFlow, type SamlFlow, samlKeyAad } from "./sso/saml-flow.ts";
+export { createSamlFlow, type SamlFlow } from "./sso/saml-flow.ts";
 export { createSsoService, type SsoService } from "./sso/sso-service.ts";
 export { createSystemService, type SystemService } from "./system/system-service.ts";
 export {

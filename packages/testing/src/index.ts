@@ -15,6 +15,7 @@ export {
   startToolCallingStandIn,
   toolOf,
 } from "./connector-setup.ts";
+export { type DumpableDatabase, dumpableDatabase } from "./dumpable-database.ts";
 export { type HttpClient, httpClient } from "./http-client.ts";
 export { filesContaining, processGroupHolding } from "./leaks.ts";
 export {
@@ -41,10 +42,13 @@ export {
   startSamlStandIn,
 } from "./saml-stand-in.ts";
 export {
+  linkToken,
+  mailText,
   type ReceivedMail,
   type SmtpStandIn,
   type SmtpStandInOptions,
   startSmtpStandIn,
+  tokenIn,
 } from "./smtp-stand-in.ts";
 export { type ReceivedEvent, readEvents, textOf } from "./sse.ts";
 export {

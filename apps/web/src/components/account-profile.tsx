@@ -3,6 +3,7 @@ import { useEffect, useState } from "react";
 import { api, fieldErrors, messageOf } from "../api/client.ts";
 import type { Me } from "../api/types.ts";
 import { Field, Notice } from "./forms.tsx";
+import { useNewPassword } from "./new-password.tsx";
 
 /** Name and email. A new email takes effect only once its link, mailed to the new address, is opened. */
 export function ProfileSection(props: { user: Me["user"] }) {
@@ -109,30 +110,24 @@ export function ProfileSection(props: { user: Me["user"] }) {
 /** A new password (other sessions are signed out by the server; this one stays). */
 export function PasswordSection() {
   const queryClient = useQueryClient();
-  const blank = { currentPassword: "", newPassword: "", confirm: "" };
-  const [form, setForm] = useState(blank);
-  const [mismatch, setMismatch] = useState(false);
+  const [currentPassword, setCurrentPassword] = useState("");
+  const next = useNewPassword();
   const change = useMutation({
-    mutationFn: () =>
-      api("POST", "/api/v1/me/password", { currentPassword: form.currentPassword, newPassword: form.newPassword }),
+    mutationFn: () => api("POST", "/api/v1/me/password", { currentPassword, newPassword: next.password }),
     onSuccess: () => {
-      setForm(blank);
+      setCurrentPassword("");
+      next.reset();
       void queryClient.invalidateQueries({ queryKey: ["my-sessions"] });
     },
   });
   const errors = fieldErrors(change.error);
-  const set = (k: keyof typeof form) => (e: { target: { value: string } }) => {
-    setForm({ ...form, [k]: e.target.value });
-    if (k === "confirm") setMismatch(false);
-  };
   return (
     <section className="card" id="password" aria-labelledby="password-title">
       <h2 id="password-title">Password</h2>
       <form
         onSubmit={(e) => {
           e.preventDefault();
-          if (form.newPassword !== form.confirm) setMismatch(true);
-          else change.mutate();
+          if (next.confirmed()) change.mutate();
         }}
         noValidate
       >
@@ -141,38 +136,18 @@ export function PasswordSection() {
           type="password"
           autoComplete="current-password"
           required
-          value={form.currentPassword}
-          onChange={set("currentPassword")}
+          value={currentPassword}
+          onChange={(e) => setCurrentPassword(e.target.value)}
           error={errors.currentPassword}
         />
-        <Field
-          label="New password"
-          type="password"
-          autoComplete="new-password"
-          required
-          value={form.newPassword}
-          onChange={set("newPassword")}
-          error={
-            errors.newPassword ??
-            (form.newPassword && form.newPassword.length < 12 ? "At least 12 characters." : undefined)
-          }
-        />
-        <Field
-          label="Confirm new password"
-          type="password"
-          autoComplete="new-password"
-          required
-          value={form.confirm}
-          onChange={set("confirm")}
-          error={mismatch ? "The two passwords are not the same." : undefined}
-        />
+        {next.fields(errors.newPassword)}
         {change.isSuccess ? (
           <Notice kind="ok">Your password is changed. Every other device was signed out.</Notice>
         ) : null}
         {change.isError && !errors.currentPassword && !errors.newPassword ? (
           <Notice>{messageOf(change.error)}</Notice>
         ) : null}
-        <button type="submit" disabled={change.isPending || !form.currentPassword || !form.newPassword}>
+        <button type="submit" disabled={change.isPending || !currentPassword || !next.password}>
           {change.isPending ? "Saving…" : "Change password"}
         </button>
       </form>

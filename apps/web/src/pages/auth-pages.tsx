@@ -4,6 +4,7 @@ import { useState } from "react";
 import { api, fieldErrors, messageOf } from "../api/client.ts";
 import type { InvitePreview } from "../api/types.ts";
 import { Field, Notice } from "../components/forms.tsx";
+import { passwordHint } from "../components/new-password.tsx";
 import { usePageTitle } from "../components/page-title.ts";
 import { useAuthState, useMe } from "../components/session.ts";
 import { RedirectOnce } from "./sign-in-page.tsx";
@@ -32,7 +33,6 @@ export function SignUpPage() {
     },
   });
   const errors = fieldErrors(signup.error);
-  const passwordHint = form.password && form.password.length < 12 ? "At least 12 characters." : undefined;
   const set = (k: keyof typeof form) => (e: { target: { value: string } }) => setForm({ ...form, [k]: e.target.value });
   if (state.isPending) return <main className="auth loading">Loading…</main>;
   if (state.data?.signedIn && !signup.isPending && !signup.isSuccess) return <RedirectOnce to="/" />;
@@ -96,7 +96,7 @@ export function SignUpPage() {
           required
           value={form.password}
           onChange={set("password")}
-          error={errors.password ?? passwordHint}
+          error={errors.password ?? passwordHint(form.password)}
         />
         {signup.isError && Object.keys(errors).length === 0 ? <Notice>{messageOf(signup.error)}</Notice> : null}
         <button type="submit" disabled={signup.isPending}>

@@ -4,6 +4,7 @@ import { useEffect, useRef, useState } from "react";
 import { api, fieldErrors, messageOf } from "../api/client.ts";
 import type { SignInResult } from "../api/types.ts";
 import { Field, Notice } from "../components/forms.tsx";
+import { useNewPassword } from "../components/new-password.tsx";
 import { usePageTitle } from "../components/page-title.ts";
 import { useAuthState } from "../components/session.ts";
 import { useSignInFinish } from "./sign-in-page.tsx";
@@ -79,10 +80,9 @@ export function ForgotPasswordPage() {
 export function ResetPasswordPage() {
   usePageTitle("Choose a new password");
   const { token } = useSearch({ from: "/reset-password" });
-  const [form, setForm] = useState({ password: "", confirm: "" });
-  const [mismatch, setMismatch] = useState(false);
+  const next = useNewPassword();
   const complete = useMutation({
-    mutationFn: () => api("POST", "/api/v1/auth/password-reset/complete", { token, password: form.password }),
+    mutationFn: () => api("POST", "/api/v1/auth/password-reset/complete", { token, password: next.password }),
   });
   const errors = fieldErrors(complete.error);
   if (!token) return <LinkProblem title="This reset link is incomplete" again="/forgot-password" />;
@@ -106,34 +106,11 @@ export function ResetPasswordPage() {
       <form
         onSubmit={(e) => {
           e.preventDefault();
-          if (form.password !== form.confirm) setMismatch(true);
-          else complete.mutate();
+          if (next.confirmed()) complete.mutate();
         }}
         noValidate
       >
-        <Field
-          label="New password"
-          type="password"
-          autoComplete="new-password"
-          required
-          value={form.password}
-          onChange={(e) => setForm({ ...form, password: e.target.value })}
-          error={
-            errors.password ?? (form.password && form.password.length < 12 ? "At least 12 characters." : undefined)
-          }
-        />
-        <Field
-          label="Confirm new password"
-          type="password"
-          autoComplete="new-password"
-          required
-          value={form.confirm}
-          onChange={(e) => {
-            setForm({ ...form, confirm: e.target.value });
-            setMismatch(false);
-          }}
-          error={mismatch ? "The two passwords are not the same." : undefined}
-        />
+        {next.fields(errors.password)}
         {complete.isError && !errors.password ? <Notice>{messageOf(complete.error)}</Notice> : null}
         <button type="submit" disabled={complete.isPending}>
           {complete.isPending ? "Saving…" : "Set new password"}

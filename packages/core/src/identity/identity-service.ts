@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { AppError, ConflictError, ForbiddenError, NotFoundError, UnauthorizedError } from "@reef/contracts";
 import { type Db, schema, type Tx, withScope } from "@reef/db";
 import { and, desc, eq, gt, isNull, sql } from "drizzle-orm";
@@ -8,6 +7,7 @@ import type { RequestContext, UserActor } from "../shared/context.ts";
 import { clampLimit, decodeCursor, olderThan, type Page, toPage } from "../shared/pagination.ts";
 import { isUniqueViolation } from "../shared/pg-errors.ts";
 import { hashToken } from "../shared/tokens.ts";
+import { holdPasswordGuess } from "./password-proof.ts";
 import { checkPasswordPolicy, hashPassword, verifyPassword } from "./passwords.ts";
 import { createAccountIn, methodHasSecondFactor, type SignIn, type SignInOutcome, toPublicUser } from "./sign-in.ts";
 
@@ -195,8 +195,7 @@ export function createIdentityService(deps: IdentityServiceDeps) {
       await rateLimits.consume("login_ip", ctx.ip ?? "unknown", ctx);
       // Counted on arrival, so a burst of parallel guesses is held as much as a series.
       // Unknown emails are slowed alike: the timing does not reveal which accounts exist.
-      const holdMs = await rateLimits.slowdown("login_account", email, ctx, { email });
-      if (holdMs > 0) await sleep(holdMs);
+      await holdPasswordGuess(rateLimits, ctx, email);
       const user = await withScope(db, { lookup: { email } }, async (tx) => {
         const [row] = await tx.select().from(users).where(sql`lower(${users.email}) = ${email}`);
         return row;

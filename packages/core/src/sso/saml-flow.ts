@@ -26,12 +26,6 @@ const NAMEID_UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecifie
 const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /**
- * The AAD the SP private key is sealed under: it is the provider's sealed
- * secret, so this is {@link providerSecretAad} (one definition, so the two cannot drift).
- */
-export const samlKeyAad = providerSecretAad;
-
-/**
  * node-saml's request-id cache, answering only for the one request this
  * response must answer (with when it was made: node-saml checks its age too).
  */
