@@ -17,6 +17,7 @@
  *  8. Time to first token straight to the gateway, through Reef's chat stream and
  *     through the OpenAI-compatible API, side by side (openai-bench.ts).
  * `BENCH_ONLY=api|runtime|sandbox|chat|openai|web|schedules` runs one part.
+ * `npm run bench -- load` runs only the 60 s fixed-rate load instead (load.ts).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -27,6 +28,7 @@ import pg from "pg";
 import pino from "pino";
 import { benchAppConfig, startBenchPostgres } from "./bench-postgres.ts";
 import { chatBench } from "./chat-bench.ts";
+import { loadBench } from "./load.ts";
 import { percentile } from "./measure.ts";
 import { openaiBench } from "./openai-bench.ts";
 import { runtimeBench } from "./runtime-bench.ts";
@@ -210,6 +212,11 @@ async function meThroughput(urls: { ownerUrl: string; appUrl: string; appPasswor
   }
 }
 
+// `npm run bench -- load`: only the 60 s fixed-rate load (load.ts), never part of the default run.
+if (process.argv[2] === "load") {
+  await loadBench();
+  process.exit(0);
+}
 const PARTS = ["api", "runtime", "sandbox", "chat", "openai", "web", "schedules"] as const;
 const only = process.env.BENCH_ONLY; // one of PARTS; unset: all
 const wants = (part: (typeof PARTS)[number]) => !only || only === part;

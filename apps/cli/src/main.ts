@@ -3,6 +3,7 @@ import { REEF_VERSION } from "@reef/server";
 import { Command } from "commander";
 import { auditCommand } from "./commands/audit-command.ts";
 import { createAdminCommand } from "./commands/create-admin-command.ts";
+import { doctorCommand } from "./commands/doctor-command.ts";
 import { migrateCommand } from "./commands/migrate-command.ts";
 import { rotateKeysCommand } from "./commands/rotate-keys-command.ts";
 import { schedulesCommand } from "./commands/schedules-command.ts";
@@ -19,6 +20,7 @@ const program = new Command()
 program.addCommand(startCommand());
 program.addCommand(migrateCommand());
 program.addCommand(statusCommand());
+program.addCommand(doctorCommand());
 program.addCommand(createAdminCommand());
 program.addCommand(auditCommand());
 program.addCommand(rotateKeysCommand());

@@ -26,10 +26,13 @@ export interface ReefLaunch {
   node?: string;
   main?: string;
   cwd?: string;
+  /** A command that runs node in turn, e.g. `["setpriv", "--reuid=65534", …]`: node's path and args follow it. */
+  wrapper?: string[];
 }
 
 export function runReef(args: string[], env: Record<string, string>, launch: ReefLaunch = {}): ReefProcess {
-  const child = spawn(launch.node ?? process.execPath, [launch.main ?? MAIN, ...args], {
+  const [command, ...argv] = [...(launch.wrapper ?? []), launch.node ?? process.execPath, launch.main ?? MAIN, ...args];
+  const child = spawn(command as string, argv, {
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", REEF_LOG_FORMAT: "json", ...env },
     stdio: ["ignore", "pipe", "pipe"],
     ...(launch.cwd ? { cwd: launch.cwd } : {}),

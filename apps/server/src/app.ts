@@ -76,6 +76,7 @@ export type AppConfig = Pick<
   | "runtimeCallbackUrl"
   | "runtimeImage"
   | "dockerSocket"
+  | "dockerReefContainer"
   | "kubernetesNamespace"
   | "runtimeIdleTimeoutMinutes"
   | "runtimeStartTimeoutSeconds"
@@ -183,6 +184,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // LLM calls still streaming are cut; those finished are metered before the pool closes.
   app.addHook("onClose", async () => services.outbound.close());
   app.addHook("onClose", async () => services.approvals.close());
+  app.addHook("onClose", async () => services.abortNotifier.close());
   // Schedules fire once the app is whole; at shutdown no new run starts (before the answers in flight are cut).
   app.addHook("onReady", async () => services.scheduler.start());
   app.addHook("preClose", async () => services.scheduler.stop());

@@ -73,7 +73,7 @@ export function describeLayout(
 }
 
 /** True when a user with no rights beyond "others" can pass through every directory down to `path`. */
-async function othersCanEnter(path: string): Promise<boolean> {
+export async function othersCanEnter(path: string): Promise<boolean> {
   for (let d = resolve(path); ; d = dirname(d)) {
     const info = await stat(d).catch(() => undefined);
     if (info && !(info.mode & 0o001)) return false;
@@ -112,17 +112,28 @@ async function chooseServiceDir(
   config: Pick<Config, "dataDir" | "serviceDir">,
   asRoot: boolean,
 ): Promise<{ dir: string; reason: "configured" | "unreachable" } | undefined> {
+  const plan = await planServiceDir(config, asRoot);
+  if (plan?.unrecorded) await writeFile(join(config.dataDir, POINTER_FILE), `${plan.dir}\n`, { mode: 0o644 });
+  return plan && { dir: plan.dir, reason: plan.reason };
+}
+
+/**
+ * The service directory {@link resolveServiceLayout} uses, or would choose at the
+ * next start (`unrecorded`), without creating or recording anything: for `reef doctor`.
+ * Undefined: the data dir.
+ */
+export async function planServiceDir(
+  config: Pick<Config, "dataDir" | "serviceDir">,
+  asRoot: boolean,
+): Promise<{ dir: string; reason: "configured" | "unreachable"; unrecorded?: true } | undefined> {
   const dataDir = config.dataDir;
   if (config.serviceDir) return { dir: resolve(config.serviceDir), reason: "configured" };
-  const pointer = join(dataDir, POINTER_FILE);
-  const recorded = (await readFile(pointer, "utf8").catch(() => "")).trim();
+  const recorded = (await readFile(join(dataDir, POINTER_FILE), "utf8").catch(() => "")).trim();
   if (recorded) return { dir: recorded, reason: "unreachable" };
   if (!asRoot) return undefined;
   if (await exists(join(dataDir, "postgres", "data", "PG_VERSION"))) return undefined;
   if (await othersCanEnter(dataDir)) return undefined;
-  const chosen = defaultServiceDir(dataDir);
-  await writeFile(pointer, `${chosen}\n`, { mode: 0o644 });
-  return { dir: chosen, reason: "unreachable" };
+  return { dir: defaultServiceDir(dataDir), reason: "unreachable", unrecorded: true };
 }
 
 /** The top-most `node_modules` on the way up from `path`: the install's root. */

@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import {
+  createAbortNotifier,
   createAccountService,
   createAdminService,
   createAgentService,
@@ -85,6 +86,13 @@ function createProcessDriver(
   }
   if (probe.available) log.info(describeSandbox(probe));
   else log.warn(describeSandbox(probe));
+  // Only root can give each workspace's gateway an OS user of its own (runtime-users.ts).
+  const uid = process.getuid?.();
+  if (uid !== undefined && uid !== 0) {
+    log.info(
+      `Reef is not running as root: gateways share Reef's OS user (uid ${uid}) instead of one OS user per workspace; ${probe.available ? "the bubblewrap sandbox still applies" : "they are not sandboxed either"}`,
+    );
+  }
   const rootDir = layout?.runtimesDir ?? join(config.dataDir, "runtimes");
   // Shared read-only by every sandbox: a bad directory stops Reef here, with the reason.
   const mcpServersDir = config.mcpServersDir
@@ -118,6 +126,8 @@ function createDriver(
         socketPath: config.dockerSocket,
         image: config.runtimeImage,
         readyTimeoutMs: config.runtimeStartTimeoutSeconds * 1000,
+        ...(config.dockerReefContainer ? { reefContainer: config.dockerReefContainer } : {}),
+        onWarning: (message, details) => log.warn(details, message),
       });
     case "kubernetes": {
       const kubeConfig = new KubeConfig();
@@ -127,6 +137,8 @@ function createDriver(
         namespace: config.kubernetesNamespace,
         image: config.runtimeImage,
         reefSelector: { "app.kubernetes.io/name": "reef" },
+        // In-cluster, the service account's namespace (kubeconfig: the current context's).
+        reefNamespace: kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace,
         readyTimeoutMs: config.runtimeStartTimeoutSeconds * 1000,
       });
     }
@@ -305,6 +317,8 @@ export function createServices(
     publicUrl: platformSettings.publicUrl,
     log,
   });
+  // A Stop reaches the replica relaying the answer at once (LISTEN/NOTIFY), not at its next heartbeat.
+  const abortNotifier = createAbortNotifier({ appUrl: deps.database.appUrl, log });
   const chat = createChatService({
     db,
     gate,
@@ -314,8 +328,10 @@ export function createServices(
     vault,
     approvals,
     providerFailures,
+    abortNotifier,
     log,
   });
+  abortNotifier.listen((sessionId) => chat.stopTurn(sessionId));
   // Schedules' firings and runs (pg-boss on its own pool); runs chat as their schedule's creator.
   const scheduler = createScheduler({
     db,
@@ -429,6 +445,7 @@ export function createServices(
     egressProxy,
     outbound,
     approvals,
+    abortNotifier,
     chat,
     // Reef's agents as OpenAI models, for API keys (openai-routes.ts).
     openai: createOpenAiService({ db, gate, agents, chat, rateLimits, log }),

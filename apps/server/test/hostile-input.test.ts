@@ -1,36 +1,13 @@
 import { routeTable } from "@reef/server";
 import { ApiClient, buildTestApp, signUp, type TestApp } from "@reef/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type JsonSchema, type OpenApi, type Operation, operationsOf, resolveSchema } from "./openapi-doc.ts";
 
 // Input an attacker controls must never reach Postgres in a shape it rejects:
 // NUL characters (which text columns cannot hold) in any body field, query
 // parameter or path segment, and tampered pagination cursors on every list.
 // The walk reads the routes and their shapes from the app's own OpenAPI document,
 // so a new route is covered without anyone remembering to add it here.
-
-type JsonSchema = {
-  $ref?: string;
-  type?: string | string[];
-  format?: string;
-  enum?: unknown[];
-  const?: unknown;
-  anyOf?: JsonSchema[];
-  oneOf?: JsonSchema[];
-  allOf?: JsonSchema[];
-  properties?: Record<string, JsonSchema>;
-  items?: JsonSchema;
-  minimum?: number;
-  minLength?: number;
-  pattern?: string;
-};
-type Operation = {
-  parameters?: { name: string; in: string; schema?: JsonSchema }[];
-  requestBody?: { content?: Record<string, { schema?: JsonSchema }> };
-};
-type OpenApi = {
-  paths: Record<string, Record<string, Operation>>;
-  components?: { schemas?: Record<string, JsonSchema> };
-};
 
 const NUL = "ab\u0000cd";
 const UUID = "00000000-0000-4000-8000-000000000000";
@@ -52,11 +29,7 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-function resolve(s: JsonSchema): JsonSchema {
-  if (!s.$ref) return s;
-  const name = s.$ref.replace("#/components/schemas/", "");
-  return resolve(doc.components?.schemas?.[name] ?? {});
-}
+const resolve = (s: JsonSchema) => resolveSchema(doc, s);
 
 /** A value the schema accepts (best effort), so a NUL in one field is what gets judged. */
 function sample(schema: JsonSchema): unknown {
@@ -114,11 +87,7 @@ interface Probe {
   label: string;
 }
 
-function operations(): { method: string; path: string; op: Operation }[] {
-  return Object.entries(doc.paths).flatMap(([path, ops]) =>
-    Object.entries(ops).map(([method, op]) => ({ method: method.toUpperCase(), path, op })),
-  );
-}
+const operations = () => operationsOf(doc);
 
 function fillPath(path: string, op: Operation, nulIn?: string): string {
   return path.replace(/\{(\w+)\}/g, (_, name: string) => {

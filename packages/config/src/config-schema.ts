@@ -216,8 +216,15 @@ export const configSchema = z.object({
     .url()
     .refine((v) => /^https?:\/\//.test(v), "must be an http:// or https:// URL")
     .optional(),
-  runtimeImage: z.string().min(1).default("ghcr.io/openclaw/openclaw:2026.9.6"),
+  /** The tag deploy/docker/build-images.sh builds (OpenClaw from npm at the pinned version). */
+  runtimeImage: z.string().min(1).default("reef-gateway:2026.9.6"),
   dockerSocket: z.string().min(1).default("/var/run/docker.sock"),
+  /**
+   * Reef's own container (name or id) when Reef runs in Docker next to its
+   * gateways (compose): the docker driver then connects it to each workspace's
+   * network and reaches gateways by container name instead of a published port.
+   */
+  dockerReefContainer: z.string().min(1).optional(),
   kubernetesNamespace: z
     .string()
     .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a Kubernetes namespace name")
@@ -321,6 +328,7 @@ export const ENV_NAMES: Record<keyof ParsedConfig, string> = {
   runtimeCallbackUrl: "REEF_RUNTIME_CALLBACK_URL",
   runtimeImage: "REEF_RUNTIME_IMAGE",
   dockerSocket: "REEF_DOCKER_SOCKET",
+  dockerReefContainer: "REEF_DOCKER_REEF_CONTAINER",
   kubernetesNamespace: "REEF_KUBERNETES_NAMESPACE",
   runtimeIdleTimeoutMinutes: "REEF_RUNTIME_IDLE_TIMEOUT_MINUTES",
   runtimeStartTimeoutSeconds: "REEF_RUNTIME_START_TIMEOUT_SECONDS",

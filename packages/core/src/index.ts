@@ -20,6 +20,7 @@ export { exactEntry, matchAllowlist } from "./approvals/exec-allowlist.ts";
 export { type AuditQueryService, createAuditQueryService } from "./audit/audit-query-service.ts";
 export { type AuditEntry, type AuditService, createAuditService, verifyAuditChains } from "./audit/audit-service.ts";
 export { type Action, createPermissions, type Permissions } from "./authz/permissions.ts";
+export { type AbortNotifier, CHAT_ABORT_CHANNEL, createAbortNotifier } from "./chat/abort-notifier.ts";
 export {
   type ChatEvent,
   type ChatService,

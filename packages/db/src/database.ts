@@ -119,7 +119,9 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
         await ensureAppLogin(owner, opts.appRolePassword, dbName);
         appUrl = withCredentials(ownerUrl, APP_LOGIN_ROLE, opts.appRolePassword);
       }
-      pool = new pg.Pool({ connectionString: appUrl, max: opts.poolSize ?? 10 });
+      // A bounded wait for a connection: a database that is unreachable without
+      // refusing (a network partition) must fail requests, not hang them.
+      pool = new pg.Pool({ connectionString: appUrl, max: opts.poolSize ?? 10, connectionTimeoutMillis: 10_000 });
     } finally {
       await owner.end().catch(() => {});
     }
@@ -128,6 +130,14 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
     // close); unhandled, that would crash the process.
     pool.on("error", (err) => log.warn(`idle database connection failed: ${err.message}`));
     ownerPool?.on("error", (err) => log.warn(`idle owner database connection failed: ${err.message}`));
+    // A client checked out for a transaction has no pool listener: the server
+    // going away between its statements (a fast shutdown, a failover) would be an
+    // unhandled 'error' and crash the process. Its statement fails anyway, and the
+    // pool drops the client on release, as it is no longer queryable.
+    for (const p of [pool, ownerPool])
+      p?.on("connect", (client) =>
+        client.on("error", (err) => log.debug(`database connection in use failed: ${err.message}`)),
+      );
     await assertRlsApplies(pool);
   } catch (err) {
     await pool?.end().catch(() => {});

@@ -1,4 +1,5 @@
 export { APP_LOGIN_ROLE, scramVerifier } from "./app-role.ts";
+export { isDatabaseUnavailable } from "./connection-errors.ts";
 export { createDb, type Database, type DbLogger, type OpenDatabaseOptions, openDatabase } from "./database.ts";
 export { type PostgresBinaries, resolvePostgresBinaries } from "./embedded/binaries.ts";
 export { EmbeddedPostgres, type EmbeddedPostgresConnection } from "./embedded/embedded-postgres.ts";

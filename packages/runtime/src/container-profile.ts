@@ -13,11 +13,18 @@ export function objectName(workspaceId: string): string {
   return `reef-ws-${workspaceId.toLowerCase()}`;
 }
 
-/** The gateway's command line inside a container: no secrets, the port only. */
+/**
+ * The gateway image's entry point (deploy/docker/gateway-entry.sh). OpenClaw
+ * gives a token-only backend client its operator scopes only over loopback, so
+ * inside the container it listens on loopback and the entry point relays the
+ * container's port to it, as the process driver's socket bridge does. Reef's
+ * images have it; an image without it cannot serve Reef's chat.
+ */
+export const GATEWAY_ENTRYPOINT = ["/usr/local/bin/reef-gateway-entry"];
+
+/** The entry point's arguments: the port the container listens on; no secrets. */
 export function gatewayArgs(port: number): string[] {
-  // Inside its own network namespace the gateway listens on the container's
-  // interface; the host or cluster decides who can reach it.
-  return ["gateway", "run", "--port", String(port), "--bind", "lan", "--auth", "token"];
+  return [String(port)];
 }
 
 /** OpenClaw's embedding preset (docs/gateway/embedding.md) plus offline mode: every gateway gets it. */

@@ -68,7 +68,10 @@ export interface RuntimeHandle {
   state: JsonObject;
 }
 
-export type RuntimeStatus = { status: "starting" | "running" } | { status: "exited"; code: number | null };
+export type RuntimeStatus =
+  | { status: "starting" | "running" }
+  /** `reason`: why it ended, where the driver knows more than the code (e.g. "killed by its memory limit"). */
+  | { status: "exited"; code: number | null; reason?: string };
 
 /**
  * The runtime driver contract, after JupyterHub's Spawner: one instance per

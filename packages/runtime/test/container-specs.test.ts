@@ -30,6 +30,8 @@ describe("docker plan", () => {
 
   it("gives the workspace its own network and publishes the port on loopback only", () => {
     expect(plan.network.Name).toBe(`reef-ws-${workspaceId}`);
+    // Without it the Engine makes a second network of that name on a restart.
+    expect(plan.network.CheckDuplicate).toBe(true);
     expect(plan.network.Options["com.docker.network.bridge.enable_icc"]).toBe("false");
     expect(host.NetworkMode).toBe(plan.network.Name);
     expect(host.PortBindings).toEqual({ "18789/tcp": [{ HostIp: "127.0.0.1", HostPort: "" }] });
@@ -37,7 +39,13 @@ describe("docker plan", () => {
 
   it("writes only to its own state volume and a size-limited /tmp; never a host path or the Docker socket", () => {
     expect(host.Mounts).toEqual([
-      { Type: "volume", Source: `reef-ws-${workspaceId}-state`, Target: "/state", ReadOnly: false },
+      {
+        Type: "volume",
+        Source: `reef-ws-${workspaceId}-state`,
+        Target: "/state",
+        ReadOnly: false,
+        VolumeOptions: { NoCopy: true },
+      },
     ]);
     expect(Object.keys(host.Tmpfs)).toEqual(["/tmp"]);
     expect(JSON.stringify(plan)).not.toMatch(/docker\.sock|"Binds"|"bind"/);
@@ -47,7 +55,9 @@ describe("docker plan", () => {
     const env = plan.container.Env.join("\n");
     expect(env).toContain("OPENCLAW_CONFIG_PATH=/state/openclaw.json");
     expect(env).not.toMatch(/TOKEN|KEY|PASSWORD|SECRET/i);
-    expect(plan.container.Cmd).toEqual(["gateway", "run", "--port", "18789", "--bind", "lan", "--auth", "token"]);
+    // Reef's gateway image relays this port to OpenClaw on the container's loopback.
+    expect(plan.container.Entrypoint).toEqual(["/usr/local/bin/reef-gateway-entry"]);
+    expect(plan.container.Cmd).toEqual(["18789"]);
   });
 
   it("rejects anything that is not a workspace id as a name", () => {
@@ -66,6 +76,7 @@ describe("kubernetes plan", () => {
     limits,
     storageGi: 5,
     reefSelector: { app: "reef" },
+    reefNamespace: "reef",
   });
   const spec = plan.pod.spec;
   const container = spec.containers[0];
@@ -110,7 +121,15 @@ describe("kubernetes plan", () => {
     expect(plan.service.spec.type).toBe("ClusterIP");
     expect(plan.networkPolicy.spec.policyTypes).toEqual(["Ingress", "Egress"]);
     expect(plan.networkPolicy.spec.ingress).toEqual([
-      { from: [{ podSelector: { matchLabels: { app: "reef" } } }], ports: [{ port: 18789, protocol: "TCP" }] },
+      {
+        from: [
+          {
+            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "reef" } },
+            podSelector: { matchLabels: { app: "reef" } },
+          },
+        ],
+        ports: [{ port: 18789, protocol: "TCP" }],
+      },
     ]);
     const internet = plan.networkPolicy.spec.egress[1]?.to[0];
     expect(internet).toMatchObject({

@@ -17,8 +17,15 @@ interface FakeContainer {
   name: string;
   create: Record<string, any>;
   files: Map<string, string>;
+  /** Directories the uploads created or changed: owner and mode, by path. */
+  dirs: Map<string, { uid: number; gid: number; mode: number }>;
   running: boolean;
   exitCode: number;
+  oomKilled: boolean;
+  /** What the container printed, newest last (served by the logs endpoint, multiplexed as the Engine does). */
+  output: string[];
+  /** Exit with this code and output at start instead of serving (a gateway that cannot start). */
+  failAtStart?: { code: number; output: string[] };
   gateway?: Server;
   hostPort?: number;
 }
@@ -39,7 +46,12 @@ export async function startFakeDockerEngine() {
     return containers.get(key) ?? [...containers.values()].find((c) => c.name === key);
   };
   const networks = new Map<string, Record<string, unknown>>();
-  const volumes = new Map<string, Record<string, unknown>>();
+  /** Containers connected to each network after its creation (name or id), with their aliases. */
+  const connected = new Map<string, Map<string, string[]>>();
+  /** The next container created exits at start like this (one shot). */
+  let nextFailure: FakeContainer["failAtStart"];
+  /** Volumes by name: their create body and, once a one-shot container chowned their root, its owner. */
+  const volumes = new Map<string, Record<string, unknown> & { owner?: { uid: number; gid: number } }>();
   let seq = 0;
 
   const readBody = async (req: IncomingMessage): Promise<Buffer> => {
@@ -48,11 +60,17 @@ export async function startFakeDockerEngine() {
     return Buffer.concat(chunks);
   };
 
-  async function untar(buf: Buffer): Promise<Map<string, string>> {
+  async function untar(buf: Buffer, c: FakeContainer): Promise<Map<string, string>> {
     const files = new Map<string, string>();
     const ex = extract();
     const done = new Promise<void>((resolve, reject) => {
       ex.on("entry", (header, stream, next) => {
+        if (header.type === "directory") {
+          c.dirs.set(header.name, { uid: header.uid ?? 0, gid: header.gid ?? 0, mode: header.mode ?? 0 });
+          stream.resume();
+          stream.on("end", () => next());
+          return;
+        }
         const chunks: Buffer[] = [];
         stream.on("data", (c: unknown) => chunks.push(c as Buffer));
         stream.on("end", () => {
@@ -120,27 +138,52 @@ export async function startFakeDockerEngine() {
     }
     if (req.method === "POST" && path === "/containers/create") {
       const id = `c${++seq}`;
+      const name = url.searchParams.get("name") ?? body.name ?? id;
+      // A one-shot helper (`node -e`), not a gateway.
+      const helper = body.Entrypoint?.[0] === "node";
+      if (find(name)) return json(409, { message: `Conflict. The container name "/${name}" is already in use` });
       containers.set(id, {
         id,
-        name: url.searchParams.get("name") ?? body.name ?? id,
+        name,
         create: body,
         files: new Map(),
+        dirs: new Map(),
         running: false,
         exitCode: 0,
+        oomKilled: false,
+        output: [],
+        ...(nextFailure && !helper ? { failAtStart: nextFailure } : {}),
       });
+      if (!helper) nextFailure = undefined;
       return json(201, { Id: id, Warnings: [] });
     }
     const archive = on("PUT", /^\/containers\/([^/]+)\/archive$/);
     if (archive) {
       const c = find(archive[1]);
       if (!c) return notFound();
-      for (const [name, content] of await untar(raw)) c.files.set(name, content);
+      for (const [name, content] of await untar(raw, c)) c.files.set(name, content);
       return json(200);
     }
     const start = on(undefined, /^\/containers\/([^/]+)\/start$/);
     if (start) {
       const c = find(start[1]);
       if (!c) return notFound();
+      const script = c.create.Entrypoint?.[0] === "node" ? String(c.create.Entrypoint?.[2] ?? "") : undefined;
+      if (script !== undefined) {
+        // A one-shot `node -e` helper: what it does to the volume root is all that matters here.
+        const chown = /chownSync\("[^"]+",(\d+),(\d+)\)/.exec(script);
+        const volume = volumes.get(c.create.HostConfig?.Mounts?.[0]?.Source);
+        if (chown && volume && c.create.HostConfig?.CapAdd?.includes("CHOWN") && c.create.User === "0:0") {
+          volume.owner = { uid: Number(chown[1]), gid: Number(chown[2]) };
+        }
+        c.exitCode = 0;
+        return res.writeHead(204).end();
+      }
+      if (c.failAtStart) {
+        c.exitCode = c.failAtStart.code;
+        c.output.push(...c.failAtStart.output);
+        return res.writeHead(204).end();
+      }
       c.running = true;
       await startGateway(c);
       return res.writeHead(204).end();
@@ -153,11 +196,58 @@ export async function startFakeDockerEngine() {
       return json(200, {
         Id: c.id,
         Name: `/${c.name}`,
-        State: { Running: c.running, ExitCode: c.exitCode, Status: c.running ? "running" : "exited" },
+        State: {
+          Running: c.running,
+          ExitCode: c.exitCode,
+          OOMKilled: c.oomKilled,
+          Status: c.running ? "running" : "exited",
+        },
         NetworkSettings: {
           Ports: c.running ? { [port]: [{ HostIp: "127.0.0.1", HostPort: String(c.hostPort) }] } : {},
         },
       });
+    }
+    const wait = on("POST", /^\/containers\/([^/]+)\/wait$/);
+    if (wait) {
+      const c = find(wait[1]);
+      if (!c) return notFound();
+      return json(200, { StatusCode: c.exitCode });
+    }
+    const volume = on("GET", /^\/volumes\/([^/]+)$/);
+    if (volume) {
+      const v = volumes.get(decodeURIComponent(volume[1] ?? ""));
+      return v ? json(200, { Name: v.Name, Labels: v.Labels }) : notFound();
+    }
+    const logs = on("GET", /^\/containers\/([^/]+)\/logs$/);
+    if (logs) {
+      const c = find(logs[1]);
+      if (!c) return notFound();
+      const tail = Number(url.searchParams.get("tail") ?? "all");
+      const lines = Number.isFinite(tail) ? c.output.slice(-tail) : c.output;
+      const frames = lines.map((line, i) => {
+        const payload = Buffer.from(`${line}\n`);
+        const header = Buffer.alloc(8);
+        header[0] = i % 2 ? 2 : 1;
+        header.writeUInt32BE(payload.length, 4);
+        return Buffer.concat([header, payload]);
+      });
+      res.writeHead(200, { "content-type": "application/vnd.docker.raw-stream" });
+      return res.end(Buffer.concat(frames));
+    }
+    const link = on("POST", /^\/networks\/([^/]+)\/(connect|disconnect)$/);
+    if (link) {
+      const network = decodeURIComponent(link[1] ?? "");
+      if (!networks.has(network)) return notFound();
+      const members = connected.get(network) ?? new Map<string, string[]>();
+      connected.set(network, members);
+      if (link[2] === "connect") {
+        if (members.has(body.Container))
+          return json(403, { message: "endpoint with name reef already exists in network" });
+        members.set(body.Container, body.EndpointConfig?.Aliases ?? []);
+      } else if (!members.delete(body.Container)) {
+        return json(403, { message: `container ${body.Container} is not connected to network ${network}` });
+      }
+      return json(200);
     }
     const halt = on(undefined, /^\/containers\/([^/]+)\/(stop|kill)$/);
     if (halt) {
@@ -182,6 +272,9 @@ export async function startFakeDockerEngine() {
     }
     const removeNetwork = on("DELETE", /^\/networks\/([^/]+)$/);
     if (removeNetwork) {
+      const network = decodeURIComponent(removeNetwork[1] ?? "");
+      if (connected.get(network)?.size) return json(403, { message: "network has active endpoints" });
+      connected.delete(network);
       return networks.delete(decodeURIComponent(removeNetwork[1] ?? "")) ? res.writeHead(204).end() : notFound();
     }
     json(501, { message: `fake engine: ${req.method} ${path} not implemented` });
@@ -192,7 +285,20 @@ export async function startFakeDockerEngine() {
     calls,
     containers,
     networks,
+    connected,
     volumes,
+    /** The next container created exits with `code` at start, having printed `output`. */
+    failNextStart(code: number, output: string[]) {
+      nextFailure = { code, output };
+    },
+    /** The container is killed by its memory limit, as the kernel's OOM killer does. */
+    async oomKill(id: string) {
+      const c = find(id);
+      if (!c) throw new Error(`no container ${id}`);
+      c.exitCode = 137;
+      c.oomKilled = true;
+      await stopGateway(c);
+    },
     async close() {
       for (const c of containers.values()) await stopGateway(c);
       await new Promise<void>((resolve) => server.close(() => resolve()));

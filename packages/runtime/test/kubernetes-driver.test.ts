@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { objectName } from "../src/container-profile.ts";
 import { KubernetesDriver } from "../src/kubernetes/kubernetes-driver.ts";
+import { buildKubernetesPlan } from "../src/kubernetes/pod-spec.ts";
 import type { GatewaySettings } from "../src/openclaw-config.ts";
 import { describeDriverConformance } from "./driver-conformance.ts";
 import { startFakeKubeApi } from "./fake-kube-api.ts";
@@ -53,6 +54,24 @@ describe("kubernetes driver requests", () => {
       .filter((c) => c.method === "POST" && c.body?.metadata?.labels?.["reef.dev/workspace"] === workspaceId)
       .map((c) => c.body.kind);
     expect(kinds).toEqual(["Secret", "PersistentVolumeClaim", "NetworkPolicy", "Service", "Pod"]);
+    // The API server receives the plan field for field: the client's models rename some
+    // fields (a NetworkPolicy's `from`), and a dropped `from` would let every pod in.
+    const plan = buildKubernetesPlan({
+      workspaceId,
+      namespace: "reef-runtimes",
+      image: "openclaw:2026.9.6",
+      port: 18789,
+      limits: { memoryMb: 1024, cpus: 1, pids: 256 },
+      storageGi: 5,
+      reefSelector: { app: "reef" },
+    });
+    const posted = (kind: string) =>
+      api.calls.find((c) => c.method === "POST" && c.body?.kind === kind && c.body.metadata.name.includes(workspaceId))
+        ?.body;
+    expect(posted("NetworkPolicy")).toEqual(plan.networkPolicy);
+    expect(posted("Pod")).toEqual(plan.pod);
+    expect(posted("Service")).toEqual(plan.service);
+    expect(posted("PersistentVolumeClaim")).toEqual(plan.pvc);
     const secret = api.objects.get(`secrets/reef-runtimes/reef-ws-${workspaceId}-config`);
     expect(JSON.parse(secret.stringData["openclaw.json"]).gateway.auth.token).toBe(token);
     const pod = api.objects.get(`pods/reef-runtimes/reef-ws-${workspaceId}`);

@@ -50,6 +50,8 @@ export interface LlmStandInOptions {
    * vendor's message), as a vendor having a bad day does: none by default.
    */
   fail?: (lastUserText: string) => { status: number; message: string } | undefined;
+  /** The address to listen on (default 127.0.0.1; a docker bridge's gateway for callers in containers). */
+  host?: string;
 }
 
 /** A `reply` for agents with tools: what the tools answered (`Saw: a | b`), or else the person's text echoed. */
@@ -258,11 +260,12 @@ export async function startLlmStandIn(opts: LlmStandInOptions): Promise<LlmStand
       send({ id, object: "chat.completion.chunk", created, model: body.model, choices: [], usage });
     res.end("data: [DONE]\n\n");
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const host = opts.host ?? "127.0.0.1";
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : 0;
   return {
-    baseUrl: `http://127.0.0.1:${port}/v1`,
+    baseUrl: `http://${host}:${port}/v1`,
     requests,
     get cutShort() {
       return cutShort;

@@ -1,4 +1,5 @@
 import { AppError, ERROR_CODES, type ErrorBody, type ErrorCode } from "@reef/contracts";
+import { isDatabaseUnavailable } from "@reef/db";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { describeValidation } from "./validation-text.ts";
@@ -19,6 +20,7 @@ const MESSAGES: Partial<Record<ErrorCode, string>> = {
   PAYLOAD_TOO_LARGE: "The request body is too large.",
   UNSUPPORTED_MEDIA_TYPE: "This content type is not accepted here; send application/json.",
   BAD_REQUEST: "The request is malformed.",
+  UNAVAILABLE: "Reef cannot reach its database right now. Try again in a few seconds.",
   INTERNAL: "Something went wrong on our side. It has been logged; quote the request id if you report it.",
 };
 
@@ -64,6 +66,12 @@ export function registerErrorHandler(app: FastifyInstance): void {
       const code = (error.code && FASTIFY_CODES[error.code]) || codeForStatus(status);
       const message = MESSAGES[code] ?? error.message;
       return sendError(reply, request, ERROR_CODES[code] ?? status, code, message);
+    }
+    if (isDatabaseUnavailable(error)) {
+      // The database restarting or out of reach: retryable, and not a bug to report.
+      request.log.warn({ err: error }, "database unavailable");
+      reply.header("retry-after", "5");
+      return sendError(reply, request, 503, "UNAVAILABLE", MESSAGES.UNAVAILABLE ?? "Unavailable");
     }
     request.log.error({ err: error }, "unhandled error");
     return sendError(reply, request, 500, "INTERNAL", MESSAGES.INTERNAL ?? "Internal error");

@@ -13,6 +13,7 @@ import type { RequestContext } from "../shared/context.ts";
 import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
 import type { Vault } from "../vault/vault-service.ts";
 import type { Access, WorkspaceGate } from "../workspace/workspace-access.ts";
+import type { AbortNotifier } from "./abort-notifier.ts";
 import { createAnswerStore } from "./answer-store.ts";
 import { type MessageView, PROVIDER_FAULTS, toMessageView } from "./message-view.ts";
 import { listSessionPage } from "./session-list.ts";
@@ -121,6 +122,8 @@ export function createChatService(deps: {
   heartbeatMs?: number;
   /** How turns reach the gateway; tests pass a stand-in. */
   gateway?: GatewayChat | undefined;
+  /** Tells the other replicas a Stop at once (see abort-notifier.ts); without it they read it at their next heartbeat. */
+  abortNotifier?: Pick<AbortNotifier, "notify"> | undefined;
   log?: { warn(obj: object, msg: string): void };
 }) {
   const { db, gate } = deps;
@@ -574,6 +577,7 @@ export function createChatService(deps: {
           )
           .returning({ id: chatMessages.id });
         const aborted = here || marked.length > 0;
+        if (!here && marked.length > 0) await deps.abortNotifier?.notify(tx, sessionId);
         // A Stop that stopped something is a change to the answer: it is audited like the rest.
         if (aborted)
           await appendAudit(tx, ctx, {

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { RateLimitedError } from "@reef/contracts";
 import type pg from "pg";
 import { RateLimiterPostgres, RateLimiterRes } from "rate-limiter-flexible";
@@ -100,6 +101,15 @@ export function progressiveDelayMs(attempt: number, free: number): number {
   return Math.min(FIRST_HOLD_MS * 2 ** Math.min(attempt - free - 1, 16), MAX_HOLD_MS);
 }
 
+/**
+ * The stored key (the `rate_limits` key column holds 255 characters with the class
+ * prefix): a longer one, such as a 254-character email, is stored as its SHA-256,
+ * which still counts that exact key and nothing else.
+ */
+function storedKey(key: string): string {
+  return key.length <= 128 ? key : `sha256:${createHash("sha256").update(key).digest("hex")}`;
+}
+
 export function createRateLimits(deps: {
   pool: pg.Pool;
   settings: RateLimitSettings;
@@ -151,7 +161,7 @@ export function createRateLimits(deps: {
   return {
     async consume(cls, key, ctx, workspaceId = null) {
       try {
-        await limiter(cls).consume(key);
+        await limiter(cls).consume(storedKey(key));
       } catch (err) {
         if (err instanceof RateLimiterRes) throw await exceeded(cls, err, ctx, workspaceId);
         throw err;
@@ -160,7 +170,7 @@ export function createRateLimits(deps: {
     async slowdown(cls, key, ctx, details = {}) {
       let res: RateLimiterRes;
       try {
-        res = await limiter(cls).consume(key);
+        res = await limiter(cls).consume(storedKey(key));
       } catch (err) {
         // Past the allowance the store still counts; the answer just says so.
         if (!(err instanceof RateLimiterRes)) throw err;
@@ -178,12 +188,12 @@ export function createRateLimits(deps: {
       return progressiveDelayMs(res.consumedPoints, free);
     },
     async reset(cls, key) {
-      await limiter(cls).delete(key);
+      await limiter(cls).delete(storedKey(key));
     },
     async spend(cls, key) {
       let res: RateLimiterRes;
       try {
-        res = await limiter(cls).consume(key);
+        res = await limiter(cls).consume(storedKey(key));
       } catch (err) {
         if (!(err instanceof RateLimiterRes)) throw err;
         res = err;
@@ -194,7 +204,7 @@ export function createRateLimits(deps: {
       };
     },
     async peek(cls, key) {
-      const res = await limiter(cls).get(key);
+      const res = await limiter(cls).get(storedKey(key));
       if (!res) return { remaining: settingOf(cls).points, retryAfterSec: 0 };
       return {
         remaining: settingOf(cls).points - res.consumedPoints,

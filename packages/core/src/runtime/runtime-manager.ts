@@ -22,6 +22,10 @@ function hashSettings(settings: GatewaySettings): string {
   return createHash("sha256").update(JSON.stringify(settings)).digest("hex");
 }
 
+/** An exited gateway's failure reason: its code, and why where the driver knows (a memory-limit kill). */
+const exitedReason = (s: { code: number | null; reason?: string }) =>
+  `the gateway exited unexpectedly (code ${s.code ?? "unknown"}${s.reason ? `: ${s.reason}` : ""})`;
+
 /**
  * Owns the lifecycle of workspace runtimes: wakes a stopped workspace on first use
  * (one start per workspace, also across replicas: the runtime row's lock decides
@@ -51,6 +55,7 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
     transitionIf,
     verifyEndpoint,
     quarantine,
+    markCrashed,
     medianStartMs,
   } = createRuntimeRows(deps);
 
@@ -214,6 +219,11 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
         const handle = handleOf(decision.row);
         const hijack = handle && driver.verify ? await verifyEndpoint(handle) : undefined;
         if (!hijack) return decision.connection;
+        // Gone with the replica that ran it (its sandbox dies with its parent): a crash, not a stranger.
+        if (handle && (await driver.poll(handle)).status === "exited") {
+          await markCrashed(decision.row, "the gateway exited unexpectedly (its Reef went away)");
+          continue;
+        }
         await quarantine(ctx, decision.row, hijack);
         continue; // the next round starts a fresh gateway, with a fresh token
       }
@@ -397,7 +407,7 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
         }
         let reason: string;
         if (status.status === "exited") {
-          reason = `the gateway exited unexpectedly (code ${status.code ?? "unknown"})`;
+          reason = exitedReason(status);
         } else {
           const over = await overMemory(handle);
           if (!over) {
@@ -495,21 +505,8 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
       const handle = handleOf(row);
       const status = handle ? await driver.poll(handle) : ({ status: "exited", code: null } as const);
       if (status.status !== "exited") return false;
-      if (handle) await driver.stop(handle, { graceful: false }).catch(() => {});
-      const reason = `the gateway exited unexpectedly (code ${status.code ?? "unknown"})`;
-      // Only if nobody moved it on meanwhile (the health check, another replica).
-      await transitionIf(
-        row,
-        {
-          state: "stopped",
-          failureReason: reason,
-          handle: null,
-          endpoint: null,
-          tokenSealed: null,
-          stoppedAt: new Date(),
-        },
-        { action: "runtime.crash", outcome: "failure", details: { reason } },
-      );
+      const reason = exitedReason(status);
+      await markCrashed(row, reason);
       deps.log?.warn({ workspaceId, reason }, "runtime found dead by a caller");
       return true;
     },

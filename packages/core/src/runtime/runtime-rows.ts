@@ -146,6 +146,27 @@ export function createRuntimeRows(deps: Pick<RuntimeManagerDeps, "db" | "driver"
     );
   }
 
+  /**
+   * A gateway found dead: killed for good measure and marked stopped, audited as
+   * a crash, unless someone (the health check, another replica) moved it on meanwhile.
+   */
+  async function markCrashed(observed: Row, reason: string): Promise<boolean> {
+    const handle = handleOf(observed);
+    if (handle) await driver.stop(handle, { graceful: false }).catch(() => {});
+    return transitionIf(
+      observed,
+      {
+        state: "stopped",
+        failureReason: reason,
+        handle: null,
+        endpoint: null,
+        tokenSealed: null,
+        stoppedAt: new Date(),
+      },
+      { action: "runtime.crash", outcome: "failure", details: { reason } },
+    );
+  }
+
   return {
     scoped,
     platform,
@@ -157,6 +178,7 @@ export function createRuntimeRows(deps: Pick<RuntimeManagerDeps, "db" | "driver"
     transitionIf,
     verifyEndpoint,
     quarantine,
+    markCrashed,
     medianStartMs,
   };
 }

@@ -1,3 +1,4 @@
+import { NotFoundError } from "@reef/contracts";
 import type { RuntimeDriver } from "@reef/runtime";
 import { requireOperator } from "../admin/admin-service.ts";
 import type { RequestContext } from "../shared/context.ts";
@@ -85,7 +86,13 @@ export function createRuntimeService(deps: {
     /** Operators stop any workspace's gateway (audited in that workspace's trail, as them). */
     async stopAsOperator(ctx: RequestContext, workspaceId: string): Promise<RuntimeStatusView> {
       requireOperator(ctx);
-      await manager.stop(ctx, workspaceId, "stopped by an operator");
+      // No membership check stands in front (operators reach every workspace), so an id of no
+      // workspace reaches the runtimes table, whose foreign key refuses it: that is a 404.
+      await manager.stop(ctx, workspaceId, "stopped by an operator").catch((err: unknown) => {
+        const e = err as { code?: string; cause?: { code?: string } };
+        if ((e.code ?? e.cause?.code) === "23503") throw new NotFoundError("No such workspace.");
+        throw err;
+      });
       return withStats(await manager.get(workspaceId));
     },
     /** Every runtime with state, uptime, memory and last activity (operators only). */

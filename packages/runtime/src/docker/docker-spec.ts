@@ -1,5 +1,6 @@
 import {
   type ContainerLimits,
+  GATEWAY_ENTRYPOINT,
   GATEWAY_UID,
   gatewayArgs,
   gatewayEnv,
@@ -13,12 +14,19 @@ export interface DockerPlanInput {
   /** The gateway's port inside the container. */
   port: number;
   limits: ContainerLimits;
+  /**
+   * Reef runs in a container itself and joins the workspace's network: the
+   * port is then not published and the network lets its two members talk.
+   */
+  reefInContainer?: boolean;
 }
 
 /** What the Docker driver creates for one workspace, as Engine API request bodies. */
 export interface DockerPlan {
   network: {
     Name: string;
+    /** Engine 20.10 creates a second network of the same name unless asked not to. */
+    CheckDuplicate: true;
     Driver: "bridge";
     Internal: boolean;
     Labels: Record<string, string>;
@@ -29,6 +37,7 @@ export interface DockerPlan {
     name: string;
     Image: string;
     User: string;
+    Entrypoint: string[];
     Cmd: string[];
     Env: string[];
     Labels: Record<string, string>;
@@ -46,7 +55,14 @@ export interface DockerPlan {
       IpcMode: "private";
       NetworkMode: string;
       PortBindings: Record<string, { HostIp: string; HostPort: string }[]>;
-      Mounts: { Type: "volume"; Source: string; Target: string; ReadOnly: boolean }[];
+      ExtraHosts: string[];
+      Mounts: {
+        Type: "volume";
+        Source: string;
+        Target: string;
+        ReadOnly: boolean;
+        VolumeOptions: { NoCopy: true };
+      }[];
       Tmpfs: Record<string, string>;
       RestartPolicy: { Name: "no" };
     };
@@ -64,20 +80,24 @@ export function buildDockerPlan(input: DockerPlanInput): DockerPlan {
   const labels = { "dev.reef.managed": "true", "dev.reef.workspace": input.workspaceId };
   const portKey = `${input.port}/tcp`;
   const memory = input.limits.memoryMb * 1024 * 1024;
+  const inContainer = input.reefInContainer === true;
   return {
     network: {
       Name: name,
+      CheckDuplicate: true,
       Driver: "bridge",
-      // Needs egress to LLM vendors; no other container shares this network.
+      // Needs egress to LLM vendors. Only the gateway (and a containerised Reef,
+      // which must reach it) is ever on this network.
       Internal: false,
       Labels: labels,
-      Options: { "com.docker.network.bridge.enable_icc": "false" },
+      Options: { "com.docker.network.bridge.enable_icc": inContainer ? "true" : "false" },
     },
     volume: { Name: `${name}-state`, Labels: labels },
     container: {
       name,
       Image: input.image,
       User: `${GATEWAY_UID}:${GATEWAY_UID}`,
+      Entrypoint: GATEWAY_ENTRYPOINT,
       Cmd: gatewayArgs(input.port),
       Env: Object.entries(gatewayEnv()).map(([k, v]) => `${k}=${v}`),
       Labels: labels,
@@ -94,9 +114,21 @@ export function buildDockerPlan(input: DockerPlanInput): DockerPlan {
         PidsLimit: input.limits.pids,
         IpcMode: "private",
         NetworkMode: name,
-        // An ephemeral host port, on loopback only: Reef is the only client.
-        PortBindings: { [portKey]: [{ HostIp: "127.0.0.1", HostPort: "" }] },
-        Mounts: [{ Type: "volume", Source: `${name}-state`, Target: STATE_DIR, ReadOnly: false }],
+        // An ephemeral host port, on loopback only: Reef is the only client. A
+        // containerised Reef reaches it over the network instead: nothing is published.
+        PortBindings: inContainer ? {} : { [portKey]: [{ HostIp: "127.0.0.1", HostPort: "" }] },
+        // A Reef on the host is reached at host.docker.internal (its callback URL).
+        ExtraHosts: ["host.docker.internal:host-gateway"],
+        // The driver owns the volume's content and ownership (see claimVolume): nothing is copied from the image.
+        Mounts: [
+          {
+            Type: "volume",
+            Source: `${name}-state`,
+            Target: STATE_DIR,
+            ReadOnly: false,
+            VolumeOptions: { NoCopy: true },
+          },
+        ],
         Tmpfs: { "/tmp": "rw,noexec,nosuid,nodev,size=268435456" },
         RestartPolicy: { Name: "no" },
       },

@@ -1,5 +1,15 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { CoreV1Api, type KubeConfig, NetworkingV1Api } from "@kubernetes/client-node";
+import {
+  CoreV1Api,
+  type KubeConfig,
+  loadYaml,
+  NetworkingV1Api,
+  type V1NetworkPolicy,
+  type V1PersistentVolumeClaim,
+  type V1Pod,
+  type V1Secret,
+  type V1Service,
+} from "@kubernetes/client-node";
 import { imageOpenclawVersion, objectName, STATE_DIR } from "../container-profile.ts";
 import type { JsonObject, RuntimeDriver, RuntimeHandle, RuntimeSpec, RuntimeStatus } from "../driver.ts";
 import { renderGatewayConfig } from "../openclaw-config.ts";
@@ -14,6 +24,8 @@ export interface KubernetesDriverOptions {
   storageGi?: number;
   /** Labels of Reef's own pods: the NetworkPolicy lets only them in. */
   reefSelector: Record<string, string>;
+  /** Reef's own namespace, where it differs from the gateways' (in-cluster: the service account's). */
+  reefNamespace?: string | undefined;
   readyTimeoutMs?: number;
 }
 
@@ -24,6 +36,17 @@ interface KubeState extends JsonObject {
 
 function status(err: unknown): number | undefined {
   return (err as { code?: number }).code;
+}
+
+/**
+ * A manifest (API JSON) as the client's model object. The client writes a body
+ * from its models' field names, which differ from the JSON's in places
+ * (`from` is `_from`): a plain manifest passed as is would lose those fields
+ * (a NetworkPolicy's `from` clause, and with it the only-Reef rule).
+ */
+function model<T>(manifest: object): T {
+  // loadYaml is the client's public way to a model from a manifest (JSON is YAML).
+  return loadYaml<T>(JSON.stringify(manifest));
 }
 
 const ignore404 = (err: unknown) => {
@@ -39,7 +62,8 @@ export class KubernetesDriver implements RuntimeDriver {
   readonly kind = "kubernetes" as const;
   readonly #core: CoreV1Api;
   readonly #net: NetworkingV1Api;
-  readonly #opts: Required<Omit<KubernetesDriverOptions, "kubeConfig">>;
+  readonly #opts: Required<Omit<KubernetesDriverOptions, "kubeConfig" | "reefNamespace">> &
+    Pick<KubernetesDriverOptions, "reefNamespace">;
 
   constructor(opts: KubernetesDriverOptions) {
     this.#core = opts.kubeConfig.makeApiClient(CoreV1Api);
@@ -58,6 +82,7 @@ export class KubernetesDriver implements RuntimeDriver {
       limits: spec.limits,
       storageGi: this.#opts.storageGi,
       reefSelector: this.#opts.reefSelector,
+      reefNamespace: this.#opts.reefNamespace,
     });
     const config = renderGatewayConfig({
       ...spec.gateway,
@@ -84,13 +109,23 @@ export class KubernetesDriver implements RuntimeDriver {
       await this.#core
         .createNamespacedSecret({
           namespace,
-          body: { ...plan.secret, stringData: { "openclaw.json": JSON.stringify(config) } },
+          body: model<V1Secret>({ ...plan.secret, stringData: { "openclaw.json": JSON.stringify(config) } }),
         })
         .catch(exists);
-      await this.#core.createNamespacedPersistentVolumeClaim({ namespace, body: plan.pvc }).catch(exists);
-      await this.#net.createNamespacedNetworkPolicy({ namespace, body: plan.networkPolicy }).catch(exists);
-      await this.#core.createNamespacedService({ namespace, body: plan.service }).catch(exists);
-      await this.#core.createNamespacedPod({ namespace, body: plan.pod });
+      await this.#core
+        .createNamespacedPersistentVolumeClaim({
+          namespace,
+          body: model<V1PersistentVolumeClaim>(plan.pvc),
+        })
+        .catch(exists);
+      await this.#net
+        .createNamespacedNetworkPolicy({
+          namespace,
+          body: model<V1NetworkPolicy>(plan.networkPolicy),
+        })
+        .catch(exists);
+      await this.#core.createNamespacedService({ namespace, body: model<V1Service>(plan.service) }).catch(exists);
+      await this.#core.createNamespacedPod({ namespace, body: model<V1Pod>(plan.pod) });
       const deadline = Date.now() + this.#opts.readyTimeoutMs;
       for (;;) {
         signal.throwIfAborted();

@@ -1,5 +1,6 @@
 import {
   type ContainerLimits,
+  GATEWAY_ENTRYPOINT,
   GATEWAY_UID,
   gatewayArgs,
   gatewayEnv,
@@ -16,6 +17,12 @@ export interface KubernetesPlanInput {
   storageGi: number;
   /** Labels of the Reef pods, the only ones allowed to reach a gateway. */
   reefSelector: Record<string, string>;
+  /**
+   * The namespace Reef's pods run in. A NetworkPolicy's pod selector alone
+   * matches pods in the gateway's own namespace only, so Reef in another one
+   * (deploy/kubernetes: `reef` beside `reef-runtimes`) must be named.
+   */
+  reefNamespace?: string | undefined;
 }
 
 const MANAGED = "app.kubernetes.io/managed-by";
@@ -71,6 +78,7 @@ export function buildKubernetesPlan(input: KubernetesPlanInput) {
         {
           name: "gateway",
           image: input.image,
+          command: GATEWAY_ENTRYPOINT,
           args: gatewayArgs(input.port),
           env: Object.entries({ ...gatewayEnv(), OPENCLAW_CONFIG_PATH: "/config/openclaw.json" }).map(([n, value]) => ({
             name: n,
@@ -119,7 +127,14 @@ export function buildKubernetesPlan(input: KubernetesPlanInput) {
       policyTypes: ["Ingress", "Egress"],
       ingress: [
         {
-          from: [{ podSelector: { matchLabels: input.reefSelector } }],
+          from: [
+            {
+              ...(input.reefNamespace
+                ? { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": input.reefNamespace } } }
+                : {}),
+              podSelector: { matchLabels: input.reefSelector },
+            },
+          ],
           ports: [{ port: input.port, protocol: "TCP" }],
         },
       ],
