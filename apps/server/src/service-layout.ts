@@ -111,10 +111,10 @@ function defaultServiceDir(dataDir: string): string {
 async function chooseServiceDir(
   config: Pick<Config, "dataDir" | "serviceDir">,
   asRoot: boolean,
-): Promise<{ dir: string; reason: "configured" | "unreachable" } | undefined> {
+): Promise<{ dir: string; reason: "configured" | "unreachable"; earlier?: string } | undefined> {
   const plan = await planServiceDir(config, asRoot);
   if (plan?.unrecorded) await writeFile(join(config.dataDir, POINTER_FILE), `${plan.dir}\n`, { mode: 0o644 });
-  return plan && { dir: plan.dir, reason: plan.reason };
+  return plan && { dir: plan.dir, reason: plan.reason, ...(plan.earlier ? { earlier: plan.earlier } : {}) };
 }
 
 /**
@@ -125,7 +125,7 @@ async function chooseServiceDir(
 export async function planServiceDir(
   config: Pick<Config, "dataDir" | "serviceDir">,
   asRoot: boolean,
-): Promise<{ dir: string; reason: "configured" | "unreachable"; unrecorded?: true } | undefined> {
+): Promise<{ dir: string; reason: "configured" | "unreachable"; unrecorded?: true; earlier?: string } | undefined> {
   const dataDir = config.dataDir;
   if (config.serviceDir) return { dir: resolve(config.serviceDir), reason: "configured" };
   const recorded = (await readFile(join(dataDir, POINTER_FILE), "utf8").catch(() => "")).trim();
@@ -133,7 +133,14 @@ export async function planServiceDir(
   if (!asRoot) return undefined;
   if (await exists(join(dataDir, "postgres", "data", "PG_VERSION"))) return undefined;
   if (await othersCanEnter(dataDir)) return undefined;
-  return { dir: defaultServiceDir(dataDir), reason: "unreachable", unrecorded: true };
+  const dir = defaultServiceDir(dataDir);
+  // A cluster already there belongs to an earlier data dir at this same path (a
+  // clone deleted and made again, its pointer and usually its key gone with it):
+  // never taken over silently, never deleted. A fresh data dir gets a fresh place.
+  if (await exists(join(dir, "postgres", "data", "PG_VERSION"))) {
+    return { dir: `${dir}-${randomBytes(4).toString("hex")}`, reason: "unreachable", unrecorded: true, earlier: dir };
+  }
+  return { dir, reason: "unreachable", unrecorded: true };
 }
 
 /** The top-most `node_modules` on the way up from `path`: the install's root. */
@@ -233,6 +240,9 @@ export async function resolveServiceLayout(
         serviceDirReason: chosen.reason,
       }
     : { postgresDir: join(config.dataDir, "postgres"), runtimesDir: join(config.dataDir, "runtimes") };
+  if (chosen?.earlier) {
+    layout.warning = `an embedded database from an earlier data dir at this path is in ${chosen.earlier}: not used, this data dir is new (to use it instead, stop Reef and set REEF_SERVICE_DIR=${chosen.earlier} and that data dir's secret key)`;
+  }
   if (chosen) {
     await mkdir(chosen.dir, { recursive: true, mode: 0o755 });
     if (asRoot) await chmod(chosen.dir, 0o755);

@@ -45,6 +45,23 @@ describe.skipIf(!asRoot)("where a root Reef keeps its database and runtimes", ()
     expect((await resolveServiceLayout({ dataDir, ...external })).postgresDir).toBe(layout.postgresDir);
   });
 
+  it("gives a data dir made again at the same path a fresh service dir, leaving the earlier cluster alone", async () => {
+    const dataDir = await privateDataDir();
+    const first = await resolveServiceLayout({ dataDir, ...external });
+    created.push(first.serviceDir as string);
+    await mkdir(join(first.postgresDir, "data"), { recursive: true });
+    await writeFile(join(first.postgresDir, "data", "PG_VERSION"), "18\n");
+    // The clone deleted and made again: a new data dir (no pointer, a new key) at the same path.
+    await rm(dataDir, { recursive: true });
+    await mkdir(dataDir, { recursive: true, mode: 0o755 });
+    const second = await resolveServiceLayout({ dataDir, ...external });
+    created.push(second.serviceDir as string);
+    expect(second.serviceDir).toMatch(new RegExp(`^${first.serviceDir}-[0-9a-f]{8}$`));
+    expect(second.warning).toContain(`earlier data dir at this path is in ${first.serviceDir}`);
+    expect(await readFile(join(first.postgresDir, "data", "PG_VERSION"), "utf8")).toBe("18\n");
+    expect((await readFile(join(dataDir, "service-dir"), "utf8")).trim()).toBe(second.serviceDir);
+  });
+
   it("never moves a cluster that already lives in the data dir", async () => {
     const dataDir = await privateDataDir();
     await mkdir(join(dataDir, "postgres", "data"), { recursive: true });
