@@ -70,6 +70,8 @@ let owner: Person;
 let carol: Person;
 let ada = "";
 let sly = "";
+/** What every replica is started with. */
+let replicaEnv: Record<string, string> = {};
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -195,6 +197,7 @@ beforeAll(async () => {
     REEF_RATE_LIMIT_API_READ: GENEROUS,
     REEF_RATE_LIMIT_API_WRITE: GENEROUS,
   };
+  replicaEnv = env;
   const started = await Promise.all(
     (["a", "b"] as const).map(async (name) => {
       const dataDir = await tempDataDir();
@@ -456,4 +459,16 @@ describe.skipIf(!haveHaproxy || !haveBwrap)("two Reef replicas on one Postgres b
     },
     START_MS + 90_000,
   );
+
+  it("a replica shutting down stops the gateways it started, never another replica's", async () => {
+    const gateways = await gatewaySandboxes(owner.wid);
+    expect(gateways).toHaveLength(1);
+    const dataDir = await tempDataDir();
+    dirs.push(dataDir);
+    const late = await startReef({ ...replicaEnv, REEF_DATA_DIR: dataDir }, 60_000);
+    late.child.kill("SIGTERM");
+    await late.exited;
+    expect(gateways.every(alive)).toBe(true);
+    expect(await runtimeRow()).toMatchObject({ state: "running" });
+  }, 120_000);
 });

@@ -99,6 +99,11 @@ export interface RuntimeDriver {
    * @throws GatewayIntegrityError when another process holds the endpoint.
    */
   verify?(handle: RuntimeHandle): Promise<void>;
+  /**
+   * Whether this Reef process started the runtime, for drivers whose runtimes
+   * are its children (they stop when it shuts down; another replica's must not).
+   */
+  startedHere?(handle: RuntimeHandle): boolean;
 }
 
 /**

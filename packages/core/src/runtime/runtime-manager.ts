@@ -577,11 +577,14 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
       }
     },
 
+    /** Stops the running runtimes this Reef started (shutdown); other replicas' keep running. */
     async stopAll(reason: string): Promise<void> {
-      const rows = await platform((tx) =>
-        tx.select({ id: runtimes.workspaceId }).from(runtimes).where(eq(runtimes.state, "running")),
-      );
-      await Promise.all(rows.map((r) => stopRuntime(SYSTEM, r.id, reason).catch(() => false)));
+      const rows = await platform((tx) => tx.select().from(runtimes).where(eq(runtimes.state, "running")));
+      const mine = rows.filter((r) => {
+        const handle = handleOf(r);
+        return !driver.startedHere || (handle !== undefined && driver.startedHere(handle));
+      });
+      await Promise.all(mine.map((r) => stopRuntime(SYSTEM, r.workspaceId, reason).catch(() => false)));
     },
   };
 }

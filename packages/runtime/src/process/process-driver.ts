@@ -459,6 +459,10 @@ export class ProcessDriver implements RuntimeDriver {
     }
   }
 
+  startedHere(handle: RuntimeHandle): boolean {
+    return this.#children.has((handle.state as ProcessState).pid);
+  }
+
   async stop(handle: RuntimeHandle, opts: { graceful: boolean }): Promise<void> {
     const state = handle.state as ProcessState;
     const { pid } = state;
