@@ -46,3 +46,13 @@ deploy/docker/build-images.sh --base "$BASE_TAG" "${ca_args[@]}" \
   || { echo "--- docker: building the images failed; docker tests will skip"; exit 0; }
 echo "--- images built in $(($(date +%s) - start)) s"
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^reef' || true
+# The compose test's Postgres stand-in (no registry to pull postgres from), tagged
+# as apps/server/test/compose.test.ts names it: by the hash of its files.
+pg_fixture=apps/server/test/fixtures/compose-postgres
+pg_tag="reef-test-postgres:$(cat "$pg_fixture/Dockerfile" "$pg_fixture/entrypoint.sh" | sha256sum | cut -c1-12)"
+if ! docker image inspect "$pg_tag" >/dev/null 2>&1; then
+  start=$(date +%s)
+  docker build -q --build-arg "BASE=$BASE_TAG" -t "$pg_tag" "$pg_fixture" >/dev/null \
+    && echo "--- built $pg_tag in $(($(date +%s) - start)) s" \
+    || echo "--- could not build $pg_tag; the compose test builds it itself"
+fi
