@@ -13,11 +13,11 @@ import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import {
   type ApiClient,
   createTestDatabase,
+  freePort,
   type HttpClient,
   httpClient,
   type LlmStandIn,
@@ -74,14 +74,6 @@ let sly = "";
 let replicaEnv: Record<string, string> = {};
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 function replica(name: "a" | "b"): Replica {
   const r = replicas.find((x) => x.name === name);

@@ -15,7 +15,6 @@ import { execFile, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -25,6 +24,7 @@ import {
   addStandInProvider,
   chatOnce,
   expectStatus,
+  freePort,
   type HttpClient,
   httpClient,
   type LlmStandIn,
@@ -87,14 +87,6 @@ function whyNot(): string | undefined {
 
 const skipReason = whyNot();
 if (skipReason) console.warn(`compose test skipped: ${skipReason}`);
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const address = srv.address();
-  await new Promise<void>((r) => srv.close(() => r()));
-  return typeof address === "object" && address ? address.port : 0;
-}
 
 const seconds = (since: number) => `${((performance.now() - since) / 1000).toFixed(1)} s`;
 

@@ -32,6 +32,7 @@ export {
 export { recordingLogger, silentLogger } from "./logger.ts";
 export { type McpRequestRecord, type McpStandIn, type McpStandInOptions, startMcpStandIn } from "./mcp-stand-in.ts";
 export { type OidcStandIn, type OidcStandInOptions, type OidcTestUser, startOidcStandIn } from "./oidc-stand-in.ts";
+export { freePort } from "./ports.ts";
 export {
   type ParsedAuthnRequest,
   type SamlKeyName,

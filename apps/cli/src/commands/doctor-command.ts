@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { ConfigError, parseConfig } from "@reef/config";
+import { ConfigError } from "@reef/config";
 import { Command } from "commander";
 import {
   type CheckResult,
@@ -14,6 +14,7 @@ import {
   type DoctorConfig,
 } from "./doctor-checks.ts";
 import { checkDataDir, checkDisk, checkSecretKey, checkServiceDir } from "./doctor-storage-checks.ts";
+import { parsedConfigFor } from "./shared.ts";
 
 /** Machine-readable `reef doctor --json`. */
 export interface DoctorReport {
@@ -67,11 +68,10 @@ export function doctorCommand(): Command {
     )
     .option("--json", "print machine-readable JSON")
     .action(async (opts: { json?: boolean }, command: Command) => {
-      const file = command.optsWithGlobals<{ config?: string }>().config;
       let report: DoctorReport;
       try {
-        // parseConfig, not loadConfig: a doctor must not generate the secret key it is about to check.
-        const parsed = await parseConfig({ env: process.env, ...(file ? { file } : {}) });
+        // Parsed, not loaded: a doctor must not generate the secret key it is about to check.
+        const parsed = await parsedConfigFor(command);
         const config: DoctorConfig = { ...parsed, dataDir: resolve(parsed.dataDir) };
         report = await runDoctor(config, {
           id: "config",

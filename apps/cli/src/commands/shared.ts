@@ -1,4 +1,4 @@
-import { type Config, ConfigError, loadConfig } from "@reef/config";
+import { type Config, ConfigError, loadConfig, parseConfig } from "@reef/config";
 import { createLogger, openConfiguredDatabase } from "@reef/server";
 import type { Command } from "commander";
 import type pg from "pg";
@@ -19,6 +19,15 @@ export async function configFor(command: Command): Promise<Config> {
     }
     throw err;
   }
+}
+
+/**
+ * The environment's (and `--config`'s) settings, parsed but with nothing created
+ * (no secret key generated): for commands that inspect a setup. Throws ConfigError.
+ */
+export function parsedConfigFor(command: Command): ReturnType<typeof parseConfig> {
+  const file = command.optsWithGlobals<{ config?: string }>().config;
+  return parseConfig({ env: process.env, ...(file ? { file } : {}) });
 }
 
 export function loggerFor(config: Config, overrides: { level?: string } = {}): Logger {

@@ -19,6 +19,7 @@ import { type MessageView, PROVIDER_FAULTS, toMessageView } from "./message-view
 import { listSessionPage } from "./session-list.ts";
 import { createTranscriptSealer } from "./transcript-sealing.ts";
 import { followStoredAnswer } from "./turn-follow.ts";
+import { gatewaySessionKey, withEarlierTurns } from "./turn-input.ts";
 import { createTurnRegistry, type TurnSubscription } from "./turn-registry.ts";
 import { createTurnRunner, type GatewayChat, INTERRUPTED, type Owner } from "./turn-runner.ts";
 
@@ -64,30 +65,6 @@ function ownerOf(ctx: RequestContext, access: Access): Owner {
 function ownedBy(owner: Owner) {
   if (owner.userId !== null) return eq(chatSessions.userId, owner.userId);
   return and(isNull(chatSessions.userId), eq(chatSessions.apiKeyId, owner.apiKeyId));
-}
-
-/**
- * The gateway session a Reef session maps to, in OpenClaw's `agent:<agentId>:<rest>`
- * form: the prefix selects the agent (a gateway with several agents and no
- * default refuses a key that does not), and the rest names the workspace, the
- * owner and the session, so two members (or two sessions) never share a gateway
- * session even if ids were guessed.
- */
-export function gatewaySessionKey(workspaceId: string, agentId: string, owner: Owner, sessionId: string): string {
-  const who = owner.userId ? `user-${owner.userId}` : `key-${owner.apiKeyId}`;
-  return `agent:${agentId}:reef-${workspaceId}-${who}-session-${sessionId}`;
-}
-
-/** How much of the kept conversation an edited one re-tells the agent (the most recent part). */
-const MAX_RETOLD_CHARS = 60_000;
-
-/** The person's text, preceded by the conversation kept before an edit (the gateway forgot it). */
-function withEarlierTurns(kept: MessageRow[], text: string): string {
-  const said = kept.filter((m) => m.content.trim() !== "");
-  if (said.length === 0) return text;
-  let history = said.map((m) => `${m.role === "user" ? "User" : "Assistant"}: ${m.content}`).join("\n\n");
-  if (history.length > MAX_RETOLD_CHARS) history = `…${history.slice(-MAX_RETOLD_CHARS)}`;
-  return `[This conversation was edited, so you are told again what was said before the edit:]\n\n${history}\n\n[The person's new message:]\n\n${text}`;
 }
 
 /**
