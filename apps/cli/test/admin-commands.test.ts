@@ -101,5 +101,7 @@ describe("breakglass admin and audit commands", () => {
       reef.child.kill("SIGINT");
       await reef.exited;
     }
-  });
+    // Five CLI runs and a server start, each a Node process opening the embedded Postgres: about 12 s on a quiet
+    // machine, past 30 s when CI's real-gateway tests share the two cores.
+  }, 120_000);
 });
