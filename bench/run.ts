@@ -16,7 +16,8 @@
  *     runtime must wake first (schedules-bench.ts).
  *  8. Time to first token straight to the gateway, through Reef's chat stream and
  *     through the OpenAI-compatible API, side by side (openai-bench.ts).
- * `BENCH_ONLY=api|runtime|sandbox|chat|openai|web|schedules` runs one part.
+ *  9. Waking a workspace: stopped, warm and paused to first token, and a paused gateway's memory (wake-bench.ts).
+ * `BENCH_ONLY=api|runtime|wake|sandbox|chat|openai|web|schedules` runs one part.
  * `npm run bench -- load` runs only the 60 s fixed-rate load instead (load.ts).
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -34,6 +35,7 @@ import { openaiBench } from "./openai-bench.ts";
 import { runtimeBench } from "./runtime-bench.ts";
 import { sandboxBench } from "./sandbox-bench.ts";
 import { schedulesBench } from "./schedules-bench.ts";
+import { wakeBench } from "./wake-bench.ts";
 import { webBundleBench } from "./web-bundle-bench.ts";
 
 const WORKSPACES = 1_000;
@@ -217,11 +219,11 @@ if (process.argv[2] === "load") {
   await loadBench();
   process.exit(0);
 }
-const PARTS = ["api", "runtime", "sandbox", "chat", "openai", "web", "schedules"] as const;
+const PARTS = ["api", "runtime", "wake", "sandbox", "chat", "openai", "web", "schedules"] as const;
 const only = process.env.BENCH_ONLY; // one of PARTS; unset: all
 const wants = (part: (typeof PARTS)[number]) => !only || only === part;
 if (only && !(PARTS as readonly string[]).includes(only))
-  throw new Error("BENCH_ONLY must be api, runtime, sandbox, chat, openai, web or schedules");
+  throw new Error("BENCH_ONLY must be api, runtime, wake, sandbox, chat, openai, web or schedules");
 if (wants("api")) {
   const db = await startBenchPostgres();
   // Ctrl-C must not leave the benchmark's Postgres running.
@@ -242,6 +244,7 @@ if (wants("api")) {
 }
 // The runtime, chat and schedules parts start (and stop) Postgres servers of their own.
 if (wants("runtime")) await runtimeBench();
+if (wants("wake")) await wakeBench();
 if (wants("sandbox")) await sandboxBench();
 if (wants("chat")) await chatBench();
 if (wants("openai")) await openaiBench();

@@ -79,6 +79,7 @@ export type AppConfig = Pick<
   | "dockerReefContainer"
   | "kubernetesNamespace"
   | "runtimeIdleTimeoutMinutes"
+  | "runtimePauseAfterMinutes"
   | "runtimeStartTimeoutSeconds"
   | "runtimeMemoryMb"
   | "runtimeCpus"

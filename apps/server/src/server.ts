@@ -99,12 +99,17 @@ export async function startServer(
     return { adopted: [], cleaned: [] };
   });
   if (reconciled.adopted.length || reconciled.cleaned.length) logger.info(reconciled, "reconciled runtimes");
+  // Stop first: a gateway past both timeouts is stopped, not paused on the way.
+  const idleTiers = async () => {
+    await runtimes.reapIdle();
+    await runtimes.pauseIdle();
+  };
   let sweeping = false;
   const sweep = setInterval(() => {
     if (sweeping) return;
     sweeping = true;
     // Approvals whose relaying process is gone are denied at their deadline by whichever replica sweeps first.
-    Promise.all([runtimes.checkHealth(), runtimes.reapIdle(), servicesOf(app).approvals.sweep()])
+    Promise.all([runtimes.checkHealth(), idleTiers(), servicesOf(app).approvals.sweep()])
       .catch((err: unknown) => logger.warn({ err }, "runtime sweep failed"))
       .finally(() => {
         sweeping = false;

@@ -233,6 +233,7 @@ export function createServices(
       smtpUrl: config.smtpUrl,
       smtpFrom: config.smtpFrom,
       idleTimeoutMinutes: config.runtimeIdleTimeoutMinutes,
+      pauseAfterMinutes: config.runtimePauseAfterMinutes,
       providerAllowedHosts: config.providerAllowedHosts,
       grantableTools: config.grantableTools,
       hostToolsAllowed: runtimeIsolation.hostToolsAllowed,
@@ -249,6 +250,7 @@ export function createServices(
         publicUrl: explicit.has("publicUrl"),
         email: explicit.has("smtpUrl"),
         idleTimeout: explicit.has("runtimeIdleTimeoutMinutes"),
+        pauseAfter: explicit.has("runtimePauseAfterMinutes"),
         providerAllowedHosts: explicit.has("providerAllowedHosts"),
         grantableTools: explicit.has("grantableTools"),
         connectorsEnabled: explicit.has("connectorsEnabled"),
@@ -268,10 +270,12 @@ export function createServices(
     driver,
     sealer: createRuntimeTokenSealer(keyring),
     settingsFor: (workspaceId) => agents.gatewaySettings(workspaceId),
+    settingsPolicyKey: () => agents.gatewayPolicyKey(),
     // Defined below (it needs the quotas); called only once a gateway starts.
     outbound: (workspaceId, settings) => outbound.forStart(workspaceId, settings),
     instanceId: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
     idleTimeoutMs: platformSettings.idleTimeoutMs,
+    pauseAfterMs: platformSettings.pauseAfterMs,
     startTimeoutMs: config.runtimeStartTimeoutSeconds * 1000,
     limits: { memoryMb: config.runtimeMemoryMb, cpus: config.runtimeCpus, pids: config.runtimePids },
     // Containers and pods get a hard limit from their engine; a child process only this watchdog.

@@ -56,7 +56,8 @@ describe("platform settings", () => {
     expect(fresh.setup).toEqual({ completed: false, step: 0 });
     expect(fresh.publicUrl).toEqual({ value: "http://127.0.0.1:7420", source: "default" });
     expect(fresh.email).toMatchObject({ enabled: false, source: "default", passwordSet: false });
-    expect(fresh.runtimeIdleTimeoutMinutes).toEqual({ value: 15, source: "default" });
+    expect(fresh.runtimeIdleTimeoutMinutes).toEqual({ value: 240, source: "default" });
+    expect(fresh.runtimePauseAfterMinutes).toEqual({ value: 10, source: "default" });
     const saved = await operator.client.patch("/api/v1/admin/settings", { setupStep: 2 });
     expect(saved.statusCode).toBe(200);
     expect((await operator.client.get("/api/v1/admin/settings")).json().setup).toEqual({ completed: false, step: 2 });
@@ -86,6 +87,8 @@ describe("platform settings", () => {
       { publicUrl: "not a url" },
       { runtimeIdleTimeoutMinutes: 0 },
       { runtimeIdleTimeoutMinutes: 99999 },
+      { runtimePauseAfterMinutes: -1 },
+      { runtimePauseAfterMinutes: 2.5 },
       { email: emailSettings({ host: "smtp://mail.example.org" }) },
       { email: emailSettings({ port: 70000 }) },
       { email: emailSettings({ security: "maybe" }) },
@@ -102,7 +105,7 @@ describe("platform settings", () => {
     expect(noPassword.json().details).toEqual({ field: "password" });
     const now = (await operator.client.get("/api/v1/admin/settings")).json();
     expect(now.email.enabled).toBe(false);
-    expect(now.runtimeIdleTimeoutMinutes.value).toBe(15);
+    expect(now.runtimeIdleTimeoutMinutes.value).toBe(240);
   });
 
   it("tests a mail server before saving, with the server's own reason when it refuses", async () => {
@@ -165,14 +168,26 @@ describe("platform settings", () => {
     expect(linked.json()).toMatchObject({ delivery: "link" });
   });
 
-  it("a new idle timeout is what the runtime manager uses next", async () => {
+  it("new idle timeouts (pause and stop) are what the runtime manager uses next; 0 never pauses", async () => {
     const services = servicesOf(t.app);
-    expect(await services.platformSettings.idleTimeoutMs()).toBe(15 * 60_000);
-    const res = await operator.client.patch("/api/v1/admin/settings", { runtimeIdleTimeoutMinutes: 3 });
+    expect(await services.platformSettings.idleTimeoutMs()).toBe(240 * 60_000);
+    expect(await services.platformSettings.pauseAfterMs()).toBe(10 * 60_000);
+    const res = await operator.client.patch("/api/v1/admin/settings", {
+      runtimeIdleTimeoutMinutes: 3,
+      runtimePauseAfterMinutes: 0,
+    });
     expect(res.json().runtimeIdleTimeoutMinutes).toEqual({ value: 3, source: "settings" });
+    expect(res.json().runtimePauseAfterMinutes).toEqual({ value: 0, source: "settings" });
     expect(await services.platformSettings.idleTimeoutMs()).toBe(3 * 60_000);
-    await operator.client.patch("/api/v1/admin/settings", { runtimeIdleTimeoutMinutes: null });
-    expect(await services.platformSettings.idleTimeoutMs()).toBe(15 * 60_000);
+    expect(await services.platformSettings.pauseAfterMs()).toBe(0);
+    const audit = (await operator.client.get("/api/v1/admin/audit?action=platform.settings_update")).json();
+    expect(audit.items[0].details).toMatchObject({ runtimePauseAfterMinutes: { from: null, to: 0 } });
+    await operator.client.patch("/api/v1/admin/settings", {
+      runtimeIdleTimeoutMinutes: null,
+      runtimePauseAfterMinutes: null,
+    });
+    expect(await services.platformSettings.idleTimeoutMs()).toBe(240 * 60_000);
+    expect(await services.platformSettings.pauseAfterMs()).toBe(10 * 60_000);
   });
 
   it("completing the wizard is recorded once", async () => {

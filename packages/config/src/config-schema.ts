@@ -229,11 +229,22 @@ export const configSchema = z.object({
     .string()
     .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a Kubernetes namespace name")
     .default("reef-runtimes"),
+  /** Idle minutes before a workspace's gateway is stopped (memory freed; the next message starts it cold). */
   runtimeIdleTimeoutMinutes: z.coerce
     .number()
     .min(1)
     .max(24 * 60)
-    .default(15),
+    .default(240),
+  /**
+   * Idle minutes before it is paused (frozen: no CPU, memory kept unless the host swaps it out, the next message
+   * resumes it in about a second); 0: never. Drivers that cannot pause (kubernetes) only stop.
+   */
+  runtimePauseAfterMinutes: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(24 * 60)
+    .default(10),
   runtimeStartTimeoutSeconds: z.coerce.number().int().min(10).max(600).default(120),
   runtimeMemoryMb: z.coerce.number().int().min(512).max(65_536).default(2048),
   /**
@@ -331,6 +342,7 @@ export const ENV_NAMES: Record<keyof ParsedConfig, string> = {
   dockerReefContainer: "REEF_DOCKER_REEF_CONTAINER",
   kubernetesNamespace: "REEF_KUBERNETES_NAMESPACE",
   runtimeIdleTimeoutMinutes: "REEF_RUNTIME_IDLE_TIMEOUT_MINUTES",
+  runtimePauseAfterMinutes: "REEF_RUNTIME_PAUSE_AFTER_MINUTES",
   runtimeStartTimeoutSeconds: "REEF_RUNTIME_START_TIMEOUT_SECONDS",
   runtimeMemoryMb: "REEF_RUNTIME_MEMORY_MB",
   runtimeCpus: "REEF_RUNTIME_CPUS",

@@ -7,6 +7,8 @@ export const runtimeSchema = z.object({
   driver: z.string(),
   startedAt: z.string().nullable(),
   lastActivityAt: z.string().nullable(),
+  /** Set while the running gateway is paused (idle past the pause timeout); the next use resumes it in about a second. */
+  pausedAt: z.string().nullable(),
   stoppedAt: z.string().nullable(),
   restarts: z.number().int(),
   failureReason: z.string().nullable(),

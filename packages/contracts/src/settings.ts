@@ -46,7 +46,10 @@ export const updatePlatformSettingsBodySchema = z
     publicUrl: publicUrlSchema.nullable().optional(),
     /** null: no email (invite links are shown to the inviter instead). */
     email: emailSettingsBodySchema.nullable().optional(),
+    /** Idle minutes before a workspace's gateway is stopped (its memory freed). */
     runtimeIdleTimeoutMinutes: z.number().int().min(1).max(1440).nullable().optional(),
+    /** Idle minutes before it is paused (kept, resumed in about a second); 0: never. */
+    runtimePauseAfterMinutes: z.number().int().min(0).max(1440).nullable().optional(),
     /**
      * Hosts on this machine or a private network that providers may use (a
      * local Ollama): `host` or `host:port`. null: back to the configured list.
@@ -96,6 +99,7 @@ export const platformSettingsSchema = z.object({
     from: z.string(),
   }),
   runtimeIdleTimeoutMinutes: z.object({ value: z.number(), source: settingSourceSchema }),
+  runtimePauseAfterMinutes: z.object({ value: z.number(), source: settingSourceSchema }),
   /** Non-public hosts providers may use; every other private or loopback address is refused. */
   providerAllowedHosts: z.object({ value: z.array(z.string()), source: settingSourceSchema }),
   /** The tool groups workspace admins may grant; `sandboxed` says whether files and shell can take effect. */

@@ -35,7 +35,9 @@ export class FakeDriver implements RuntimeDriver {
   readonly kind = "fake";
   starts: RuntimeSpec[] = [];
   stops = 0;
-  readonly live = new Map<string, { alive: boolean; code: number | null }>();
+  readonly live = new Map<string, { alive: boolean; code: number | null; paused?: boolean }>();
+  pauses = 0;
+  resumes = 0;
   startDelayMs: number;
   failStarts = 0;
 
@@ -80,13 +82,34 @@ export class FakeDriver implements RuntimeDriver {
     this.pausedPoll = undefined;
     await paused?.wait();
     const rt = this.live.get(String(handle.state.id));
-    return rt?.alive ? { status: "running" } : { status: "exited", code: rt?.code ?? null };
+    if (rt?.alive) return { status: rt.paused ? "paused" : "running" };
+    return { status: "exited", code: rt?.code ?? null };
+  }
+
+  async pause(handle: RuntimeHandle): Promise<void> {
+    const rt = this.live.get(String(handle.state.id));
+    if (!rt?.alive) throw new Error("the gateway is gone");
+    if (!rt.paused) this.pauses++;
+    rt.paused = true;
+  }
+
+  async resume(handle: RuntimeHandle): Promise<void> {
+    const rt = this.live.get(String(handle.state.id));
+    if (!rt?.alive) throw new Error("the gateway exited while paused");
+    if (rt.paused) this.resumes++;
+    rt.paused = false;
+  }
+
+  /** Whether the runtime is paused now. */
+  isPaused(handle: { state: JsonObject }): boolean {
+    return this.live.get(String(handle.state.id))?.paused === true;
   }
 
   async stop(handle: RuntimeHandle): Promise<void> {
     const rt = this.live.get(String(handle.state.id));
     if (rt?.alive) {
       rt.alive = false;
+      rt.paused = false;
       this.stops++;
     }
   }

@@ -193,14 +193,43 @@ describe("runtime manager", () => {
     expect((await m.get(wid)).state).toBe("running");
   });
 
-  it("restarts the runtime when the workspace's settings change", async () => {
-    const { wid, driver, m, conn: first } = await running();
+  it("restarts the runtime when a write changes the workspace's settings, reading them only then", async () => {
+    let reads = 0;
+    let policy = "p1";
+    const {
+      wid,
+      driver,
+      m,
+      conn: first,
+    } = await running({
+      settingsFor: async () => {
+        reads++;
+        return settings;
+      },
+      settingsPolicyKey: async () => policy,
+    });
+    // Warm messages reuse what was read for the start: no settings read per message.
+    await m.ensureRunning(SYSTEM, wid);
+    await m.ensureRunning(SYSTEM, wid);
+    expect(reads).toBe(1);
     settings = { providers: [], agents: [], toolProfile: "full" };
+    // What a write to agents, providers or connectors does (their triggers; see settings-version.test.ts).
+    await t.owner.query("update runtimes set settings_version = settings_version + 1 where workspace_id = $1", [wid]);
     const second = await m.ensureRunning(SYSTEM, wid);
     settings = { providers: [], agents: [] };
     expect(second.endpoint.toString()).not.toBe(first.endpoint.toString());
     expect(driver.stops).toBe(1);
+    expect(reads).toBe(2);
     expect(await auditActions(wid)).toContain("runtime.restart");
+    // The operator's policy changing reads them again too (here back to the first settings: another restart).
+    policy = "p2";
+    const third = await m.ensureRunning(SYSTEM, wid);
+    expect(reads).toBe(3);
+    expect(third.endpoint.toString()).not.toBe(second.endpoint.toString());
+    // Another replica keeps its own cache but compares against the same version: it restarts nothing.
+    const other = manager(driver, { settingsPolicyKey: async () => policy });
+    expect((await other.ensureRunning(SYSTEM, wid)).endpoint.toString()).toBe(third.endpoint.toString());
+    expect(driver.stops).toBe(2);
   });
 
   it("after a Reef restart, adopts runtimes still running and cleans up the rest", async () => {

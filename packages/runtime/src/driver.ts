@@ -69,7 +69,8 @@ export interface RuntimeHandle {
 }
 
 export type RuntimeStatus =
-  | { status: "starting" | "running" }
+  /** `paused`: alive but frozen by {@link RuntimeDriver.pause}; it cannot answer until resumed. */
+  | { status: "starting" | "running" | "paused" }
   /** `reason`: why it ended, where the driver knows more than the code (e.g. "killed by its memory limit"). */
   | { status: "exited"; code: number | null; reason?: string };
 
@@ -90,6 +91,14 @@ export interface RuntimeDriver {
    * was stopped: the driver then finds what it created by the workspace id.
    */
   destroy(handle: RuntimeHandle): Promise<void>;
+  /**
+   * Freezes every process of the runtime (an idle workspace's first tier: it keeps its memory, uses no CPU, and
+   * {@link resume} brings it back in well under a second). Drivers that cannot leave it out; the runtime is then
+   * only ever stopped. Idempotent. `stop` works on a paused runtime.
+   */
+  pause?(handle: RuntimeHandle): Promise<void>;
+  /** Thaws a paused runtime. Idempotent. @throws when the runtime is gone (the caller handles it as a crash). */
+  resume?(handle: RuntimeHandle): Promise<void>;
   /** Resource use of a running runtime, where the driver can measure it. */
   stats?(handle: RuntimeHandle): Promise<{ rssBytes: number } | undefined>;
   /**

@@ -83,6 +83,46 @@ export function describeDriverConformance(name: string, opts: ConformanceOptions
     );
 
     it(
+      "pauses and resumes a runtime where the driver can (a paused one does not answer, and stops like any other)",
+      async () => {
+        driver = await opts.makeDriver();
+        if (!driver.pause || !driver.resume) return;
+        const s = spec();
+        const { endpoint, state } = await driver.start(s, AbortSignal.timeout(timeout));
+        const handle = { workspaceId: s.workspaceId, state };
+        started.push(handle);
+        const ask = () =>
+          gatewayFetch(endpoint, "/readyz", { signal: AbortSignal.timeout(1_500) }).then(
+            (r) => r.status,
+            () => "no answer",
+          );
+        await driver.pause(handle);
+        await driver.pause(handle); // twice is harmless
+        expect(await driver.poll(handle)).toEqual({ status: "paused" });
+        // Another replica sees it paused too, from the persisted state alone.
+        const other = await opts.makeDriver();
+        expect(await other.poll({ workspaceId: s.workspaceId, state: JSON.parse(JSON.stringify(state)) })).toEqual({
+          status: "paused",
+        });
+        if (opts.servesHttp) expect(await ask()).toBe("no answer");
+        const resumed = Date.now();
+        await driver.resume(handle);
+        await driver.resume(handle);
+        // Thawed processes first catch up on their timers; the gateway answers again within a second or so.
+        await expect.poll(() => driver.poll(handle), { timeout: 10_000, interval: 50 }).toEqual({ status: "running" });
+        console.log(`${name}: resumed gateway answers /readyz ${Date.now() - resumed} ms after resume`);
+        if (opts.servesHttp) expect(await ask()).toBe(200);
+        // Stopping a paused runtime does not wait out a frozen process.
+        await driver.pause(handle);
+        await driver.stop(handle, { graceful: true });
+        expect((await driver.poll(handle)).status).toBe("exited");
+        await expect(driver.resume(handle)).rejects.toThrow();
+        await expect(driver.pause(handle)).rejects.toThrow();
+      },
+      timeout,
+    );
+
+    it(
       "an aborted start leaves nothing running",
       async () => {
         driver = await opts.makeDriver();

@@ -20,6 +20,7 @@ interface FakeContainer {
   /** Directories the uploads created or changed: owner and mode, by path. */
   dirs: Map<string, { uid: number; gid: number; mode: number }>;
   running: boolean;
+  paused?: boolean;
   exitCode: number;
   oomKilled: boolean;
   /** What the container printed, newest last (served by the logs endpoint, multiplexed as the Engine does). */
@@ -89,7 +90,9 @@ export async function startFakeDockerEngine() {
   function startGateway(c: FakeContainer): Promise<void> {
     const config = JSON.parse(c.files.get("openclaw.json") ?? "{}");
     const token = config.gateway?.auth?.token as string | undefined;
-    c.gateway = createServer((req, res) => {
+    c.gateway = createServer(async (req, res) => {
+      // A frozen container accepts connections (the kernel does) but answers nothing until it is thawed.
+      while (c.paused) await new Promise((r) => setTimeout(r, 20));
       if (req.url === "/readyz" || req.url === "/healthz") return res.writeHead(200).end("{}");
       if (req.headers.authorization !== `Bearer ${token}`) return res.writeHead(401).end();
       res.writeHead(200, { "content-type": "application/json" }).end('{"data":[]}');
@@ -106,6 +109,7 @@ export async function startFakeDockerEngine() {
   const stopGateway = (c: FakeContainer) =>
     new Promise<void>((resolve) => {
       c.running = false;
+      c.paused = false;
       if (!c.gateway) return resolve();
       c.gateway.closeAllConnections();
       c.gateway.close(() => resolve());
@@ -188,6 +192,17 @@ export async function startFakeDockerEngine() {
       await startGateway(c);
       return res.writeHead(204).end();
     }
+    const pause = on("POST", /^\/containers\/([^/]+)\/(pause|unpause)$/);
+    if (pause) {
+      const c = find(pause[1]);
+      if (!c) return notFound();
+      const want = pause[2] === "pause";
+      // As the engine: only a running container pauses, and only a paused one unpauses.
+      if (!c.running || c.paused === want)
+        return json(409, { message: `container is ${want ? "already paused" : "not paused"}` });
+      c.paused = want;
+      return res.writeHead(204).end();
+    }
     const inspect = on(undefined, /^\/containers\/([^/]+)\/json$/);
     if (inspect) {
       const c = find(inspect[1]);
@@ -198,6 +213,7 @@ export async function startFakeDockerEngine() {
         Name: `/${c.name}`,
         State: {
           Running: c.running,
+          Paused: c.running && c.paused === true,
           ExitCode: c.exitCode,
           OOMKilled: c.oomKilled,
           Status: c.running ? "running" : "exited",

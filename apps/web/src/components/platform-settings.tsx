@@ -278,26 +278,57 @@ function errorsOf(...errs: unknown[]): Record<string, string | undefined> {
   return out;
 }
 
-/** How long an unused workspace keeps its gateway running (memory) before it is stopped. */
+/**
+ * The two idle tiers: how long an unused workspace's gateway runs before it is paused (frozen, resumed in about a
+ * second), and before it is stopped (memory freed, the next message starts it again).
+ */
 export function IdleTimeoutForm(props: FormProps) {
-  const current = props.settings.runtimeIdleTimeoutMinutes;
-  const [minutes, setMinutes] = useState(String(current.value));
+  const stop = props.settings.runtimeIdleTimeoutMinutes;
+  const pause = props.settings.runtimePauseAfterMinutes;
+  const [minutes, setMinutes] = useState(String(stop.value));
+  const [pauseMinutes, setPauseMinutes] = useState(String(pause.value));
   const save = useSaveSettings(props.onSaved);
-  const fixed = current.source === "config";
+  const stopFixed = stop.source === "config";
+  const pauseFixed = pause.source === "config";
   const n = Number(minutes);
+  const p = Number(pauseMinutes);
   const error = !Number.isInteger(n) || n < 1 || n > 1440 ? "Whole minutes from 1 to 1440 (a day)." : undefined;
+  const pauseError =
+    !Number.isInteger(p) || p < 0 || p > 1440 ? "Whole minutes from 0 (never pause) to 1440." : undefined;
+  const blocked = (!stopFixed && !!error) || (!pauseFixed && !!pauseError);
   return (
     <SettingsForm
       form={props}
       save={save}
       onSubmit={() => {
-        if (fixed || !error) save.mutate({ ...(fixed ? {} : { runtimeIdleTimeoutMinutes: n }), ...props.extra });
+        if (blocked) return;
+        save.mutate({
+          ...(stopFixed ? {} : { runtimeIdleTimeoutMinutes: n }),
+          ...(pauseFixed ? {} : { runtimePauseAfterMinutes: p }),
+          ...props.extra,
+        });
       }}
-      blocked={!fixed && !!error}
+      blocked={blocked}
       saved="Saved. It applies from the next check."
     >
-      {fixed ? (
-        <FixedByConfig name="Idle timeout" value={`${current.value} minutes`} env="REEF_RUNTIME_IDLE_TIMEOUT_MINUTES" />
+      {pauseFixed ? (
+        <FixedByConfig
+          name="Pause after"
+          value={pause.value ? `${pause.value} minutes` : "never"}
+          env="REEF_RUNTIME_PAUSE_AFTER_MINUTES"
+        />
+      ) : (
+        <Field
+          label="Pause an unused workspace after (minutes)"
+          inputMode="numeric"
+          value={pauseMinutes}
+          onChange={(e) => setPauseMinutes(e.target.value.trim())}
+          error={pauseError}
+          hint="A paused gateway uses no CPU and answers the next message in about a second. It keeps its memory unless this server has swap (see the operations guide). 0: never pause."
+        />
+      )}
+      {stopFixed ? (
+        <FixedByConfig name="Idle timeout" value={`${stop.value} minutes`} env="REEF_RUNTIME_IDLE_TIMEOUT_MINUTES" />
       ) : (
         <Field
           label="Stop an unused workspace after (minutes)"
@@ -305,7 +336,7 @@ export function IdleTimeoutForm(props: FormProps) {
           value={minutes}
           onChange={(e) => setMinutes(e.target.value.trim())}
           error={error}
-          hint="Each active workspace runs its own agent gateway (about 1 GB of memory). It starts again on the next message, in a few seconds."
+          hint="A stopped workspace frees its gateway's memory (about 1 GB). The next message starts it again, which takes several seconds."
         />
       )}
     </SettingsForm>

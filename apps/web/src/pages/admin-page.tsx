@@ -39,6 +39,13 @@ interface AdminWorkspace {
 
 const mb = (bytes: number | null) => (bytes === null ? "–" : `${Math.round(bytes / 1024 / 1024)} MB`);
 
+/** Which idle tier a workspace's gateway is in: active (answers now), paused (resumes in about a second), stopped. */
+function tierOf(r: Runtime): string {
+  if (r.state !== "running") return r.state === "starting" || r.state === "queued" ? "Waking" : "Stopped";
+  if (!r.pausedAt) return "Active";
+  return `Paused since ${new Date(r.pausedAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
+}
+
 /** Operators only: users, workspaces, runtimes and the platform audit trail. */
 export function AdminPage() {
   const me = useMe();
@@ -218,6 +225,7 @@ export function AdminPage() {
           <tr>
             <th scope="col">Workspace</th>
             <th scope="col">State</th>
+            <th scope="col">Tier</th>
             <th scope="col">Memory</th>
             <th scope="col">Last activity</th>
             <th scope="col">Actions</th>
@@ -231,6 +239,7 @@ export function AdminPage() {
                 {r.state}
                 {r.failureReason ? <span className="field-error"> {r.failureReason}</span> : null}
               </td>
+              <td data-label="Tier">{tierOf(r)}</td>
               <td data-label="Memory">{mb(r.rssBytes)}</td>
               <td data-label="Last activity">{r.lastActivityAt ? new Date(r.lastActivityAt).toLocaleString() : "–"}</td>
               <td>

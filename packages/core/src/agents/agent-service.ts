@@ -440,8 +440,18 @@ export function createAgentService(deps: {
     },
 
     /**
-     * What the workspace's gateway serves, read fresh at every wake (never a key):
-     * every agent, and the providers they use.
+     * The platform-wide inputs of {@link gatewaySettings} (the operator's tool policy and connectors switch), for
+     * the runtime manager's settings cache: when it changes, every workspace's settings are read again.
+     */
+    async gatewayPolicyKey(): Promise<string> {
+      const policy = await toolPolicy();
+      const withConnectors = deps.mcpCatalog !== undefined && ((await deps.connectorsEnabled?.()) ?? false);
+      return JSON.stringify([policy.grantable, policy.hostToolsAllowed, withConnectors]);
+    },
+
+    /**
+     * What the workspace's gateway serves (never a key): every agent, and the providers they use. Read again only
+     * when the workspace's settings version moved or {@link gatewayPolicyKey} changed (runtime-settings-cache.ts).
      */
     async gatewaySettings(workspaceId: string): Promise<GatewaySettings> {
       const policy = await toolPolicy();

@@ -197,6 +197,9 @@ export function createTurnRunner(deps: {
       const view = await deps.runtimes.get(workspaceId);
       if (view.state !== "running") {
         yield { type: "runtime", state: "starting", expectedSeconds: view.expectedStartSeconds };
+      } else if (view.pausedAt) {
+        // Resuming a paused gateway takes about a second: still worth saying why the answer is not there yet.
+        yield { type: "runtime", state: "starting", expectedSeconds: 1 };
       }
       conn = yield* withExpected(
         deps.runtimes.ensureRunningWithProgress(ctx, workspaceId, controller.signal),

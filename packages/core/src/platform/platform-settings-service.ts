@@ -21,6 +21,8 @@ export interface PlatformDefaults {
   smtpUrl?: string | undefined;
   smtpFrom: string;
   idleTimeoutMinutes: number;
+  /** Idle minutes before a gateway is paused (`REEF_RUNTIME_PAUSE_AFTER_MINUTES`); 0: never. */
+  pauseAfterMinutes: number;
   /** Resource caps from the configuration (0: no limit). */
   caps?: ResourceCaps | undefined;
   /** Non-public hosts providers may use (`REEF_PROVIDER_ALLOWED_HOSTS`); none when unset. */
@@ -48,6 +50,7 @@ export interface PlatformDefaults {
     publicUrl: boolean;
     email: boolean;
     idleTimeout: boolean;
+    pauseAfter?: boolean;
     caps?: Partial<Record<keyof ResourceCaps, boolean>>;
   };
 }
@@ -87,6 +90,8 @@ export interface PlatformSettingsPatch {
   publicUrl?: string | null | undefined;
   email?: EmailSettingsInput | null | undefined;
   runtimeIdleTimeoutMinutes?: number | null | undefined;
+  /** 0: never pause; null: back to the configuration. */
+  runtimePauseAfterMinutes?: number | null | undefined;
   /** null: back to the configured list. */
   providerAllowedHosts?: string[] | null | undefined;
   /** null: back to the configured list. */
@@ -111,6 +116,7 @@ interface Effective {
   publicUrl: string;
   mailer: Mailer | undefined;
   idleTimeoutMinutes: number;
+  pauseAfterMinutes: number;
   providerAllowedHosts: readonly string[];
   grantableTools: readonly AgentTool[];
   connectorsEnabled: boolean;
@@ -199,6 +205,9 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
       mailer,
       idleTimeoutMinutes:
         (!defaults.fixed.idleTimeout && row?.runtimeIdleTimeoutMinutes) || defaults.idleTimeoutMinutes,
+      // 0 is a value here (never pause), so only null falls back.
+      pauseAfterMinutes:
+        (!defaults.fixed.pauseAfter ? row?.runtimePauseAfterMinutes : null) ?? defaults.pauseAfterMinutes,
       caps: capsOf(row),
       // An empty list saved here is a choice (nothing allowed), so only null falls back.
       providerAllowedHosts:
@@ -256,6 +265,10 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
         value: e.idleTimeoutMinutes,
         source: source(defaults.fixed.idleTimeout, row?.runtimeIdleTimeoutMinutes),
       },
+      runtimePauseAfterMinutes: {
+        value: e.pauseAfterMinutes,
+        source: source(defaults.fixed.pauseAfter ?? false, row?.runtimePauseAfterMinutes),
+      },
       caps: Object.fromEntries(
         CAP_KEYS.map((key) => [key, { value: e.caps[key], source: source(capFixed(key), row?.[key]) }]),
       ) as Record<keyof ResourceCaps, { value: number; source: Source }>,
@@ -297,6 +310,7 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
       patch.runtimeIdleTimeoutMinutes !== undefined &&
         defaults.fixed.idleTimeout &&
         "REEF_RUNTIME_IDLE_TIMEOUT_MINUTES",
+      patch.runtimePauseAfterMinutes !== undefined && defaults.fixed.pauseAfter && "REEF_RUNTIME_PAUSE_AFTER_MINUTES",
       ...CAP_KEYS.map((key) => patch[key] !== undefined && capFixed(key) && CAP_ENV[key]),
       patch.providerAllowedHosts !== undefined && defaults.fixed.providerAllowedHosts && "REEF_PROVIDER_ALLOWED_HOSTS",
       patch.grantableTools !== undefined && defaults.fixed.grantableTools && "REEF_GRANTABLE_TOOLS",
@@ -363,6 +377,10 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
     async idleTimeoutMs(): Promise<number> {
       return (await effective()).idleTimeoutMinutes * 60_000;
     },
+    /** How long a runtime may sit idle before it is paused (0: never). */
+    async pauseAfterMs(): Promise<number> {
+      return (await effective()).pauseAfterMinutes * 60_000;
+    },
     async get(ctx: RequestContext) {
       requireOperator(ctx);
       return view(await resolve());
@@ -386,6 +404,10 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
         if (patch.runtimeIdleTimeoutMinutes !== undefined) {
           set.runtimeIdleTimeoutMinutes = patch.runtimeIdleTimeoutMinutes;
           changed.push("runtimeIdleTimeoutMinutes");
+        }
+        if (patch.runtimePauseAfterMinutes !== undefined) {
+          set.runtimePauseAfterMinutes = patch.runtimePauseAfterMinutes;
+          changed.push("runtimePauseAfterMinutes");
         }
         if (patch.providerAllowedHosts !== undefined) {
           set.providerAllowedHosts = patch.providerAllowedHosts;
@@ -439,6 +461,11 @@ export function createPlatformSettings(deps: { db: Db; sealer: Sealer; defaults:
             details.runtimeIdleTimeoutMinutes = {
               from: before?.runtimeIdleTimeoutMinutes ?? null,
               to: patch.runtimeIdleTimeoutMinutes,
+            };
+          if (patch.runtimePauseAfterMinutes !== undefined)
+            details.runtimePauseAfterMinutes = {
+              from: before?.runtimePauseAfterMinutes ?? null,
+              to: patch.runtimePauseAfterMinutes,
             };
           if (patch.providerAllowedHosts !== undefined)
             details.providerAllowedHosts = {

@@ -9,8 +9,16 @@ export interface RuntimeManagerDeps {
   driver: RuntimeDriver;
   /** Seals gateway tokens at rest (they are full operator access to the gateway). */
   sealer: Sealer;
-  /** What a workspace's gateway should serve, read fresh at each start. */
+  /**
+   * What a workspace's gateway should serve. Read when the runtime row's settings version moved (or the policy key
+   * changed) since this process last read it, not for every message (runtime-settings-cache.ts).
+   */
   settingsFor: (workspaceId: string) => Promise<GatewaySettings>;
+  /**
+   * The platform-wide inputs of `settingsFor` (tool policy, connectors switch) as a string: a change reads the
+   * settings again even where the workspace's version did not move. None: settings depend on the workspace only.
+   */
+  settingsPolicyKey?: () => Promise<string>;
   /**
    * The outbound side of one start (LLM credentials minted for it, and the
    * server carrying the gateway's traffic out through Reef); none: the gateway
@@ -19,8 +27,13 @@ export interface RuntimeManagerDeps {
   outbound?: (workspaceId: string, settings: GatewaySettings) => Promise<RuntimeOutbound>;
   /** Identifies this Reef process in start claims. */
   instanceId: string;
-  /** A number, or a function for a timeout operators can change while Reef runs. */
+  /**
+   * Idle time after which a gateway is stopped (paused or not). A number, or a function for a timeout operators can
+   * change while Reef runs.
+   */
   idleTimeoutMs: number | (() => Promise<number>);
+  /** Idle time after which a gateway is paused, where the driver can (0 or absent: never paused). */
+  pauseAfterMs?: number | (() => Promise<number>);
   startTimeoutMs: number;
   limits: { memoryMb: number; cpus: number; pids: number };
   /**

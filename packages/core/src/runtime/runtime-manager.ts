@@ -1,14 +1,17 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { UnavailableError } from "@reef/contracts";
 import { schema, withScope } from "@reef/db";
 import { GatewayIntegrityError, type GatewaySettings, type JsonObject, type RuntimeHandle } from "@reef/runtime";
-import { and, eq, gt, lt, sql } from "drizzle-orm";
+import { and, eq, gt, lt } from "drizzle-orm";
 import { appendAudit } from "../audit/audit-service.ts";
 import type { RequestContext } from "../shared/context.ts";
 import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
 import { admit, leastRecentlyUsedIdle, stillFull, wakeProgress } from "./runtime-capacity.ts";
+import { createIdleTiers } from "./runtime-idle.ts";
 import type { RuntimeManagerDeps } from "./runtime-manager-deps.ts";
+import { reconcileRuntimes } from "./runtime-reconcile.ts";
 import { createRuntimeRows, SYSTEM } from "./runtime-rows.ts";
+import { createSettingsCache } from "./runtime-settings-cache.ts";
 import { neverStartedView, type RuntimeConnection, type RuntimeView, toRuntimeView } from "./runtime-view.ts";
 
 export type { RuntimeManagerDeps } from "./runtime-manager-deps.ts";
@@ -17,10 +20,6 @@ export { type RuntimeConnection, type RuntimeView, toRuntimeView } from "./runti
 const { runtimes } = schema;
 
 const TOUCH_EVERY_MS = 30_000;
-
-function hashSettings(settings: GatewaySettings): string {
-  return createHash("sha256").update(JSON.stringify(settings)).digest("hex");
-}
 
 /** An exited gateway's failure reason: its code, and why where the driver knows (a memory-limit kill). */
 const exitedReason = (s: { code: number | null; reason?: string }) =>
@@ -37,6 +36,7 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
   const { db, driver } = deps;
   const claimTtlMs = deps.startTimeoutMs + 30_000;
   const restartCountResetMs = deps.restartCountResetMs ?? 10 * 60_000;
+  const settingsCache = createSettingsCache({ settingsFor: deps.settingsFor });
   const inflight = new Map<string, { promise: Promise<RuntimeConnection>; waiters: Set<(position: number) => void> }>();
   const queueTimeoutMs = deps.queueTimeoutMs ?? 120_000;
   const queuePollMs = deps.queuePollMs ?? 1_000;
@@ -44,6 +44,7 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
   const queueStaleMs = queuePollMs * 5 + 5_000;
   const evictIdleAfterMs = deps.evictIdleAfterMs ?? 5 * 60_000;
 
+  const rows = createRuntimeRows(deps);
   const {
     scoped,
     platform,
@@ -57,7 +58,17 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
     quarantine,
     markCrashed,
     medianStartMs,
-  } = createRuntimeRows(deps);
+    resumeLocked,
+  } = rows;
+
+  const tiers = createIdleTiers({
+    driver,
+    rows,
+    idleTimeoutMs: deps.idleTimeoutMs,
+    pauseAfterMs: deps.pauseAfterMs ?? 0,
+    stop: (workspaceId, reason, idleBefore) => stopRuntime(SYSTEM, workspaceId, reason, idleBefore),
+    ...(deps.log ? { log: deps.log } : {}),
+  });
 
   async function startClaimed(
     workspaceId: string,
@@ -86,6 +97,7 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
             startedAt: new Date(),
             lastStartMs: Date.now() - started,
             lastActivityAt: new Date(),
+            pausedAt: null,
             updatedAt: new Date(),
           })
           .where(eq(runtimes.workspaceId, workspaceId));
@@ -149,15 +161,21 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
     const deadline = Date.now() + claimTtlMs;
     let queued: { since: number; position: number } | undefined;
     for (;;) {
-      const settings = await deps.settingsFor(workspaceId);
-      const configHash = hashSettings(settings);
+      const policyKey = (await deps.settingsPolicyKey?.()) ?? "";
       const caps = await deps.caps?.();
       // The platform scope too: the caps count gateways across workspaces.
       const decision = await withScope(db, { workspaceId, platform: true }, async (tx) => {
         const row = await lockRow(tx, workspaceId);
+        const current = settingsCache.current(workspaceId, row.settingsVersion, policyKey);
+        if (!current) return { kind: "settings" as const, version: row.settingsVersion };
+        const configHash = current.hash;
         const claimFresh = row.claimedAt !== null && Date.now() - row.claimedAt.getTime() < claimTtlMs;
         const connection = row.state === "running" ? connectionOf(row) : undefined;
         if (connection && row.configHash === configHash) {
+          if (row.pausedAt) {
+            const resumed = await resumeLocked(tx, ctx, row);
+            return resumed ? { kind: "ready" as const, connection, row } : { kind: "lost" as const, row };
+          }
           if (!row.lastActivityAt || Date.now() - row.lastActivityAt.getTime() > TOUCH_EVERY_MS) {
             await tx.update(runtimes).set({ lastActivityAt: new Date() }).where(eq(runtimes.workspaceId, workspaceId));
           }
@@ -212,8 +230,17 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
           targetId: workspaceId,
           details: { from: row.state, ...(previous ? { reason: why } : {}) },
         });
-        return { kind: "start" as const, token, previous };
+        return { kind: "start" as const, token, previous, settings: current.settings };
       });
+      if (decision.kind === "lost") {
+        await markCrashed(decision.row, "the gateway exited while paused");
+        continue;
+      }
+      if (decision.kind === "settings") {
+        // Read outside the row lock (the read has a connection of its own), then decide again with them.
+        await settingsCache.load(workspaceId, decision.version, policyKey);
+        continue;
+      }
       if (decision.kind === "ready") {
         // Before the token goes anywhere: is the endpoint still the gateway's own?
         const handle = handleOf(decision.row);
@@ -231,7 +258,7 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
       if (decision.kind === "start") {
         if (queued) for (const waiter of waiters) waiter(0);
         if (decision.previous) await driver.stop(decision.previous, { graceful: true }).catch(() => {});
-        return startClaimed(workspaceId, decision.token, settings, ctx);
+        return startClaimed(workspaceId, decision.token, decision.settings, ctx);
       }
       if (decision.kind === "queued") {
         queued = { since: queued?.since ?? Date.now(), position: decision.position };
@@ -368,20 +395,11 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
     /** Stops a workspace's runtime; false if it was not running. */
     stop: stopRuntime,
 
-    /** Stops runtimes idle for longer than the idle timeout. @returns the workspaces stopped. */
-    async reapIdle(): Promise<string[]> {
-      const timeoutMs = typeof deps.idleTimeoutMs === "number" ? deps.idleTimeoutMs : await deps.idleTimeoutMs();
-      const cutoff = new Date(Date.now() - timeoutMs);
-      const idle = await platform((tx) =>
-        tx
-          .select({ id: runtimes.workspaceId })
-          .from(runtimes)
-          .where(and(eq(runtimes.state, "running"), lt(runtimes.lastActivityAt, cutoff))),
-      );
-      const stopped: string[] = [];
-      for (const { id } of idle) if (await stopRuntime(SYSTEM, id, "idle")) stopped.push(id);
-      return stopped;
-    },
+    /** Pauses gateways idle past the pause timeout (drivers that can). @returns the workspaces paused. */
+    pauseIdle: tiers.pauseIdle,
+
+    /** Stops gateways idle past the idle timeout, paused or not. @returns the workspaces stopped. */
+    reapIdle: tiers.reapIdle,
 
     /**
      * Polls every running runtime. One that died is restarted once (after a
@@ -449,48 +467,10 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
     },
 
     /**
-     * After a Reef restart: keeps (adopts) runtimes the driver still sees running,
+     * After a Reef restart: keeps (adopts) runtimes the driver still sees running or paused,
      * and marks the rest stopped, releasing claims a dead process left behind.
      */
-    async reconcile(): Promise<{ adopted: string[]; cleaned: string[] }> {
-      const rows = await platform((tx) =>
-        tx.select().from(runtimes).where(sql`${runtimes.state} in ('running', 'starting', 'stopping')`),
-      );
-      const adopted: string[] = [];
-      const cleaned: string[] = [];
-      for (const row of rows) {
-        const claimStale =
-          !row.claimedAt || Date.now() - row.claimedAt.getTime() > claimTtlMs || row.claimedBy === deps.instanceId;
-        if (row.state !== "running" && !claimStale) continue;
-        const handle = handleOf(row);
-        const status = handle ? await driver.poll(handle) : ({ status: "exited", code: null } as const);
-        // Adopted only if what answers on its endpoint is still the gateway itself.
-        const trusted = handle && driver.verify ? !(await verifyEndpoint(handle)) : true;
-        if (row.state === "running" && status.status === "running" && trusted) {
-          adopted.push(row.workspaceId);
-          continue;
-        }
-        if (handle) await driver.stop(handle, { graceful: false }).catch(() => {});
-        await transition(
-          row.workspaceId,
-          {
-            state: "stopped",
-            handle: null,
-            endpoint: null,
-            tokenSealed: null,
-            claimedBy: null,
-            claimedAt: null,
-            stoppedAt: new Date(),
-          },
-          {
-            action: "runtime.reconcile",
-            details: { from: row.state, found: status.status },
-          },
-        );
-        cleaned.push(row.workspaceId);
-      }
-      return { adopted, cleaned };
-    },
+    reconcile: () => reconcileRuntimes(rows, driver, { claimTtlMs, instanceId: deps.instanceId }),
 
     /**
      * A caller could not reach a runtime the table says is running. If the driver

@@ -167,6 +167,34 @@ export function createRuntimeRows(deps: Pick<RuntimeManagerDeps, "db" | "driver"
     );
   }
 
+  /**
+   * Thaws a paused gateway while its row is locked (a pause sweep cannot interleave), marks it used and audits it.
+   * @returns false when it is gone (killed while paused): the caller handles it as a crash.
+   */
+  async function resumeLocked(tx: Tx, ctx: RequestContext, row: Row): Promise<boolean> {
+    const handle = handleOf(row);
+    const pausedMs = row.pausedAt ? Date.now() - row.pausedAt.getTime() : 0;
+    try {
+      if (!handle || !driver.resume) throw new Error("this driver cannot resume a paused runtime");
+      await driver.resume(handle);
+    } catch (err) {
+      deps.log?.warn({ workspaceId: row.workspaceId, err }, "a paused runtime could not be resumed");
+      return false;
+    }
+    await tx
+      .update(runtimes)
+      .set({ pausedAt: null, lastActivityAt: new Date(), updatedAt: new Date() })
+      .where(eq(runtimes.workspaceId, row.workspaceId));
+    await appendAudit(tx, ctx, {
+      workspaceId: row.workspaceId,
+      action: "runtime.resume",
+      targetType: "runtime",
+      targetId: row.workspaceId,
+      details: { pausedMinutes: Math.floor(pausedMs / 60_000) },
+    });
+    return true;
+  }
+
   return {
     scoped,
     platform,
@@ -180,5 +208,6 @@ export function createRuntimeRows(deps: Pick<RuntimeManagerDeps, "db" | "driver"
     quarantine,
     markCrashed,
     medianStartMs,
+    resumeLocked,
   };
 }

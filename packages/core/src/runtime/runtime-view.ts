@@ -9,6 +9,8 @@ export interface RuntimeView {
   driver: string;
   startedAt: string | null;
   lastActivityAt: string | null;
+  /** Set while the running gateway is paused (the idle tier before a stop); the next use resumes it. */
+  pausedAt: string | null;
   stoppedAt: string | null;
   restarts: number;
   failureReason: string | null;
@@ -39,6 +41,7 @@ export function toRuntimeView(row: Row, platformMedianMs: number | null = null):
     driver: row.driver,
     startedAt: row.startedAt?.toISOString() ?? null,
     lastActivityAt: row.lastActivityAt?.toISOString() ?? null,
+    pausedAt: row.state === "running" ? (row.pausedAt?.toISOString() ?? null) : null,
     stoppedAt: row.stoppedAt?.toISOString() ?? null,
     restarts: row.restarts,
     failureReason: row.failureReason,
@@ -54,6 +57,7 @@ export function neverStartedView(workspaceId: string, driver: string, platformMe
     driver,
     startedAt: null,
     lastActivityAt: null,
+    pausedAt: null,
     stoppedAt: null,
     restarts: 0,
     failureReason: null,

@@ -119,6 +119,8 @@ export const chatMessages = pgTable(
   (t) => [
     index("chat_messages_session_idx").on(t.sessionId, t.id),
     index("chat_messages_unsealed_idx").on(t.workspaceId, t.id).where(sql`not ${t.sealed}`),
+    // The idle sweeps ask whether a workspace still has an answer streaming before pausing or stopping its gateway.
+    index("chat_messages_streaming_idx").on(t.workspaceId).where(sql`${t.status} = 'streaming'`),
     tenantIsolation("chat_messages_tenant_isolation", t.workspaceId),
   ],
 ).enableRLS();

@@ -21,7 +21,10 @@ export const platformSettings = pgTable(
     /** Sealed under the root key (purpose `platform-smtp`), never returned. */
     smtpPasswordSealed: text(),
     smtpFrom: text(),
+    /** Idle minutes before a workspace's gateway is stopped (its memory freed); null: the configuration's. */
     runtimeIdleTimeoutMinutes: integer(),
+    /** Idle minutes before it is paused (frozen, resumed in under a second); 0: never paused; null: configuration. */
+    runtimePauseAfterMinutes: integer(),
     /** Resource caps (0: no limit); null falls back to the configuration. */
     maxWorkspacesPerUser: integer(),
     maxRuntimesPerUser: integer(),

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { index, integer, jsonb, pgPolicy, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { bigint, index, integer, jsonb, pgPolicy, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
 import { appRole, currentWorkspaceId, platformScope } from "./roles.ts";
 import { workspaces } from "./workspaces.ts";
 
@@ -27,6 +27,12 @@ export const runtimes = pgTable(
     tokenSealed: text(),
     /** Hash of the settings the runtime was started with; a different hash means restart. */
     configHash: text(),
+    /**
+     * Bumped by triggers on every write to what the gateway's settings are made of (agents, providers, connectors,
+     * agent connectors): while it is unchanged a replica may reuse the settings it last read for this workspace
+     * instead of reading them again for every message (migration 0024).
+     */
+    settingsVersion: bigint({ mode: "number" }).notNull().default(0),
     /** Which Reef process claimed the start, and when (a stale claim may be taken over). */
     claimedBy: text(),
     claimedAt: timestamp({ withTimezone: true }),
@@ -36,6 +42,11 @@ export const runtimes = pgTable(
     /** How long the last successful start took, from asking to ready (for "usually about N s"). */
     lastStartMs: integer(),
     lastActivityAt: timestamp({ withTimezone: true }),
+    /**
+     * Set while a running gateway is paused (idle past the pause timeout: frozen by the driver, memory kept, resumed
+     * on the next use). Means something only while `state` is `running`.
+     */
+    pausedAt: timestamp({ withTimezone: true }),
     stoppedAt: timestamp({ withTimezone: true }),
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },

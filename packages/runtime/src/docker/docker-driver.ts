@@ -214,6 +214,8 @@ export class DockerDriver implements RuntimeDriver {
     const { container, hostPort, endpoint } = handle.state as Partial<DockerState>;
     try {
       const info = await this.#docker.getContainer(String(container)).inspect();
+      // Docker reports a paused container as running too; it cannot answer until unpaused.
+      if (info.State.Running && info.State.Paused) return { status: "paused" };
       if (!info.State.Running) {
         return {
           status: "exited",
@@ -231,9 +233,44 @@ export class DockerDriver implements RuntimeDriver {
     }
   }
 
+  /** `docker pause`: the cgroup freezer, atomic for the whole container. */
+  async pause(handle: RuntimeHandle): Promise<void> {
+    const { container } = handle.state as DockerState;
+    try {
+      await this.#docker.getContainer(container).pause();
+    } catch (err) {
+      // 409: already paused (idempotent); anything else (gone, not running) is the caller's crash.
+      if (statusOf(err) !== 409 || !(await this.#paused(container))) throw err;
+    }
+  }
+
+  async resume(handle: RuntimeHandle): Promise<void> {
+    const { container } = handle.state as DockerState;
+    try {
+      await this.#docker.getContainer(container).unpause();
+    } catch (err) {
+      // 409/500 "not paused" while it runs: already resumed.
+      const info = await this.#docker
+        .getContainer(container)
+        .inspect()
+        .catch(() => undefined);
+      if (!info?.State.Running || info.State.Paused) throw err;
+    }
+  }
+
+  async #paused(container: string): Promise<boolean> {
+    const info = await this.#docker
+      .getContainer(container)
+      .inspect()
+      .catch(() => undefined);
+    return info?.State.Paused === true;
+  }
+
   async stop(handle: RuntimeHandle, opts: { graceful: boolean }): Promise<void> {
     const { container } = handle.state as DockerState;
     const c = this.#docker.getContainer(container);
+    // A paused container is frozen: a stop signal would wait out its timeout. Thaw it first.
+    if (await this.#paused(container)) await c.unpause().catch(() => {});
     try {
       if (opts.graceful) await c.stop({ t: 15 });
       else await c.kill();

@@ -13,6 +13,7 @@ import {
 } from "../driver.ts";
 import { renderGatewayConfig, withoutHostTools } from "../openclaw-config.ts";
 import { cgroupPids, createGatewayCgroup, killCgroup, procsFiles, removeCgroup, rssOf } from "./cgroups.ts";
+import { freezeTree, isFrozen, thawTree } from "./freeze.ts";
 import { gatewayCommand, gatewayEnv, systemTool } from "./gateway-launch.ts";
 import { judgeListener, processTree, type SocketHolder, stillHeld } from "./listeners.ts";
 import {
@@ -415,6 +416,12 @@ export class ProcessDriver implements RuntimeDriver {
     const known = this.#children.get(state.pid);
     if (known?.code !== undefined) return { status: "exited", code: known.code };
     if (!alive(state.pid)) return { status: "exited", code: null };
+    // A paused gateway cannot answer /readyz; that it is still there and still its own is all a poll can say.
+    if (await isFrozen(state.pid)) {
+      return known || (await isRuntimeProcess(state.pid, state))
+        ? { status: "paused" }
+        : { status: "exited", code: null };
+    }
     if (state.socket) {
       if (!known && !(await isRuntimeProcess(state.pid, state))) return { status: "exited", code: null };
       return (await answers(endpointOf(state), "/readyz")) ? { status: "running" } : { status: "starting" };
@@ -459,6 +466,20 @@ export class ProcessDriver implements RuntimeDriver {
     }
   }
 
+  async pause(handle: RuntimeHandle): Promise<void> {
+    const state = handle.state as ProcessState;
+    if (!this.#children.has(state.pid) && !(await isRuntimeProcess(state.pid, state))) {
+      throw new Error("the gateway is gone");
+    }
+    await freezeTree(() => this.#tree(state));
+  }
+
+  async resume(handle: RuntimeHandle): Promise<void> {
+    const state = handle.state as ProcessState;
+    if (!alive(state.pid)) throw new Error("the gateway exited while paused");
+    await thawTree(() => this.#tree(state));
+  }
+
   startedHere(handle: RuntimeHandle): boolean {
     return this.#children.has((handle.state as ProcessState).pid);
   }
@@ -499,6 +520,8 @@ export class ProcessDriver implements RuntimeDriver {
       } else {
         kill(opts.graceful ? "SIGTERM" : "SIGKILL");
       }
+      // A paused tree would hold a SIGTERM pending until the deadline: continue it so the signal lands.
+      await thawTree(() => this.#tree(state));
       const deadline = Date.now() + (opts.graceful ? 15_000 : 5_000);
       while (!gone() && Date.now() < deadline) await sleep(50);
     }

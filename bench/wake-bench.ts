@@ -1,0 +1,141 @@
+/**
+ * Waking a workspace, measured side by side in one run (process driver, unsandboxed as in runtime-bench.ts, the
+ * LLM stand-in as vendor), each round on a fresh workspace:
+ *  - stopped → first token: the first message to a workspace with no gateway (today's path: a cold start);
+ *  - warm turn → first token (the gateway active);
+ *  - paused → first token: the first message after the pause sweep froze an idle gateway (resume + turn);
+ *  - resident memory of the gateway's whole process tree, active and idle versus paused.
+ * Each turn opens its own connection to the gateway, as Reef's first turn after a wake does. The machine's swap
+ * state is printed: a paused gateway only gives memory back where the kernel can swap it out.
+ */
+
+import { execFileSync } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createRuntimeManager, createSealer } from "@reef/core";
+import { openDatabase } from "@reef/db";
+import { type GatewaySettings, ProcessDriver, streamGatewayTurn } from "@reef/runtime";
+import { startLlmStandIn } from "@reef/testing/llm";
+import pg from "pg";
+import { startBenchPostgres } from "./bench-postgres.ts";
+import { mb } from "./measure.ts";
+
+const ROUNDS = Number(process.env.BENCH_WAKE_ROUNDS ?? 3);
+const PAUSED_FOR_MS = Number(process.env.BENCH_WAKE_PAUSED_MS ?? 5_000);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+const list = (xs: number[]) => xs.map(Math.round).join(", ");
+
+function swapState(): string {
+  const lines = readFileSync("/proc/swaps", "utf8").trim().split("\n").slice(1);
+  if (!lines.length) return "no swap enabled";
+  return lines.map((l) => l.split(/\s+/).slice(0, 3).join(" ")).join("; ");
+}
+
+export async function wakeBench(): Promise<void> {
+  const key = `sk-bench-${randomBytes(6).toString("hex")}`;
+  const llm = await startLlmStandIn({ apiKey: key });
+  const settings: GatewaySettings = {
+    providers: [
+      {
+        id: "standin",
+        baseUrl: llm.baseUrl,
+        apiKey: key,
+        api: "openai-completions",
+        models: [{ id: "stand-in-model" }],
+      },
+    ],
+    agents: [{ id: "main", name: "Main", model: "standin/stand-in-model" }],
+  };
+  const db = await startBenchPostgres();
+  const database = await openDatabase({
+    databaseUrl: db.ownerUrl,
+    appDatabaseUrl: db.appUrl,
+    appRolePassword: db.appPassword,
+    migrate: false,
+  });
+  const root = mkdtempSync(join(tmpdir(), "reef-bench-wake-"));
+  execFileSync("chmod", ["755", root]);
+  const driver = new ProcessDriver({ rootDir: root, sandbox: false });
+  const manager = createRuntimeManager({
+    db: database.db,
+    driver,
+    sealer: createSealer(randomBytes(32), "runtime-token"),
+    settingsFor: async () => settings,
+    instanceId: "bench",
+    idleTimeoutMs: 3_600_000,
+    // Any idle gateway is paused at the next sweep: the sweep is called by hand below.
+    pauseAfterMs: 1,
+    startTimeoutMs: 120_000,
+    limits: { memoryMb: 4096, cpus: 2, pids: 1024 },
+  });
+  const owner = new pg.Client({ connectionString: db.ownerUrl });
+  await owner.connect();
+  const system = { actor: { kind: "system" as const, name: "bench" } };
+
+  /** Wakes (or finds) the workspace's gateway and sends one turn: ms from asking to the first text. */
+  async function firstToken(wid: string, text: string): Promise<number> {
+    const t0 = performance.now();
+    const conn = await manager.ensureRunning(system, wid);
+    let first = Number.NaN;
+    for await (const ev of streamGatewayTurn({
+      endpoint: conn.endpoint,
+      token: conn.token,
+      agentId: "main",
+      sessionKey: `agent:main:bench-${randomUUID()}`,
+      text,
+      signal: AbortSignal.timeout(300_000),
+      connection: "own",
+    })) {
+      if (ev.type === "delta" && Number.isNaN(first)) first = performance.now() - t0;
+      if (ev.type === "error") throw new Error(`the turn failed in the gateway: ${ev.message}`);
+    }
+    if (Number.isNaN(first)) throw new Error("the turn sent no text");
+    return first;
+  }
+
+  const rss = async (wid: string) => {
+    const handle = await manager.handle(wid);
+    return (handle && (await driver.stats?.(handle))?.rssBytes) || 0;
+  };
+
+  try {
+    const stopped: number[] = [];
+    const warm: number[] = [];
+    const paused: number[] = [];
+    const activeRss: number[] = [];
+    const pausedRss: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const wid = randomUUID();
+      await owner.query("insert into workspaces (id, name) values ($1, 'bench')", [wid]);
+      stopped.push(await firstToken(wid, `cold ${round}`));
+      for (let i = 0; i < 3; i++) warm.push(await firstToken(wid, `warm ${round}.${i}`));
+      await new Promise((r) => setTimeout(r, 3_000));
+      activeRss.push(await rss(wid));
+      const froze = await manager.pauseIdle();
+      if (!froze.includes(wid)) throw new Error("the pause sweep did not pause the idle gateway");
+      await new Promise((r) => setTimeout(r, PAUSED_FOR_MS));
+      pausedRss.push(await rss(wid));
+      paused.push(await firstToken(wid, `after pause ${round}`));
+      await manager.stop(system, wid, "bench");
+    }
+    const sw = median(stopped);
+    console.log(`waking a workspace (${ROUNDS} rounds, process driver, unsandboxed; swap: ${swapState()})`);
+    console.log(`  stopped → first token  median ${Math.round(sw)} ms  (${list(stopped)})`);
+    console.log(`  warm turn → first token median ${Math.round(median(warm))} ms  (${list(warm)})`);
+    console.log(
+      `  paused → first token   median ${Math.round(median(paused))} ms  (${list(paused)})  = ${(median(paused) / sw).toFixed(3)} × stopped`,
+    );
+    console.log(
+      `  gateway tree RSS: active idle ${mb(median(activeRss))}, paused ${PAUSED_FOR_MS / 1000} s ${mb(median(pausedRss))}  = ${(median(pausedRss) / median(activeRss)).toFixed(2)} × active`,
+    );
+  } finally {
+    await manager.stopAll("bench over");
+    await owner.end();
+    await database.close();
+    await db.stop();
+    await llm.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
