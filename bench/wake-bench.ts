@@ -4,7 +4,9 @@
  *  - stopped → first token: the first message to a workspace with no gateway (today's path: a cold start);
  *  - warm turn → first token (the gateway active);
  *  - paused → first token: the first message after the pause sweep froze an idle gateway (resume + turn);
- *  - resident memory of the gateway's whole process tree, active and idle versus paused.
+ *  - swapped out → first token: the same after the swap-out sweep moved the paused gateway's memory to swap (only
+ *    where the host has swap);
+ *  - resident memory of the gateway's whole process tree, active and idle versus paused and swapped out.
  * Each turn opens its own connection to the gateway, as Reef's first turn after a wake does. The machine's swap
  * state is printed: a paused gateway only gives memory back where the kernel can swap it out.
  */
@@ -65,8 +67,9 @@ export async function wakeBench(): Promise<void> {
     settingsFor: async () => settings,
     instanceId: "bench",
     idleTimeoutMs: 3_600_000,
-    // Any idle gateway is paused at the next sweep: the sweep is called by hand below.
+    // Any idle gateway is paused, and any paused one swapped out, at the next sweep: the sweeps are called below.
     pauseAfterMs: 1,
+    swapOutAfterMs: 0,
     startTimeoutMs: 120_000,
     limits: { memoryMb: 4096, cpus: 2, pids: 1024 },
   });
@@ -106,6 +109,8 @@ export async function wakeBench(): Promise<void> {
     const paused: number[] = [];
     const activeRss: number[] = [];
     const pausedRss: number[] = [];
+    const swapped: number[] = [];
+    const swappedRss: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const wid = randomUUID();
       await owner.query("insert into workspaces (id, name) values ($1, 'bench')", [wid]);
@@ -118,6 +123,15 @@ export async function wakeBench(): Promise<void> {
       await new Promise((r) => setTimeout(r, PAUSED_FOR_MS));
       pausedRss.push(await rss(wid));
       paused.push(await firstToken(wid, `after pause ${round}`));
+      await firstToken(wid, `warm again ${round}`);
+      await new Promise((r) => setTimeout(r, 3_000));
+      await manager.pauseIdle();
+      await new Promise((r) => setTimeout(r, 10));
+      if ((await manager.swapOutIdle()).includes(wid)) {
+        await new Promise((r) => setTimeout(r, PAUSED_FOR_MS));
+        swappedRss.push(await rss(wid));
+        swapped.push(await firstToken(wid, `after swap-out ${round}`));
+      }
       await manager.stop(system, wid, "bench");
     }
     const sw = median(stopped);
@@ -127,8 +141,14 @@ export async function wakeBench(): Promise<void> {
     console.log(
       `  paused → first token   median ${Math.round(median(paused))} ms  (${list(paused)})  = ${(median(paused) / sw).toFixed(3)} × stopped`,
     );
+    if (swapped.length) {
+      console.log(
+        `  swapped out → first token median ${Math.round(median(swapped))} ms  (${list(swapped)})  = ${(median(swapped) / sw).toFixed(3)} × stopped`,
+      );
+    } else console.log("  swapped out: not measured (no swap on this host: paused gateways keep their memory)");
+    const active = median(activeRss);
     console.log(
-      `  gateway tree RSS: active idle ${mb(median(activeRss))}, paused ${PAUSED_FOR_MS / 1000} s ${mb(median(pausedRss))}  = ${(median(pausedRss) / median(activeRss)).toFixed(2)} × active`,
+      `  gateway tree RSS: active idle ${mb(active)}, paused ${PAUSED_FOR_MS / 1000} s ${mb(median(pausedRss))}  = ${(median(pausedRss) / active).toFixed(2)} × active${swappedRss.length ? `, swapped out ${mb(median(swappedRss))} = ${(median(swappedRss) / active).toFixed(2)} × active` : ""}`,
     );
   } finally {
     await manager.stopAll("bench over");

@@ -80,6 +80,7 @@ export type AppConfig = Pick<
   | "kubernetesNamespace"
   | "runtimeIdleTimeoutMinutes"
   | "runtimePauseAfterMinutes"
+  | "runtimeSwapOutAfterMinutes"
   | "runtimeStartTimeoutSeconds"
   | "runtimeMemoryMb"
   | "runtimeCpus"

@@ -103,6 +103,7 @@ export async function startServer(
   const idleTiers = async () => {
     await runtimes.reapIdle();
     await runtimes.pauseIdle();
+    await runtimes.swapOutIdle();
   };
   let sweeping = false;
   const sweep = setInterval(() => {

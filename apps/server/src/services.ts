@@ -276,6 +276,7 @@ export function createServices(
     instanceId: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
     idleTimeoutMs: platformSettings.idleTimeoutMs,
     pauseAfterMs: platformSettings.pauseAfterMs,
+    swapOutAfterMs: config.runtimeSwapOutAfterMinutes * 60_000,
     startTimeoutMs: config.runtimeStartTimeoutSeconds * 1000,
     limits: { memoryMb: config.runtimeMemoryMb, cpus: config.runtimeCpus, pids: config.runtimePids },
     // Containers and pods get a hard limit from their engine; a child process only this watchdog.

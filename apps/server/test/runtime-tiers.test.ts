@@ -188,11 +188,16 @@ describe("idle tiers with a real gateway", () => {
 
   it("a paused gateway killed behind Reef's back is found by the health sweep and handled as a crash", async () => {
     await pauseIdle();
-    for (const pid of await gatewayProcesses()) {
+    const procs = await gatewayProcesses();
+    for (const pid of procs) {
       try {
         process.kill(pid, "SIGKILL");
       } catch {}
     }
+    // Dead (a zombie counts: its exit is only not collected yet), then the next health sweep.
+    await expect
+      .poll(() => procs.every((p) => ["Z", "gone"].includes(stateOf(p) ?? "gone")), { timeout: 10_000 })
+      .toBe(true);
     await manager().checkHealth();
     const crash = await db.owner.query(
       "select details from audit_log where workspace_id = $1 and action = 'runtime.crash' order by id desc limit 1",

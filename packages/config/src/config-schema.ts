@@ -245,6 +245,16 @@ export const configSchema = z.object({
     .min(0)
     .max(24 * 60)
     .default(10),
+  /**
+   * Minutes a gateway stays paused before its memory is moved out to swap, where the host has swap and the driver
+   * can (process driver with control groups): far less memory, a slower first answer on resume.
+   */
+  runtimeSwapOutAfterMinutes: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(24 * 60)
+    .default(30),
   runtimeStartTimeoutSeconds: z.coerce.number().int().min(10).max(600).default(120),
   runtimeMemoryMb: z.coerce.number().int().min(512).max(65_536).default(2048),
   /**
@@ -343,6 +353,7 @@ export const ENV_NAMES: Record<keyof ParsedConfig, string> = {
   kubernetesNamespace: "REEF_KUBERNETES_NAMESPACE",
   runtimeIdleTimeoutMinutes: "REEF_RUNTIME_IDLE_TIMEOUT_MINUTES",
   runtimePauseAfterMinutes: "REEF_RUNTIME_PAUSE_AFTER_MINUTES",
+  runtimeSwapOutAfterMinutes: "REEF_RUNTIME_SWAP_OUT_AFTER_MINUTES",
   runtimeStartTimeoutSeconds: "REEF_RUNTIME_START_TIMEOUT_SECONDS",
   runtimeMemoryMb: "REEF_RUNTIME_MEMORY_MB",
   runtimeCpus: "REEF_RUNTIME_CPUS",

@@ -9,6 +9,8 @@ export const runtimeSchema = z.object({
   lastActivityAt: z.string().nullable(),
   /** Set while the running gateway is paused (idle past the pause timeout); the next use resumes it in about a second. */
   pausedAt: z.string().nullable(),
+  /** Set while the paused gateway's memory is out in swap (a deeper tier: its first answer takes a little longer). */
+  swappedOutAt: z.string().nullable(),
   stoppedAt: z.string().nullable(),
   restarts: z.number().int(),
   failureReason: z.string().nullable(),

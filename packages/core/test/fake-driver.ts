@@ -100,6 +100,14 @@ export class FakeDriver implements RuntimeDriver {
     rt.paused = false;
   }
 
+  /** What `reclaim` reports; undefined: the host has no swap. */
+  swap: { before: number; after: number } | undefined = { before: 1_000_000_000, after: 250_000_000 };
+
+  async reclaim(handle: RuntimeHandle): Promise<{ before: number; after: number } | undefined> {
+    if (!this.live.get(String(handle.state.id))?.paused) return undefined;
+    return this.swap;
+  }
+
   /** Whether the runtime is paused now. */
   isPaused(handle: { state: JsonObject }): boolean {
     return this.live.get(String(handle.state.id))?.paused === true;

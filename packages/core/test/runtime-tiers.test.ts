@@ -123,6 +123,38 @@ describe("idle tiers", () => {
     expect(driver.pauses).toBe(1);
   });
 
+  it("moves a gateway paused long enough out to swap, once; the next use resumes it and it counts as active again", async () => {
+    const { wid, driver, m } = await running({ swapOutAfterMs: 30 * 60_000 });
+    await idleFor(wid, 11);
+    await m.pauseIdle();
+    expect(await m.swapOutIdle()).toEqual([]); // paused only now
+    await t.owner.query("update runtimes set paused_at = now() - interval '31 minutes' where workspace_id = $1", [wid]);
+    expect(await m.swapOutIdle()).toEqual([wid]);
+    expect(await m.swapOutIdle()).toEqual([]);
+    expect((await m.get(wid)).swappedOutAt).not.toBeNull();
+    const entries = await kit.audit(wid);
+    expect(entries.find((e) => e.action === "runtime.swap_out")?.details).toEqual({ beforeMb: 954, afterMb: 238 });
+    await m.ensureRunning(SYSTEM, wid);
+    const view = await m.get(wid);
+    expect([view.pausedAt, view.swappedOutAt]).toEqual([null, null]);
+    expect(entries.length + 1).toBe((await kit.audit(wid)).length);
+    expect((await kit.audit(wid)).at(-1)).toMatchObject({ action: "runtime.resume", details: { swappedOut: true } });
+    expect(driver.starts).toHaveLength(1);
+  });
+
+  it("where the host has no swap, nothing is marked swapped out and the gateway stays paused", async () => {
+    const { wid, driver, m } = await running({ swapOutAfterMs: 0 });
+    driver.swap = undefined;
+    await idleFor(wid, 11);
+    await m.pauseIdle();
+    await t.owner.query("update runtimes set paused_at = now() - interval '1 minute' where workspace_id = $1", [wid]);
+    expect(await m.swapOutIdle()).toEqual([]);
+    const view = await m.get(wid);
+    expect(view.swappedOutAt).toBeNull();
+    expect(view.pausedAt).not.toBeNull();
+    expect(await auditActions(wid)).not.toContain("runtime.swap_out");
+  });
+
   it("a wake on one replica resumes a gateway another replica paused", async () => {
     const { wid, driver, m, conn } = await running();
     await idleFor(wid, 11);

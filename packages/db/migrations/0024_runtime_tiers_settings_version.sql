@@ -1,6 +1,7 @@
 ALTER TABLE "platform_settings" ADD COLUMN "runtime_pause_after_minutes" integer;--> statement-breakpoint
 ALTER TABLE "runtimes" ADD COLUMN "settings_version" bigint DEFAULT 0 NOT NULL;--> statement-breakpoint
 ALTER TABLE "runtimes" ADD COLUMN "paused_at" timestamp with time zone;--> statement-breakpoint
+ALTER TABLE "runtimes" ADD COLUMN "swapped_out_at" timestamp with time zone;--> statement-breakpoint
 CREATE INDEX "chat_messages_streaming_idx" ON "chat_messages" USING btree ("workspace_id") WHERE "chat_messages"."status" = 'streaming';
 --> statement-breakpoint
 -- Every write to what a workspace's gateway settings are made of bumps its runtime's settings_version, in the

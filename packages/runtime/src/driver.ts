@@ -99,6 +99,12 @@ export interface RuntimeDriver {
   pause?(handle: RuntimeHandle): Promise<void>;
   /** Thaws a paused runtime. Idempotent. @throws when the runtime is gone (the caller handles it as a crash). */
   resume?(handle: RuntimeHandle): Promise<void>;
+  /**
+   * Moves a paused runtime's memory out to swap, keeping a fraction resident (the deeper idle tier: far less
+   * memory, a slower resume as the first turn faults back what it touches). Only on a paused runtime.
+   * @returns bytes in use before and after; undefined where it cannot (no swap on the host, no memory group).
+   */
+  reclaim?(handle: RuntimeHandle): Promise<{ before: number; after: number } | undefined>;
   /** Resource use of a running runtime, where the driver can measure it. */
   stats?(handle: RuntimeHandle): Promise<{ rssBytes: number } | undefined>;
   /**

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RuntimeDriver, RuntimeHandle, RuntimeSpec } from "../src/driver.ts";
 import { gatewayFetch } from "../src/gateway-endpoint.ts";
@@ -105,6 +106,15 @@ export function describeDriverConformance(name: string, opts: ConformanceOptions
           status: "paused",
         });
         if (opts.servesHttp) expect(await ask()).toBe("no answer");
+        if (driver.reclaim) {
+          // Into swap where the host has it (the figures are in the wake benchmark), else nothing; it resumes either way.
+          const moved = await driver.reclaim(handle);
+          if (moved) expect(moved.after).toBeLessThan(moved.before);
+          // As root the driver has the control group it needs: only a host without swap declines.
+          else if (process.getuid?.() === 0) {
+            expect(await readFile("/proc/swaps", "utf8").then((t) => t.trim().split("\n").length)).toBe(1);
+          }
+        }
         const resumed = Date.now();
         await driver.resume(handle);
         await driver.resume(handle);

@@ -43,7 +43,7 @@ const mb = (bytes: number | null) => (bytes === null ? "–" : `${Math.round(byt
 function tierOf(r: Runtime): string {
   if (r.state !== "running") return r.state === "starting" || r.state === "queued" ? "Waking" : "Stopped";
   if (!r.pausedAt) return "Active";
-  return `Paused since ${new Date(r.pausedAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
+  return `Paused${r.swappedOutAt ? ", swapped out," : ""} since ${new Date(r.pausedAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
 }
 
 /** Operators only: users, workspaces, runtimes and the platform audit trail. */

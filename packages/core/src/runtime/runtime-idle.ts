@@ -42,9 +42,10 @@ export async function busy(tx: Tx, workspaceId: string): Promise<boolean> {
 }
 
 /**
- * The two idle tiers. After `pauseAfterMs` without use a gateway is paused (frozen by the driver: no CPU, memory
- * kept, resumed on the next use in well under a second); after `idleTimeoutMs` it is stopped (memory freed, the
- * next use starts a new one). Drivers without `pause` skip the first tier.
+ * The idle tiers. After `pauseAfterMs` without use a gateway is paused (frozen by the driver: no CPU, memory kept,
+ * resumed on the next use in about a second); once paused for `swapOutAfterMs` its memory goes to swap where the
+ * driver and host can (less memory, a slower resume); after `idleTimeoutMs` it is stopped (memory freed, the next
+ * use starts a new one). Drivers without `pause` skip the paused tiers.
  */
 export function createIdleTiers(deps: {
   driver: RuntimeDriver;
@@ -52,6 +53,8 @@ export function createIdleTiers(deps: {
   idleTimeoutMs: Minutes;
   /** 0: never paused. */
   pauseAfterMs: Minutes;
+  /** How long a gateway stays paused before its memory goes to swap (where the driver and host can); absent: never. */
+  swapOutAfterMs?: Minutes;
   stop: (workspaceId: string, reason: string, idleBefore: Date) => Promise<boolean>;
   log?: { warn(obj: object, msg: string): void };
 }) {
@@ -91,7 +94,64 @@ export function createIdleTiers(deps: {
     });
   }
 
+  /**
+   * Moves one paused gateway's memory to swap if it is still paused, paused since before `pausedBefore`, and not
+   * yet swapped out. @returns the bytes before and after, false when it no longer qualifies, undefined when the
+   * driver or host cannot (no swap): the sweep then stops trying this round.
+   */
+  async function swapOutOne(workspaceId: string, pausedBefore: Date) {
+    const reclaim = driver.reclaim?.bind(driver);
+    if (!reclaim) return undefined;
+    return rows.scoped(workspaceId, async (tx) => {
+      // Under the row lock: a wake waits, then resumes the gateway with its memory wherever it is.
+      const row = await rows.lockRow(tx, workspaceId);
+      const handle = rows.handleOf(row);
+      if (row.state !== "running" || !row.pausedAt || row.swappedOutAt || !handle) return false;
+      if (row.pausedAt >= pausedBefore) return false;
+      const moved = await reclaim(handle).catch((err: unknown) => {
+        deps.log?.warn({ workspaceId, err }, "could not move a paused runtime's memory to swap");
+        return undefined;
+      });
+      if (!moved) return undefined;
+      await tx
+        .update(runtimes)
+        .set({ swappedOutAt: new Date(), updatedAt: new Date() })
+        .where(eq(runtimes.workspaceId, workspaceId));
+      const mb = (n: number) => Math.round(n / 1_048_576);
+      await appendAudit(tx, SYSTEM, {
+        workspaceId,
+        action: "runtime.swap_out",
+        targetType: "runtime",
+        targetId: workspaceId,
+        details: { beforeMb: mb(moved.before), afterMb: mb(moved.after) },
+      });
+      return moved;
+    });
+  }
+
   return {
+    /**
+     * Moves the memory of gateways paused past the swap-out time to swap. @returns the workspaces swapped out
+     * (none where the host has no swap).
+     */
+    async swapOutIdle(): Promise<string[]> {
+      if (deps.swapOutAfterMs === undefined || !driver.reclaim) return [];
+      const cutoff = new Date(Date.now() - (await ms(deps.swapOutAfterMs)));
+      const paused = await rows.platform((tx) =>
+        tx
+          .select({ id: runtimes.workspaceId })
+          .from(runtimes)
+          .where(and(eq(runtimes.state, "running"), isNull(runtimes.swappedOutAt), lt(runtimes.pausedAt, cutoff))),
+      );
+      const out: string[] = [];
+      for (const { id } of paused) {
+        const moved = await swapOutOne(id, cutoff);
+        if (moved === undefined) break;
+        if (moved) out.push(id);
+      }
+      return out;
+    },
+
     /** Pauses gateways idle past the pause timeout. @returns the workspaces paused. */
     async pauseIdle(): Promise<string[]> {
       const after = await ms(deps.pauseAfterMs);

@@ -34,6 +34,11 @@ export interface RuntimeManagerDeps {
   idleTimeoutMs: number | (() => Promise<number>);
   /** Idle time after which a gateway is paused, where the driver can (0 or absent: never paused). */
   pauseAfterMs?: number | (() => Promise<number>);
+  /**
+   * How long a gateway stays paused before its memory is moved out to swap (drivers with `reclaim`, hosts with
+   * swap): less memory, a slower resume. Absent: never.
+   */
+  swapOutAfterMs?: number | (() => Promise<number>);
   startTimeoutMs: number;
   limits: { memoryMb: number; cpus: number; pids: number };
   /**

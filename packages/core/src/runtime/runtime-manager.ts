@@ -66,6 +66,7 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
     rows,
     idleTimeoutMs: deps.idleTimeoutMs,
     pauseAfterMs: deps.pauseAfterMs ?? 0,
+    ...(deps.swapOutAfterMs !== undefined ? { swapOutAfterMs: deps.swapOutAfterMs } : {}),
     stop: (workspaceId, reason, idleBefore) => stopRuntime(SYSTEM, workspaceId, reason, idleBefore),
     ...(deps.log ? { log: deps.log } : {}),
   });
@@ -98,6 +99,7 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
             lastStartMs: Date.now() - started,
             lastActivityAt: new Date(),
             pausedAt: null,
+            swappedOutAt: null,
             updatedAt: new Date(),
           })
           .where(eq(runtimes.workspaceId, workspaceId));
@@ -397,6 +399,9 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
 
     /** Pauses gateways idle past the pause timeout (drivers that can). @returns the workspaces paused. */
     pauseIdle: tiers.pauseIdle,
+
+    /** Moves paused gateways' memory to swap once paused long enough (drivers and hosts that can). */
+    swapOutIdle: tiers.swapOutIdle,
 
     /** Stops gateways idle past the idle timeout, paused or not. @returns the workspaces stopped. */
     reapIdle: tiers.reapIdle,

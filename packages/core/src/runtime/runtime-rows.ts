@@ -183,14 +183,14 @@ export function createRuntimeRows(deps: Pick<RuntimeManagerDeps, "db" | "driver"
     }
     await tx
       .update(runtimes)
-      .set({ pausedAt: null, lastActivityAt: new Date(), updatedAt: new Date() })
+      .set({ pausedAt: null, swappedOutAt: null, lastActivityAt: new Date(), updatedAt: new Date() })
       .where(eq(runtimes.workspaceId, row.workspaceId));
     await appendAudit(tx, ctx, {
       workspaceId: row.workspaceId,
       action: "runtime.resume",
       targetType: "runtime",
       targetId: row.workspaceId,
-      details: { pausedMinutes: Math.floor(pausedMs / 60_000) },
+      details: { pausedMinutes: Math.floor(pausedMs / 60_000), swappedOut: row.swappedOutAt !== null },
     });
     return true;
   }

@@ -11,6 +11,8 @@ export interface RuntimeView {
   lastActivityAt: string | null;
   /** Set while the running gateway is paused (the idle tier before a stop); the next use resumes it. */
   pausedAt: string | null;
+  /** Set while the paused gateway's memory is out in swap (the next use takes a little longer to answer). */
+  swappedOutAt: string | null;
   stoppedAt: string | null;
   restarts: number;
   failureReason: string | null;
@@ -42,6 +44,7 @@ export function toRuntimeView(row: Row, platformMedianMs: number | null = null):
     startedAt: row.startedAt?.toISOString() ?? null,
     lastActivityAt: row.lastActivityAt?.toISOString() ?? null,
     pausedAt: row.state === "running" ? (row.pausedAt?.toISOString() ?? null) : null,
+    swappedOutAt: row.state === "running" ? (row.swappedOutAt?.toISOString() ?? null) : null,
     stoppedAt: row.stoppedAt?.toISOString() ?? null,
     restarts: row.restarts,
     failureReason: row.failureReason,
@@ -58,6 +61,7 @@ export function neverStartedView(workspaceId: string, driver: string, platformMe
     startedAt: null,
     lastActivityAt: null,
     pausedAt: null,
+    swappedOutAt: null,
     stoppedAt: null,
     restarts: 0,
     failureReason: null,

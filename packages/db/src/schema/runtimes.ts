@@ -47,6 +47,8 @@ export const runtimes = pgTable(
      * on the next use). Means something only while `state` is `running`.
      */
     pausedAt: timestamp({ withTimezone: true }),
+    /** Set once a paused gateway's memory was moved out to swap (the deeper idle tier); cleared on resume. */
+    swappedOutAt: timestamp({ withTimezone: true }),
     stoppedAt: timestamp({ withTimezone: true }),
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },

@@ -13,9 +13,10 @@ import {
 } from "../driver.ts";
 import { renderGatewayConfig, withoutHostTools } from "../openclaw-config.ts";
 import { cgroupPids, createGatewayCgroup, killCgroup, procsFiles, removeCgroup, rssOf } from "./cgroups.ts";
-import { freezeTree, isFrozen, thawTree } from "./freeze.ts";
+import { freezeTree, isFrozen, runState, thawTree } from "./freeze.ts";
 import { gatewayCommand, gatewayEnv, systemTool } from "./gateway-launch.ts";
 import { judgeListener, processTree, type SocketHolder, stillHeld } from "./listeners.ts";
+import { capSwapAgain, reclaimFrozen } from "./memory-reclaim.ts";
 import {
   claimSharedTmpRoot,
   completeOpenClawInstall,
@@ -415,7 +416,8 @@ export class ProcessDriver implements RuntimeDriver {
     const state = handle.state as ProcessState;
     const known = this.#children.get(state.pid);
     if (known?.code !== undefined) return { status: "exited", code: known.code };
-    if (!alive(state.pid)) return { status: "exited", code: null };
+    // A zombie is dead, its exit not yet collected.
+    if (!alive(state.pid) || (await runState(state.pid)) === "Z") return { status: "exited", code: null };
     // A paused gateway cannot answer /readyz; that it is still there and still its own is all a poll can say.
     if (await isFrozen(state.pid)) {
       return known || (await isRuntimeProcess(state.pid, state))
@@ -474,10 +476,18 @@ export class ProcessDriver implements RuntimeDriver {
     await freezeTree(() => this.#tree(state));
   }
 
+  /** The frozen tree's control group pushed down into swap (memory-reclaim.ts); a running one is left alone. */
+  async reclaim(handle: RuntimeHandle): Promise<{ before: number; after: number } | undefined> {
+    const state = handle.state as ProcessState;
+    if (!state.cgroup || !(await isFrozen(state.pid))) return undefined;
+    return reclaimFrozen(state.cgroup);
+  }
+
   async resume(handle: RuntimeHandle): Promise<void> {
     const state = handle.state as ProcessState;
     if (!alive(state.pid)) throw new Error("the gateway exited while paused");
     await thawTree(() => this.#tree(state));
+    if (state.cgroup) await capSwapAgain(state.cgroup);
   }
 
   startedHere(handle: RuntimeHandle): boolean {
