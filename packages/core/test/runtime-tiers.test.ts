@@ -155,6 +155,20 @@ describe("idle tiers", () => {
     expect(await auditActions(wid)).not.toContain("runtime.swap_out");
   });
 
+  it("a decision on an approval reaching a paused gateway thaws it first (never a frozen endpoint)", async () => {
+    const { wid, driver, m, conn } = await running();
+    await idleFor(wid, 11);
+    await m.pauseIdle();
+    expect((await m.current(wid))?.endpoint.toString()).toBe(conn.endpoint.toString());
+    expect(driver.isPaused({ state: await storedHandle(wid) })).toBe(false);
+    expect((await m.get(wid)).pausedAt).toBeNull();
+    // Dead while paused: nothing to send the decision to.
+    await idleFor(wid, 11);
+    await m.pauseIdle();
+    driver.crash({ state: await storedHandle(wid) });
+    expect(await m.current(wid)).toBeUndefined();
+  });
+
   it("a wake on one replica resumes a gateway another replica paused", async () => {
     const { wid, driver, m, conn } = await running();
     await idleFor(wid, 11);

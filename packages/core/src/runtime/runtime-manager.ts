@@ -501,9 +501,12 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
      * (approvals: a stopped gateway's waiting runs are gone, nobody to tell).
      */
     async current(workspaceId: string): Promise<RuntimeConnection | undefined> {
-      const [row] = await scoped(workspaceId, (tx) =>
-        tx.select().from(runtimes).where(eq(runtimes.workspaceId, workspaceId)),
-      );
+      const [row] = await scoped(workspaceId, async (tx) => {
+        const [found] = await tx.select().from(runtimes).where(eq(runtimes.workspaceId, workspaceId)).for("update");
+        // A paused gateway cannot take a decision: thaw it as a wake would (a dead one is the health sweep's).
+        if (found?.state === "running" && found.pausedAt && !(await resumeLocked(tx, SYSTEM, found))) return [];
+        return found ? [found] : [];
+      });
       const connection = row?.state === "running" ? connectionOf(row) : undefined;
       const handle = connection && row ? handleOf(row) : undefined;
       // As for a wake: the token goes only to an endpoint still the gateway's own.
