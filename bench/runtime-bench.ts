@@ -6,26 +6,21 @@
  *  - idle and active RSS of one gateway, and how many such workspaces fit in this
  *    machine's memory.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createRuntimeManager, createSealer } from "@reef/core";
-import { openDatabase } from "@reef/db";
 import {
   EMBEDDING_ENV,
   GATEWAY_NODE_ENV,
   type GatewaySettings,
   gatewayFetch,
   installedOpenclawVersion,
-  ProcessDriver,
   renderGatewayConfig,
 } from "@reef/runtime";
-import { startLlmStandIn } from "@reef/testing/llm";
-import pg from "pg";
-import { startBenchPostgres } from "./bench-postgres.ts";
+import { startBenchRuntimes } from "./bench-runtimes.ts";
 import { groupRss, mb } from "./measure.ts";
 
 const ROUNDS = Number(process.env.BENCH_RUNTIME_ROUNDS ?? 3);
@@ -101,44 +96,10 @@ function defaultConfig(port: number, token: string, settings: GatewaySettings) {
 }
 
 export async function runtimeBench(): Promise<void> {
-  const key = `sk-bench-${randomBytes(6).toString("hex")}`;
-  const llm = await startLlmStandIn({ apiKey: key });
-  const settings: GatewaySettings = {
-    providers: [
-      {
-        id: "standin",
-        baseUrl: llm.baseUrl,
-        apiKey: key,
-        api: "openai-completions",
-        models: [{ id: "stand-in-model" }],
-      },
-    ],
-    agents: [{ id: "main", name: "Main", model: "standin/stand-in-model" }],
-  };
-  const db = await startBenchPostgres();
-  const database = await openDatabase({
-    databaseUrl: db.ownerUrl,
-    appDatabaseUrl: db.appUrl,
-    appRolePassword: db.appPassword,
-    migrate: false,
+  const { settings, driver, manager, owner, system, close } = await startBenchRuntimes({
+    dirPrefix: "reef-bench-rt-",
+    manager: {},
   });
-  const root = mkdtempSync(join(tmpdir(), "reef-bench-rt-"));
-  execFileSync("chmod", ["755", root]);
-  // Unsandboxed, like the gateways spawned by hand it is compared with (sandbox-bench.ts measures the sandbox).
-  const driver = new ProcessDriver({ rootDir: root, sandbox: false });
-  const manager = createRuntimeManager({
-    db: database.db,
-    driver,
-    sealer: createSealer(randomBytes(32), "runtime-token"),
-    settingsFor: async () => settings,
-    instanceId: "bench",
-    idleTimeoutMs: 3_600_000,
-    startTimeoutMs: 120_000,
-    limits: { memoryMb: 2048, cpus: 1, pids: 1024 },
-  });
-  const owner = new pg.Client({ connectionString: db.ownerUrl });
-  await owner.connect();
-  const system = { actor: { kind: "system" as const, name: "bench" } };
   try {
     const reef: number[] = [];
     const wakes: number[] = [];
@@ -222,11 +183,6 @@ export async function runtimeBench(): Promise<void> {
       `capacity estimate: ${Math.floor((totalmem() - reserve) / active)} active workspaces in ${mb(totalmem())} (${Math.floor((memAvailable - reserve) / active)} with the memory free now), from measured RSS, not launched`,
     );
   } finally {
-    await manager.stopAll("bench over");
-    await owner.end();
-    await database.close();
-    await db.stop();
-    await llm.close();
-    rmSync(root, { recursive: true, force: true });
+    await close();
   }
 }

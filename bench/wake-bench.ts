@@ -11,17 +11,10 @@
  * state is printed: a paused gateway only gives memory back where the kernel can swap it out.
  */
 
-import { execFileSync } from "node:child_process";
-import { randomBytes, randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createRuntimeManager, createSealer } from "@reef/core";
-import { openDatabase } from "@reef/db";
-import { type GatewaySettings, ProcessDriver, streamGatewayTurn } from "@reef/runtime";
-import { startLlmStandIn } from "@reef/testing/llm";
-import pg from "pg";
-import { startBenchPostgres } from "./bench-postgres.ts";
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { streamGatewayTurn } from "@reef/runtime";
+import { startBenchRuntimes } from "./bench-runtimes.ts";
 import { mb } from "./measure.ts";
 
 const ROUNDS = Number(process.env.BENCH_WAKE_ROUNDS ?? 3);
@@ -36,46 +29,15 @@ function swapState(): string {
 }
 
 export async function wakeBench(): Promise<void> {
-  const key = `sk-bench-${randomBytes(6).toString("hex")}`;
-  const llm = await startLlmStandIn({ apiKey: key });
-  const settings: GatewaySettings = {
-    providers: [
-      {
-        id: "standin",
-        baseUrl: llm.baseUrl,
-        apiKey: key,
-        api: "openai-completions",
-        models: [{ id: "stand-in-model" }],
-      },
-    ],
-    agents: [{ id: "main", name: "Main", model: "standin/stand-in-model" }],
-  };
-  const db = await startBenchPostgres();
-  const database = await openDatabase({
-    databaseUrl: db.ownerUrl,
-    appDatabaseUrl: db.appUrl,
-    appRolePassword: db.appPassword,
-    migrate: false,
+  const { driver, manager, owner, system, close } = await startBenchRuntimes({
+    dirPrefix: "reef-bench-wake-",
+    manager: {
+      // Any idle gateway is paused, and any paused one swapped out, at the next sweep: the sweeps are called below.
+      pauseAfterMs: 1,
+      swapOutAfterMs: 0,
+      limits: { memoryMb: 4096, cpus: 2, pids: 1024 },
+    },
   });
-  const root = mkdtempSync(join(tmpdir(), "reef-bench-wake-"));
-  execFileSync("chmod", ["755", root]);
-  const driver = new ProcessDriver({ rootDir: root, sandbox: false });
-  const manager = createRuntimeManager({
-    db: database.db,
-    driver,
-    sealer: createSealer(randomBytes(32), "runtime-token"),
-    settingsFor: async () => settings,
-    instanceId: "bench",
-    idleTimeoutMs: 3_600_000,
-    // Any idle gateway is paused, and any paused one swapped out, at the next sweep: the sweeps are called below.
-    pauseAfterMs: 1,
-    swapOutAfterMs: 0,
-    startTimeoutMs: 120_000,
-    limits: { memoryMb: 4096, cpus: 2, pids: 1024 },
-  });
-  const owner = new pg.Client({ connectionString: db.ownerUrl });
-  await owner.connect();
-  const system = { actor: { kind: "system" as const, name: "bench" } };
 
   /** Wakes (or finds) the workspace's gateway and sends one turn: ms from asking to the first text. */
   async function firstToken(wid: string, text: string): Promise<number> {
@@ -151,11 +113,6 @@ export async function wakeBench(): Promise<void> {
       `  gateway tree RSS: active idle ${mb(active)}, paused ${PAUSED_FOR_MS / 1000} s ${mb(median(pausedRss))}  = ${(median(pausedRss) / active).toFixed(2)} × active${swappedRss.length ? `, swapped out ${mb(median(swappedRss))} = ${(median(swappedRss) / active).toFixed(2)} × active` : ""}`,
     );
   } finally {
-    await manager.stopAll("bench over");
-    await owner.end();
-    await database.close();
-    await db.stop();
-    await llm.close();
-    rmSync(root, { recursive: true, force: true });
+    await close();
   }
 }

@@ -8,4 +8,5 @@ export {
   loadConfig,
   parseConfig,
 } from "./load-config.ts";
+export { debugStacks, processConfigSource } from "./process-env.ts";
 export { type TestHarnessSettings, testHarnessSettings } from "./test-harness-settings.ts";

@@ -1,4 +1,4 @@
-import { type Config, ConfigError, loadConfig, parseConfig } from "@reef/config";
+import { type Config, ConfigError, debugStacks, loadConfig, parseConfig, processConfigSource } from "@reef/config";
 import { createLogger, openConfiguredDatabase } from "@reef/server";
 import type { Command } from "commander";
 import type pg from "pg";
@@ -8,10 +8,11 @@ import type { Logger } from "pino";
 export const EXIT_CONFIG = 78;
 
 /** Loads config from the environment (and `--config`), or exits naming the bad setting. */
+const sourceFor = (command: Command) => processConfigSource(command.optsWithGlobals<{ config?: string }>().config);
+
 export async function configFor(command: Command): Promise<Config> {
-  const file = command.optsWithGlobals<{ config?: string }>().config;
   try {
-    return await loadConfig({ env: process.env, ...(file ? { file } : {}) });
+    return await loadConfig(sourceFor(command));
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`reef: ${err.message}\n`);
@@ -26,8 +27,7 @@ export async function configFor(command: Command): Promise<Config> {
  * (no secret key generated): for commands that inspect a setup. Throws ConfigError.
  */
 export function parsedConfigFor(command: Command): ReturnType<typeof parseConfig> {
-  const file = command.optsWithGlobals<{ config?: string }>().config;
-  return parseConfig({ env: process.env, ...(file ? { file } : {}) });
+  return parseConfig(sourceFor(command));
 }
 
 export function loggerFor(config: Config, overrides: { level?: string } = {}): Logger {
@@ -38,7 +38,7 @@ export function loggerFor(config: Config, overrides: { level?: string } = {}): L
 export function fail(err: unknown): never {
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`reef: ${message}\n`);
-  if (process.env.REEF_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  if (debugStacks() && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   process.exit(1);
 }
 

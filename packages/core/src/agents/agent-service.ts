@@ -148,6 +148,13 @@ export function createAgentService(deps: {
     };
   }
 
+  /** The platform-wide inputs of a gateway's settings: the tool policy, and whether connectors reach it. */
+  async function gatewayPolicy() {
+    const policy = await toolPolicy();
+    const withConnectors = deps.mcpCatalog !== undefined && ((await deps.connectorsEnabled?.()) ?? false);
+    return { policy, withConnectors };
+  }
+
   function requireSandbox(tools: readonly string[]) {
     if (deps.hostToolsAllowed === false && grantsHostAccess(tools)) {
       throw new AppError(
@@ -444,9 +451,7 @@ export function createAgentService(deps: {
      * the runtime manager's settings cache: when it changes, every workspace's settings are read again.
      */
     async gatewayPolicyKey(): Promise<string> {
-      const policy = await toolPolicy();
-      const withConnectors = deps.mcpCatalog !== undefined && ((await deps.connectorsEnabled?.()) ?? false);
-      return JSON.stringify([policy.grantable, policy.hostToolsAllowed, withConnectors]);
+      return JSON.stringify(await gatewayPolicy());
     },
 
     /**
@@ -454,8 +459,7 @@ export function createAgentService(deps: {
      * when the workspace's settings version moved or {@link gatewayPolicyKey} changed (runtime-settings-cache.ts).
      */
     async gatewaySettings(workspaceId: string): Promise<GatewaySettings> {
-      const policy = await toolPolicy();
-      const withConnectors = deps.mcpCatalog !== undefined && ((await deps.connectorsEnabled?.()) ?? false);
+      const { policy, withConnectors } = await gatewayPolicy();
       return withScope(deps.db, { workspaceId }, async (tx) => {
         const mcp =
           withConnectors && deps.mcpCatalog ? await gatewayConnectors(tx, workspaceId, deps.mcpCatalog) : undefined;

@@ -11,7 +11,7 @@ export interface CachedSettings {
   policyKey: string;
 }
 
-export function hashSettings(settings: GatewaySettings): string {
+function hashSettings(settings: GatewaySettings): string {
   return createHash("sha256").update(JSON.stringify(settings)).digest("hex");
 }
 
@@ -51,10 +51,6 @@ export function createSettingsCache(deps: {
         if (oldest !== undefined) entries.delete(oldest);
       }
       return entry;
-    },
-
-    forget(workspaceId: string): void {
-      entries.delete(workspaceId);
     },
   };
 }

@@ -240,7 +240,7 @@ export class DockerDriver implements RuntimeDriver {
       await this.#docker.getContainer(container).pause();
     } catch (err) {
       // 409: already paused (idempotent); anything else (gone, not running) is the caller's crash.
-      if (statusOf(err) !== 409 || !(await this.#paused(container))) throw err;
+      if (statusOf(err) !== 409 || !(await this.#state(container))?.Paused) throw err;
     }
   }
 
@@ -250,27 +250,25 @@ export class DockerDriver implements RuntimeDriver {
       await this.#docker.getContainer(container).unpause();
     } catch (err) {
       // 409/500 "not paused" while it runs: already resumed.
-      const info = await this.#docker
-        .getContainer(container)
-        .inspect()
-        .catch(() => undefined);
-      if (!info?.State.Running || info.State.Paused) throw err;
+      const state = await this.#state(container);
+      if (!state?.Running || state.Paused) throw err;
     }
   }
 
-  async #paused(container: string): Promise<boolean> {
+  /** The container's state as the engine reports it; undefined when it cannot say (gone). */
+  async #state(container: string) {
     const info = await this.#docker
       .getContainer(container)
       .inspect()
       .catch(() => undefined);
-    return info?.State.Paused === true;
+    return info?.State;
   }
 
   async stop(handle: RuntimeHandle, opts: { graceful: boolean }): Promise<void> {
     const { container } = handle.state as DockerState;
     const c = this.#docker.getContainer(container);
     // A paused container is frozen: a stop signal would wait out its timeout. Thaw it first.
-    if (await this.#paused(container)) await c.unpause().catch(() => {});
+    if ((await this.#state(container))?.Paused) await c.unpause().catch(() => {});
     try {
       if (opts.graceful) await c.stop({ t: 15 });
       else await c.kill();

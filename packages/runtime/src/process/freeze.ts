@@ -13,6 +13,9 @@ export async function runState(pid: number): Promise<string | undefined> {
   return rest ? rest[0] : undefined;
 }
 
+/** A state letter of a stopped process (by a signal, or under a tracer). */
+export const isStopped = (state: string | undefined) => state === "T" || state === "t";
+
 const signal = (pid: number, sig: NodeJS.Signals) => {
   try {
     process.kill(pid, sig);
@@ -30,7 +33,7 @@ export async function freezeTree(tree: () => Promise<Set<number>>, timeoutMs = 5
     let moving = 0;
     for (const pid of await tree()) {
       const s = await runState(pid);
-      if (s === undefined || s === "T" || s === "t" || s === "Z" || s === "X") continue;
+      if (s === undefined || isStopped(s) || s === "Z" || s === "X") continue;
       moving++;
       signal(pid, "SIGSTOP");
     }
@@ -50,6 +53,5 @@ export async function thawTree(tree: () => Promise<Set<number>>): Promise<void> 
 
 /** Whether the tree's first process (the gateway or its sandbox) is stopped. */
 export async function isFrozen(pid: number): Promise<boolean> {
-  const s = await runState(pid);
-  return s === "T" || s === "t";
+  return isStopped(await runState(pid));
 }

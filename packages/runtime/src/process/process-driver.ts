@@ -13,7 +13,7 @@ import {
 } from "../driver.ts";
 import { renderGatewayConfig, withoutHostTools } from "../openclaw-config.ts";
 import { cgroupPids, createGatewayCgroup, killCgroup, procsFiles, removeCgroup, rssOf } from "./cgroups.ts";
-import { freezeTree, isFrozen, runState, thawTree } from "./freeze.ts";
+import { freezeTree, isFrozen, isStopped, runState, thawTree } from "./freeze.ts";
 import { gatewayCommand, gatewayEnv, systemTool } from "./gateway-launch.ts";
 import { judgeListener, processTree, type SocketHolder, stillHeld } from "./listeners.ts";
 import { capSwapAgain, reclaimFrozen } from "./memory-reclaim.ts";
@@ -417,9 +417,11 @@ export class ProcessDriver implements RuntimeDriver {
     const known = this.#children.get(state.pid);
     if (known?.code !== undefined) return { status: "exited", code: known.code };
     // A zombie is dead, its exit not yet collected.
-    if (!alive(state.pid) || (await runState(state.pid)) === "Z") return { status: "exited", code: null };
+    if (!alive(state.pid)) return { status: "exited", code: null };
+    const run = await runState(state.pid);
+    if (run === "Z") return { status: "exited", code: null };
     // A paused gateway cannot answer /readyz; that it is still there and still its own is all a poll can say.
-    if (await isFrozen(state.pid)) {
+    if (isStopped(run)) {
       return known || (await isRuntimeProcess(state.pid, state))
         ? { status: "paused" }
         : { status: "exited", code: null };
