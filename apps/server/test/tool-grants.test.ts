@@ -272,6 +272,57 @@ describe("with Reef's shipped default (web only), on a sandboxed host", () => {
     expect(results).not.toContain(MARKER);
   }, 180_000);
 
+  it("the operator's list alone, with no agent edited, decides what the next start lets the agent run", async () => {
+    // Gateway settings are cached per workspace behind a version that only agent, provider and connector writes
+    // move: the operator's list must reach the gateway without any of those.
+    const w = owner.workspaceId;
+    const start = async () => {
+      const res = await owner.client.post(`/api/v1/workspaces/${w}/runtime/start`);
+      expect(res.statusCode, res.body).toBe(200);
+    };
+    const before = await gatewayPid();
+    expect(
+      (await operator.client.patch("/api/v1/admin/settings", { grantableTools: ["shell", "web"] })).statusCode,
+    ).toBe(200);
+    await start();
+    expect(await gatewayPid()).not.toBe(before);
+    expect((await renderedTools()).alsoAllow).toContain("group:runtime");
+
+    const allowed = await gatewayPid();
+    expect((await operator.client.patch("/api/v1/admin/settings", { grantableTools: ["web"] })).statusCode).toBe(200);
+    await start();
+    expect(await gatewayPid()).not.toBe(allowed);
+    expect((await renderedTools()).deny).toContain("group:runtime");
+    const session = await owner.client.post(`/api/v1/workspaces/${w}/sessions`, { agentId });
+    const { offered, results } = await turn(owner, session.json().id, "please run the command once more");
+    for (const names of offered) expect(names).not.toContain("exec");
+    expect(results).not.toContain(MARKER);
+  }, 180_000);
+
+  it("an admin taking the shell away from an agent reaches the running gateway at the next start", async () => {
+    // The same cache, from the other side: an agent write must move the workspace's settings version.
+    const w = owner.workspaceId;
+    const start = async () => {
+      const res = await owner.client.post(`/api/v1/workspaces/${w}/runtime/start`);
+      expect(res.statusCode, res.body).toBe(200);
+    };
+    expect(
+      (await operator.client.patch("/api/v1/admin/settings", { grantableTools: ["shell", "web"] })).statusCode,
+    ).toBe(200);
+    await start();
+    expect((await renderedTools()).alsoAllow).toContain("group:runtime");
+    const granted = await gatewayPid();
+    const revoked = await owner.client.patch(`/api/v1/workspaces/${w}/agents/${agentId}`, { tools: ["web"] });
+    expect(revoked.statusCode, revoked.body).toBe(200);
+    await start();
+    expect(await gatewayPid()).not.toBe(granted);
+    expect((await renderedTools()).deny).toContain("group:runtime");
+    const session = await owner.client.post(`/api/v1/workspaces/${w}/sessions`, { agentId });
+    const { offered, results } = await turn(owner, session.json().id, "please run the command after the revoke");
+    for (const names of offered) expect(names).not.toContain("exec");
+    expect(results).not.toContain(MARKER);
+  }, 180_000);
+
   it("sets an agent's exec policy and allowlist (admins only, deduplicated, audited)", async () => {
     const w = owner.workspaceId;
     const member = await joins(app, owner, "member");
