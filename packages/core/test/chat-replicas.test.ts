@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
+import { QuotaExceededError } from "@reef/contracts";
 import { withScope } from "@reef/db";
 import type { GatewayTurnEvent, GatewayTurnRequest } from "@reef/runtime";
 import { createTestDatabase, type TestDatabase } from "@reef/testing";
@@ -93,7 +94,11 @@ async function fixture() {
   return { userId, wid, providerId, agentId, ctx };
 }
 
-function replica(gateway: GatewayChat, userId: string, opts: { heartbeatMs?: number } = {}): ChatService {
+function replica(
+  gateway: GatewayChat,
+  userId: string,
+  opts: { heartbeatMs?: number; runtimes?: RuntimeManager; quotas?: QuotaService } = {},
+): ChatService {
   const db = t.database.db;
   const gate = {
     run: (
@@ -106,17 +111,19 @@ function replica(gateway: GatewayChat, userId: string, opts: { heartbeatMs?: num
   const agents = {
     forChat: async (_tx: unknown, _access: unknown, id: string) => ({ id, instructions: "", temperature: null }),
   } as unknown as AgentService;
-  const quotas = { reserveMessage: async () => {} } as unknown as QuotaService;
+  const quotas = opts.quotas ?? ({ reserveMessage: async () => {} } as unknown as QuotaService);
   const conn = { endpoint: new URL("http://127.0.0.1:9"), token: "t" };
-  const runtimes = {
-    get: async () => ({ state: "running", expectedStartSeconds: null }),
-    // biome-ignore lint/correctness/useYield: already running, no progress to report
-    ensureRunningWithProgress: async function* () {
-      return conn;
-    },
-    ensureRunning: async () => conn,
-    reportUnreachable: async () => false,
-  } as unknown as RuntimeManager;
+  const runtimes =
+    opts.runtimes ??
+    ({
+      get: async () => ({ state: "running", expectedStartSeconds: null }),
+      // biome-ignore lint/correctness/useYield: already running, no progress to report
+      ensureRunningWithProgress: async function* () {
+        return conn;
+      },
+      ensureRunning: async () => conn,
+      reportUnreachable: async () => false,
+    } as unknown as RuntimeManager);
   return createChatService({
     db,
     gate,
@@ -291,5 +298,79 @@ describe("an edited conversation whose turn failed", () => {
       session.id,
     ]);
     expect(rows[0].gateway_retell_pending).toBe(false);
+  });
+});
+
+/**
+ * Runtimes as the turn sees them: a workspace `running` or `stopped`, each wake
+ * recorded by how it was asked for (`ready`: beside the message's transaction;
+ * `progress`: by the turn, showing its progress), a wake taking `wakeMs`.
+ */
+function recordedRuntimes(state: "running" | "stopped", wakeMs = 0) {
+  const wakes: ("ready" | "progress")[] = [];
+  const conn = { endpoint: new URL("http://127.0.0.1:9"), token: "t" };
+  const woken = () => new Promise<typeof conn>((r) => setTimeout(() => r(conn), wakeMs));
+  const runtimes = {
+    get: async () => ({ state, pausedAt: null, expectedStartSeconds: 12 }),
+    ensureRunning: async () => {
+      wakes.push("ready");
+      return woken();
+    },
+    ensureRunningWithProgress: async function* () {
+      wakes.push("progress");
+      yield { type: "runtime", state: "starting" };
+      return await woken();
+    },
+    reportUnreachable: async () => false,
+  } as unknown as RuntimeManager;
+  return { runtimes, wakes };
+}
+
+describe("the workspace's runtime, looked up while the message is stored", () => {
+  it("a running gateway is readied beside the transaction and the turn uses it: no second wake", async () => {
+    const f = await fixture();
+    const g = standInGateway();
+    const r = recordedRuntimes("running");
+    const chat = replica(g.gateway, f.userId, { runtimes: r.runtimes });
+    const session = await chat.createSession(f.ctx, f.wid, { agentId: f.agentId });
+    const { events } = await send(chat, f.ctx, f.wid, session.id, "hello");
+    expect(events.at(-1)).toMatchObject({ type: "done", status: "complete" });
+    expect(events.some((e) => e.type === "runtime")).toBe(false);
+    expect(r.wakes).toEqual(["ready"]);
+  });
+
+  it("a readied wake still under way when the turn starts (a restart) is joined, with its progress shown", async () => {
+    const f = await fixture();
+    const g = standInGateway();
+    const r = recordedRuntimes("running", 300);
+    const chat = replica(g.gateway, f.userId, { runtimes: r.runtimes });
+    const session = await chat.createSession(f.ctx, f.wid, { agentId: f.agentId });
+    const { events } = await send(chat, f.ctx, f.wid, session.id, "hello");
+    expect(events.at(-1)).toMatchObject({ type: "done", status: "complete" });
+    expect(r.wakes).toEqual(["ready", "progress"]);
+    expect(events.find((e) => e.type === "runtime")).toMatchObject({ state: "starting", expectedSeconds: 12 });
+  });
+
+  it("a stopped workspace is started by the turn, saying so, and a refused message starts nothing", async () => {
+    const f = await fixture();
+    const g = standInGateway();
+    const r = recordedRuntimes("stopped");
+    const chat = replica(g.gateway, f.userId, { runtimes: r.runtimes });
+    const session = await chat.createSession(f.ctx, f.wid, { agentId: f.agentId });
+    const { events } = await send(chat, f.ctx, f.wid, session.id, "hello");
+    expect(events[0]).toMatchObject({ type: "runtime", state: "starting", expectedSeconds: 12 });
+    expect(events.at(-1)).toMatchObject({ type: "done", status: "complete" });
+    expect(r.wakes).toEqual(["progress"]);
+
+    const refused = recordedRuntimes("stopped");
+    const full = {
+      reserveMessage: async () => {
+        throw new QuotaExceededError("used up", { limit: "messages", used: 1, max: 1, retryAfter: 60 });
+      },
+    } as unknown as QuotaService;
+    const capped = replica(g.gateway, f.userId, { runtimes: refused.runtimes, quotas: full });
+    await expect(capped.startTurn(f.ctx, f.wid, session.id, "one more")).rejects.toThrow(QuotaExceededError);
+    await new Promise((res) => setTimeout(res, 50));
+    expect(refused.wakes).toEqual([]);
   });
 });

@@ -63,9 +63,15 @@ export async function appendAudit(tx: Tx, ctx: RequestContext, event: AuditEvent
   const hash = chainHash(prevHash, fields);
   const { occurredAt, workspaceId, ...rest } = fields;
   const row = { ...rest, occurredAt: new Date(occurredAt), prevHash, hash } as typeof platformAuditLog.$inferInsert;
-  if (workspaceId === null) await tx.insert(platformAuditLog).values(row);
-  else await tx.insert(auditLog).values({ ...row, workspaceId });
-  await tx.update(auditChainHeads).set({ lastHash: hash }).where(eq(auditChainHeads.chain, key));
+  const insert =
+    workspaceId === null
+      ? tx.insert(platformAuditLog).values(row)
+      : tx.insert(auditLog).values({ ...row, workspaceId });
+  // The entry and the chain's new head in one statement (every mutation pays for this round trip); drizzle
+  // parenthesises the embedded insert.
+  await tx.execute(
+    sql`with appended as ${insert} update ${auditChainHeads} set ${sql.identifier("last_hash")} = ${hash} where ${auditChainHeads.chain} = ${key}`,
+  );
 }
 
 export interface AuditQuery {

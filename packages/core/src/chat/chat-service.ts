@@ -21,7 +21,7 @@ import { createTranscriptSealer } from "./transcript-sealing.ts";
 import { followStoredAnswer } from "./turn-follow.ts";
 import { gatewaySessionKey, withEarlierTurns } from "./turn-input.ts";
 import { createTurnRegistry, type TurnSubscription } from "./turn-registry.ts";
-import { createTurnRunner, type GatewayChat, INTERRUPTED, type Owner } from "./turn-runner.ts";
+import { createTurnRunner, type GatewayChat, INTERRUPTED, lookAhead, type Owner } from "./turn-runner.ts";
 
 export type { MessageView } from "./message-view.ts";
 export type { ChatEvent, TurnSubscription } from "./turn-registry.ts";
@@ -404,6 +404,8 @@ export function createChatService(deps: {
           if (turns.has(sessionId) || (await settleInterrupted(tx, sessionId))) {
             throw new ConflictError("An answer is still arriving in this session; wait for it or stop it first.");
           }
+          // The sender may chat here: find the runtime while the message is stored.
+          const ahead = lookAhead(deps.runtimes, ctx, workspaceId);
           const agent = await deps.agents.forChat(tx, access, session.agentId);
           let prompt = opts.prompt ?? text;
           if (opts.replaceFrom !== undefined) prompt = await replaceFrom(tx, ctx, session, opts.replaceFrom, text);
@@ -412,15 +414,17 @@ export function createChatService(deps: {
           const forget = opts.replaceFrom !== undefined || session.gatewayRetellPending;
           await deps.quotas.reserveMessage(tx, workspaceId);
           // The text is sealed once the row has its id (bound into the ciphertext), in this transaction.
-          const [user] = await tx
+          // One statement for both rows (the user's first: ids follow the rows' order).
+          const inserted = await tx
             .insert(chatMessages)
-            .values({ workspaceId, sessionId, role: "user", content: "", sealed: true, completedAt: new Date() })
-            .returning({ id: chatMessages.id });
-          const [assistant] = await tx
-            .insert(chatMessages)
-            .values({ workspaceId, sessionId, role: "assistant", content: "", sealed: true, status: "streaming" })
-            .returning({ id: chatMessages.id });
-          if (!user || !assistant) throw new Error("message insert returned nothing");
+            .values([
+              { workspaceId, sessionId, role: "user", content: "", sealed: true, completedAt: new Date() },
+              { workspaceId, sessionId, role: "assistant", content: "", sealed: true, status: "streaming" },
+            ])
+            .returning({ id: chatMessages.id, role: chatMessages.role });
+          const user = inserted.find((r) => r.role === "user");
+          const assistant = inserted.find((r) => r.role === "assistant");
+          if (!user || !assistant || user.id > assistant.id) throw new Error("message insert returned unexpected rows");
           await tx
             .update(chatMessages)
             .set({ content: await sealer.sealMessage(tx, workspaceId, sessionId, user.id, text) })
@@ -461,6 +465,7 @@ export function createChatService(deps: {
               assistantMessageId: assistant.id,
               provider: provider ?? null,
               forget,
+              ahead,
             },
             userMessageId: user.id,
             assistantMessageId: assistant.id,

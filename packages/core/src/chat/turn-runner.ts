@@ -3,7 +3,7 @@ import { deleteGatewaySessions, GatewayRequestError, streamGatewayTurn } from "@
 import type { ChatAgent } from "../agents/agent-service.ts";
 import type { ApprovalRelay, ApprovalTurn, ApprovalView } from "../approvals/approval-relay.ts";
 import type { ProviderFailure, ProviderFailures } from "../outbound/provider-failures.ts";
-import type { RuntimeConnection, RuntimeManager } from "../runtime/runtime-manager.ts";
+import type { RuntimeConnection, RuntimeManager, RuntimeView } from "../runtime/runtime-manager.ts";
 import type { RequestContext } from "../shared/context.ts";
 import type { AnswerStore } from "./answer-store.ts";
 import type { ChatEvent } from "./turn-registry.ts";
@@ -35,6 +35,48 @@ export interface TurnPlan {
    * kept turns. A completed turn clears the session's `gatewayRetellPending`.
    */
   forget: boolean;
+  /** The runtime, looked up while the message was being stored (see {@link lookAhead}). */
+  ahead?: Promise<RuntimeAhead | undefined> | undefined;
+}
+
+/**
+ * A workspace's runtime as {@link lookAhead} found it, and, when it was running
+ * (or paused), the connection being readied: a running gateway's row lock,
+ * or a paused one's resume, costs the turn nothing once the message is stored.
+ */
+export interface RuntimeAhead {
+  view: RuntimeView;
+  /** `undefined` until the connection is ready; a failed one is left to the turn's own wake. */
+  connection: () => RuntimeConnection | undefined;
+}
+
+/**
+ * Starts looking up a workspace's runtime for a turn whose message is still being
+ * stored: called once the sender is authorised, it runs beside that transaction.
+ * Only a gateway already running (or paused) is readied: a stopped one is started
+ * by the turn itself, after the message is accepted, with its progress shown.
+ * Never rejects.
+ */
+export function lookAhead(
+  runtimes: Pick<RuntimeManager, "get" | "ensureRunning">,
+  ctx: RequestContext,
+  workspaceId: string,
+): Promise<RuntimeAhead | undefined> {
+  return runtimes.get(workspaceId).then(
+    (view) => {
+      let ready: RuntimeConnection | undefined;
+      // A refused message still wakes the gateway, as opening the chat does; the failure is the turn's to handle.
+      if (view.state === "running")
+        runtimes.ensureRunning(ctx, workspaceId).then(
+          (c) => {
+            ready = c;
+          },
+          () => {},
+        );
+      return { view, connection: () => ready };
+    },
+    () => undefined,
+  );
 }
 
 /** How a turn reaches the workspace's gateway (the real client, or a stand-in in tests). */
@@ -194,17 +236,21 @@ export function createTurnRunner(deps: {
     });
     try {
       let conn: RuntimeConnection;
-      const view = await deps.runtimes.get(workspaceId);
+      const ahead = await plan.ahead;
+      const view = ahead?.view ?? (await deps.runtimes.get(workspaceId));
       if (view.state !== "running") {
         yield { type: "runtime", state: "starting", expectedSeconds: view.expectedStartSeconds };
       } else if (view.pausedAt) {
         // Resuming a paused gateway takes about a second: still worth saying why the answer is not there yet.
         yield { type: "runtime", state: "starting", expectedSeconds: 1 };
       }
-      conn = yield* withExpected(
-        deps.runtimes.ensureRunningWithProgress(ctx, workspaceId, controller.signal),
-        view.expectedStartSeconds,
-      );
+      // Readied beside the message's transaction, or still under way (then joined, with its progress).
+      conn =
+        ahead?.connection() ??
+        (yield* withExpected(
+          deps.runtimes.ensureRunningWithProgress(ctx, workspaceId, controller.signal),
+          view.expectedStartSeconds,
+        ));
       if (plan.forget) {
         // The conversation was edited: the gateway's transcript still holds the removed turns.
         const { failed } = await gateway.deleteSessions(conn, [session.key]);

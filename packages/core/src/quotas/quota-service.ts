@@ -86,15 +86,27 @@ export function createQuotaService(deps: { gate: WorkspaceGate; limits: QuotaLim
     /** Counts one message, or throws QUOTA_EXCEEDED (and counts nothing, the transaction rolls back). */
     async reserveMessage(tx: Tx, workspaceId: string): Promise<void> {
       const { month, secondsLeft } = monthOf(now());
-      await tx.insert(usageMonthly).values({ workspaceId, month }).onConflictDoNothing();
-      const [row] = await tx
-        .select()
-        .from(usageMonthly)
-        .where(and(eq(usageMonthly.workspaceId, workspaceId), eq(usageMonthly.month, month)))
-        .for("update");
-      if (!row) throw new Error("usage row vanished");
+      // One statement: the month's row created or counted (and locked), with the workspace's budget. Over an
+      // allowance, the throw rolls the count back with the caller's transaction.
+      const [counted] = await tx
+        .insert(usageMonthly)
+        .values({ workspaceId, month, messages: 1 })
+        .onConflictDoUpdate({
+          target: [usageMonthly.workspaceId, usageMonthly.month],
+          set: { messages: sql`${usageMonthly.messages} + 1` },
+        })
+        .returning({
+          messages: usageMonthly.messages,
+          promptTokens: usageMonthly.promptTokens,
+          completionTokens: usageMonthly.completionTokens,
+          budget: sql<
+            string | number | null
+          >`(select ${workspaces.monthlyTokenBudget} from ${workspaces} where ${workspaces.id} = ${workspaceId})`,
+        });
+      if (!counted) throw new Error("usage row vanished");
+      const row = { ...counted, messages: counted.messages - 1 };
       const { messages } = deps.limits;
-      const tokens = await tokenLimit(tx, workspaceId);
+      const tokens = counted.budget === null ? deps.limits.tokens : Number(counted.budget);
       if (messages !== null && row.messages >= messages) {
         throw new QuotaExceededError(
           `This workspace has used its ${messages} messages for this month. The allowance renews on the 1st; an administrator can raise it.`,
@@ -108,10 +120,6 @@ export function createQuotaService(deps: { gate: WorkspaceGate; limits: QuotaLim
           { limit: "tokens", used, max: tokens, retryAfter: secondsLeft },
         );
       }
-      await tx
-        .update(usageMonthly)
-        .set({ messages: sql`${usageMonthly.messages} + 1` })
-        .where(and(eq(usageMonthly.workspaceId, workspaceId), eq(usageMonthly.month, month)));
     },
 
     /**
