@@ -2,7 +2,8 @@
  * The idle tiers with a real gateway (process driver): an idle workspace's gateway is paused (every process of
  * its tree stopped), and each way a workspace is used resumes it, the same gateway, without a start: a member's
  * chat message, a scheduled run, an OpenAI-compatible API call. A paused gateway killed behind Reef's back is
- * found by the health sweep and handled as a crash. Several members and agents, as real workspaces have.
+ * found by the health sweep and handled as a crash. Several members and agents, as real workspaces have. An agent
+ * with the shell is hostile: a process it leaves behind in a session of its own is frozen with the gateway.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -10,6 +11,7 @@ import { servicesOf } from "@reef/server";
 import {
   addAgent,
   addStandInProvider,
+  execAfterRun,
   httpClient,
   joinWorkspace,
   type LlmStandIn,
@@ -32,7 +34,8 @@ let llm: LlmStandIn;
 let owner: Awaited<ReturnType<typeof signUp>>;
 let member: Awaited<ReturnType<typeof signUp>>;
 let wid = "";
-const agents = { ada: "", bea: "" };
+const agents = { ada: "", bea: "", cy: "" };
+let providerId = "";
 
 const manager = () => servicesOf(app).runtimeManager;
 
@@ -113,13 +116,14 @@ beforeAll(async () => {
     apiKey: KEY,
     models: ["stand-in-model"],
     reply: (text) => `Stand-in reply to: ${text}`,
+    toolCalls: execAfterRun,
   });
   ({ app, db, base } = await listenTestApp({ config: { runtimeIdleTimeoutMinutes: 60 } }));
   owner = await signUp(app, { name: "Olive" });
   member = await signUp(app, { name: "Milo" });
   wid = owner.workspaceId;
   await joinWorkspace(owner.client, wid, member.email, member.client, "member");
-  const providerId = await addStandInProvider(owner.client, wid, llm, KEY);
+  providerId = await addStandInProvider(owner.client, wid, llm, KEY);
   agents.ada = await addAgent(owner.client, wid, { name: "Ada", providerId, model: "stand-in-model" });
   agents.bea = await addAgent(owner.client, wid, { name: "Bea", providerId, model: "stand-in-model" });
 }, 60_000);
@@ -209,4 +213,59 @@ describe("idle tiers with a real gateway", () => {
     expect(answerOf(events)).toContain("Stand-in reply to: after the crash");
     expect(await startedGateways()).toBe(2);
   }, 180_000);
+
+  it("a process an agent leaves behind, busy in a session of its own, is frozen with the gateway", async () => {
+    // A third agent, with the shell and no approvals: a hostile one runs what it likes.
+    agents.cy = (
+      await owner.client.post(`/api/v1/workspaces/${wid}/agents`, {
+        name: "Cy",
+        providerId,
+        model: "stand-in-model",
+        tools: ["shell"],
+        execPolicy: "allow",
+      })
+    ).json().id;
+    const SPINNER = "reef-tiers-spinner";
+    const left = await chat(
+      member,
+      agents.cy,
+      `run: setsid sh -c 'while :; do :; done' ${SPINNER} > /dev/null 2>&1 < /dev/null & echo left-behind`,
+    );
+    expect(left.map((e) => e.event)).toContain("done");
+    const cmdline = (pid: number) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      } catch {
+        return "";
+      }
+    };
+    let spinner = 0;
+    await expect
+      .poll(
+        async () => {
+          spinner = (await gatewayProcesses()).find((p) => cmdline(p).includes(SPINNER)) ?? 0;
+          return spinner;
+        },
+        { timeout: 15_000 },
+      )
+      .toBeGreaterThan(0);
+    const cpuTicks = () => {
+      const stat = readFileSync(`/proc/${spinner}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return Number(f[11]) + Number(f[12]);
+    };
+    expect(stateOf(spinner)).toBe("R");
+
+    // Paused: every process of the tree stopped, the spinner too, and it spends no CPU.
+    await pauseIdle();
+    expect(stateOf(spinner)).toBe("T");
+    const before = cpuTicks();
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(cpuTicks()).toBe(before);
+
+    // Another member's message resumes the whole tree, the process left behind included.
+    const events = await chat(owner, agents.bea, "after the spinner");
+    expect(answerOf(events)).toContain("Stand-in reply to: after the spinner");
+    expect(stateOf(spinner)).not.toBe("T");
+  }, 240_000);
 });
