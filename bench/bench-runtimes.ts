@@ -10,6 +10,14 @@ import { startLlmStandIn } from "@reef/testing/llm";
 import pg from "pg";
 import { startBenchPostgres } from "./bench-postgres.ts";
 
+/** Gateway settings for one agent (`main`) on the LLM stand-in at `baseUrl`, which takes `apiKey`. */
+export function standInSettings(baseUrl: string, apiKey: string): GatewaySettings {
+  return {
+    providers: [{ id: "standin", baseUrl, apiKey, api: "openai-completions", models: [{ id: "stand-in-model" }] }],
+    agents: [{ id: "main", name: "Main", model: "standin/stand-in-model" }],
+  };
+}
+
 /**
  * What the runtime and wake benchmarks stand on: the LLM stand-in, a Postgres of their own, and Reef's runtime
  * manager on the process driver, unsandboxed (like gateways spawned by hand; sandbox-bench.ts measures the
@@ -18,18 +26,7 @@ import { startBenchPostgres } from "./bench-postgres.ts";
 export async function startBenchRuntimes(opts: { dirPrefix: string; manager: Partial<RuntimeManagerDeps> }) {
   const key = `sk-bench-${randomBytes(6).toString("hex")}`;
   const llm = await startLlmStandIn({ apiKey: key });
-  const settings: GatewaySettings = {
-    providers: [
-      {
-        id: "standin",
-        baseUrl: llm.baseUrl,
-        apiKey: key,
-        api: "openai-completions",
-        models: [{ id: "stand-in-model" }],
-      },
-    ],
-    agents: [{ id: "main", name: "Main", model: "standin/stand-in-model" }],
-  };
+  const settings = standInSettings(llm.baseUrl, key);
   const db = await startBenchPostgres();
   const database = await openDatabase({
     databaseUrl: db.ownerUrl,

@@ -14,11 +14,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { RuntimeConnection } from "@reef/core";
 import { openDatabase } from "@reef/db";
-import { type GatewaySettings, ProcessDriver, type RuntimeHandle, streamChatTurn } from "@reef/runtime";
+import { ProcessDriver, type RuntimeHandle, streamChatTurn } from "@reef/runtime";
 import { buildApp, servicesOf } from "@reef/server";
 import { signUp } from "@reef/testing";
 import pino from "pino";
 import { benchAppConfig, startBenchPostgres } from "./bench-postgres.ts";
+import { standInSettings } from "./bench-runtimes.ts";
 import { INSTRUCTIONS, replyTo, startStandInProcess } from "./chat-bench.ts";
 import { mb, percentile } from "./measure.ts";
 
@@ -118,18 +119,7 @@ export async function sandboxBench(): Promise<void> {
       model: "stand-in-model",
       instructions: INSTRUCTIONS,
     });
-    const settings: GatewaySettings = {
-      providers: [
-        {
-          id: "standin",
-          baseUrl: llm.baseUrl,
-          apiKey: key,
-          api: "openai-completions",
-          models: [{ id: "stand-in-model" }],
-        },
-      ],
-      agents: [{ id: "main", name: "main", model: "standin/stand-in-model" }],
-    };
+    const settings = standInSettings(llm.baseUrl, key);
 
     const settle = () => new Promise((r) => setTimeout(r, 5_000));
     let sandboxConn: RuntimeConnection | undefined;

@@ -108,6 +108,12 @@ describe("with Reef's shipped default (web only), on a sandboxed host", () => {
     await db?.drop();
   }, 120_000);
 
+  /** The owner starts the workspace's gateway (a changed setting restarts it), waiting until it is ready. */
+  async function startRuntime() {
+    const res = await owner.client.post(`/api/v1/workspaces/${owner.workspaceId}/runtime/start`);
+    expect(res.statusCode, res.body).toBe(200);
+  }
+
   /** Sends a chat message over the real port; returns the stand-in requests of that turn. */
   async function turn(p: Person, sid: string, text: string) {
     const before = llm.requests.length;
@@ -224,8 +230,7 @@ describe("with Reef's shipped default (web only), on a sandboxed host", () => {
     expect(granted.statusCode, granted.body).toBe(200);
     expect(granted.json()).toMatchObject({ tools: ["shell", "web"], toolsBlocked: [], execPolicy: "allow" });
 
-    const started = await owner.client.post(`/api/v1/workspaces/${w}/runtime/start`);
-    expect(started.statusCode, started.body).toBe(200);
+    await startRuntime();
     expect((await renderedTools()).alsoAllow).toContain("group:runtime");
     const session = await owner.client.post(`/api/v1/workspaces/${w}/sessions`, { agentId });
     const { offered, results } = await turn(owner, session.json().id, "please run the command");
@@ -258,8 +263,7 @@ describe("with Reef's shipped default (web only), on a sandboxed host", () => {
     expect(renamed.statusCode, renamed.body).toBe(200);
 
     // The next start (here an explicit one; a message's wake does the same) restarts the gateway without it.
-    const restarted = await owner.client.post(`/api/v1/workspaces/${w}/runtime/start`);
-    expect(restarted.statusCode, restarted.body).toBe(200);
+    await startRuntime();
     expect(await gatewayPid()).not.toBe(pid);
     const rendered = await renderedTools();
     expect(rendered.alsoAllow ?? []).not.toContain("group:runtime");
@@ -276,21 +280,17 @@ describe("with Reef's shipped default (web only), on a sandboxed host", () => {
     // Gateway settings are cached per workspace behind a version that only agent, provider and connector writes
     // move: the operator's list must reach the gateway without any of those.
     const w = owner.workspaceId;
-    const start = async () => {
-      const res = await owner.client.post(`/api/v1/workspaces/${w}/runtime/start`);
-      expect(res.statusCode, res.body).toBe(200);
-    };
     const before = await gatewayPid();
     expect(
       (await operator.client.patch("/api/v1/admin/settings", { grantableTools: ["shell", "web"] })).statusCode,
     ).toBe(200);
-    await start();
+    await startRuntime();
     expect(await gatewayPid()).not.toBe(before);
     expect((await renderedTools()).alsoAllow).toContain("group:runtime");
 
     const allowed = await gatewayPid();
     expect((await operator.client.patch("/api/v1/admin/settings", { grantableTools: ["web"] })).statusCode).toBe(200);
-    await start();
+    await startRuntime();
     expect(await gatewayPid()).not.toBe(allowed);
     expect((await renderedTools()).deny).toContain("group:runtime");
     const session = await owner.client.post(`/api/v1/workspaces/${w}/sessions`, { agentId });
@@ -302,19 +302,15 @@ describe("with Reef's shipped default (web only), on a sandboxed host", () => {
   it("an admin taking the shell away from an agent reaches the running gateway at the next start", async () => {
     // The same cache, from the other side: an agent write must move the workspace's settings version.
     const w = owner.workspaceId;
-    const start = async () => {
-      const res = await owner.client.post(`/api/v1/workspaces/${w}/runtime/start`);
-      expect(res.statusCode, res.body).toBe(200);
-    };
     expect(
       (await operator.client.patch("/api/v1/admin/settings", { grantableTools: ["shell", "web"] })).statusCode,
     ).toBe(200);
-    await start();
+    await startRuntime();
     expect((await renderedTools()).alsoAllow).toContain("group:runtime");
     const granted = await gatewayPid();
     const revoked = await owner.client.patch(`/api/v1/workspaces/${w}/agents/${agentId}`, { tools: ["web"] });
     expect(revoked.statusCode, revoked.body).toBe(200);
-    await start();
+    await startRuntime();
     expect(await gatewayPid()).not.toBe(granted);
     expect((await renderedTools()).deny).toContain("group:runtime");
     const session = await owner.client.post(`/api/v1/workspaces/${w}/sessions`, { agentId });

@@ -326,38 +326,34 @@ function recordedRuntimes(state: "running" | "stopped", wakeMs = 0) {
   return { runtimes, wakes };
 }
 
+/** A workspace whose runtimes are {@link recordedRuntimes}, a session there, and its first message's events. */
+async function helloWith(state: "running" | "stopped", wakeMs?: number) {
+  const f = await fixture();
+  const g = standInGateway();
+  const r = recordedRuntimes(state, wakeMs);
+  const chat = replica(g.gateway, f.userId, { runtimes: r.runtimes });
+  const session = await chat.createSession(f.ctx, f.wid, { agentId: f.agentId });
+  const { events } = await send(chat, f.ctx, f.wid, session.id, "hello");
+  return { f, g, r, session, events };
+}
+
 describe("the workspace's runtime, looked up while the message is stored", () => {
   it("a running gateway is readied beside the transaction and the turn uses it: no second wake", async () => {
-    const f = await fixture();
-    const g = standInGateway();
-    const r = recordedRuntimes("running");
-    const chat = replica(g.gateway, f.userId, { runtimes: r.runtimes });
-    const session = await chat.createSession(f.ctx, f.wid, { agentId: f.agentId });
-    const { events } = await send(chat, f.ctx, f.wid, session.id, "hello");
+    const { r, events } = await helloWith("running");
     expect(events.at(-1)).toMatchObject({ type: "done", status: "complete" });
     expect(events.some((e) => e.type === "runtime")).toBe(false);
     expect(r.wakes).toEqual(["ready"]);
   });
 
   it("a readied wake still under way when the turn starts (a restart) is joined, with its progress shown", async () => {
-    const f = await fixture();
-    const g = standInGateway();
-    const r = recordedRuntimes("running", 300);
-    const chat = replica(g.gateway, f.userId, { runtimes: r.runtimes });
-    const session = await chat.createSession(f.ctx, f.wid, { agentId: f.agentId });
-    const { events } = await send(chat, f.ctx, f.wid, session.id, "hello");
+    const { r, events } = await helloWith("running", 300);
     expect(events.at(-1)).toMatchObject({ type: "done", status: "complete" });
     expect(r.wakes).toEqual(["ready", "progress"]);
     expect(events.find((e) => e.type === "runtime")).toMatchObject({ state: "starting", expectedSeconds: 12 });
   });
 
   it("a stopped workspace is started by the turn, saying so, and a refused message starts nothing", async () => {
-    const f = await fixture();
-    const g = standInGateway();
-    const r = recordedRuntimes("stopped");
-    const chat = replica(g.gateway, f.userId, { runtimes: r.runtimes });
-    const session = await chat.createSession(f.ctx, f.wid, { agentId: f.agentId });
-    const { events } = await send(chat, f.ctx, f.wid, session.id, "hello");
+    const { f, g, r, session, events } = await helloWith("stopped");
     expect(events[0]).toMatchObject({ type: "runtime", state: "starting", expectedSeconds: 12 });
     expect(events.at(-1)).toMatchObject({ type: "done", status: "complete" });
     expect(r.wakes).toEqual(["progress"]);

@@ -64,14 +64,15 @@ export function monthOf(now: Date): { month: string; secondsLeft: number } {
  */
 export function createQuotaService(deps: { gate: WorkspaceGate; limits: QuotaLimits; now?: () => Date }) {
   const now = deps.now ?? (() => new Date());
+  /** A workspace's own monthly token budget (set by an operator; null: none), else the platform default. */
+  const limitFor = (budget: number | null | undefined) => budget ?? deps.limits.tokens;
 
-  /** The workspace's own monthly token budget (set by an operator), else the platform default. */
   async function tokenLimit(tx: Tx, workspaceId: string): Promise<number | null> {
     const [row] = await tx
       .select({ budget: workspaces.monthlyTokenBudget })
       .from(workspaces)
       .where(eq(workspaces.id, workspaceId));
-    return row?.budget ?? deps.limits.tokens;
+    return limitFor(row?.budget);
   }
 
   return {
@@ -80,7 +81,7 @@ export function createQuotaService(deps: { gate: WorkspaceGate; limits: QuotaLim
      * the platform default): what `reserveMessage` enforces, and the LLM proxy too.
      */
     tokenLimitFor(budget: number | null): number | null {
-      return budget ?? deps.limits.tokens;
+      return limitFor(budget);
     },
 
     /** Counts one message, or throws QUOTA_EXCEEDED (and counts nothing, the transaction rolls back). */
@@ -100,20 +101,23 @@ export function createQuotaService(deps: { gate: WorkspaceGate; limits: QuotaLim
           promptTokens: usageMonthly.promptTokens,
           completionTokens: usageMonthly.completionTokens,
           budget: sql<
-            string | number | null
-          >`(select ${workspaces.monthlyTokenBudget} from ${workspaces} where ${workspaces.id} = ${workspaceId})`,
+            number | null
+          >`(select ${workspaces.monthlyTokenBudget} from ${workspaces} where ${workspaces.id} = ${workspaceId})`.mapWith(
+            workspaces.monthlyTokenBudget,
+          ),
         });
       if (!counted) throw new Error("usage row vanished");
-      const row = { ...counted, messages: counted.messages - 1 };
+      // Messages sent before this one.
+      const sent = counted.messages - 1;
       const { messages } = deps.limits;
-      const tokens = counted.budget === null ? deps.limits.tokens : Number(counted.budget);
-      if (messages !== null && row.messages >= messages) {
+      const tokens = limitFor(counted.budget);
+      if (messages !== null && sent >= messages) {
         throw new QuotaExceededError(
           `This workspace has used its ${messages} messages for this month. The allowance renews on the 1st; an administrator can raise it.`,
-          { limit: "messages", used: row.messages, max: messages, retryAfter: secondsLeft },
+          { limit: "messages", used: sent, max: messages, retryAfter: secondsLeft },
         );
       }
-      const used = row.promptTokens + row.completionTokens;
+      const used = counted.promptTokens + counted.completionTokens;
       if (tokens !== null && used >= tokens) {
         throw new QuotaExceededError(
           `This workspace has used its monthly token budget (${tokens} tokens). It renews on the 1st; an administrator can raise it.`,
