@@ -38,7 +38,8 @@ import {
   treeCpuMs,
 } from "./measure.ts";
 
-const TURNS = Number(process.env.BENCH_CHAT_TURNS ?? 30);
+// Per side, interleaved: the 5% target is ~15 ms on a ~300 ms turn, so enough turns to see past the noise.
+const TURNS = Number(process.env.BENCH_CHAT_TURNS ?? 60);
 const WARM_TURNS = 2;
 const WORKSPACES = Number(process.env.BENCH_CHAT_WORKSPACES ?? 10);
 const USERS_PER_WORKSPACE = 10;

@@ -114,11 +114,11 @@ describe("with Reef's shipped default (web only), on a sandboxed host", () => {
     expect(res.statusCode, res.body).toBe(200);
   }
 
-  /** Sends a chat message over the real port; returns the stand-in requests of that turn. */
+  /** Sends a chat message in the owner's workspace over the real port; returns the stand-in requests of that turn. */
   async function turn(p: Person, sid: string, text: string) {
     const before = llm.requests.length;
     const csrf = p.client.cookies.get("reef_csrf");
-    const res = await fetch(`${base}/api/v1/workspaces/${p.workspaceId}/sessions/${sid}/messages`, {
+    const res = await fetch(`${base}/api/v1/workspaces/${owner.workspaceId}/sessions/${sid}/messages`, {
       method: "POST",
       headers: {
         "content-type": "application/json",
@@ -146,13 +146,13 @@ describe("with Reef's shipped default (web only), on a sandboxed host", () => {
     return ((handle as { state: unknown }).state as { pid: number }).pid;
   }
 
-  /** The agent's tool policy in the config the driver wrote for the running gateway. */
-  async function renderedTools() {
+  /** An agent's tool policy in the config the driver wrote for the running gateway. */
+  async function renderedTools(id = agentId) {
     const handle = await servicesOf(app).runtimeManager.handle(owner.workspaceId);
     expect(handle, "the gateway runs").toBeDefined();
     const { dir } = (handle as { state: unknown }).state as { dir: string };
     const config = JSON.parse(readFileSync(join(dir, "state", "openclaw.json"), "utf8"));
-    return config.agents.entries[agentId].tools as { alsoAllow?: string[]; deny?: string[] };
+    return config.agents.entries[id].tools as { alsoAllow?: string[]; deny?: string[] };
   }
 
   it("lets workspace admins grant web only, and says the operator must allow the rest", async () => {
@@ -299,25 +299,53 @@ describe("with Reef's shipped default (web only), on a sandboxed host", () => {
     expect(results).not.toContain(MARKER);
   }, 180_000);
 
-  it("an admin taking the shell away from an agent reaches the running gateway at the next start", async () => {
-    // The same cache, from the other side: an agent write must move the workspace's settings version.
+  it("an admin taking the shell from one agent reaches the gateway at the next start; a member cannot give it back; the other agent keeps it", async () => {
+    // The same cache, from the other side: an agent write must move the workspace's settings version, and
+    // only what it names may change. Several people and agents, as a real workspace has.
     const w = owner.workspaceId;
+    const admin = await joins(app, owner, "admin");
+    const member = await joins(app, owner, "member");
     expect(
       (await operator.client.patch("/api/v1/admin/settings", { grantableTools: ["shell", "web"] })).statusCode,
     ).toBe(200);
+    const runner = await owner.client.post(`/api/v1/workspaces/${w}/agents`, {
+      name: "Runner",
+      providerId,
+      model: "alpha",
+      tools: ["web", "shell"],
+      execPolicy: "allow",
+    });
+    expect(runner.statusCode, runner.body).toBe(201);
+    const runnerId = runner.json().id as string;
+    const coder = await owner.client.patch(`/api/v1/workspaces/${w}/agents/${agentId}`, {
+      tools: ["web", "shell"],
+      execPolicy: "allow",
+    });
+    expect(coder.statusCode, coder.body).toBe(200);
     await startRuntime();
     expect((await renderedTools()).alsoAllow).toContain("group:runtime");
     const granted = await gatewayPid();
-    const revoked = await owner.client.patch(`/api/v1/workspaces/${w}/agents/${agentId}`, { tools: ["web"] });
+
+    const revoked = await admin.client.patch(`/api/v1/workspaces/${w}/agents/${agentId}`, { tools: ["web"] });
     expect(revoked.statusCode, revoked.body).toBe(200);
+    const regrant = await member.client.patch(`/api/v1/workspaces/${w}/agents/${agentId}`, {
+      tools: ["web", "shell"],
+    });
+    expect(regrant.statusCode, regrant.body).toBe(403);
     await startRuntime();
     expect(await gatewayPid()).not.toBe(granted);
     expect((await renderedTools()).deny).toContain("group:runtime");
-    const session = await owner.client.post(`/api/v1/workspaces/${w}/sessions`, { agentId });
-    const { offered, results } = await turn(owner, session.json().id, "please run the command after the revoke");
-    for (const names of offered) expect(names).not.toContain("exec");
-    expect(results).not.toContain(MARKER);
-  }, 180_000);
+    expect((await renderedTools(runnerId)).alsoAllow).toContain("group:runtime");
+
+    const revokedChat = await member.client.post(`/api/v1/workspaces/${w}/sessions`, { agentId });
+    const denied = await turn(member, revokedChat.json().id, "please run the command after the revoke");
+    for (const names of denied.offered) expect(names).not.toContain("exec");
+    expect(denied.results).not.toContain(MARKER);
+    // The other agent was not touched: its shell still runs, for the same member.
+    const runnerChat = await member.client.post(`/api/v1/workspaces/${w}/sessions`, { agentId: runnerId });
+    const ran = await turn(member, runnerChat.json().id, "please run the command with the runner");
+    expect(ran.results, ran.results).toContain(MARKER);
+  }, 240_000);
 
   it("sets an agent's exec policy and allowlist (admins only, deduplicated, audited)", async () => {
     const w = owner.workspaceId;

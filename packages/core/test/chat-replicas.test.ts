@@ -4,7 +4,7 @@ import { withScope } from "@reef/db";
 import type { GatewayTurnEvent, GatewayTurnRequest } from "@reef/runtime";
 import { createTestDatabase, type TestDatabase } from "@reef/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AgentService } from "../src/agents/agent-service.ts";
+import { createAgentService } from "../src/agents/agent-service.ts";
 import { type ChatEvent, type ChatService, createChatService } from "../src/chat/chat-service.ts";
 import type { GatewayChat } from "../src/chat/turn-runner.ts";
 import type { QuotaService } from "../src/quotas/quota-service.ts";
@@ -108,9 +108,9 @@ function replica(
       fn: (tx: unknown, access: unknown) => Promise<unknown>,
     ) => withScope(db, { workspaceId }, (tx) => fn(tx, { workspaceId, role: "owner", userId })),
   } as unknown as WorkspaceGate;
-  const agents = {
-    forChat: async (_tx: unknown, _access: unknown, id: string) => ({ id, instructions: "", temperature: null }),
-  } as unknown as AgentService;
+  const vault = createVault({ keyring });
+  // The real agent service: a turn's provider (named in its errors) comes with the agent's read.
+  const agents = createAgentService({ db, gate, vault });
   const quotas = opts.quotas ?? ({ reserveMessage: async () => {} } as unknown as QuotaService);
   const conn = { endpoint: new URL("http://127.0.0.1:9"), token: "t" };
   const runtimes =
@@ -122,6 +122,7 @@ function replica(
         return conn;
       },
       ensureRunning: async () => conn,
+      readyIfRunning: async () => ({ view: { state: "running", pausedAt: null }, connection: () => conn }),
       reportUnreachable: async () => false,
     } as unknown as RuntimeManager);
   return createChatService({
@@ -130,7 +131,7 @@ function replica(
     agents,
     runtimes,
     quotas,
-    vault: createVault({ keyring }),
+    vault,
     gateway,
     // Only the heartbeat may notice a Stop from elsewhere here: no save while the answer streams.
     flushEveryMs: 60_000,
@@ -238,6 +239,32 @@ describe("chat across replicas", () => {
     expect(items[0]).toMatchObject({ role: "user", errorCode: null, errorProviderId: null });
   });
 
+  it("an answer whose replica died (no heartbeat) is settled INTERRUPTED by the next message, which is taken; a live one refuses it", async () => {
+    const f = await fixture();
+    const g = standInGateway();
+    const b = replica(g.gateway, f.userId);
+    const session = await b.createSession(f.ctx, f.wid, { agentId: f.agentId });
+    const first = await send(b, f.ctx, f.wid, session.id, "hello");
+    // As another replica leaves it mid-answer: streaming, its heartbeat fresh, then long gone.
+    const streamingSince = (ago: string) =>
+      t.owner.query(
+        `update chat_messages set status = 'streaming', completed_at = null, heartbeat_at = now() - interval '${ago}' where id = $1`,
+        [first.assistantMessageId],
+      );
+    await streamingSince("0 seconds");
+    await expect(b.startTurn(f.ctx, f.wid, session.id, "are you there?")).rejects.toMatchObject({ status: 409 });
+    await streamingSince("1 hour");
+    const next = await send(b, f.ctx, f.wid, session.id, "are you there?");
+    expect(next.events.at(-1)).toMatchObject({ type: "done", status: "complete" });
+    const { items } = await b.listMessages(f.ctx, f.wid, session.id, {});
+    expect(items.map((m) => [m.role, m.status])).toEqual([
+      ["user", "complete"],
+      ["assistant", "interrupted"],
+      ["user", "complete"],
+      ["assistant", "complete"],
+    ]);
+  });
+
   it("stores an answer cut off by shutdown as INTERRUPTED", async () => {
     const f = await fixture();
     const g = standInGateway();
@@ -312,9 +339,17 @@ function recordedRuntimes(state: "running" | "stopped", wakeMs = 0) {
   const woken = () => new Promise<typeof conn>((r) => setTimeout(() => r(conn), wakeMs));
   const runtimes = {
     get: async () => ({ state, pausedAt: null, expectedStartSeconds: 12 }),
-    ensureRunning: async () => {
-      wakes.push("ready");
-      return woken();
+    // As the manager's look-ahead does: a running gateway is readied, a stopped one left alone.
+    readyIfRunning: async () => {
+      const view = { state, pausedAt: null, expectedStartSeconds: 12 };
+      let ready: typeof conn | undefined;
+      if (state === "running") {
+        wakes.push("ready");
+        void woken().then((c) => {
+          ready = c;
+        });
+      }
+      return { view, connection: () => ready };
     },
     ensureRunningWithProgress: async function* () {
       wakes.push("progress");

@@ -232,6 +232,29 @@ describe("runtime manager", () => {
     expect(driver.stops).toBe(2);
   });
 
+  it("a message's look-ahead readies a running gateway but starts no stopped one; a wake joining it does", async () => {
+    const wid = await workspace();
+    const driver = new FakeDriver();
+    const m = manager(driver);
+    const idle = await m.readyIfRunning(SYSTEM, wid);
+    expect(idle?.view.state).toBe("stopped");
+    await new Promise((r) => setTimeout(r, 50));
+    expect(idle?.connection()).toBeUndefined();
+    expect(driver.starts).toHaveLength(0);
+    expect(await auditActions(wid)).toEqual([]);
+
+    // The turn's own wake, asked for while the look-ahead is still deciding, starts it all the same.
+    const [, conn] = await Promise.all([m.readyIfRunning(SYSTEM, wid), m.ensureRunning(SYSTEM, wid)]);
+    expect(driver.starts).toHaveLength(1);
+
+    const warm = await m.readyIfRunning(SYSTEM, wid);
+    expect(warm?.view.state).toBe("running");
+    await new Promise((r) => setTimeout(r, 50));
+    expect(warm?.connection()).toEqual(conn);
+    expect(driver.starts).toHaveLength(1);
+    expect(await auditActions(wid)).toEqual(["runtime.start", "runtime.ready"]);
+  });
+
   it("after a Reef restart, adopts runtimes still running and cleans up the rest", async () => {
     const [alive, dead, stuck] = [await workspace(), await workspace(), await workspace()];
     const driver = new FakeDriver();

@@ -76,6 +76,8 @@ export interface ChatAgent {
   id: string;
   instructions: string;
   temperature: number | null;
+  /** The agent's provider (named in a provider error), or null if it has none. */
+  provider: { id: string; name: string } | null;
 }
 
 const DEFAULT_EXEC_POLICY: ExecPolicy = "ask";
@@ -418,8 +420,24 @@ export function createAgentService(deps: {
 
     /** Inside a gated transaction: the agent the caller may chat with, or 404. */
     async forChat(tx: Tx, access: Access, agentId: string): Promise<ChatAgent> {
-      const row = await find(tx, access, agentId);
-      return { id: row.id, instructions: row.instructions, temperature: row.temperature };
+      // The same visibility as `find`, with the provider in the same round trip (every message reads this).
+      const [row] = await tx
+        .select({
+          id: agents.id,
+          instructions: agents.instructions,
+          temperature: agents.temperature,
+          providerId: providers.id,
+          providerName: providers.name,
+        })
+        .from(agents)
+        .leftJoin(providers, eq(providers.id, agents.providerId))
+        .where(and(eq(agents.id, agentId), eq(agents.workspaceId, access.workspaceId), visibleTo(access)));
+      if (!row) throw new NotFoundError("No such agent.");
+      const { providerId, providerName, ...agent } = row;
+      return {
+        ...agent,
+        provider: providerId && providerName !== null ? { id: providerId, name: providerName } : null,
+      };
     },
 
     /**

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from "@reef/contracts";
 import { type Db, schema, type Tx, withScope } from "@reef/db";
 import { deleteGatewaySessions } from "@reef/runtime";
-import { and, asc, desc, eq, gt, gte, isNull, lt } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, isNull, lt, sql } from "drizzle-orm";
 import type { AgentService } from "../agents/agent-service.ts";
 import type { ApprovalRelay } from "../approvals/approval-relay.ts";
 import { appendAudit } from "../audit/audit-service.ts";
@@ -26,7 +26,7 @@ import { createTurnRunner, type GatewayChat, INTERRUPTED, lookAhead, type Owner 
 export type { MessageView } from "./message-view.ts";
 export type { ChatEvent, TurnSubscription } from "./turn-registry.ts";
 
-const { chatSessions, chatMessages, agents, providers } = schema;
+const { chatSessions, chatMessages, agents } = schema;
 type SessionRow = typeof chatSessions.$inferSelect;
 type MessageRow = typeof chatMessages.$inferSelect;
 
@@ -117,7 +117,7 @@ export function createChatService(deps: {
    */
   async function settleInterrupted(tx: Tx, sessionId: string): Promise<boolean> {
     const stale = new Date(Date.now() - staleAfterMs);
-    await tx
+    const settle = tx
       .update(chatMessages)
       .set({ status: "interrupted", error: INTERRUPTED, errorCode: "INTERRUPTED", completedAt: new Date() })
       .where(
@@ -126,13 +126,14 @@ export function createChatService(deps: {
           eq(chatMessages.status, "streaming"),
           lt(chatMessages.heartbeatAt, stale),
         ),
-      );
-    const [live] = await tx
-      .select({ id: chatMessages.id })
-      .from(chatMessages)
-      .where(and(eq(chatMessages.sessionId, sessionId), eq(chatMessages.status, "streaming")))
-      .limit(1);
-    return live !== undefined;
+      )
+      .returning({ id: chatMessages.id });
+    // One round trip (every message pays for it). The outer select sees the rows as they were
+    // before the update, so the ones just settled are left out by id.
+    const { rows } = await tx.execute<{ live: boolean }>(
+      sql`with settled as ${settle} select exists (select 1 from ${chatMessages} where ${chatMessages.sessionId} = ${sessionId} and ${chatMessages.status} = 'streaming' and ${chatMessages.id} not in (select id from settled)) as live`,
+    );
+    return rows[0]?.live === true;
   }
   /** Deletes sessions from the workspace's gateway if it is running; a failure is logged, never thrown. */
   async function forgetInGateway(ctx: RequestContext, workspaceId: string, keys: string[]): Promise<void> {
@@ -399,13 +400,13 @@ export function createChatService(deps: {
     ): Promise<ChatTurn> {
       return gate
         .run(ctx, workspaceId, "chat:use", async (tx, access) => {
+          // The sender may chat in this workspace: ready its runtime while the message is checked and stored.
+          const ahead = lookAhead(deps.runtimes, ctx, workspaceId);
           const session = await findSession(tx, ctx, access, sessionId);
           // In this process, or (by its heartbeat) in another replica.
           if (turns.has(sessionId) || (await settleInterrupted(tx, sessionId))) {
             throw new ConflictError("An answer is still arriving in this session; wait for it or stop it first.");
           }
-          // The sender may chat here: find the runtime while the message is stored.
-          const ahead = lookAhead(deps.runtimes, ctx, workspaceId);
           const agent = await deps.agents.forChat(tx, access, session.agentId);
           let prompt = opts.prompt ?? text;
           if (opts.replaceFrom !== undefined) prompt = await replaceFrom(tx, ctx, session, opts.replaceFrom, text);
@@ -425,12 +426,12 @@ export function createChatService(deps: {
           const user = inserted.find((r) => r.role === "user");
           const assistant = inserted.find((r) => r.role === "assistant");
           if (!user || !assistant || user.id > assistant.id) throw new Error("message insert returned unexpected rows");
-          await tx
+          const title = text.replace(/\s+/g, " ").slice(0, 80);
+          const sealText = tx
             .update(chatMessages)
             .set({ content: await sealer.sealMessage(tx, workspaceId, sessionId, user.id, text) })
             .where(eq(chatMessages.id, user.id));
-          const title = text.replace(/\s+/g, " ").slice(0, 80);
-          await tx
+          const touchSession = tx
             .update(chatSessions)
             .set({
               lastMessageAt: new Date(),
@@ -439,6 +440,9 @@ export function createChatService(deps: {
                 : { title: await sealer.sealTitle(tx, workspaceId, sessionId, title), titleSealed: true }),
             })
             .where(eq(chatSessions.id, sessionId));
+          // The sealed text and the session's activity in one round trip (drizzle parenthesises an embedded
+          // query; getSQL embeds the outer one as it is).
+          await tx.execute(sql`with sealed as ${sealText} ${touchSession.getSQL()}`);
           await appendAudit(tx, ctx, {
             workspaceId,
             action: "chat.message.send",
@@ -447,11 +451,6 @@ export function createChatService(deps: {
             // Never the text: transcripts are the member's, not the audit trail's.
             details: { messageId: user.id, chars: text.length },
           });
-          const [provider] = await tx
-            .select({ id: providers.id, name: providers.name })
-            .from(agents)
-            .innerJoin(providers, eq(agents.providerId, providers.id))
-            .where(eq(agents.id, agent.id));
           const owner = ownerOf(ctx, access);
           const key = gatewaySessionKey(workspaceId, agent.id, owner, sessionId);
           return {
@@ -463,7 +462,7 @@ export function createChatService(deps: {
               owner,
               prompt,
               assistantMessageId: assistant.id,
-              provider: provider ?? null,
+              provider: agent.provider,
               forget,
               ahead,
             },

@@ -3,7 +3,7 @@ import { deleteGatewaySessions, GatewayRequestError, streamGatewayTurn } from "@
 import type { ChatAgent } from "../agents/agent-service.ts";
 import type { ApprovalRelay, ApprovalTurn, ApprovalView } from "../approvals/approval-relay.ts";
 import type { ProviderFailure, ProviderFailures } from "../outbound/provider-failures.ts";
-import type { RuntimeConnection, RuntimeManager, RuntimeView } from "../runtime/runtime-manager.ts";
+import type { RuntimeAhead, RuntimeConnection, RuntimeManager } from "../runtime/runtime-manager.ts";
 import type { RequestContext } from "../shared/context.ts";
 import type { AnswerStore } from "./answer-store.ts";
 import type { ChatEvent } from "./turn-registry.ts";
@@ -40,43 +40,19 @@ export interface TurnPlan {
 }
 
 /**
- * A workspace's runtime as {@link lookAhead} found it, and, when it was running
- * (or paused), the connection being readied: a running gateway's row lock,
- * or a paused one's resume, costs the turn nothing once the message is stored.
- */
-export interface RuntimeAhead {
-  view: RuntimeView;
-  /** `undefined` until the connection is ready; a failed one is left to the turn's own wake. */
-  connection: () => RuntimeConnection | undefined;
-}
-
-/**
- * Starts looking up a workspace's runtime for a turn whose message is still being
- * stored: called once the sender is authorised, it runs beside that transaction.
- * Only a gateway already running (or paused) is readied: a stopped one is started
- * by the turn itself, after the message is accepted, with its progress shown.
+ * Starts readying a workspace's runtime for a turn whose message is still being
+ * stored: called once the sender is authorised, it runs beside that transaction
+ * (see {@link RuntimeManager.readyIfRunning}: a stopped gateway is started by the
+ * turn itself, after the message is accepted, with its progress shown). A running
+ * gateway's row lock, or a paused one's resume, then costs the turn nothing.
  * Never rejects.
  */
 export function lookAhead(
-  runtimes: Pick<RuntimeManager, "get" | "ensureRunning">,
+  runtimes: Pick<RuntimeManager, "readyIfRunning">,
   ctx: RequestContext,
   workspaceId: string,
 ): Promise<RuntimeAhead | undefined> {
-  return runtimes.get(workspaceId).then(
-    (view) => {
-      let ready: RuntimeConnection | undefined;
-      // A refused message still wakes the gateway, as opening the chat does; the failure is the turn's to handle.
-      if (view.state === "running")
-        runtimes.ensureRunning(ctx, workspaceId).then(
-          (c) => {
-            ready = c;
-          },
-          () => {},
-        );
-      return { view, connection: () => ready };
-    },
-    () => undefined,
-  );
+  return runtimes.readyIfRunning(ctx, workspaceId).catch(() => undefined);
 }
 
 /** How a turn reaches the workspace's gateway (the real client, or a stand-in in tests). */

@@ -21,6 +21,19 @@ const { runtimes } = schema;
 
 const TOUCH_EVERY_MS = 30_000;
 
+/** A look-ahead wake found the gateway not running: it leaves starting one to the caller. */
+class NotRunning extends Error {}
+
+/**
+ * A workspace's runtime as {@link RuntimeManager.readyIfRunning} found it under
+ * its row lock, and, when it was running (or paused), the connection being readied.
+ */
+export interface RuntimeAhead {
+  view: RuntimeView;
+  /** `undefined` until the connection is ready; a failed one is left to the caller's own wake. */
+  connection: () => RuntimeConnection | undefined;
+}
+
 /** An exited gateway's failure reason: its code, and why where the driver knows (a memory-limit kill). */
 const exitedReason = (s: { code: number | null; reason?: string }) =>
   `the gateway exited unexpectedly (code ${s.code ?? "unknown"}${s.reason ? `: ${s.reason}` : ""})`;
@@ -37,7 +50,10 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
   const claimTtlMs = deps.startTimeoutMs + 30_000;
   const restartCountResetMs = deps.restartCountResetMs ?? 10 * 60_000;
   const settingsCache = createSettingsCache({ settingsFor: deps.settingsFor });
-  const inflight = new Map<string, { promise: Promise<RuntimeConnection>; waiters: Set<(position: number) => void> }>();
+  const inflight = new Map<
+    string,
+    { promise: Promise<RuntimeConnection>; waiters: Set<(position: number) => void>; probe?: true }
+  >();
   const queueTimeoutMs = deps.queueTimeoutMs ?? 120_000;
   const queuePollMs = deps.queuePollMs ?? 1_000;
   // A waiter polls every queuePollMs; one silent for several polls has left the line.
@@ -155,10 +171,12 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
     return `the gateway used ${Math.round(stats.rssBytes / 1048576)} MB, above its ${deps.limits.memoryMb} MB limit`;
   }
 
+  /** @param probe only a running (or paused) gateway is readied; told what the row says once it is locked. */
   async function wake(
     ctx: RequestContext,
     workspaceId: string,
     waiters: Set<(position: number) => void>,
+    probe?: (row: typeof runtimes.$inferSelect) => void,
   ): Promise<RuntimeConnection> {
     const deadline = Date.now() + claimTtlMs;
     let queued: { since: number; position: number } | undefined;
@@ -168,6 +186,10 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
       // The platform scope too: the caps count gateways across workspaces.
       const decision = await withScope(db, { workspaceId, platform: true }, async (tx) => {
         const row = await lockRow(tx, workspaceId);
+        if (probe) {
+          probe(row);
+          if (row.state !== "running") return { kind: "idle" as const };
+        }
         const current = settingsCache.current(workspaceId, row.settingsVersion, policyKey);
         if (!current) return { kind: "settings" as const, version: row.settingsVersion };
         const configHash = current.hash;
@@ -234,6 +256,7 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
         });
         return { kind: "start" as const, token, previous, settings: current.settings };
       });
+      if (decision.kind === "idle") throw new NotRunning();
       if (decision.kind === "lost") {
         await markCrashed(decision.row, "the gateway exited while paused");
         continue;
@@ -354,6 +377,12 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
     onQueued?: (position: number) => void,
   ): Promise<RuntimeConnection> {
     let pending = inflight.get(workspaceId);
+    if (pending?.probe) {
+      // A look-ahead that may find nothing running: then this wake starts it (the look-ahead has left the map).
+      return pending.promise.catch((err: unknown) =>
+        err instanceof NotRunning ? ensureRunning(ctx, workspaceId, onQueued) : Promise.reject(err),
+      );
+    }
     if (!pending) {
       const waiters = new Set<(position: number) => void>();
       const promise = wake(ctx, workspaceId, waiters).finally(() => inflight.delete(workspaceId));
@@ -368,8 +397,54 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
     return pending.promise;
   }
 
+  /**
+   * A turn's look-ahead: readies a running (or paused) gateway as {@link ensureRunning} would (one wake
+   * transaction, resuming or restarting it as needed) but never starts a stopped one, which is left to
+   * an accepted message with its progress. Resolves once the row is read, with the connection to follow;
+   * undefined if the row could not be read.
+   */
+  function readyIfRunning(ctx: RequestContext, workspaceId: string): Promise<RuntimeAhead | undefined> {
+    const under = inflight.get(workspaceId);
+    if (under) {
+      // A wake already under way (another message, an opened chat): join it.
+      let joined: RuntimeConnection | undefined;
+      under.promise.then((c) => (joined = c)).catch(() => {});
+      return runtimeView(workspaceId).then(
+        (view) => ({ view, connection: () => joined }),
+        () => undefined,
+      );
+    }
+    return new Promise((resolve) => {
+      let ready: RuntimeConnection | undefined;
+      // Settles once the row is read (a workspace never started also waits for the platform's median start).
+      let viewed: Promise<void> | undefined;
+      const waiters = new Set<(position: number) => void>();
+      const promise = wake(ctx, workspaceId, waiters, (row) => {
+        const view = (median: number | null) => resolve({ view: toRuntimeView(row, median), connection: () => ready });
+        viewed ??= row.lastStartMs != null ? Promise.resolve(view(null)) : medianStartMs().then(view, () => view(null));
+      }).finally(() => inflight.delete(workspaceId));
+      inflight.set(workspaceId, { promise, waiters, probe: true });
+      promise.then(
+        (c) => {
+          ready = c;
+        },
+        // Not running, or failed: the turn's own wake starts it (or reports why), with its progress.
+        () => void (viewed ?? Promise.resolve()).then(() => resolve(undefined)),
+      );
+    });
+  }
+
+  async function runtimeView(workspaceId: string): Promise<RuntimeView> {
+    const [row] = await scoped(workspaceId, (tx) =>
+      tx.select().from(runtimes).where(eq(runtimes.workspaceId, workspaceId)),
+    );
+    const median = row?.lastStartMs == null ? await medianStartMs() : null;
+    return row ? toRuntimeView(row, median) : neverStartedView(workspaceId, driver.kind, median);
+  }
+
   return {
     ensureRunning,
+    readyIfRunning,
     /**
      * {@link ensureRunning} for a caller that shows progress (the chat stream):
      * yields the wake's place in line while the machine is full and returns the
@@ -386,13 +461,7 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
       );
     },
 
-    async get(workspaceId: string): Promise<RuntimeView> {
-      const [row] = await scoped(workspaceId, (tx) =>
-        tx.select().from(runtimes).where(eq(runtimes.workspaceId, workspaceId)),
-      );
-      const median = row?.lastStartMs == null ? await medianStartMs() : null;
-      return row ? toRuntimeView(row, median) : neverStartedView(workspaceId, driver.kind, median);
-    },
+    get: runtimeView,
 
     /** Stops a workspace's runtime; false if it was not running. */
     stop: stopRuntime,

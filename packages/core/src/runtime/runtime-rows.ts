@@ -25,8 +25,13 @@ export function createRuntimeRows(deps: Pick<RuntimeManagerDeps, "db" | "driver"
   const platform = <T>(fn: (tx: Tx) => Promise<T>) => withScope(db, { platform: true }, fn);
 
   async function lockRow(tx: Tx, workspaceId: string): Promise<Row> {
-    await tx.insert(runtimes).values({ workspaceId, driver: driver.kind }).onConflictDoNothing();
-    const [row] = await tx.select().from(runtimes).where(eq(runtimes.workspaceId, workspaceId)).for("update");
+    // Created if missing, locked and read in one round trip (every wake, so every message, pays for it): an
+    // upsert's no-op update locks the row as `for update` would.
+    const [row] = await tx
+      .insert(runtimes)
+      .values({ workspaceId, driver: driver.kind })
+      .onConflictDoUpdate({ target: runtimes.workspaceId, set: { workspaceId: sql`excluded.workspace_id` } })
+      .returning();
     if (!row) throw new Error("runtime row vanished");
     return row;
   }
