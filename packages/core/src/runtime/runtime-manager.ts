@@ -8,31 +8,20 @@ import type { RequestContext } from "../shared/context.ts";
 import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
 import { admit, leastRecentlyUsedIdle, stillFull, wakeProgress } from "./runtime-capacity.ts";
 import { createIdleTiers } from "./runtime-idle.ts";
+import { createLookAhead, type InflightWake, NotRunning } from "./runtime-look-ahead.ts";
 import type { RuntimeManagerDeps } from "./runtime-manager-deps.ts";
 import { reconcileRuntimes } from "./runtime-reconcile.ts";
-import { createRuntimeRows, SYSTEM } from "./runtime-rows.ts";
+import { createRuntimeRows, type RuntimeRow, SYSTEM } from "./runtime-rows.ts";
 import { createSettingsCache } from "./runtime-settings-cache.ts";
-import { neverStartedView, type RuntimeConnection, type RuntimeView, toRuntimeView } from "./runtime-view.ts";
+import { type RuntimeConnection, type RuntimeView, toRuntimeView } from "./runtime-view.ts";
 
+export type { RuntimeAhead } from "./runtime-look-ahead.ts";
 export type { RuntimeManagerDeps } from "./runtime-manager-deps.ts";
 export { type RuntimeConnection, type RuntimeView, toRuntimeView } from "./runtime-view.ts";
 
 const { runtimes } = schema;
 
 const TOUCH_EVERY_MS = 30_000;
-
-/** A look-ahead wake found the gateway not running: it leaves starting one to the caller. */
-class NotRunning extends Error {}
-
-/**
- * A workspace's runtime as {@link RuntimeManager.readyIfRunning} found it under
- * its row lock, and, when it was running (or paused), the connection being readied.
- */
-export interface RuntimeAhead {
-  view: RuntimeView;
-  /** `undefined` until the connection is ready; a failed one is left to the caller's own wake. */
-  connection: () => RuntimeConnection | undefined;
-}
 
 /** An exited gateway's failure reason: its code, and why where the driver knows (a memory-limit kill). */
 const exitedReason = (s: { code: number | null; reason?: string }) =>
@@ -50,10 +39,7 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
   const claimTtlMs = deps.startTimeoutMs + 30_000;
   const restartCountResetMs = deps.restartCountResetMs ?? 10 * 60_000;
   const settingsCache = createSettingsCache({ settingsFor: deps.settingsFor });
-  const inflight = new Map<
-    string,
-    { promise: Promise<RuntimeConnection>; waiters: Set<(position: number) => void>; probe?: true }
-  >();
+  const inflight = new Map<string, InflightWake>();
   const queueTimeoutMs = deps.queueTimeoutMs ?? 120_000;
   const queuePollMs = deps.queuePollMs ?? 1_000;
   // A waiter polls every queuePollMs; one silent for several polls has left the line.
@@ -74,6 +60,7 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
     quarantine,
     markCrashed,
     medianStartMs,
+    view: runtimeView,
     resumeLocked,
   } = rows;
 
@@ -176,7 +163,7 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
     ctx: RequestContext,
     workspaceId: string,
     waiters: Set<(position: number) => void>,
-    probe?: (row: typeof runtimes.$inferSelect) => void,
+    probe?: (row: RuntimeRow) => void,
   ): Promise<RuntimeConnection> {
     const deadline = Date.now() + claimTtlMs;
     let queued: { since: number; position: number } | undefined;
@@ -397,53 +384,11 @@ export function createRuntimeManager(deps: RuntimeManagerDeps) {
     return pending.promise;
   }
 
-  /**
-   * A turn's look-ahead: readies a running (or paused) gateway as {@link ensureRunning} would (one wake
-   * transaction, resuming or restarting it as needed) but never starts a stopped one, which is left to
-   * an accepted message with its progress. Resolves once the row is read, with the connection to follow;
-   * undefined if the row could not be read.
-   */
-  function readyIfRunning(ctx: RequestContext, workspaceId: string): Promise<RuntimeAhead | undefined> {
-    const under = inflight.get(workspaceId);
-    if (under) {
-      // A wake already under way (another message, an opened chat): join it.
-      let joined: RuntimeConnection | undefined;
-      under.promise.then((c) => (joined = c)).catch(() => {});
-      return runtimeView(workspaceId).then(
-        (view) => ({ view, connection: () => joined }),
-        () => undefined,
-      );
-    }
-    return new Promise((resolve) => {
-      let ready: RuntimeConnection | undefined;
-      // Settles once the row is read (a workspace never started also waits for the platform's median start).
-      let viewed: Promise<void> | undefined;
-      const waiters = new Set<(position: number) => void>();
-      const promise = wake(ctx, workspaceId, waiters, (row) => {
-        const view = (median: number | null) => resolve({ view: toRuntimeView(row, median), connection: () => ready });
-        viewed ??= row.lastStartMs != null ? Promise.resolve(view(null)) : medianStartMs().then(view, () => view(null));
-      }).finally(() => inflight.delete(workspaceId));
-      inflight.set(workspaceId, { promise, waiters, probe: true });
-      promise.then(
-        (c) => {
-          ready = c;
-        },
-        // Not running, or failed: the turn's own wake starts it (or reports why), with its progress.
-        () => void (viewed ?? Promise.resolve()).then(() => resolve(undefined)),
-      );
-    });
-  }
-
-  async function runtimeView(workspaceId: string): Promise<RuntimeView> {
-    const [row] = await scoped(workspaceId, (tx) =>
-      tx.select().from(runtimes).where(eq(runtimes.workspaceId, workspaceId)),
-    );
-    const median = row?.lastStartMs == null ? await medianStartMs() : null;
-    return row ? toRuntimeView(row, median) : neverStartedView(workspaceId, driver.kind, median);
-  }
+  const readyIfRunning = createLookAhead({ inflight, wake, view: runtimeView, medianStartMs });
 
   return {
     ensureRunning,
+    /** A turn's look-ahead (runtime-look-ahead.ts): readies a running gateway, never starts a stopped one. */
     readyIfRunning,
     /**
      * {@link ensureRunning} for a caller that shows progress (the chat stream):

@@ -4,7 +4,7 @@ import { and, eq, isNull, sql } from "drizzle-orm";
 import { appendAudit } from "../audit/audit-service.ts";
 import type { RequestContext } from "../shared/context.ts";
 import type { RuntimeManagerDeps } from "./runtime-manager-deps.ts";
-import type { RuntimeConnection } from "./runtime-view.ts";
+import { neverStartedView, type RuntimeConnection, type RuntimeView, toRuntimeView } from "./runtime-view.ts";
 
 const { runtimes } = schema;
 export type RuntimeRow = typeof runtimes.$inferSelect;
@@ -200,7 +200,17 @@ export function createRuntimeRows(deps: Pick<RuntimeManagerDeps, "db" | "driver"
     return true;
   }
 
+  /** A workspace's runtime as the API shows it (never started: the platform's median start as its estimate). */
+  async function view(workspaceId: string): Promise<RuntimeView> {
+    const [row] = await scoped(workspaceId, (tx) =>
+      tx.select().from(runtimes).where(eq(runtimes.workspaceId, workspaceId)),
+    );
+    const median = row?.lastStartMs == null ? await medianStartMs() : null;
+    return row ? toRuntimeView(row, median) : neverStartedView(workspaceId, driver.kind, median);
+  }
+
   return {
+    view,
     scoped,
     platform,
     lockRow,
