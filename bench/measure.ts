@@ -1,6 +1,5 @@
 /** Measuring helpers shared by the benchmarks: percentiles, process-group memory and CPU (Linux /proc). */
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
@@ -8,30 +7,39 @@ export function percentile(sorted: number[], p: number): number {
 
 export const mb = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MB`;
 
+/** pid, parent and process group of every process, read from /proc (no `ps`: forking this process blocks its event loop, and Reef runs in it). */
+function processTable(): [number, number, number][] {
+  const rows: [number, number, number][] = [];
+  for (const name of readdirSync("/proc")) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      rows.push([pid, Number(f[1]), Number(f[2])]);
+    } catch {} // exited meanwhile
+  }
+  return rows;
+}
+
 /**
  * The processes of a gateway started at `pid`: its process group and every
  * descendant (a sandboxed gateway runs in a session of its own, outside the
  * group of the process Reef spawned).
  */
 export function groupPids(pid: number): number[] {
+  const rows = processTable();
   const found = new Set<number>();
-  try {
-    const rows = execFileSync("ps", ["-e", "-o", "pid=,ppid=,pgid="])
-      .toString()
-      .split("\n")
-      .map((l) => l.trim().split(/\s+/).map(Number))
-      .filter((r) => r.length === 3 && (r[0] ?? 0) > 0) as [number, number, number][];
-    for (const [p, , g] of rows) if (g === pid || p === pid) found.add(p);
-    for (let grew = true; grew; ) {
-      grew = false;
-      for (const [p, parent] of rows) {
-        if (!found.has(p) && found.has(parent)) {
-          found.add(p);
-          grew = true;
-        }
+  for (const [p, , g] of rows) if (g === pid || p === pid) found.add(p);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [p, parent] of rows) {
+      if (!found.has(p) && found.has(parent)) {
+        found.add(p);
+        grew = true;
       }
     }
-  } catch {}
+  }
   return [...found];
 }
 
@@ -76,15 +84,8 @@ export function parentOf(pid: number): number {
 
 /** A process and its children, e.g. Postgres' postmaster and its backends. */
 export function treeCpuMs(pid: number): number {
-  let children: number[] = [];
-  try {
-    children = execFileSync("ps", ["-o", "pid=", "--ppid", String(pid)])
-      .toString()
-      .split("\n")
-      .map((l) => Number(l.trim()))
-      .filter((n) => n > 0);
-  } catch {}
-  return processCpuMs(pid) + children.reduce((s, c) => s + processCpuMs(c), 0);
+  const children = processTable().filter(([, parent]) => parent === pid);
+  return processCpuMs(pid) + children.reduce((s, [c]) => s + processCpuMs(c), 0);
 }
 
 /** Runs `fn` over `items`, at most `limit` at a time. */

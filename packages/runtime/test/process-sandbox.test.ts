@@ -230,11 +230,15 @@ describe.runIf(sandboxable)("process driver: sandboxed gateways", () => {
     expect(stats?.rssBytes).toBeGreaterThan(50 * 1024 * 1024);
   });
 
-  it("stop ends the whole tree and closes Reef's outbound listener", async () => {
+  it("stop ends the whole tree, removes its control groups and closes Reef's outbound listener", async () => {
     const tree = await processTree(Number(hb.state.pid));
     expect(tree.size).toBeGreaterThan(3);
+    const groups = (hb.state.cgroup as { dirs: string[] } | null)?.dirs ?? [];
+    expect(groups.length, "the gateway runs in control groups").toBeGreaterThan(0);
     await driver.stop(hb, { graceful: true });
     expect([...tree].filter((p) => existsSync(`/proc/${p}`) && !isZombie(p))).toEqual([]);
+    // A group left behind outlives its workspace (nothing stops that gateway again to retry).
+    expect(groups.filter((d) => existsSync(d))).toEqual([]);
     expect(stub.closed).toContain(join(String(hb.state.dir), "sock", "outbound.sock"));
     expect((await driver.poll(hb)).status).toBe("exited");
     await expect(driver.verify(hb)).rejects.toBeInstanceOf(GatewayIntegrityError);
