@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from "@reef/contracts";
+import { BadRequestError, ConflictError, NotFoundError } from "@reef/contracts";
 import { type Db, schema, type Tx, withScope } from "@reef/db";
 import { deleteGatewaySessions } from "@reef/runtime";
 import { and, asc, desc, eq, gt, gte, isNull, lt, sql } from "drizzle-orm";
@@ -12,16 +12,17 @@ import type { RuntimeManager } from "../runtime/runtime-manager.ts";
 import type { RequestContext } from "../shared/context.ts";
 import { clampLimit, decodeCursor, type Page, toPage } from "../shared/pagination.ts";
 import type { Vault } from "../vault/vault-service.ts";
-import type { Access, WorkspaceGate } from "../workspace/workspace-access.ts";
+import type { WorkspaceGate } from "../workspace/workspace-access.ts";
 import type { AbortNotifier } from "./abort-notifier.ts";
 import { createAnswerStore } from "./answer-store.ts";
 import { type MessageView, PROVIDER_FAULTS, toMessageView } from "./message-view.ts";
 import { listSessionPage } from "./session-list.ts";
+import { createSessionLookup, ownedBy, ownerOf } from "./session-lookup.ts";
 import { createTranscriptSealer } from "./transcript-sealing.ts";
 import { followStoredAnswer } from "./turn-follow.ts";
 import { gatewaySessionKey, withEarlierTurns } from "./turn-input.ts";
 import { createTurnRegistry, type TurnSubscription } from "./turn-registry.ts";
-import { createTurnRunner, type GatewayChat, INTERRUPTED, lookAhead, type Owner } from "./turn-runner.ts";
+import { createTurnRunner, type GatewayChat, lookAhead } from "./turn-runner.ts";
 
 export type { MessageView } from "./message-view.ts";
 export type { ChatEvent, TurnSubscription } from "./turn-registry.ts";
@@ -55,17 +56,6 @@ const toSessionView = (r: SessionRow): SessionView => ({
   createdAt: r.createdAt.toISOString(),
   lastMessageAt: r.lastMessageAt?.toISOString() ?? null,
 });
-
-function ownerOf(ctx: RequestContext, access: Access): Owner {
-  if (access.userId) return { userId: access.userId, apiKeyId: null };
-  if (ctx.actor.kind === "api_key") return { userId: null, apiKeyId: ctx.actor.keyId };
-  throw new ForbiddenError("Only people and API keys can chat.");
-}
-
-function ownedBy(owner: Owner) {
-  if (owner.userId !== null) return eq(chatSessions.userId, owner.userId);
-  return and(isNull(chatSessions.userId), eq(chatSessions.apiKeyId, owner.apiKeyId));
-}
 
 /**
  * Chat sessions per member per agent, and streamed turns relayed from the
@@ -110,31 +100,8 @@ export function createChatService(deps: {
   const heartbeatMs = deps.heartbeatMs ?? 5000;
   // Several missed heartbeats: the Reef relaying the answer is gone.
   const staleAfterMs = heartbeatMs * 6;
+  const { findSession, findSessionSettled, settleInterrupted } = createSessionLookup(staleAfterMs);
 
-  /**
-   * Marks the session's answers left `streaming` by a Reef that died as cut off,
-   * keeping what they said. @returns whether an answer is still really streaming.
-   */
-  async function settleInterrupted(tx: Tx, sessionId: string): Promise<boolean> {
-    const stale = new Date(Date.now() - staleAfterMs);
-    const settle = tx
-      .update(chatMessages)
-      .set({ status: "interrupted", error: INTERRUPTED, errorCode: "INTERRUPTED", completedAt: new Date() })
-      .where(
-        and(
-          eq(chatMessages.sessionId, sessionId),
-          eq(chatMessages.status, "streaming"),
-          lt(chatMessages.heartbeatAt, stale),
-        ),
-      )
-      .returning({ id: chatMessages.id });
-    // One round trip (every message pays for it). The outer select sees the rows as they were
-    // before the update, so the ones just settled are left out by id.
-    const { rows } = await tx.execute<{ live: boolean }>(
-      sql`with settled as ${settle} select exists (select 1 from ${chatMessages} where ${chatMessages.sessionId} = ${sessionId} and ${chatMessages.status} = 'streaming' and ${chatMessages.id} not in (select id from settled)) as live`,
-    );
-    return rows[0]?.live === true;
-  }
   /** Deletes sessions from the workspace's gateway if it is running; a failure is logged, never thrown. */
   async function forgetInGateway(ctx: RequestContext, workspaceId: string, keys: string[]): Promise<void> {
     try {
@@ -159,16 +126,6 @@ export function createChatService(deps: {
     gateway: deps.gateway,
     log: deps.log,
   });
-
-  async function findSession(tx: Tx, ctx: RequestContext, access: Access, sessionId: string): Promise<SessionRow> {
-    const owner = ownerOf(ctx, access);
-    const [row] = await tx
-      .select()
-      .from(chatSessions)
-      .where(and(eq(chatSessions.id, sessionId), eq(chatSessions.workspaceId, access.workspaceId), ownedBy(owner)));
-    if (!row) throw new NotFoundError("No such session.");
-    return row;
-  }
 
   async function openMessages(tx: Tx, rows: MessageRow[]): Promise<MessageRow[]> {
     const out: MessageRow[] = [];
@@ -344,8 +301,7 @@ export function createChatService(deps: {
       // Newest first lets a long conversation open at its end and page back.
       const newestFirst = q.order === "desc";
       return gate.run(ctx, workspaceId, "chat:use", async (tx, access) => {
-        const session = await findSession(tx, ctx, access, sessionId);
-        await settleInterrupted(tx, sessionId);
+        const { session } = await findSessionSettled(tx, ctx, access, sessionId);
         const rows = await tx
           .select()
           .from(chatMessages)
@@ -402,9 +358,9 @@ export function createChatService(deps: {
         .run(ctx, workspaceId, "chat:use", async (tx, access) => {
           // The sender may chat in this workspace: ready its runtime while the message is checked and stored.
           const ahead = lookAhead(deps.runtimes, ctx, workspaceId);
-          const session = await findSession(tx, ctx, access, sessionId);
+          const { session, live } = await findSessionSettled(tx, ctx, access, sessionId);
           // In this process, or (by its heartbeat) in another replica.
-          if (turns.has(sessionId) || (await settleInterrupted(tx, sessionId))) {
+          if (turns.has(sessionId) || live) {
             throw new ConflictError("An answer is still arriving in this session; wait for it or stop it first.");
           }
           const agent = await deps.agents.forChat(tx, access, session.agentId);
@@ -486,11 +442,11 @@ export function createChatService(deps: {
      */
     async attach(ctx: RequestContext, workspaceId: string, sessionId: string): Promise<TurnSubscription | null> {
       const stored = await gate.run(ctx, workspaceId, "chat:use", async (tx, access) => {
-        await findSession(tx, ctx, access, sessionId);
+        const { live } = await findSessionSettled(tx, ctx, access, sessionId);
         // Checked inside the authorised transaction: nobody learns of someone else's turn.
         const here = turns.attach(sessionId);
         if (here) return here;
-        if (!(await settleInterrupted(tx, sessionId))) return null;
+        if (!live) return null;
         const [answer] = await tx
           .select({ id: chatMessages.id })
           .from(chatMessages)

@@ -1,0 +1,94 @@
+import { ForbiddenError, NotFoundError } from "@reef/contracts";
+import { schema, type Tx } from "@reef/db";
+import { and, eq, isNull, lt, sql } from "drizzle-orm";
+import type { RequestContext } from "../shared/context.ts";
+import type { Access } from "../workspace/workspace-access.ts";
+import { INTERRUPTED, type Owner } from "./turn-runner.ts";
+
+const { chatMessages, chatSessions } = schema;
+
+type SessionRow = typeof chatSessions.$inferSelect;
+
+/** Whose sessions the caller's are: a person's, or (acting without one) an API key's. */
+export function ownerOf(ctx: RequestContext, access: Access): Owner {
+  if (access.userId) return { userId: access.userId, apiKeyId: null };
+  if (ctx.actor.kind === "api_key") return { userId: null, apiKeyId: ctx.actor.keyId };
+  throw new ForbiddenError("Only people and API keys can chat.");
+}
+
+/** The condition that a session row is `owner`'s. */
+export function ownedBy(owner: Owner) {
+  if (owner.userId !== null) return eq(chatSessions.userId, owner.userId);
+  return and(isNull(chatSessions.userId), eq(chatSessions.apiKeyId, owner.apiKeyId));
+}
+
+/**
+ * Finding a caller's session inside a gated transaction, and settling the
+ * answers a dead replica left `streaming` in it (no heartbeat for
+ * `staleAfterMs`).
+ */
+export function createSessionLookup(staleAfterMs: number) {
+  /** The settling update (as the CTE `settled`) and the live check that leaves out the rows it settles. */
+  function settleSql(tx: Tx, sessionId: string) {
+    const stale = new Date(Date.now() - staleAfterMs);
+    const settle = tx
+      .update(chatMessages)
+      .set({ status: "interrupted", error: INTERRUPTED, errorCode: "INTERRUPTED", completedAt: new Date() })
+      .where(
+        and(
+          eq(chatMessages.sessionId, sessionId),
+          eq(chatMessages.status, "streaming"),
+          lt(chatMessages.heartbeatAt, stale),
+        ),
+      )
+      .returning({ id: chatMessages.id });
+    // The statement's reads see the rows as they were before the update, so the ones just settled are left out by id.
+    const settled = tx.$with("settled", { id: chatMessages.id }).as(settle.getSQL());
+    const live = sql<boolean>`exists (select 1 from ${chatMessages} where ${chatMessages.sessionId} = ${sessionId} and ${chatMessages.status} = 'streaming' and ${chatMessages.id} not in (select id from ${settled}))`;
+    return { settle, settled, live };
+  }
+  /**
+   * Marks the session's answers left `streaming` by a Reef that died as cut off,
+   * keeping what they said. @returns whether an answer is still really streaming.
+   */
+  async function settleInterrupted(tx: Tx, sessionId: string): Promise<boolean> {
+    const { settle, live } = settleSql(tx, sessionId);
+    // `settled` is the name the live check reads (drizzle parenthesises the embedded update).
+    const { rows } = await tx.execute<{ live: boolean }>(sql`with settled as ${settle} select ${live} as live`);
+    return rows[0]?.live === true;
+  }
+  async function findSession(tx: Tx, ctx: RequestContext, access: Access, sessionId: string): Promise<SessionRow> {
+    const owner = ownerOf(ctx, access);
+    const [row] = await tx
+      .select()
+      .from(chatSessions)
+      .where(and(eq(chatSessions.id, sessionId), eq(chatSessions.workspaceId, access.workspaceId), ownedBy(owner)));
+    if (!row) throw new NotFoundError("No such session.");
+    return row;
+  }
+
+  /**
+   * {@link findSession}, settling its dead answers and saying whether one is
+   * still arriving (from any replica), in one round trip: every message pays
+   * for it. A caller who may not see the session gets NotFound, which rolls
+   * the settling back with the transaction.
+   */
+  async function findSessionSettled(
+    tx: Tx,
+    ctx: RequestContext,
+    access: Access,
+    sessionId: string,
+  ): Promise<{ session: SessionRow; live: boolean }> {
+    const owner = ownerOf(ctx, access);
+    const { settled, live } = settleSql(tx, sessionId);
+    const [row] = await tx
+      .with(settled)
+      .select({ session: chatSessions, live })
+      .from(chatSessions)
+      .where(and(eq(chatSessions.id, sessionId), eq(chatSessions.workspaceId, access.workspaceId), ownedBy(owner)));
+    if (!row) throw new NotFoundError("No such session.");
+    return { session: row.session, live: row.live === true };
+  }
+
+  return { findSession, findSessionSettled, settleInterrupted };
+}
