@@ -22,6 +22,15 @@ export function ownedBy(owner: Owner) {
   return and(isNull(chatSessions.userId), eq(chatSessions.apiKeyId, owner.apiKeyId));
 }
 
+/** The condition that a session row is `sessionId`, in the caller's workspace and theirs. */
+function callersSession(ctx: RequestContext, access: Access, sessionId: string) {
+  return and(
+    eq(chatSessions.id, sessionId),
+    eq(chatSessions.workspaceId, access.workspaceId),
+    ownedBy(ownerOf(ctx, access)),
+  );
+}
+
 /**
  * Finding a caller's session inside a gated transaction, and settling the
  * answers a dead replica left `streaming` in it (no heartbeat for
@@ -58,11 +67,10 @@ export function createSessionLookup(staleAfterMs: number) {
     return rows[0]?.live === true;
   }
   async function findSession(tx: Tx, ctx: RequestContext, access: Access, sessionId: string): Promise<SessionRow> {
-    const owner = ownerOf(ctx, access);
     const [row] = await tx
       .select()
       .from(chatSessions)
-      .where(and(eq(chatSessions.id, sessionId), eq(chatSessions.workspaceId, access.workspaceId), ownedBy(owner)));
+      .where(callersSession(ctx, access, sessionId));
     if (!row) throw new NotFoundError("No such session.");
     return row;
   }
@@ -79,13 +87,12 @@ export function createSessionLookup(staleAfterMs: number) {
     access: Access,
     sessionId: string,
   ): Promise<{ session: SessionRow; live: boolean }> {
-    const owner = ownerOf(ctx, access);
     const { settled, live } = settleSql(tx, sessionId);
     const [row] = await tx
       .with(settled)
       .select({ session: chatSessions, live })
       .from(chatSessions)
-      .where(and(eq(chatSessions.id, sessionId), eq(chatSessions.workspaceId, access.workspaceId), ownedBy(owner)));
+      .where(callersSession(ctx, access, sessionId));
     if (!row) throw new NotFoundError("No such session.");
     return { session: row.session, live: row.live === true };
   }
