@@ -31,6 +31,7 @@ import {
   groupRss,
   machineBusyMs,
   mb,
+  pairedMedian,
   parentOf,
   percentile,
   pool,
@@ -47,6 +48,11 @@ const ROUNDS = Number(process.env.BENCH_CHAT_ROUNDS ?? 3);
 const START_PARALLEL = 3;
 const REPLY_WORDS = Number(process.env.BENCH_CHAT_WORDS ?? 200);
 const CHUNK_DELAY_MS = 3;
+/**
+ * Time before each turn of part 1, as a person reading the last answer leaves: 0 sends
+ * back to back, while the gateway may still be busy after the previous turn.
+ */
+const PAUSE_MS = Number(process.env.BENCH_CHAT_PAUSE_MS ?? 0);
 export const INSTRUCTIONS = "You are the benchmark agent. Answer briefly.";
 
 /** The stand-in's answer: deterministic, so every answer can be checked word for word. */
@@ -363,7 +369,10 @@ export async function chatBench(): Promise<void> {
       ];
       // Alternate who goes first, so neither side always runs right after the other.
       if (i % 2) sides.reverse();
-      for (const side of sides) await side();
+      for (const side of sides) {
+        if (PAUSE_MS > 0) await new Promise((resolve) => setTimeout(resolve, PAUSE_MS));
+        await side();
+      }
     }
     const row = (label: string, reef: number[], straight: number[], unit: (x: number) => string, tail: number) => {
       const [r50, rt, d50, dt] = [p(reef, 50), p(reef, tail), p(straight, 50), p(straight, tail)];
@@ -375,7 +384,7 @@ export async function chatBench(): Promise<void> {
       `one warm gateway: cold start ${secs(coldStartMs)}; its first turn (excluded, as is one more per side) had TTFT ${Math.round(firstTurns.reef?.ttftMs ?? Number.NaN)} ms through Reef (the gateway's first ever), then ${Math.round(firstTurns.direct?.ttftMs ?? Number.NaN)} ms direct`,
     );
     console.log(
-      `  ${TURNS} turns each side, one at a time, interleaved in alternating order; a fresh Reef session / gateway session key per turn; same agent, instructions and gateway`,
+      `  ${TURNS} turns each side, one at a time, interleaved in alternating order${PAUSE_MS > 0 ? `, ${PAUSE_MS} ms before each` : " back to back"}; a fresh Reef session / gateway session key per turn; same agent, instructions and gateway`,
     );
     const field = (turns: Turn[], f: (t: Turn) => number) => turns.map(f);
     row(
@@ -384,6 +393,19 @@ export async function chatBench(): Promise<void> {
       field(directTurns, (x) => x.ttftMs),
       ms,
       99,
+    );
+    // The same iteration's two turns share the machine's state: their difference is the steadier figure.
+    const paired = pairedMedian(
+      field(reefTurns, (x) => x.ttftMs),
+      field(directTurns, (x) => x.ttftMs),
+    );
+    const base50 = p(
+      field(directTurns, (x) => x.ttftMs),
+      50,
+    );
+    const signed = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(1)} ms`;
+    console.log(
+      `  paired TTFT (Reef − direct, same iteration, ${paired.n} pairs): median ${signed(paired.median)}, 95% interval ${signed(paired.low)} … ${signed(paired.high)}; as a ratio on the direct p50: ${(1 + paired.median / base50).toFixed(3)} (${(1 + paired.low / base50).toFixed(3)} … ${(1 + paired.high / base50).toFixed(3)})`,
     );
     row(
       "  whole turn",

@@ -5,6 +5,21 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
+/**
+ * The median of paired differences `a[i] - b[i]` with a distribution-free 95%
+ * interval (order statistics of the binomial sign test): turns measured side by
+ * side in one iteration share the machine's state, so their difference is far
+ * less noisy than a ratio of two separate medians.
+ */
+export function pairedMedian(a: number[], b: number[]): { median: number; low: number; high: number; n: number } {
+  const d = a.map((x, i) => x - (b[i] ?? Number.NaN)).filter(Number.isFinite);
+  d.sort((x, y) => x - y);
+  const n = d.length;
+  // The k-th smallest and k-th largest, k = ⌊(n − 1.96√n) / 2⌋ (1-based).
+  const k = Math.max(1, Math.floor((n - 1.96 * Math.sqrt(n)) / 2));
+  return { median: percentile(d, 50), low: d[k - 1] ?? Number.NaN, high: d[n - k] ?? Number.NaN, n };
+}
+
 export const mb = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MB`;
 
 /** pid, parent and process group of every process, read from /proc (no `ps`: forking this process blocks its event loop, and Reef runs in it). */

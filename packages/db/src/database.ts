@@ -5,7 +5,7 @@ import type { PostgresBinaries } from "./embedded/binaries.ts";
 import { EmbeddedPostgres } from "./embedded/embedded-postgres.ts";
 import { type MigrationStatus, migrationStatus, runMigrations } from "./migrate.ts";
 import * as schema from "./schema/index.ts";
-import type { Db } from "./with-workspace.ts";
+import { type Db, scopeTransactionsOn } from "./with-workspace.ts";
 
 /** What the database layer reports about itself. Messages never carry secrets. */
 export interface DbLogger {
@@ -65,7 +65,9 @@ const EMBEDDED_DB = "reef";
 
 /** A Drizzle handle on `pool` with Reef's schema and column naming. */
 export function createDb(pool: pg.Pool): Db {
-  return drizzle(pool, { schema, casing: "snake_case" });
+  const db = drizzle(pool, { schema, casing: "snake_case" });
+  scopeTransactionsOn(db, pool, "snake_case");
+  return db;
 }
 const silent: DbLogger = { info() {}, warn() {}, debug() {} };
 

@@ -1,5 +1,8 @@
 import { sql } from "drizzle-orm";
-import type { NodePgDatabase } from "drizzle-orm/node-postgres";
+import { type NodePgDatabase, NodePgSession, NodePgTransaction } from "drizzle-orm/node-postgres";
+import { PgDialect } from "drizzle-orm/pg-core";
+import pg from "pg";
+import { namingStatements } from "./named-statements.ts";
 import type * as schema from "./schema/index.ts";
 
 export type Db = NodePgDatabase<typeof schema>;
@@ -49,10 +52,80 @@ export async function withScope<T>(db: Db, scope: Scope, fn: (tx: Tx) => Promise
   for (const [kind, value] of Object.entries(scope.lookup ?? {})) {
     if (value) settings.push([`app.lookup_${kind}`, value]);
   }
+  const direct = pools.get(db);
+  if (direct) return scopedTransaction(direct, settings, fn);
   return db.transaction(async (tx) => {
     await applySettings(tx, settings);
     return fn(tx);
   });
+}
+
+/** What {@link scopedTransaction} needs of a handle made by `createDb`: its pool, and drizzle's view of the schema. */
+interface Direct {
+  pool: pg.Pool;
+  dialect: PgDialect;
+  schema: ConstructorParameters<typeof NodePgSession>[2];
+}
+const pools = new WeakMap<Db, Direct>();
+
+/**
+ * Lets {@link withScope} open `db`'s transactions itself, on `pool` (the pool `db`
+ * was made on, with the same casing), so the transaction starts and takes its
+ * scope in one round trip: drizzle's `transaction()` sends its own `begin` first,
+ * and every request paid a round trip for it.
+ */
+export function scopeTransactionsOn(db: Db, pool: pg.Pool, casing: "snake_case"): void {
+  pools.set(db, {
+    pool,
+    dialect: new PgDialect({ casing }),
+    schema: { fullSchema: db._.fullSchema, schema: db._.schema ?? {}, tableNamesMap: db._.tableNamesMap },
+  });
+}
+
+// Values inlined into the opening statement: printable ASCII only (ids, hashes, e-mail addresses as
+// signed-in users type them), quoted by pg's escapeLiteral. Anything else takes the parameterised path.
+const INLINE = /^[\x20-\x7e]*$/;
+
+/**
+ * drizzle's node-postgres transaction (begin, `fn`, commit, or rollback on a
+ * throw; savepoints inside, as before), with `begin` and the scope sent as one
+ * simple-protocol query, and the statements inside prepared once per connection
+ * (see `namingStatements`). A connection whose rollback failed is discarded, not
+ * returned to the pool.
+ */
+async function scopedTransaction<T>(
+  direct: Direct,
+  settings: [string, string][],
+  fn: (tx: Tx) => Promise<T>,
+): Promise<T> {
+  const inline = settings.every(([k, v]) => INLINE.test(k) && INLINE.test(v));
+  const opening = inline
+    ? `begin${settings.length ? `; select ${settings.map(([k, v]) => `set_config(${pg.escapeLiteral(k)}, ${pg.escapeLiteral(v)}, true)`).join(", ")}` : ""}`
+    : "begin";
+  const client = await direct.pool.connect();
+  let broken: Error | undefined;
+  const tx = new NodePgTransaction(
+    direct.dialect,
+    new NodePgSession(namingStatements(client), direct.dialect, direct.schema),
+    direct.schema,
+  ) as unknown as Tx;
+  try {
+    try {
+      // Inside: a failure after `begin` leaves a transaction to roll back.
+      await client.query(opening);
+      if (!inline) await applySettings(tx, settings);
+      const result = await fn(tx);
+      await client.query("commit");
+      return result;
+    } catch (err) {
+      await client.query("rollback").catch((e: unknown) => {
+        broken = e instanceof Error ? e : new Error(String(e));
+      });
+      throw err;
+    }
+  } finally {
+    client.release(broken);
+  }
 }
 
 async function applySettings(tx: Tx, settings: [string, string][]): Promise<void> {
