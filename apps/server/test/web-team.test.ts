@@ -180,9 +180,18 @@ describe("team management in the browser", () => {
           form: el?.closest("form")?.getAttribute("aria-label") ?? null,
         };
       });
+    // Providers answer late, as on a slow link: the form opens on "Loading providers…", and focus still has to
+    // reach its first field once the fields arrive.
+    const slowProviders = /\/providers\?limit=200$/;
+    await page.route(slowProviders, async (route) => {
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      await route.continue();
+    });
     await page.goto(`${base}/w/${wid}/agents`);
     await page.getByRole("button", { name: "New agent" }).click();
-    await expect.poll(async () => (await focused()).tag).toMatch(/^(INPUT|SELECT|TEXTAREA)$/);
+    await page.getByText("Loading providers…").waitFor();
+    await expect.poll(async () => (await focused()).tag, { timeout: 5_000 }).toMatch(/^(INPUT|SELECT|TEXTAREA)$/);
+    await page.unroute(slowProviders);
     await page.reload();
     await page.locator(`#edit-agent-${scratch.id}`).click();
     await expect.poll(async () => (await focused()).form).toBe("Edit Scratch");

@@ -15,13 +15,37 @@ export function focusLater(el: () => HTMLElement | null | undefined): void {
   });
 }
 
-/** A ref callback that focuses what just appeared (a form opened by Edit, a notice, a new card). */
+/**
+ * A ref callback that focuses what just appeared (a form opened by Edit, a notice, a new card).
+ * With a `selector`, content still loading (a form waiting for its options) is watched until a
+ * match appears, which is then focused unless the person has put focus somewhere else meanwhile.
+ */
 export function useFocusOnMount<T extends HTMLElement>(selector?: string) {
+  const watching = useRef<MutationObserver | null>(null);
   return useCallback(
     (el: T | null) => {
+      watching.current?.disconnect();
+      watching.current = null;
       if (!el) return;
-      const target = selector ? el.querySelector<HTMLElement>(selector) : el;
-      target?.focus();
+      if (!selector) {
+        el.focus();
+        return;
+      }
+      const target = el.querySelector<HTMLElement>(selector);
+      if (target) {
+        target.focus();
+        return;
+      }
+      const observer = new MutationObserver(() => {
+        const late = el.querySelector<HTMLElement>(selector);
+        if (!late) return;
+        observer.disconnect();
+        watching.current = null;
+        const active = document.activeElement;
+        if (!active || active === document.body || el.contains(active)) late.focus();
+      });
+      observer.observe(el, { childList: true, subtree: true });
+      watching.current = observer;
     },
     [selector],
   );
