@@ -5,6 +5,11 @@ const { llmCalls } = schema;
 
 /** One finished LLM call, as metering records it. */
 export interface LlmCallRecord {
+  /**
+   * When the call reached Reef: the row's `created_at`, so the calls list is in the order calls were
+   * made (the metering writes run concurrently, after each call ends, and may commit in any order).
+   */
+  startedAt: Date;
   workspaceId: string;
   /** Null when the call never reached a provider of the workspace (a refused credential). */
   providerId: string | null;
@@ -40,6 +45,7 @@ export function createLlmMetering(deps: { db: Db; quotas: Pick<QuotaService, "re
     async record(call: LlmCallRecord): Promise<void> {
       await withScope(deps.db, { workspaceId: call.workspaceId }, async (tx) => {
         await tx.insert(llmCalls).values({
+          createdAt: call.startedAt,
           workspaceId: call.workspaceId,
           providerId: call.providerId,
           model: call.model.slice(0, 200),

@@ -222,6 +222,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     caller: ProxyCaller,
   ): Promise<void> {
     const started = performance.now();
+    const startedAt = new Date();
     const elapsed = () => Math.round(performance.now() - started);
     const method = req.method ?? "GET";
     const endpoint = endpointOf(target.rest).replaceAll("\u0000", "");
@@ -236,7 +237,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     let anthropic =
       /(^|\/)messages(\/count_tokens)?$/.test(target.rest.split("?")[0] ?? "") ||
       req.headers["anthropic-version"] !== undefined;
-    const base = { endpoint, model: "", promptTokens: 0, completionTokens: 0, firstByteMs: null };
+    const base = { startedAt, endpoint, model: "", promptTokens: 0, completionTokens: 0, firstByteMs: null };
 
     if (grant.kind === "refused") {
       // Audited before the answer: once the gateway hears "refused", the trail already says so.
