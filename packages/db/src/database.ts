@@ -65,8 +65,9 @@ const EMBEDDED_DB = "reef";
 
 /** A Drizzle handle on `pool` with Reef's schema and column naming. */
 export function createDb(pool: pg.Pool): Db {
-  const db = drizzle(pool, { schema, casing: "snake_case" });
-  scopeTransactionsOn(db, pool, "snake_case");
+  const casing = "snake_case";
+  const db = drizzle(pool, { schema, casing });
+  scopeTransactionsOn(db, pool, casing);
   return db;
 }
 const silent: DbLogger = { info() {}, warn() {}, debug() {} };

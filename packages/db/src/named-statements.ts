@@ -11,7 +11,6 @@ export const MAX_NAMED_PER_CONNECTION = 400;
 type Query = (config: unknown, values?: unknown) => unknown;
 
 const views = new WeakMap<pg.PoolClient, pg.PoolClient>();
-const kept = new WeakMap<pg.PoolClient, Set<string>>();
 
 /**
  * `client` as drizzle sees it inside a scoped transaction: every parameterised
@@ -27,7 +26,6 @@ export function namingStatements(client: pg.PoolClient): pg.PoolClient {
   const have = views.get(client);
   if (have) return have;
   const names = new Set<string>();
-  kept.set(client, names);
   const query = client.query.bind(client) as Query;
   const named: Query = (config, values) => {
     if (typeof config !== "object" || config === null || !Array.isArray(values) || values.length === 0) {

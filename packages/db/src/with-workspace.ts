@@ -110,19 +110,17 @@ async function scopedTransaction<T>(
     direct.schema,
   ) as unknown as Tx;
   try {
-    try {
-      // Inside: a failure after `begin` leaves a transaction to roll back.
-      await client.query(opening);
-      if (!inline) await applySettings(tx, settings);
-      const result = await fn(tx);
-      await client.query("commit");
-      return result;
-    } catch (err) {
-      await client.query("rollback").catch((e: unknown) => {
-        broken = e instanceof Error ? e : new Error(String(e));
-      });
-      throw err;
-    }
+    // Inside the try: a failure after `begin` leaves a transaction to roll back.
+    await client.query(opening);
+    if (!inline) await applySettings(tx, settings);
+    const result = await fn(tx);
+    await client.query("commit");
+    return result;
+  } catch (err) {
+    await client.query("rollback").catch((e: unknown) => {
+      broken = e instanceof Error ? e : new Error(String(e));
+    });
+    throw err;
   } finally {
     client.release(broken);
   }
