@@ -10,9 +10,11 @@ export interface ReceivedEvent {
 /**
  * Reads a `text/event-stream` response to its end (or until `stopWhen` says so,
  * then cancels it as a client closing the page would), recording arrival times.
+ * `res` is a fetch response, or the body of one read another way (a node:http
+ * response is an async iterable of chunks).
  */
 export async function readEvents(
-  res: Response,
+  res: Response | AsyncIterable<Uint8Array>,
   opts: { stopWhen?: (ev: ReceivedEvent, all: ReceivedEvent[]) => boolean } = {},
 ): Promise<ReceivedEvent[]> {
   const started = performance.now();
@@ -29,9 +31,17 @@ export async function readEvents(
       if (opts.stopWhen?.(ev, events)) stop = true;
     },
   });
+  const decoder = new TextDecoder();
+  if (!(res instanceof Response)) {
+    // Leaving the loop early closes the stream.
+    for await (const chunk of res) {
+      parser.feed(decoder.decode(chunk, { stream: true }));
+      if (stop) break;
+    }
+    return events;
+  }
   if (!res.body) return events;
   const reader = res.body.getReader();
-  const decoder = new TextDecoder();
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
