@@ -1,13 +1,14 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { QuotaExceededError } from "@reef/contracts";
-import { withScope } from "@reef/db";
+import { createDb, withScope } from "@reef/db";
 import type { GatewayTurnEvent, GatewayTurnRequest } from "@reef/runtime";
 import { createTestDatabase, type TestDatabase } from "@reef/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgentService } from "../src/agents/agent-service.ts";
+import { verifyAuditChains } from "../src/audit/audit-service.ts";
 import { type ChatEvent, type ChatService, createChatService } from "../src/chat/chat-service.ts";
 import type { GatewayChat } from "../src/chat/turn-runner.ts";
-import type { QuotaService } from "../src/quotas/quota-service.ts";
+import { createQuotaService, type QuotaLimits } from "../src/quotas/quota-service.ts";
 import type { RuntimeManager } from "../src/runtime/runtime-manager.ts";
 import type { RequestContext } from "../src/shared/context.ts";
 import { createVault } from "../src/vault/vault-service.ts";
@@ -97,7 +98,7 @@ async function fixture() {
 function replica(
   gateway: GatewayChat,
   userId: string,
-  opts: { heartbeatMs?: number; runtimes?: RuntimeManager; quotas?: QuotaService } = {},
+  opts: { heartbeatMs?: number; runtimes?: RuntimeManager; limits?: QuotaLimits } = {},
 ): ChatService {
   const db = t.database.db;
   const gate = {
@@ -111,7 +112,7 @@ function replica(
   const vault = createVault({ keyring });
   // The real agent service: a turn's provider (named in its errors) comes with the agent's read.
   const agents = createAgentService({ db, gate, vault });
-  const quotas = opts.quotas ?? ({ reserveMessage: async () => {} } as unknown as QuotaService);
+  const quotas = createQuotaService({ gate, limits: opts.limits ?? { messages: null, tokens: null } });
   const conn = { endpoint: new URL("http://127.0.0.1:9"), token: "t" };
   const runtimes =
     opts.runtimes ??
@@ -394,14 +395,109 @@ describe("the workspace's runtime, looked up while the message is stored", () =>
     expect(r.wakes).toEqual(["progress"]);
 
     const refused = recordedRuntimes("stopped");
-    const full = {
-      reserveMessage: async () => {
-        throw new QuotaExceededError("used up", { limit: "messages", used: 1, max: 1, retryAfter: 60 });
-      },
-    } as unknown as QuotaService;
-    const capped = replica(g.gateway, f.userId, { runtimes: refused.runtimes, quotas: full });
+    const capped = replica(g.gateway, f.userId, {
+      runtimes: refused.runtimes,
+      // An allowance of no messages: this one is refused.
+      limits: { messages: 0, tokens: null },
+    });
     await expect(capped.startTurn(f.ctx, f.wid, session.id, "one more")).rejects.toThrow(QuotaExceededError);
     await new Promise((res) => setTimeout(res, 50));
     expect(refused.wakes).toEqual([]);
+  });
+});
+
+describe("a message's writes", () => {
+  /** A second person in `f`'s workspace. */
+  async function member(f: Awaited<ReturnType<typeof fixture>>) {
+    const userId = randomUUID();
+    await t.owner.query("insert into users (id, email, name) values ($1, $2, 'm')", [userId, `${userId}@example.com`]);
+    await t.owner.query("insert into workspace_members (workspace_id, user_id, role) values ($1, $2, 'member')", [
+      f.wid,
+      userId,
+    ]);
+    const ctx: RequestContext = { actor: { kind: "user", userId, platformRole: "user", sessionId: randomUUID() } };
+    return { userId, ctx };
+  }
+  const sends = async (wid: string) =>
+    (
+      await t.owner.query<{ details: { messageId: number } }>(
+        "select details from audit_log where workspace_id = $1 and action = 'chat.message.send' order by id",
+        [wid],
+      )
+    ).rows.map((r) => r.details.messageId);
+  const counted = async (wid: string) =>
+    (await t.owner.query<{ messages: number }>("select messages from usage_monthly where workspace_id = $1", [wid]))
+      .rows[0]?.messages ?? 0;
+
+  it("messages sent at once by two people in several sessions are each stored sealed, counted once and audited in one unbroken chain", async () => {
+    const f = await fixture();
+    const m = await member(f);
+    const g = standInGateway();
+    const people = [
+      { ctx: f.ctx, chat: replica(g.gateway, f.userId) },
+      { ctx: m.ctx, chat: replica(g.gateway, m.userId) },
+    ];
+    const sessions = await Promise.all(
+      people.flatMap((p) =>
+        [0, 1, 2].map(async (i) => ({
+          ...p,
+          i,
+          id: (await p.chat.createSession(p.ctx, f.wid, { agentId: f.agentId })).id,
+        })),
+      ),
+    );
+    const firsts = await Promise.all(sessions.map((s) => send(s.chat, s.ctx, f.wid, s.id, `first ${s.id}`)));
+    const seconds = await Promise.all(sessions.map((s) => send(s.chat, s.ctx, f.wid, s.id, `second ${s.id}`)));
+
+    for (const [k, s] of sessions.entries()) {
+      const [one, two] = [firsts[k], seconds[k]];
+      if (!one || !two) throw new Error("a send is missing");
+      expect(one.events.at(-1)).toMatchObject({ type: "done", status: "complete" });
+      // Question before answer, and a later message after an earlier one.
+      expect(one.userMessageId).toBeLessThan(one.assistantMessageId);
+      expect(one.assistantMessageId).toBeLessThan(two.userMessageId);
+      const { items } = await s.chat.listMessages(s.ctx, f.wid, s.id, {});
+      expect(items.map((x) => [x.id, x.role, x.content])).toEqual([
+        [one.userMessageId, "user", `first ${s.id}`],
+        [one.assistantMessageId, "assistant", "ok"],
+        [two.userMessageId, "user", `second ${s.id}`],
+        [two.assistantMessageId, "assistant", "ok"],
+      ]);
+    }
+    // At rest, the questions are sealed, each under its own id.
+    const stored = await t.owner.query<{ id: number; content: string; sealed: boolean }>(
+      "select id, content, sealed from chat_messages where workspace_id = $1 and role = 'user'",
+      [f.wid],
+    );
+    expect(stored.rows).toHaveLength(12);
+    for (const row of stored.rows) {
+      expect(row.sealed).toBe(true);
+      expect(row.content).not.toMatch(/first|second/);
+    }
+    expect(await counted(f.wid)).toBe(12);
+    // One audit entry per message, naming it, in a chain that verifies.
+    expect((await sends(f.wid)).sort((a, b) => a - b)).toEqual(
+      [...firsts, ...seconds].map((x) => x.userMessageId).sort((a, b) => a - b),
+    );
+    expect((await verifyAuditChains(createDb(t.owner))).breaks).toEqual([]);
+  });
+
+  it("a message over the allowance leaves nothing behind: no rows, no count, no audit entry", async () => {
+    const f = await fixture();
+    const g = standInGateway();
+    const open = replica(g.gateway, f.userId, { limits: { messages: 2, tokens: null } });
+    const session = await open.createSession(f.ctx, f.wid, { agentId: f.agentId });
+    await send(open, f.ctx, f.wid, session.id, "one");
+    await send(open, f.ctx, f.wid, session.id, "two");
+    const before = await open.listMessages(f.ctx, f.wid, session.id, {});
+    await expect(open.startTurn(f.ctx, f.wid, session.id, "three")).rejects.toMatchObject({
+      code: "QUOTA_EXCEEDED",
+      details: { limit: "messages", used: 2, max: 2 },
+    });
+    expect(await open.listMessages(f.ctx, f.wid, session.id, {})).toEqual(before);
+    expect(await counted(f.wid)).toBe(2);
+    expect(await sends(f.wid)).toHaveLength(2);
+    expect(g.prompts).toEqual(["one", "two"]);
+    expect((await verifyAuditChains(createDb(t.owner))).breaks).toEqual([]);
   });
 });

@@ -10,7 +10,7 @@ import type { AgentService } from "../src/agents/agent-service.ts";
 import { createChatService } from "../src/chat/chat-service.ts";
 import type { GatewayChat } from "../src/chat/turn-runner.ts";
 import { createSmtpMailer } from "../src/mail/mailer.ts";
-import type { QuotaService } from "../src/quotas/quota-service.ts";
+import { createQuotaService } from "../src/quotas/quota-service.ts";
 import { scheduleSecretRecordId } from "../src/schedules/schedule-types.ts";
 import { createScheduler } from "../src/schedules/scheduler.ts";
 import { newWebhookSecret, verifyWebhook } from "../src/schedules/webhook-signature.ts";
@@ -121,7 +121,7 @@ function replica() {
   const agents = {
     forChat: async (_tx: unknown, _access: unknown, id: string) => ({ id, instructions: "", temperature: null }),
   } as unknown as AgentService;
-  const quotas = { reserveMessage: async () => {} } as unknown as QuotaService;
+  const quotas = createQuotaService({ gate, limits: { messages: null, tokens: null } });
   const runtimes = kit.manager(driver);
   const vault = createVault({ keyring });
   const chat = createChatService({

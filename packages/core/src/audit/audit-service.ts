@@ -35,18 +35,40 @@ function actorOf(ctx: RequestContext): { actorType: ChainedFields["actorType"]; 
 }
 
 /**
+ * The statement that takes (creating it if need be) and locks the head of
+ * `workspaceId`'s chain (null: the platform's), returning its `last_hash`.
+ * A caller with other writes to make runs it as a CTE of one of its own
+ * statements, saving the round trip, then appends with {@link appendAuditAfter}.
+ */
+export function lockAuditChain(tx: Tx, workspaceId: string | null) {
+  return tx
+    .insert(auditChainHeads)
+    .values({ chain: chainKey(workspaceId), lastHash: null })
+    .onConflictDoUpdate({ target: auditChainHeads.chain, set: { chain: sql`excluded.chain` } })
+    .returning({ lastHash: auditChainHeads.lastHash });
+}
+
+/**
  * Appends one entry inside the caller's transaction, so the change and its audit
  * record commit or roll back together. Locks the chain's head row: appends to one
  * chain are serialised, other chains are not blocked.
  */
 export async function appendAudit(tx: Tx, ctx: RequestContext, event: AuditEvent): Promise<void> {
+  const [head] = await lockAuditChain(tx, event.workspaceId);
+  await appendAuditAfter(tx, ctx, event, head?.lastHash ?? null);
+}
+
+/**
+ * {@link appendAudit} for a caller that has already locked the chain's head in
+ * this transaction ({@link lockAuditChain}) and read `prevHash` from it.
+ */
+export async function appendAuditAfter(
+  tx: Tx,
+  ctx: RequestContext,
+  event: AuditEvent,
+  prevHash: string | null,
+): Promise<void> {
   const key = chainKey(event.workspaceId);
-  const [head] = await tx
-    .insert(auditChainHeads)
-    .values({ chain: key, lastHash: null })
-    .onConflictDoUpdate({ target: auditChainHeads.chain, set: { chain: sql`excluded.chain` } })
-    .returning({ lastHash: auditChainHeads.lastHash });
-  const prevHash = head?.lastHash ?? null;
   const fields: ChainedFields = {
     workspaceId: event.workspaceId,
     occurredAt: new Date().toISOString(),

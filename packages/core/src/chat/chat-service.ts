@@ -5,7 +5,7 @@ import { deleteGatewaySessions } from "@reef/runtime";
 import { and, asc, desc, eq, gt, gte, isNull, lt, sql } from "drizzle-orm";
 import type { AgentService } from "../agents/agent-service.ts";
 import type { ApprovalRelay } from "../approvals/approval-relay.ts";
-import { appendAudit } from "../audit/audit-service.ts";
+import { appendAudit, appendAuditAfter, lockAuditChain } from "../audit/audit-service.ts";
 import type { ProviderFailures } from "../outbound/provider-failures.ts";
 import type { QuotaService } from "../quotas/quota-service.ts";
 import type { RuntimeManager } from "../runtime/runtime-manager.ts";
@@ -358,36 +358,28 @@ export function createChatService(deps: {
         .run(ctx, workspaceId, "chat:use", async (tx, access) => {
           // The sender may chat in this workspace: ready its runtime while the message is checked and stored.
           const ahead = lookAhead(deps.runtimes, ctx, workspaceId);
-          const { session, live } = await findSessionSettled(tx, ctx, access, sessionId);
+          const { session, live, newMessageIds } = await findSessionSettled(tx, ctx, access, sessionId, {
+            newMessageIds: true,
+          });
           // In this process, or (by its heartbeat) in another replica.
           if (turns.has(sessionId) || live) {
             throw new ConflictError("An answer is still arriving in this session; wait for it or stop it first.");
           }
+          if (!newMessageIds) throw new Error("the session lookup returned no message ids");
+          const [userId, assistantId] = newMessageIds;
           const agent = await deps.agents.forChat(tx, access, session.agentId);
           let prompt = opts.prompt ?? text;
           if (opts.replaceFrom !== undefined) prompt = await replaceFrom(tx, ctx, session, opts.replaceFrom, text);
           // An edit whose turn never completed: the gateway may still lack the kept turns, so tell them again.
           else if (session.gatewayRetellPending) prompt = await retold(tx, sessionId, text);
           const forget = opts.replaceFrom !== undefined || session.gatewayRetellPending;
-          await deps.quotas.reserveMessage(tx, workspaceId);
-          // The text is sealed once the row has its id (bound into the ciphertext), in this transaction.
-          // One statement for both rows (the user's first: ids follow the rows' order).
-          const inserted = await tx
-            .insert(chatMessages)
-            .values([
-              { workspaceId, sessionId, role: "user", content: "", sealed: true, completedAt: new Date() },
-              { workspaceId, sessionId, role: "assistant", content: "", sealed: true, status: "streaming" },
-            ])
-            .returning({ id: chatMessages.id, role: chatMessages.role });
-          const user = inserted.find((r) => r.role === "user");
-          const assistant = inserted.find((r) => r.role === "assistant");
-          if (!user || !assistant || user.id > assistant.id) throw new Error("message insert returned unexpected rows");
+          // Every write of the message in one statement (each round trip here delays the answer): the month's
+          // count, the audit chain's head (locked after the count, as every sender takes them), the session's
+          // activity and both rows, the text sealed already (its id came with the session).
+          const count = deps.quotas.messageCount(tx, workspaceId);
+          const head = lockAuditChain(tx, workspaceId);
           const title = text.replace(/\s+/g, " ").slice(0, 80);
-          const sealText = tx
-            .update(chatMessages)
-            .set({ content: await sealer.sealMessage(tx, workspaceId, sessionId, user.id, text) })
-            .where(eq(chatMessages.id, user.id));
-          const touchSession = tx
+          const touch = tx
             .update(chatSessions)
             .set({
               lastMessageAt: new Date(),
@@ -396,17 +388,42 @@ export function createChatService(deps: {
                 : { title: await sealer.sealTitle(tx, workspaceId, sessionId, title), titleSealed: true }),
             })
             .where(eq(chatSessions.id, sessionId));
-          // The sealed text and the session's activity in one round trip (drizzle parenthesises an embedded
-          // query; getSQL embeds the outer one as it is).
-          await tx.execute(sql`with sealed as ${sealText} ${touchSession.getSQL()}`);
-          await appendAudit(tx, ctx, {
-            workspaceId,
-            action: "chat.message.send",
-            targetType: "chat_session",
-            targetId: sessionId,
-            // Never the text: transcripts are the member's, not the audit trail's.
-            details: { messageId: user.id, chars: text.length },
-          });
+          const content = await sealer.sealMessage(tx, workspaceId, sessionId, userId, text);
+          const insert = tx
+            .insert(chatMessages)
+            .overridingSystemValue()
+            .values([
+              { id: userId, workspaceId, sessionId, role: "user", content, sealed: true, completedAt: new Date() },
+              {
+                id: assistantId,
+                workspaceId,
+                sessionId,
+                role: "assistant",
+                content: "",
+                sealed: true,
+                status: "streaming",
+              },
+            ]);
+          // drizzle parenthesises each embedded statement.
+          const { rows } = await tx.execute(
+            sql`with counted as ${count.statement}, head as ${head}, touched as ${touch}, inserted as ${insert} select counted.*, head.last_hash from counted, head`,
+          );
+          const [counted] = rows;
+          // Over an allowance, the throw rolls all of it back.
+          count.enforce(counted);
+          await appendAuditAfter(
+            tx,
+            ctx,
+            {
+              workspaceId,
+              action: "chat.message.send",
+              targetType: "chat_session",
+              targetId: sessionId,
+              // Never the text: transcripts are the member's, not the audit trail's.
+              details: { messageId: userId, chars: text.length },
+            },
+            (counted?.last_hash as string | null | undefined) ?? null,
+          );
           const owner = ownerOf(ctx, access);
           const key = gatewaySessionKey(workspaceId, agent.id, owner, sessionId);
           return {
@@ -417,13 +434,13 @@ export function createChatService(deps: {
               agent,
               owner,
               prompt,
-              assistantMessageId: assistant.id,
+              assistantMessageId: assistantId,
               provider: agent.provider,
               forget,
               ahead,
             },
-            userMessageId: user.id,
-            assistantMessageId: assistant.id,
+            userMessageId: userId,
+            assistantMessageId: assistantId,
           };
         })
         .then((t) => {

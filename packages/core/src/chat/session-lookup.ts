@@ -79,22 +79,29 @@ export function createSessionLookup(staleAfterMs: number) {
    * {@link findSession}, settling its dead answers and saying whether one is
    * still arriving (from any replica), in one round trip: every message pays
    * for it. A caller who may not see the session gets NotFound, which rolls
-   * the settling back with the transaction.
+   * the settling back with the transaction. With `newMessageIds`, also the ids
+   * for a new question and its answer (in that order), taken from the messages'
+   * sequence, so both rows can be written already sealed.
    */
   async function findSessionSettled(
     tx: Tx,
     ctx: RequestContext,
     access: Access,
     sessionId: string,
-  ): Promise<{ session: SessionRow; live: boolean }> {
+    opts: { newMessageIds?: boolean } = {},
+  ): Promise<{ session: SessionRow; live: boolean; newMessageIds: [number, number] | null }> {
     const { settled, live } = settleSql(tx, sessionId);
+    // Two calls in one select list: the order they run in is not promised, so the ids are sorted below.
+    const next = sql`nextval(pg_get_serial_sequence('chat_messages', 'id'))`;
+    const ids = opts.newMessageIds ? sql<string[]>`array[${next}, ${next}]` : sql<null>`null`;
     const [row] = await tx
       .with(settled)
-      .select({ session: chatSessions, live })
+      .select({ session: chatSessions, live, ids })
       .from(chatSessions)
       .where(callersSession(ctx, access, sessionId));
     if (!row) throw new NotFoundError("No such session.");
-    return { session: row.session, live: row.live === true };
+    const newMessageIds = row.ids ? (row.ids.map(Number).sort((a, b) => a - b) as [number, number]) : null;
+    return { session: row.session, live: row.live === true, newMessageIds };
   }
 
   return { findSession, findSessionSettled, settleInterrupted };

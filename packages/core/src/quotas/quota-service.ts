@@ -75,6 +75,55 @@ export function createQuotaService(deps: { gate: WorkspaceGate; limits: QuotaLim
     return limitFor(row?.budget);
   }
 
+  /**
+   * Counts one message as a statement for the caller to embed in one of its own
+   * (a CTE, so counting costs no round trip of its own; it locks the month's
+   * usage row), and checks what that statement returned: `enforce` throws
+   * QUOTA_EXCEEDED when an allowance is used up, which rolls the count back with
+   * the caller's transaction, together with whatever was written beside it.
+   */
+  function messageCount(tx: Tx, workspaceId: string) {
+    const { month, secondsLeft } = monthOf(now());
+    const statement = tx
+      .insert(usageMonthly)
+      .values({ workspaceId, month, messages: 1 })
+      .onConflictDoUpdate({
+        target: [usageMonthly.workspaceId, usageMonthly.month],
+        set: { messages: sql`${usageMonthly.messages} + 1` },
+      })
+      .returning({
+        messages: usageMonthly.messages,
+        promptTokens: usageMonthly.promptTokens,
+        completionTokens: usageMonthly.completionTokens,
+        budget:
+          sql`(select ${workspaces.monthlyTokenBudget} from ${workspaces} where ${workspaces.id} = ${workspaceId})`.as(
+            "budget",
+          ),
+      });
+    /** `counted`: the statement's row by its column names (bigints arrive as text). */
+    const enforce = (counted: Record<string, unknown> | undefined) => {
+      if (!counted) throw new Error("usage row vanished");
+      // Messages sent before this one.
+      const sent = Number(counted.messages) - 1;
+      const { messages } = deps.limits;
+      const tokens = limitFor(counted.budget == null ? null : Number(counted.budget));
+      if (messages !== null && sent >= messages) {
+        throw new QuotaExceededError(
+          `This workspace has used its ${messages} messages for this month. The allowance renews on the 1st; an administrator can raise it.`,
+          { limit: "messages", used: sent, max: messages, retryAfter: secondsLeft },
+        );
+      }
+      const used = Number(counted.prompt_tokens) + Number(counted.completion_tokens);
+      if (tokens !== null && used >= tokens) {
+        throw new QuotaExceededError(
+          `This workspace has used its monthly token budget (${tokens} tokens). It renews on the 1st; an administrator can raise it.`,
+          { limit: "tokens", used, max: tokens, retryAfter: secondsLeft },
+        );
+      }
+    };
+    return { statement, enforce };
+  }
+
   return {
     /**
      * The monthly token limit of a workspace whose own budget is `budget` (null:
@@ -84,46 +133,14 @@ export function createQuotaService(deps: { gate: WorkspaceGate; limits: QuotaLim
       return limitFor(budget);
     },
 
-    /** Counts one message, or throws QUOTA_EXCEEDED (and counts nothing, the transaction rolls back). */
+    messageCount,
+
+    /** Counts one message on its own statement, or throws QUOTA_EXCEEDED (see {@link messageCount}). */
     async reserveMessage(tx: Tx, workspaceId: string): Promise<void> {
-      const { month, secondsLeft } = monthOf(now());
-      // One statement: the month's row created or counted (and locked), with the workspace's budget. Over an
-      // allowance, the throw rolls the count back with the caller's transaction.
-      const [counted] = await tx
-        .insert(usageMonthly)
-        .values({ workspaceId, month, messages: 1 })
-        .onConflictDoUpdate({
-          target: [usageMonthly.workspaceId, usageMonthly.month],
-          set: { messages: sql`${usageMonthly.messages} + 1` },
-        })
-        .returning({
-          messages: usageMonthly.messages,
-          promptTokens: usageMonthly.promptTokens,
-          completionTokens: usageMonthly.completionTokens,
-          budget: sql<
-            number | null
-          >`(select ${workspaces.monthlyTokenBudget} from ${workspaces} where ${workspaces.id} = ${workspaceId})`.mapWith(
-            workspaces.monthlyTokenBudget,
-          ),
-        });
-      if (!counted) throw new Error("usage row vanished");
-      // Messages sent before this one.
-      const sent = counted.messages - 1;
-      const { messages } = deps.limits;
-      const tokens = limitFor(counted.budget);
-      if (messages !== null && sent >= messages) {
-        throw new QuotaExceededError(
-          `This workspace has used its ${messages} messages for this month. The allowance renews on the 1st; an administrator can raise it.`,
-          { limit: "messages", used: sent, max: messages, retryAfter: secondsLeft },
-        );
-      }
-      const used = counted.promptTokens + counted.completionTokens;
-      if (tokens !== null && used >= tokens) {
-        throw new QuotaExceededError(
-          `This workspace has used its monthly token budget (${tokens} tokens). It renews on the 1st; an administrator can raise it.`,
-          { limit: "tokens", used, max: tokens, retryAfter: secondsLeft },
-        );
-      }
+      const { statement, enforce } = messageCount(tx, workspaceId);
+      // drizzle parenthesises the embedded insert.
+      const { rows } = await tx.execute(sql`with counted as ${statement} select * from counted`);
+      enforce(rows[0]);
     },
 
     /**
