@@ -482,6 +482,45 @@ describe("a message's writes", () => {
     expect((await verifyAuditChains(createDb(t.owner))).breaks).toEqual([]);
   });
 
+  it("a sender waits for its session's row before it locks the workspace's usage and audit head, the order a rename takes them", async () => {
+    const f = await fixture();
+    const g = standInGateway();
+    const chat = replica(g.gateway, f.userId);
+    const session = await chat.createSession(f.ctx, f.wid, { agentId: f.agentId });
+    // The month's usage row and the chain's head exist from here on.
+    await send(chat, f.ctx, f.wid, session.id, "first");
+    // What a rename in flight holds: the session's row, until it has audited.
+    const renaming = await t.owner.connect();
+    const probe = await t.owner.connect();
+    try {
+      await renaming.query("begin");
+      await renaming.query("select 1 from chat_sessions where id = $1 for no key update", [session.id]);
+      const sending = send(chat, f.ctx, f.wid, session.id, "second");
+      const blocked = async () =>
+        (
+          await t.owner.query<{ n: number }>(
+            "select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()",
+          )
+        ).rows[0]?.n ?? 0;
+      for (let i = 0; (await blocked()) === 0; i++) {
+        if (i > 200) throw new Error("the send never waited for the session's row");
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      // Meanwhile neither lock a rename needs next is held by the waiting sender (else the two deadlock).
+      await probe.query("begin");
+      await probe.query("select 1 from audit_chain_heads where chain = $1 for update nowait", [f.wid]);
+      await probe.query("select 1 from usage_monthly where workspace_id = $1 for update nowait", [f.wid]);
+      await probe.query("rollback");
+      await renaming.query("rollback");
+      expect((await sending).events.at(-1)).toMatchObject({ type: "done", status: "complete" });
+    } finally {
+      await renaming.query("rollback").catch(() => {});
+      await probe.query("rollback").catch(() => {});
+      renaming.release();
+      probe.release();
+    }
+  });
+
   it("a message over the allowance leaves nothing behind: no rows, no count, no audit entry", async () => {
     const f = await fixture();
     const g = standInGateway();

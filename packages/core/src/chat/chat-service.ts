@@ -374,8 +374,9 @@ export function createChatService(deps: {
           else if (session.gatewayRetellPending) prompt = await retold(tx, sessionId, text);
           const forget = opts.replaceFrom !== undefined || session.gatewayRetellPending;
           // Every write of the message in one statement (each round trip here delays the answer): the month's
-          // count, the audit chain's head (locked after the count, as every sender takes them), the session's
-          // activity and both rows, the text sealed already (its id came with the session).
+          // count, the audit chain's head, the session's activity and both rows, the text sealed already (its id
+          // came with the session). The head is read in the select list, so it is locked after the count in
+          // every plan (the same order for every sender); the session row is already locked.
           const count = deps.quotas.messageCount(tx, workspaceId);
           const head = lockAuditChain(tx, workspaceId);
           const title = text.replace(/\s+/g, " ").slice(0, 80);
@@ -406,7 +407,7 @@ export function createChatService(deps: {
             ]);
           // drizzle parenthesises each embedded statement.
           const { rows } = await tx.execute(
-            sql`with counted as ${count.statement}, head as ${head}, touched as ${touch}, inserted as ${insert} select counted.*, head.last_hash from counted, head`,
+            sql`with counted as ${count.statement}, head as ${head}, touched as ${touch}, inserted as ${insert} select counted.*, (select last_hash from head) as last_hash from counted`,
           );
           const [counted] = rows;
           // Over an allowance, the throw rolls all of it back.

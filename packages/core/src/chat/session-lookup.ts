@@ -81,7 +81,8 @@ export function createSessionLookup(staleAfterMs: number) {
    * for it. A caller who may not see the session gets NotFound, which rolls
    * the settling back with the transaction. With `newMessageIds`, also the ids
    * for a new question and its answer (in that order), taken from the messages'
-   * sequence, so both rows can be written already sealed.
+   * sequence, so both rows can be written already sealed, and the session's
+   * row locked until the transaction ends.
    */
   async function findSessionSettled(
     tx: Tx,
@@ -94,11 +95,14 @@ export function createSessionLookup(staleAfterMs: number) {
     // Two calls in one select list: the order they run in is not promised, so the ids are sorted below.
     const next = sql`nextval(pg_get_serial_sequence('chat_messages', 'id'))`;
     const ids = opts.newMessageIds ? sql<string[]>`array[${next}, ${next}]` : sql<null>`null`;
-    const [row] = await tx
+    const query = tx
       .with(settled)
       .select({ session: chatSessions, live, ids })
       .from(chatSessions)
       .where(callersSession(ctx, access, sessionId));
+    // A sender locks the session row first: its writes lock the usage row and the audit chain's head after it,
+    // the order in which a rename or a delete (row, then head) takes them too, so the two cannot deadlock.
+    const [row] = await (opts.newMessageIds ? query.for("no key update") : query);
     if (!row) throw new NotFoundError("No such session.");
     const newMessageIds = row.ids ? (row.ids.map(Number).sort((a, b) => a - b) as [number, number]) : null;
     return { session: row.session, live: row.live === true, newMessageIds };
