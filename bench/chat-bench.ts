@@ -19,6 +19,7 @@ import type { ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import http from "node:http";
 import { availableParallelism } from "node:os";
+import { text as bodyText } from "node:stream/consumers";
 import { fileURLToPath } from "node:url";
 import type { RuntimeConnection } from "@reef/core";
 import { streamGatewayTurn } from "@reef/runtime";
@@ -202,11 +203,6 @@ export async function chatBench(): Promise<void> {
         req.on("error", reject);
         req.end(body);
       });
-    const textOf = async (res: http.IncomingMessage) => {
-      let out = "";
-      for await (const chunk of res) out += String(chunk);
-      return out;
-    };
 
     /** One turn through Reef: POST the message, read the event stream to its end. */
     const viaReef = async (person: Person, text: string): Promise<Turn> => {
@@ -219,7 +215,7 @@ export async function chatBench(): Promise<void> {
           JSON.stringify({ text }),
         );
         if (res.statusCode !== 200) {
-          turn.error = `HTTP ${res.statusCode}: ${(await textOf(res)).slice(0, 200)}`;
+          turn.error = `HTTP ${res.statusCode}: ${(await bodyText(res)).slice(0, 200)}`;
           return turn;
         }
         const readFrom = performance.now() - started;

@@ -32,24 +32,13 @@ export async function readEvents(
     },
   });
   const decoder = new TextDecoder();
-  if (!(res instanceof Response)) {
-    // Leaving the loop early closes the stream.
-    for await (const chunk of res) {
-      parser.feed(decoder.decode(chunk, { stream: true }));
-      if (stop) break;
-    }
-    return events;
-  }
-  if (!res.body) return events;
-  const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    parser.feed(decoder.decode(value, { stream: true }));
-    if (stop) {
-      await reader.cancel();
-      break;
-    }
+  // A fetch body and a node:http response are both async iterables of chunks; leaving the loop early cancels
+  // the stream, as a client closing the page would.
+  const chunks = res instanceof Response ? res.body : res;
+  if (!chunks) return events;
+  for await (const chunk of chunks) {
+    parser.feed(decoder.decode(chunk, { stream: true }));
+    if (stop) break;
   }
   return events;
 }
